@@ -1,0 +1,67 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+  name: "feedbackd",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "feedbackd", targets: ["feedbackd"]),
+    .executable(name: "feedbackd-loggen", targets: ["feedbackd-loggen"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+  ],
+  targets: [
+    .systemLibrary(
+      name: "CZlib",
+      pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+    ),
+    .target(name: "Gzip", dependencies: ["CZlib"]),
+    .target(name: "LogTail", dependencies: ["Gzip"]),
+    .target(name: "LogFormats"),
+    .target(name: "Labeling", dependencies: ["LogFormats"]),
+    .target(name: "Dataset", dependencies: ["Gzip", "LogFormats", "Labeling"]),
+    .target(
+      name: "FeedbackConfig",
+      dependencies: ["LogFormats", .product(name: "Yams", package: "Yams")]
+    ),
+    .target(
+      name: "FeedbackDaemon",
+      dependencies: [
+        "LogTail", "LogFormats", "Labeling", "Dataset", "FeedbackConfig",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+      ]
+    ),
+    .executableTarget(
+      name: "feedbackd",
+      dependencies: [
+        "FeedbackDaemon", "FeedbackConfig",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .executableTarget(
+      name: "feedbackd-loggen",
+      dependencies: [
+        "Gzip",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .testTarget(name: "GzipTests", dependencies: ["Gzip"]),
+    .testTarget(name: "LogTailTests", dependencies: ["LogTail", "Gzip"]),
+    .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats"]),
+    .testTarget(name: "LabelingTests", dependencies: ["Labeling", "LogFormats"]),
+    .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Labeling", "LogFormats", "Gzip"]),
+    .testTarget(name: "FeedbackConfigTests", dependencies: ["FeedbackConfig", "LogFormats"]),
+    .testTarget(name: "FeedbackDaemonTests", dependencies: ["FeedbackDaemon", "FeedbackConfig"]),
+    .testTarget(
+      name: "EndToEndTests",
+      dependencies: ["feedbackd", "feedbackd-loggen", "Gzip"]
+    ),
+  ]
+)

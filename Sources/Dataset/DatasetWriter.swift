@@ -1,0 +1,261 @@
+import Gzip
+import Labeling
+import LogFormats
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// A segment's durable state, committed with read positions and join state.
+public struct SegmentState: Sendable, Equatable {
+  public var number: Int
+  public var partition: String
+  /// Bytes of the segment covered by the last commit.
+  public var length: Int64
+  /// Age clock value when the segment was opened.
+  public var openedAt: Int64
+  /// Sealed segments are made visible (renamed) right after the commit that covers them.
+  public var sealed: Bool
+
+  public init(number: Int, partition: String, length: Int64, openedAt: Int64, sealed: Bool) {
+    self.number = number
+    self.partition = partition
+    self.length = length
+    self.openedAt = openedAt
+    self.sealed = sealed
+  }
+}
+
+/// A dataset's durable state.
+public struct DatasetCheckpoint: Sendable, Equatable {
+  public var nextSegment: Int
+  public var segments: [SegmentState]
+  /// Partitions that received rows and have no `_SUCCESS` yet, with their end time.
+  public var openPartitions: [String: Int64]
+
+  public init(nextSegment: Int = 0, segments: [SegmentState] = [], openPartitions: [String: Int64] = [:]) {
+    self.nextSegment = nextSegment
+    self.segments = segments
+    self.openPartitions = openPartitions
+  }
+}
+
+/// Appends final rows to hidden in-progress segments and publishes them by fsync + rename.
+///
+/// The protocol with the owner: `append` rows; `advance` with the watermark and age clock;
+/// `prepareCommit` (flushes and fsyncs, returns the state to commit in the same transaction as
+/// read positions); after the transaction commits, `afterCommit` renames sealed segments and
+/// writes `_SUCCESS` files. A crash anywhere is undone by `init(…, recovering:)`.
+public final class DatasetWriter {
+  public let layout: DatasetLayout
+  private let encoder: RowEncoder
+  private var nextSegment: Int
+  private var open: [String: Segment] = [:]
+  private var openPartitions: [String: Int64]
+  /// Segments sealed at the last `prepareCommit`, renamed by `afterCommit`.
+  private var toPublish: [Segment] = []
+  private var watermark: Int64 = .min
+  public private(set) var rowsWritten = 0
+  public private(set) var segmentsPublished = 0
+
+  final class Segment {
+    let state: SegmentState
+    var number: Int { state.number }
+    var partition: String { state.partition }
+    let openedAt: Int64
+    let fd: Int32
+    let path: String
+    var written: Int64
+    var buffer: [UInt8] = []
+    var sealed = false
+    let deflater: GzipDeflater?
+    var memberOpen = false
+
+    init(state: SegmentState, path: String, fd: Int32, gzip: Bool) {
+      self.state = state
+      openedAt = state.openedAt
+      self.path = path
+      self.fd = fd
+      written = state.length
+      deflater = gzip ? GzipDeflater() : nil
+    }
+
+    deinit { close(fd) }
+  }
+
+  /// Opens a dataset, first undoing whatever a crash left after the last commit.
+  public init(layout: DatasetLayout, recovering checkpoint: DatasetCheckpoint) throws(FileSystemError) {
+    self.layout = layout
+    encoder = RowEncoder(layout: layout)
+    nextSegment = checkpoint.nextSegment
+    openPartitions = checkpoint.openPartitions
+    try FileSystem.makeDirectories(layout.directory)
+    let schemaPath = layout.directory + "/_schema.json"
+    let schema = layout.schemaJSON()
+    if FileSystem.readFile(schemaPath) != schema {
+      try FileSystem.writeAtomically(schemaPath, schema)
+    }
+    var known = Set<String>()
+    for state in checkpoint.segments {
+      let hidden = hiddenPath(state)
+      known.insert(hidden)
+      if state.sealed {
+        if FileSystem.exists(hidden) {
+          try FileSystem.truncate(hidden, to: state.length)
+          try FileSystem.rename(hidden, visiblePath(state))
+          try FileSystem.syncDirectory(FileSystem.directory(of: hidden))
+        }
+      } else {
+        if FileSystem.exists(hidden) {
+          try FileSystem.truncate(hidden, to: state.length)
+        } else if state.length > 0 {
+          throw FileSystemError(path: hidden, operation: "recover (committed segment missing)", code: ENOENT)
+        }
+        let fd = try FileSystem.openForAppend(hidden)
+        open[state.partition] = Segment(state: state, path: hidden, fd: fd, gzip: layout.format == .jsonlGz)
+      }
+    }
+    // Segments created after the last commit hold only uncommitted rows.
+    for partition in partitionsOnDisk() {
+      let dir = layout.directory + "/" + partition
+      for name in FileSystem.list(dir) where name.hasPrefix(".part-") && name.hasSuffix(".inprogress") {
+        let path = dir + "/" + name
+        if !known.contains(path) { FileSystem.remove(path) }
+      }
+    }
+  }
+
+  private func partitionsOnDisk() -> [String] {
+    var result: [String] = []
+    for date in FileSystem.list(layout.directory) where date.hasPrefix("date=") {
+      for hour in FileSystem.list(layout.directory + "/" + date) where hour.hasPrefix("hour=") {
+        result.append(date + "/" + hour)
+      }
+    }
+    return result
+  }
+
+  private func fileName(_ number: Int) -> String {
+    "part-\(DatasetLayout.pad(number, 6)).\(layout.format.rawValue)"
+  }
+
+  private func hiddenPath(_ state: SegmentState) -> String {
+    "\(layout.directory)/\(state.partition)/.\(fileName(state.number)).inprogress"
+  }
+
+  private func visiblePath(_ state: SegmentState) -> String {
+    "\(layout.directory)/\(state.partition)/\(fileName(state.number))"
+  }
+
+  /// Appends a final row to the open segment of its partition.
+  public func append(_ row: LabeledRow, ageClock: Int64) throws(FileSystemError) {
+    let (partition, end) = DatasetLayout.partition(of: row.predictedAt)
+    let segment: Segment
+    if let existing = open[partition] {
+      segment = existing
+    } else {
+      let state = SegmentState(number: nextSegment, partition: partition, length: 0, openedAt: ageClock, sealed: false)
+      nextSegment += 1
+      let path = hiddenPath(state)
+      try FileSystem.makeDirectories(FileSystem.directory(of: path))
+      let fd = try FileSystem.openForAppend(path)
+      _ = ftruncate(fd, 0)
+      segment = Segment(state: state, path: path, fd: fd, gzip: layout.format == .jsonlGz)
+      segment.buffer = encoder.header()
+      open[partition] = segment
+    }
+    openPartitions[partition] = end
+    encoder.encode(row, into: &segment.buffer)
+    rowsWritten += 1
+    if segment.buffer.count >= 1 << 20 { try flush(segment, endMember: false) }
+    if segment.written + Int64(segment.buffer.count) >= Int64(layout.rollMaxBytes) {
+      segment.sealed = true
+      open[partition] = nil
+      toPublish.append(segment)
+    }
+  }
+
+  /// Seals segments older than `roll.max_age` and those of partitions that are complete.
+  public func advance(watermark: Int64, ageClock: Int64) {
+    self.watermark = Swift.max(self.watermark, watermark)
+    for (partition, segment) in open.sorted(by: { $0.key < $1.key }) {
+      let complete = (openPartitions[partition] ?? .max) &+ layout.maxWindow <= self.watermark
+      if complete || ageClock &- segment.openedAt >= layout.rollMaxAge {
+        segment.sealed = true
+        open[partition] = nil
+        toPublish.append(segment)
+      }
+    }
+  }
+
+  /// Seals every open segment (shutdown, end of replay).
+  public func sealAll() {
+    for (_, segment) in open.sorted(by: { $0.key < $1.key }) {
+      segment.sealed = true
+      toPublish.append(segment)
+    }
+    open = [:]
+  }
+
+  private func flush(_ segment: Segment, endMember: Bool) throws(FileSystemError) {
+    var bytes: [UInt8]
+    if let deflater = segment.deflater {
+      bytes = []
+      if !segment.buffer.isEmpty {
+        segment.buffer.withUnsafeBytes { deflater.compress($0, into: &bytes) }
+        segment.memberOpen = true
+      }
+      if endMember && segment.memberOpen {
+        deflater.finish(into: &bytes)
+        segment.memberOpen = false
+      }
+    } else {
+      bytes = segment.buffer
+    }
+    segment.buffer.removeAll(keepingCapacity: true)
+    guard !bytes.isEmpty else { return }
+    try FileSystem.writeAll(segment.fd, bytes, path: segment.path)
+    segment.written += Int64(bytes.count)
+  }
+
+  /// Makes every appended row durable and returns the state to commit with it.
+  public func prepareCommit() throws(FileSystemError) -> DatasetCheckpoint {
+    var states: [SegmentState] = []
+    for segment in open.values.sorted(by: { $0.number < $1.number }) + toPublish {
+      try flush(segment, endMember: true)
+      try FileSystem.sync(segment.fd, path: segment.path)
+      var state = segment.state
+      state.length = segment.written
+      state.sealed = segment.sealed
+      states.append(state)
+    }
+    return DatasetCheckpoint(nextSegment: nextSegment, segments: states, openPartitions: openPartitions)
+  }
+
+  /// Publishes what the commit covered: sealed segments become visible, complete partitions
+  /// get `_SUCCESS`. Returns the names of partitions completed.
+  @discardableResult
+  public func afterCommit() throws(FileSystemError) -> [String] {
+    var directories = Set<String>()
+    for segment in toPublish {
+      try FileSystem.rename(segment.path, visiblePath(segment.state))
+      directories.insert(FileSystem.directory(of: segment.path))
+      segmentsPublished += 1
+    }
+    toPublish = []
+    for dir in directories.sorted() { try FileSystem.syncDirectory(dir) }
+    var completed: [String] = []
+    for (partition, end) in openPartitions.sorted(by: { $0.key < $1.key })
+    where end &+ layout.maxWindow <= watermark && open[partition] == nil {
+      let marker = "\(layout.directory)/\(partition)/_SUCCESS"
+      try FileSystem.writeAtomically(marker, [])
+      openPartitions[partition] = nil
+      completed.append(partition)
+    }
+    return completed
+  }
+}

@@ -1,0 +1,136 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+public struct FileSystemError: Error, Sendable, CustomStringConvertible {
+  public let path: String
+  public let operation: String
+  public let code: Int32
+  public var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
+}
+
+/// Thin, throwing wrappers over the POSIX calls durability depends on.
+public enum FileSystem {
+  public static func makeDirectories(_ path: String) throws(FileSystemError) {
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+      current += "/" + part
+      if mkdir(current, 0o755) != 0 && errno != EEXIST {
+        throw FileSystemError(path: current, operation: "mkdir", code: errno)
+      }
+    }
+  }
+
+  public static func openForAppend(_ path: String) throws(FileSystemError) -> Int32 {
+    let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
+    _ = lseek(fd, 0, SEEK_END)
+    return fd
+  }
+
+  public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(FileSystemError) {
+    var done = 0
+    while done < bytes.count {
+      let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw FileSystemError(path: path, operation: "write", code: errno)
+      }
+      done += n
+    }
+  }
+
+  public static func sync(_ fd: Int32, path: String) throws(FileSystemError) {
+    guard fsync(fd) == 0 else { throw FileSystemError(path: path, operation: "fsync", code: errno) }
+  }
+
+  public static func syncDirectory(_ path: String) throws(FileSystemError) {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
+    defer { close(fd) }
+    try sync(fd, path: path)
+  }
+
+  public static func truncate(_ path: String, to length: Int64) throws(FileSystemError) {
+    guard Glibc.truncate(path, off_t(length)) == 0 else {
+      throw FileSystemError(path: path, operation: "truncate", code: errno)
+    }
+  }
+
+  public static func rename(_ from: String, _ to: String) throws(FileSystemError) {
+    guard Glibc.rename(from, to) == 0 else { throw FileSystemError(path: from, operation: "rename", code: errno) }
+  }
+
+  public static func exists(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0
+  }
+
+  public static func size(_ path: String) -> Int64? {
+    var st = stat()
+    return stat(path, &st) == 0 ? Int64(st.st_size) : nil
+  }
+
+  public static func remove(_ path: String) {
+    unlink(path)
+  }
+
+  /// Writes a whole small file atomically: temp file, fsync, rename, fsync of the directory.
+  public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(FileSystemError) {
+    let temp = path + ".tmp"
+    let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw FileSystemError(path: temp, operation: "open", code: errno) }
+    do throws(FileSystemError) {
+      try writeAll(fd, bytes, path: temp)
+      try sync(fd, path: temp)
+    } catch {
+      close(fd)
+      throw error
+    }
+    close(fd)
+    try rename(temp, path)
+    try syncDirectory(directory(of: path))
+  }
+
+  public static func readFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var result: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+      let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      if n <= 0 { break }
+      result.append(contentsOf: chunk[0..<n])
+    }
+    return result
+  }
+
+  /// Names in a directory (no `.` and `..`); empty if it cannot be read.
+  public static func list(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+      let name = withUnsafePointer(to: entry.pointee.d_name) {
+        $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+      }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+  }
+
+  public static func directory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+  }
+}
+
+/// Closes a descriptor (named so callers need not import the C library).
+public func closeFile(_ fd: Int32) {
+  close(fd)
+}

@@ -1,0 +1,244 @@
+import Dataset
+import FeedbackConfig
+import Foundation
+import GRDB
+import Labeling
+import LogFormats
+import LogTail
+import Logging
+
+/// Per-source counts for the summary, `status` and metrics.
+struct SourceCounters: Sendable {
+  var filesRead = 0
+  var filesSkipped = 0
+  var filesQuarantined = 0
+  var lines = 0
+  var bytes: Int64 = 0
+  var rejects: [String: Int] = [:]
+}
+
+/// The engine wired to its inputs and outputs: decode → classify → join → write, plus the
+/// checkpoint that commits all of it at once. Replay and the daemon share it.
+final class Pipeline: EngineOutput {
+  let config: FeedbackConfig.Configuration
+  let rules: Rules
+  let store: SQLiteStateStore
+  let logger: Logger
+  private(set) var engine: LabelEngine!
+  let writers: [DatasetWriter]
+  let decoders: [LineDecoder]
+  var sourceCounters: [SourceCounters]
+  private let rejects: AppendLog
+  private let orphans: AppendLog
+  private let late: AppendLog
+  /// Replay rolls segments by event time so that file names and boundaries are deterministic.
+  var ageClock: () -> Int64 = { 0 }
+  var linesSinceCommit = 0
+  var commits = 0
+  private var touchedFiles: [String: FileRecord] = [:]
+  private var record: [UInt8] = []
+
+  init(config: FeedbackConfig.Configuration, db: Database, logger: Logger) throws {
+    self.config = config
+    self.logger = logger
+    rules = try RulesBuilder.rules(from: config)
+    store = SQLiteStateStore(db: db)
+    decoders = config.sources.map {
+      LineDecoder(format: LogFormat(rawValue: $0.format) ?? .json, timeField: $0.timeField)
+    }
+    sourceCounters = Array(repeating: SourceCounters(), count: config.sources.count)
+
+    let checkpoint = try store.meta("checkpoint").map { try JSONDecoder().decode(Checkpoint.self, from: $0) }
+    var writers: [DatasetWriter] = []
+    for (i, dataset) in config.datasets.enumerated() {
+      let layout = RulesBuilder.layout(for: dataset, index: i, rules: rules, config: config)
+      let committed = checkpoint?.datasets[dataset.name]?.datasetCheckpoint ?? DatasetCheckpoint()
+      writers.append(try DatasetWriter(layout: layout, recovering: committed))
+    }
+    self.writers = writers
+    rejects = try AppendLog(
+      directory: config.stateDir + "/rejects", baseName: "rejects", committed: checkpoint?.sideLogs["rejects"])
+    orphans = try AppendLog(
+      directory: config.stateDir + "/side/orphans", baseName: "orphans", committed: checkpoint?.sideLogs["orphans"])
+    late = try AppendLog(
+      directory: config.stateDir + "/side/late", baseName: "late", committed: checkpoint?.sideLogs["late"])
+
+    engine = try LabelEngine(rules: rules, store: store, output: self, sources: config.sources.count)
+    if let checkpoint {
+      engine.restore(
+        seq: checkpoint.seq, watermark: checkpoint.watermark,
+        sourceMaxTime: config.sources.map { checkpoint.sourceMaxTime[$0.name] })
+    }
+  }
+
+  // MARK: Lines
+
+  /// Decodes one line and hands the event to the engine; bad lines are counted and kept.
+  func handle(line: UnsafeRawBufferPointer, source: Int, file: String, offset: Int64) throws {
+    sourceCounters[source].lines += 1
+    sourceCounters[source].bytes += Int64(line.count + 1)
+    linesSinceCommit += 1
+    switch decoders[source].decode(line) {
+    case .event(let event):
+      try engine.process(event, source: source, lineHash: lineHash(line))
+    case .rejected(let reason):
+      reject(reason.rawValue, source: source, file: file, offset: offset, line: line)
+    }
+  }
+
+  func handleTooLong(source: Int, file: String, offset: Int64, end: Int64) {
+    sourceCounters[source].lines += 1
+    sourceCounters[source].bytes += end - offset
+    linesSinceCommit += 1
+    reject("line_too_long", source: source, file: file, offset: offset, line: nil, length: end - offset)
+  }
+
+  private func reject(
+    _ reason: String, source: Int, file: String, offset: Int64, line: UnsafeRawBufferPointer?, length: Int64? = nil
+  ) {
+    sourceCounters[source].rejects[reason, default: 0] += 1
+    var members: [JSONMember] = [
+      .init(key: "source", value: .string(config.sources[source].name)),
+      .init(key: "file", value: .string(file)),
+      .init(key: "offset", value: .number(String(offset))),
+      .init(key: "reason", value: .string(reason)),
+    ]
+    if let line {
+      let kept = UnsafeRawBufferPointer(rebasing: line.prefix(1024))
+      members.append(.init(key: "line", value: .string(String(decoding: kept, as: UTF8.self))))
+    }
+    if let length { members.append(.init(key: "length", value: .number(String(length)))) }
+    record.removeAll(keepingCapacity: true)
+    JSONValue.object(members).write(to: &record)
+    rejects.append(record)
+  }
+
+  // MARK: EngineOutput
+
+  func write(_ row: LabeledRow) throws {
+    try writers[row.dataset].append(row, ageClock: ageClock())
+  }
+
+  func side(_ sideRecord: SideRecord) throws {
+    var members: [JSONMember]
+    let log: AppendLog
+    switch sideRecord {
+    case .orphan(let type, let key, let time):
+      log = orphans
+      members = [
+        .init(key: "kind", value: .string("orphan")),
+        .init(key: "type", value: .string(rules.feedbackTypes[type].name)),
+        .init(key: "key", value: .string(key)),
+        .init(key: "time", value: .string(Timestamp.format(time, fractionDigits: 3))),
+      ]
+    case .lateFeedback(let type, let key, let time, let predictedAt):
+      log = late
+      members = [
+        .init(key: "kind", value: .string("feedback")),
+        .init(key: "type", value: .string(rules.feedbackTypes[type].name)),
+        .init(key: "key", value: .string(key)),
+        .init(key: "time", value: .string(Timestamp.format(time, fractionDigits: 3))),
+        .init(key: "predicted_at", value: .string(Timestamp.format(predictedAt, fractionDigits: 3))),
+      ]
+    case .latePrediction(let key, let time):
+      log = late
+      members = [
+        .init(key: "kind", value: .string("prediction")),
+        .init(key: "key", value: .string(key)),
+        .init(key: "time", value: .string(Timestamp.format(time, fractionDigits: 3))),
+      ]
+    }
+    record.removeAll(keepingCapacity: true)
+    JSONValue.object(members).write(to: &record)
+    log.append(record)
+  }
+
+  // MARK: Files
+
+  func fileRecord(source: Int, fingerprint: Fingerprint) throws -> FileRecord? {
+    let name = config.sources[source].name
+    if let touched = touchedFiles[name + "/" + fingerprint.description] { return touched }
+    return try store.fileRecord(source: name, fingerprint: fingerprint.description)
+  }
+
+  func updateFile(_ record: FileRecord) {
+    touchedFiles[record.source + "/" + record.fingerprint] = record
+  }
+
+  // MARK: Checkpoint
+
+  /// Lets segments roll by age and partitions complete; called between batches of lines.
+  func advanceOutputs() {
+    let clock = ageClock()
+    for writer in writers { writer.advance(watermark: engine.watermark, ageClock: clock) }
+  }
+
+  /// Commits read positions, join state, segment lengths and side logs in one transaction,
+  /// after the bytes they describe are on disk; then publishes what the commit covered.
+  func commit() throws {
+    advanceOutputs()
+    var datasets: [String: Checkpoint.DatasetState] = [:]
+    for (writer, dataset) in zip(writers, config.datasets) {
+      datasets[dataset.name] = Checkpoint.DatasetState(try writer.prepareCommit())
+    }
+    let checkpoint = Checkpoint(
+      seq: engine.seq, watermark: engine.watermark,
+      sourceMaxTime: Dictionary(
+        uniqueKeysWithValues: zip(config.sources, engine.sourceMaxTime).compactMap { source, time in
+          time.map { (source.name, $0) }
+        }),
+      datasets: datasets,
+      sideLogs: [
+        "rejects": try rejects.prepareCommit(), "orphans": try orphans.prepareCommit(),
+        "late": try late.prepareCommit(),
+      ])
+    try store.setMeta("checkpoint", try JSONEncoder().encode(checkpoint))
+    for record in touchedFiles.values { try store.saveFile(record) }
+    touchedFiles = [:]
+    try store.pruneFinished(expiredBy: engine.watermark)
+    try store.db.commit()
+    try store.db.beginTransaction()
+    for writer in writers { try writer.afterCommit() }
+    linesSinceCommit = 0
+    commits += 1
+  }
+}
+
+/// What one commit records besides the join state tables.
+struct Checkpoint: Codable {
+  struct DatasetState: Codable {
+    struct Segment: Codable {
+      var number: Int
+      var partition: String
+      var length: Int64
+      var openedAt: Int64
+      var sealed: Bool
+    }
+    var nextSegment: Int
+    var segments: [Segment]
+    var openPartitions: [String: Int64]
+
+    init(_ c: DatasetCheckpoint) {
+      nextSegment = c.nextSegment
+      segments = c.segments.map {
+        Segment(number: $0.number, partition: $0.partition, length: $0.length, openedAt: $0.openedAt, sealed: $0.sealed)
+      }
+      openPartitions = c.openPartitions
+    }
+
+    var datasetCheckpoint: DatasetCheckpoint {
+      DatasetCheckpoint(
+        nextSegment: nextSegment,
+        segments: segments.map {
+          SegmentState(number: $0.number, partition: $0.partition, length: $0.length, openedAt: $0.openedAt, sealed: $0.sealed)
+        },
+        openPartitions: openPartitions)
+    }
+  }
+
+  var seq: Int64
+  var watermark: Int64
+  var sourceMaxTime: [String: Int64]
+  var datasets: [String: DatasetState]
+  var sideLogs: [String: AppendLog.Position]
+}

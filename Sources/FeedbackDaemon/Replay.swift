@@ -1,0 +1,104 @@
+import FeedbackConfig
+import Foundation
+import GRDB
+import LogFormats
+import Logging
+
+/// Options of `feedbackd replay`.
+public struct ReplayOptions: Sendable {
+  public var flush: Bool
+  /// Files or globs to read instead of the configured paths of `source`.
+  public var paths: [String]
+  public var source: String?
+  /// Lines between checkpoints; a fixed count keeps replays deterministic.
+  public var commitEveryLines: Int
+
+  public init(flush: Bool = false, paths: [String] = [], source: String? = nil, commitEveryLines: Int = 1_000_000) {
+    self.flush = flush
+    self.paths = paths
+    self.source = source
+    self.commitEveryLines = commitEveryLines
+  }
+}
+
+/// Replays historical logs into the datasets, then stops (DESIGN.md §4.8).
+public enum Replay {
+  public static func run(config: FeedbackConfig.Configuration, options: ReplayOptions, logger: Logger) throws -> ReplaySummary {
+    var config = config
+    if !options.paths.isEmpty {
+      let target: Int
+      if let name = options.source {
+        guard let i = config.sources.firstIndex(where: { $0.name == name }) else {
+          throw DaemonError.usage("--source \(name): no such source (have: \(config.sources.map(\.name).joined(separator: ", ")))")
+        }
+        target = i
+      } else {
+        guard config.sources.count == 1 else {
+          throw DaemonError.usage("PATH arguments need --source NAME when the configuration has several sources")
+        }
+        target = 0
+      }
+      config.sources[target].paths = options.paths.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+      for i in config.sources.indices where i != target { config.sources[i].paths = [] }
+    }
+    let start = ContinuousClock.now
+    let queue = try StateDatabase.open(stateDir: config.stateDir)
+    return try queue.inDatabase { db in
+      try db.beginTransaction()
+      let pipeline = try Pipeline(config: config, db: db, logger: logger)
+      pipeline.ageClock = { [unowned pipeline] in pipeline.engine.watermark }
+      let readers = config.sources.enumerated().map { i, source in
+        SourceReader(index: i, name: source.name, paths: source.paths, maxLineBytes: source.maxLineBytes)
+      }
+      for reader in readers {
+        logger.info("source", metadata: ["source": "\(reader.name)", "files": "\(reader.fileCount)"])
+      }
+      var active = Array(readers.indices)
+      while !active.isEmpty {
+        // Read from the source furthest behind in event time, so the watermark (the minimum
+        // over sources) advances and no source's events turn late because another ran ahead.
+        let next = active.min { a, b in
+          (pipeline.engine.sourceMaxTime[a] ?? .min, a) < (pipeline.engine.sourceMaxTime[b] ?? .min, b)
+        }!
+        let more = try readers[next].step(maxLines: 4096, pipeline: pipeline)
+        if !more {
+          active.removeAll { $0 == next }
+          try pipeline.engine.setSourceActive(next, false)
+        }
+        pipeline.advanceOutputs()
+        if pipeline.linesSinceCommit >= options.commitEveryLines { try pipeline.commit() }
+      }
+      if options.flush { try pipeline.engine.flush() }
+      for writer in pipeline.writers { writer.sealAll() }
+      try pipeline.commit()
+      try db.commit()
+      let elapsed = ContinuousClock.now - start
+      return ReplaySummary(pipeline: pipeline, elapsed: elapsed, pending: try pipeline.store.pendingPredictionCount())
+    }
+  }
+}
+
+public enum DaemonError: Error, CustomStringConvertible {
+  case usage(String)
+  public var description: String {
+    switch self {
+    case .usage(let message): message
+    }
+  }
+}
+
+/// Opens `state_dir/state.sqlite` in WAL mode, so `status` can read while a writer runs.
+enum StateDatabase {
+  static func open(stateDir: String) throws -> DatabaseQueue {
+    try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+    var configuration = GRDB.Configuration()
+    configuration.journalMode = .wal
+    configuration.busyMode = .timeout(10)
+    let queue = try DatabaseQueue(path: stateDir + "/state.sqlite", configuration: configuration)
+    try queue.inDatabase { db in
+      try db.execute(sql: "PRAGMA synchronous = FULL")
+      try SQLiteStateStore.migrate(db)
+    }
+    return queue
+  }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Dataset
+import FeedbackConfig
+import Labeling
+
+/// What a replay did, printed at its end.
+public struct ReplaySummary: Sendable {
+  public var filesRead = 0
+  public var filesSkipped = 0
+  public var filesQuarantined = 0
+  public var lines = 0
+  public var bytes: Int64 = 0
+  public var predictions = 0
+  public var feedback: [(String, Int)] = []
+  public var ignored = 0
+  public var missingKey = 0
+  public var duplicatePredictions = 0
+  public var rows: [(String, Int)] = []
+  public var rejects: [(String, Int)] = []
+  public var orphans: [(String, Int)] = []
+  public var lateFeedback: [(String, Int)] = []
+  public var latePredictions = 0
+  public var pendingPredictions = 0
+  public var seconds: Double = 0
+
+  init(pipeline: Pipeline, elapsed: Duration, pending: Int) {
+    for c in pipeline.sourceCounters {
+      filesRead += c.filesRead
+      filesSkipped += c.filesSkipped
+      filesQuarantined += c.filesQuarantined
+      lines += c.lines
+      bytes += c.bytes
+    }
+    var rejectTotals: [String: Int] = [:]
+    for c in pipeline.sourceCounters {
+      for (reason, n) in c.rejects { rejectTotals[reason, default: 0] += n }
+    }
+    let counters = pipeline.engine.counters
+    let rejectedMissingKey = counters.missingKey
+    if rejectedMissingKey > 0 { rejectTotals["missing_key"] = rejectedMissingKey }
+    rejects = rejectTotals.sorted { $0.key < $1.key }
+    let types = pipeline.rules.feedbackTypes.map(\.name)
+    predictions = counters.predictions
+    feedback = Array(zip(types, counters.feedback))
+    ignored = counters.ignored
+    missingKey = counters.missingKey
+    duplicatePredictions = counters.duplicatePredictions
+    rows = Array(zip(pipeline.config.datasets.map(\.name), counters.rows))
+    orphans = Array(zip(types, counters.orphans))
+    lateFeedback = Array(zip(types, counters.lateFeedback))
+    latePredictions = counters.latePredictions
+    pendingPredictions = pending
+    seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+  }
+
+  public var text: String {
+    func list(_ items: [(String, Int)]) -> String {
+      items.isEmpty ? "none" : items.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+    }
+    let mb = Double(bytes) / 1e6
+    let rate = seconds > 0 ? mb / seconds : 0
+    return """
+      files       \(filesRead) read, \(filesSkipped) already read, \(filesQuarantined) quarantined
+      lines       \(lines) (\(String(format: "%.1f", mb)) MB decompressed)
+      events      prediction \(predictions), \(list(feedback)), ignored \(ignored)
+      duplicates  \(duplicatePredictions) predictions
+      rows        \(list(rows))
+      pending     \(pendingPredictions) predictions (windows still open)
+      rejects     \(list(rejects))
+      orphans     \(list(orphans))
+      late        \(list(lateFeedback)), prediction \(latePredictions)
+      elapsed     \(String(format: "%.2f", seconds)) s, \(String(format: "%.1f", rate)) MB/s
+      """
+  }
+}

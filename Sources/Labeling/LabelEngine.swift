@@ -1,0 +1,337 @@
+import LogFormats
+
+/// Joins feedback to predictions and decides label values (DESIGN.md §4).
+///
+/// Every decision depends only on the sequence of events and the watermark, never on the wall
+/// clock or on how input was chunked: rows become final eagerly, as soon as the watermark
+/// reaches them, before the next event is looked at.
+public final class LabelEngine {
+  public let rules: Rules
+  public let store: any StateStore
+  public unowned let output: any EngineOutput
+  public private(set) var counters: EngineCounters
+
+  /// Per source: the largest event time read, and whether it still holds the watermark.
+  public private(set) var sourceMaxTime: [Int64?]
+  private var sourceActive: [Bool]
+  /// Global watermark (never decreases). `Int64.min` until any event is read.
+  public private(set) var watermark: Int64 = .min
+  /// Last sequence number handed to an event.
+  public private(set) var seq: Int64 = 0
+
+  private var nextDue: Int64 = .max
+  private var nextOrphan: Int64 = .max
+
+  public init(rules: Rules, store: any StateStore, output: any EngineOutput, sources: Int) throws {
+    self.rules = rules
+    self.store = store
+    self.output = output
+    counters = EngineCounters(feedbackTypes: rules.feedbackTypes.count, datasets: rules.datasets.count)
+    sourceMaxTime = Array(repeating: nil, count: sources)
+    sourceActive = Array(repeating: true, count: sources)
+    nextDue = try store.earliestDue() ?? .max
+    nextOrphan = try store.earliestUnclaimedFeedback() ?? .max
+  }
+
+  /// Restores what a checkpoint saved.
+  public func restore(seq: Int64, watermark: Int64, sourceMaxTime: [Int64?]) {
+    self.seq = seq
+    self.watermark = watermark
+    self.sourceMaxTime = sourceMaxTime
+  }
+
+  // MARK: Watermark
+
+  /// A source with no more data to read (replay) or idle (live) stops holding the watermark.
+  public func setSourceActive(_ source: Int, _ active: Bool) throws {
+    sourceActive[source] = active
+    try advanceWatermark()
+  }
+
+  /// Treats the end of input as the end of time: every pending row becomes final.
+  public func flush() throws {
+    try advance(to: .max)
+  }
+
+  /// Moves the watermark forward by wall-clock time for idle sources (live mode).
+  public func advance(to time: Int64) throws {
+    guard time > watermark else { return }
+    watermark = time
+    try settle()
+  }
+
+  private func advanceWatermark() throws {
+    var lowest: Int64 = .max
+    var highest: Int64 = .min
+    var anyActive = false
+    for (i, max) in sourceMaxTime.enumerated() {
+      let w = max.map { $0 &- rules.maxOutOfOrder } ?? .min
+      if sourceActive[i] {
+        anyActive = true
+        lowest = Swift.min(lowest, w)
+      }
+      highest = Swift.max(highest, w)
+    }
+    let candidate = anyActive ? lowest : highest
+    if candidate > watermark {
+      watermark = candidate
+      try settle()
+    }
+  }
+
+  /// Writes every row that is final and retires every orphan the watermark has passed.
+  private func settle() throws {
+    if watermark >= nextDue { try emitDueRows() }
+    let orphanLine = watermark == .max ? Int64.max : watermark &- rules.clockSkew
+    if nextOrphan < orphanLine { try retireOrphans(before: orphanLine) }
+  }
+
+  // MARK: Events
+
+  /// Processes one decoded event from `source`.
+  public func process(_ event: Event, source: Int, lineHash: UInt64) throws {
+    seq += 1
+    if sourceMaxTime[source].map({ event.time > $0 }) ?? true {
+      sourceMaxTime[source] = event.time
+      try advanceWatermark()
+    }
+    switch rules.classify(event.object) {
+    case .prediction(let key):
+      counters.predictions += 1
+      try processPrediction(key: key, time: event.time, object: event.object)
+    case .feedback(let type, let key):
+      counters.feedback[type] += 1
+      try processFeedback(type: type, key: key, event: event, lineHash: lineHash)
+    case .ignored:
+      counters.ignored += 1
+    case .missingKey:
+      counters.missingKey += 1
+    }
+  }
+
+  private func processPrediction(key: String, time: Int64, object: JSONValue) throws {
+    var datasets: UInt64 = 0
+    for (d, window) in rules.datasetMaxWindow.enumerated() where time &+ window > watermark {
+      datasets |= 1 << UInt64(d)
+    }
+    guard datasets != 0 else {
+      counters.latePredictions += 1
+      try output.side(.latePrediction(key: key, time: time))
+      return
+    }
+    if try store.finishedPrediction(key: key, at: watermark) != nil {
+      counters.duplicatePredictions += 1
+      return
+    }
+    if let old = try store.prediction(key: key) {
+      // First prediction wins: the earliest event time; on a tie, the one read first.
+      guard time < old.time else {
+        counters.duplicatePredictions += 1
+        return
+      }
+      counters.duplicatePredictions += 1
+      for d in 0..<rules.datasets.count where old.pending & (1 << UInt64(d)) != 0 {
+        try store.deleteDue(DueRow(finalizeAt: old.time &+ rules.datasetMaxWindow[d], seq: old.seq, dataset: d))
+      }
+      try store.deletePrediction(seq: old.seq)
+    }
+    var payload: [UInt8] = [UInt8(ascii: "[")]
+    for (d, dataset) in rules.datasets.enumerated() {
+      if d > 0 { payload.append(UInt8(ascii: ",")) }
+      if let columns = dataset.columns {
+        JSONValue.array(columns.map { object.value(at: $0.path) ?? .null }).write(to: &payload)
+      } else {
+        object.write(to: &payload)
+      }
+    }
+    payload.append(UInt8(ascii: "]"))
+    try store.insertPrediction(
+      StoredPrediction(seq: seq, key: key, time: time, payload: payload, datasets: datasets, pending: datasets))
+    try store.claimFeedback(key: key)
+    for d in 0..<rules.datasets.count where datasets & (1 << UInt64(d)) != 0 {
+      let due = DueRow(finalizeAt: time &+ rules.datasetMaxWindow[d], seq: seq, dataset: d)
+      try store.insertDue(due)
+      nextDue = Swift.min(nextDue, due.finalizeAt)
+    }
+  }
+
+  private func processFeedback(type: Int, key: String, event: Event, lineHash: UInt64) throws {
+    let time = event.time
+    if let prediction = try store.prediction(key: key) {
+      // Late if it falls in a window of a row already written.
+      let written = prediction.datasets & ~prediction.pending
+      if written != 0, isLate(type: type, time: time, predictedAt: prediction.time, datasets: written) {
+        counters.lateFeedback[type] += 1
+        try output.side(.lateFeedback(type: type, key: key, time: time, predictedAt: prediction.time))
+      }
+      try store.insertFeedback(makeFeedback(type: type, key: key, event: event, lineHash: lineHash), claimed: true)
+      return
+    }
+    if let predictedAt = try store.finishedPrediction(key: key, at: watermark) {
+      if isLate(type: type, time: time, predictedAt: predictedAt, datasets: .max) {
+        counters.lateFeedback[type] += 1
+        try output.side(.lateFeedback(type: type, key: key, time: time, predictedAt: predictedAt))
+      } else {
+        counters.orphans[type] += 1
+        try output.side(.orphan(type: type, key: key, time: time))
+      }
+      return
+    }
+    try store.insertFeedback(makeFeedback(type: type, key: key, event: event, lineHash: lineHash), claimed: false)
+    nextOrphan = Swift.min(nextOrphan, time)
+    let orphanLine = watermark == .max ? Int64.max : watermark &- rules.clockSkew
+    if nextOrphan < orphanLine { try retireOrphans(before: orphanLine) }
+  }
+
+  private func isLate(type: Int, time: Int64, predictedAt: Int64, datasets: UInt64) -> Bool {
+    for (d, dataset) in rules.datasets.enumerated() where datasets & (1 << UInt64(d)) != 0 {
+      for label in dataset.labels where rules.labels[label].feedbackType == type {
+        if rules.inWindow(label: label, predictionTime: predictedAt, feedbackTime: time) { return true }
+      }
+    }
+    return false
+  }
+
+  private func makeFeedback(type: Int, key: String, event: Event, lineHash: UInt64) -> StoredFeedback {
+    let feedbackType = rules.feedbackTypes[type]
+    let dedupe = feedbackType.dedupeBy.flatMap { event.object.value(at: $0)?.jsonText }
+    var fields: [UInt8] = []
+    let paths = rules.neededPaths[type]
+    if !paths.isEmpty {
+      JSONValue.array(paths.map { event.object.value(at: $0) ?? .null }).write(to: &fields)
+    }
+    return StoredFeedback(
+      seq: seq, key: key, type: type, time: event.time, lineHash: lineHash, dedupe: dedupe, fields: fields)
+  }
+
+  // MARK: Rows
+
+  private func emitDueRows() throws {
+    while true {
+      let batch = try store.dueRows(through: watermark, limit: 512)
+      if batch.isEmpty { break }
+      for due in batch {
+        guard var prediction = try store.prediction(seq: due.seq) else {
+          try store.deleteDue(due)
+          continue
+        }
+        let feedback = try store.feedback(key: prediction.key)
+        try output.write(makeRow(prediction: prediction, dataset: due.dataset, feedback: feedback, due: due))
+        counters.rows[due.dataset] += 1
+        try store.deleteDue(due)
+        prediction.pending &= ~(1 << UInt64(due.dataset))
+        if prediction.pending == 0 {
+          try finish(prediction, feedback: feedback)
+        } else {
+          try store.updatePending(seq: prediction.seq, pending: prediction.pending)
+        }
+      }
+    }
+    nextDue = try store.earliestDue() ?? .max
+  }
+
+  /// Retires a prediction whose rows are all written; its unattributed feedback are orphans.
+  private func finish(_ prediction: StoredPrediction, feedback: [StoredFeedback]) throws {
+    for f in feedback {
+      let attributed = rules.labelsOfType[f.type].contains {
+        rules.inWindow(label: $0, predictionTime: prediction.time, feedbackTime: f.time)
+      }
+      if !attributed {
+        counters.orphans[f.type] += 1
+        try output.side(.orphan(type: f.type, key: f.key, time: f.time))
+      }
+    }
+    try store.deleteFeedback(key: prediction.key)
+    try store.deletePrediction(seq: prediction.seq)
+    // Remember the key for duplicate and late detection for one more longest window.
+    let expires = prediction.time &+ 2 &* Swift.max(rules.maxWindow, 1)
+    try store.insertFinished(key: prediction.key, time: prediction.time, expiresAt: expires)
+  }
+
+  private func makeRow(
+    prediction: StoredPrediction, dataset d: Int, feedback: [StoredFeedback], due: DueRow
+  ) throws -> LabeledRow {
+    let payload = try JSONValue.parse(prediction.payload)
+    guard case .array(let perDataset) = payload, d < perDataset.count else {
+      throw LabelingError.corruptState("prediction \(prediction.seq) payload")
+    }
+    var outcomes: [LabelOutcome] = []
+    for label in rules.datasets[d].labels {
+      outcomes.append(try outcome(label: label, predictedAt: prediction.time, feedback: feedback))
+    }
+    return LabeledRow(
+      dataset: d, key: prediction.key, predictedAt: prediction.time, finalizeAt: due.finalizeAt,
+      columns: perDataset[d], labels: outcomes)
+  }
+
+  /// Computes one label from the stored feedback of a key (already in (time, seq) order).
+  func outcome(label: Int, predictedAt: Int64, feedback: [StoredFeedback]) throws -> LabelOutcome {
+    let spec = rules.labels[label]
+    let dedupeConfigured = rules.feedbackTypes[spec.feedbackType].dedupeBy != nil
+    var seenLines = Set<UInt64>()
+    var seenValues = Set<String>()
+    var attributed: [StoredFeedback] = []
+    for f in feedback where f.type == spec.feedbackType {
+      guard rules.inWindow(label: label, predictionTime: predictedAt, feedbackTime: f.time) else { continue }
+      guard seenLines.insert(f.lineHash).inserted else { continue }
+      if dedupeConfigured, let value = f.dedupe, !seenValues.insert(value).inserted { continue }
+      attributed.append(f)
+    }
+    let at = attributed.first?.time
+    switch spec.value {
+    case .binary:
+      return LabelOutcome(value: .number(attributed.isEmpty ? "0" : "1"), at: at)
+    case .count:
+      return LabelOutcome(value: .number(String(attributed.count)), at: at)
+    case .sum:
+      var sum = 0.0
+      for f in attributed {
+        sum += try field(of: f, label: label)?.doubleValue ?? 0
+      }
+      return LabelOutcome(value: sum.isFinite ? .number(formatNumber(sum)) : .null, at: at)
+    case .first:
+      guard let first = attributed.first else { return LabelOutcome(value: .null, at: nil) }
+      return LabelOutcome(value: try field(of: first, label: label) ?? .null, at: at)
+    }
+  }
+
+  private func field(of feedback: StoredFeedback, label: Int) throws -> JSONValue? {
+    guard let index = rules.labelFieldIndex[label], !feedback.fields.isEmpty else { return nil }
+    guard case .array(let values) = try JSONValue.parse(feedback.fields), index < values.count else {
+      throw LabelingError.corruptState("feedback \(feedback.seq) fields")
+    }
+    return values[index]
+  }
+
+  // MARK: Orphans
+
+  private func retireOrphans(before line: Int64) throws {
+    while true {
+      let batch = try store.unclaimedFeedback(before: line, limit: 512)
+      if batch.isEmpty { break }
+      for f in batch {
+        counters.orphans[f.type] += 1
+        try output.side(.orphan(type: f.type, key: f.key, time: f.time))
+        try store.deleteFeedback(seq: f.seq)
+      }
+    }
+    nextOrphan = try store.earliestUnclaimedFeedback() ?? .max
+  }
+}
+
+public enum LabelingError: Error, CustomStringConvertible {
+  case corruptState(String)
+  public var description: String {
+    switch self {
+    case .corruptState(let what): "state store holds unreadable data: \(what)"
+    }
+  }
+}
+
+/// Shortest text that reads back as the same Double; integral values without a fraction.
+func formatNumber(_ value: Double) -> String {
+  if value == value.rounded(), abs(value) < 1e15 {
+    return String(Int64(value))
+  }
+  return "\(value)"
+}

@@ -1,0 +1,73 @@
+import LogFormats
+
+/// One label's outcome in a row.
+public struct LabelOutcome: Sendable, Equatable {
+  public var value: JSONValue
+  /// Event time of the earliest attributed feedback.
+  public var at: Int64?
+
+  public init(value: JSONValue, at: Int64?) {
+    self.value = value
+    self.at = at
+  }
+}
+
+/// A final dataset row, handed to the dataset writer.
+public struct LabeledRow: Sendable {
+  public var dataset: Int
+  public var key: String
+  public var predictedAt: Int64
+  /// The watermark value at which the row became final (`tp + max window`).
+  public var finalizeAt: Int64
+  /// The kept columns as a JSON array, or the whole prediction object.
+  public var columns: JSONValue
+  /// In the order of the dataset's labels.
+  public var labels: [LabelOutcome]
+
+  public init(
+    dataset: Int, key: String, predictedAt: Int64, finalizeAt: Int64, columns: JSONValue, labels: [LabelOutcome]
+  ) {
+    self.dataset = dataset
+    self.key = key
+    self.predictedAt = predictedAt
+    self.finalizeAt = finalizeAt
+    self.columns = columns
+    self.labels = labels
+  }
+}
+
+/// Records that change no row but are kept for inspection (`state_dir/side/`).
+public enum SideRecord: Sendable {
+  /// Feedback that belongs to no prediction.
+  case orphan(type: Int, key: String, time: Int64)
+  /// Feedback whose prediction's row was already written.
+  case lateFeedback(type: Int, key: String, time: Int64, predictedAt: Int64)
+  /// A prediction whose windows had all closed before it was read.
+  case latePrediction(key: String, time: Int64)
+}
+
+/// Receives what the engine decides, in a deterministic order.
+public protocol EngineOutput: AnyObject {
+  func write(_ row: LabeledRow) throws
+  func side(_ record: SideRecord) throws
+}
+
+/// What the engine counted, for the summary and metrics.
+public struct EngineCounters: Sendable, Equatable {
+  public var predictions = 0
+  public var feedback: [Int] = []
+  public var ignored = 0
+  public var missingKey = 0
+  public var duplicatePredictions = 0
+  public var latePredictions = 0
+  public var orphans: [Int] = []
+  public var lateFeedback: [Int] = []
+  public var rows: [Int] = []
+
+  public init(feedbackTypes: Int, datasets: Int) {
+    feedback = Array(repeating: 0, count: feedbackTypes)
+    orphans = feedback
+    lateFeedback = feedback
+    rows = Array(repeating: 0, count: datasets)
+  }
+}

@@ -1,0 +1,187 @@
+import LogFormats
+
+/// A value a `where:` entry compares a field with.
+public enum MatchValue: Sendable, Hashable {
+  case string(String)
+  case number(Double)
+  case bool(Bool)
+  case null
+
+  /// Strings compare as text, numbers numerically (`200` matches `200.0`), `null` matches an
+  /// explicit JSON null.
+  public func matches(_ value: JSONValue?) -> Bool {
+    switch (self, value) {
+    case (.string(let s), .string(let v)?): s == v
+    case (.number(let n), .number?): value?.doubleValue == n
+    case (.bool(let b), .bool(let v)?): b == v
+    case (.null, .null?): true
+    default: false
+    }
+  }
+}
+
+public struct FieldMatch: Sendable, Hashable {
+  public var path: FieldPath
+  public var value: MatchValue
+  public init(path: FieldPath, value: MatchValue) {
+    self.path = path
+    self.value = value
+  }
+}
+
+/// How an event is recognised (`where`) and joined (`key`).
+public struct EventRule: Sendable {
+  public var matches: [FieldMatch]
+  public var key: FieldPath
+  public init(matches: [FieldMatch], key: FieldPath) {
+    self.matches = matches
+    self.key = key
+  }
+
+  func accepts(_ object: JSONValue) -> Bool {
+    matches.allSatisfy { $0.value.matches(object.value(at: $0.path)) }
+  }
+}
+
+public struct FeedbackType: Sendable {
+  public var name: String
+  public var rule: EventRule
+  public var dedupeBy: FieldPath?
+  public init(name: String, rule: EventRule, dedupeBy: FieldPath? = nil) {
+    self.name = name
+    self.rule = rule
+    self.dedupeBy = dedupeBy
+  }
+}
+
+public enum LabelValue: Sendable, Hashable {
+  case binary
+  case count
+  case sum(FieldPath)
+  case first(FieldPath)
+
+  var path: FieldPath? {
+    switch self {
+    case .binary, .count: nil
+    case .sum(let p), .first(let p): p
+    }
+  }
+}
+
+public struct LabelSpec: Sendable {
+  public var name: String
+  /// Index into `Rules.feedbackTypes`.
+  public var feedbackType: Int
+  /// Window length in nanoseconds.
+  public var window: Int64
+  public var value: LabelValue
+  public init(name: String, feedbackType: Int, window: Int64, value: LabelValue = .binary) {
+    self.name = name
+    self.feedbackType = feedbackType
+    self.window = window
+    self.value = value
+  }
+}
+
+public struct ColumnSpec: Sendable {
+  public var path: FieldPath
+  public var name: String
+  public init(path: FieldPath, name: String) {
+    self.path = path
+    self.name = name
+  }
+}
+
+public struct DatasetSpec: Sendable {
+  public var name: String
+  /// Indices into `Rules.labels`.
+  public var labels: [Int]
+  /// Kept prediction columns; nil keeps the whole prediction object.
+  public var columns: [ColumnSpec]?
+  public init(name: String, labels: [Int], columns: [ColumnSpec]?) {
+    self.name = name
+    self.labels = labels
+    self.columns = columns
+  }
+}
+
+/// Everything the engine needs to know about events and labels.
+public struct Rules: Sendable {
+  public var prediction: EventRule
+  public var feedbackTypes: [FeedbackType]
+  public var labels: [LabelSpec]
+  public var datasets: [DatasetSpec]
+  public var clockSkew: Int64
+  public var maxOutOfOrder: Int64
+
+  /// Per dataset: the longest window of its labels; its rows are final at `tp + maxWindow`.
+  public let datasetMaxWindow: [Int64]
+  /// Per feedback type: the fields its labels read (sum/first), stored with each event.
+  let neededPaths: [[FieldPath]]
+  /// Per label: index of its field in `neededPaths[type]`, if it reads one.
+  let labelFieldIndex: [Int?]
+  /// Per feedback type: the labels fed by it.
+  let labelsOfType: [[Int]]
+  /// The longest window of any label: how long a finished key is remembered.
+  public let maxWindow: Int64
+
+  public init(
+    prediction: EventRule, feedbackTypes: [FeedbackType], labels: [LabelSpec], datasets: [DatasetSpec],
+    clockSkew: Int64 = 0, maxOutOfOrder: Int64 = 5_000_000_000
+  ) {
+    precondition(datasets.count <= 64, "at most 64 datasets")
+    self.prediction = prediction
+    self.feedbackTypes = feedbackTypes
+    self.labels = labels
+    self.datasets = datasets
+    self.clockSkew = clockSkew
+    self.maxOutOfOrder = maxOutOfOrder
+    datasetMaxWindow = datasets.map { d in d.labels.map { labels[$0].window }.max() ?? 0 }
+    var needed = [[FieldPath]](repeating: [], count: feedbackTypes.count)
+    var fieldIndex: [Int?] = []
+    var ofType = [[Int]](repeating: [], count: feedbackTypes.count)
+    for (i, label) in labels.enumerated() {
+      ofType[label.feedbackType].append(i)
+      if let path = label.value.path {
+        if let existing = needed[label.feedbackType].firstIndex(of: path) {
+          fieldIndex.append(existing)
+        } else {
+          needed[label.feedbackType].append(path)
+          fieldIndex.append(needed[label.feedbackType].count - 1)
+        }
+      } else {
+        fieldIndex.append(nil)
+      }
+    }
+    neededPaths = needed
+    labelFieldIndex = fieldIndex
+    labelsOfType = ofType
+    maxWindow = labels.map(\.window).max() ?? 0
+  }
+
+  public enum Classification: Sendable, Equatable {
+    case prediction(key: String)
+    case feedback(type: Int, key: String)
+    case ignored
+    /// Matched a rule but has no usable key (missing, or not a string or integer).
+    case missingKey
+  }
+
+  public func classify(_ object: JSONValue) -> Classification {
+    if prediction.accepts(object) {
+      guard let key = object.value(at: prediction.key)?.keyText else { return .missingKey }
+      return .prediction(key: key)
+    }
+    for (i, type) in feedbackTypes.enumerated() where type.rule.accepts(object) {
+      guard let key = object.value(at: type.rule.key)?.keyText else { return .missingKey }
+      return .feedback(type: i, key: key)
+    }
+    return .ignored
+  }
+
+  /// Whether feedback at `tf` lies in label `label`'s window of a prediction at `tp`:
+  /// `tp - clock_skew <= tf < tp + W`.
+  func inWindow(label: Int, predictionTime tp: Int64, feedbackTime tf: Int64) -> Bool {
+    tp &- clockSkew <= tf && tf < tp &+ labels[label].window
+  }
+}

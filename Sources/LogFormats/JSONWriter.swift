@@ -1,0 +1,78 @@
+extension JSONValue {
+  /// Compact serialization (no spaces). Strings are escaped minimally: `"`, `\` and control characters
+  /// below 0x20 (`\b \f \n \r \t` short forms, otherwise `\u00XX`); non-ASCII is written as raw UTF-8;
+  /// numbers as their literal text; object members in order.
+  public func write(to out: inout [UInt8]) {
+    switch self {
+    case .null: JSONValue.appendLiteral("null", to: &out)
+    case .bool(let value): JSONValue.appendLiteral(value ? "true" : "false", to: &out)
+    case .number(let literal): JSONValue.appendRaw(literal, to: &out)
+    case .string(let text): JSONValue.writeString(text, to: &out)
+    case .array(let elements):
+      out.append(ASCII.openBracket)
+      for (position, element) in elements.enumerated() {
+        if position > 0 { out.append(ASCII.comma) }
+        element.write(to: &out)
+      }
+      out.append(ASCII.closeBracket)
+    case .object(let members):
+      out.append(ASCII.openBrace)
+      for (position, member) in members.enumerated() {
+        if position > 0 { out.append(ASCII.comma) }
+        JSONValue.writeString(member.key, to: &out)
+        out.append(ASCII.colon)
+        member.value.write(to: &out)
+      }
+      out.append(ASCII.closeBrace)
+    }
+  }
+
+  /// The compact serialization as a `String`.
+  public var jsonText: String {
+    var out: [UInt8] = []
+    write(to: &out)
+    return String(decoding: out, as: UTF8.self)
+  }
+
+  static func appendLiteral(_ literal: StaticString, to out: inout [UInt8]) {
+    out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+  }
+
+  static func appendRaw(_ text: String, to out: inout [UInt8]) {
+    var text = text
+    text.withUTF8 { out.append(contentsOf: $0) }
+  }
+
+  /// Writes `text` as a quoted, minimally escaped JSON string.
+  public static func writeString(_ text: String, to out: inout [UInt8]) {
+    out.append(ASCII.quote)
+    var text = text
+    text.withUTF8 { utf8 in
+      var runStart = 0
+      for position in 0..<utf8.count {
+        let byte = utf8[position]
+        if byte >= 0x20 && byte != ASCII.quote && byte != ASCII.backslash { continue }
+        if position > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<position])) }
+        runStart = position + 1
+        out.append(ASCII.backslash)
+        switch byte {
+        case ASCII.quote, ASCII.backslash: out.append(byte)
+        case 0x08: out.append(UInt8(ascii: "b"))
+        case 0x0C: out.append(UInt8(ascii: "f"))
+        case 0x0A: out.append(UInt8(ascii: "n"))
+        case 0x0D: out.append(UInt8(ascii: "r"))
+        case 0x09: out.append(UInt8(ascii: "t"))
+        default:
+          let hexDigits: StaticString = "0123456789abcdef"
+          out.append(UInt8(ascii: "u"))
+          out.append(ASCII.zero)
+          out.append(ASCII.zero)
+          out.append(hexDigits.utf8Start[Int(byte >> 4)])
+          out.append(hexDigits.utf8Start[Int(byte & 0x0F)])
+        }
+      }
+      if utf8.count > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+    }
+    out.append(ASCII.quote)
+  }
+}

@@ -1,0 +1,117 @@
+/// The layout of one log line.
+public enum LogFormat: String, Sendable, CaseIterable {
+  /// A JSON object per line; time in `time` by default.
+  case json
+  /// A JSON object per line; time in `@timestamp` by default.
+  case logstash
+  /// Fluentd `out_file`: `<time>\t<tag>\t<json object>`; time from the first column by default.
+  case fluentd
+}
+
+/// One decoded log record.
+public struct Event: Sendable {
+  /// Nanoseconds since the Unix epoch, UTC.
+  public var time: Int64
+  /// The record; always a `.object`.
+  public var object: JSONValue
+
+  public init(time: Int64, object: JSONValue) {
+    self.time = time
+    self.object = object
+  }
+}
+
+/// Why a line did not become an event.
+public enum RejectReason: String, Sendable, CaseIterable, Hashable {
+  case blankLine = "blank_line"
+  case invalidJSON = "invalid_json"
+  case notAnObject = "not_an_object"
+  case missingTime = "missing_time"
+  case badTime = "bad_time"
+  case badFluentdLine = "bad_fluentd_line"
+}
+
+public enum DecodeResult: Sendable {
+  case event(Event)
+  case rejected(RejectReason)
+}
+
+/// Turns single log lines into events.
+public struct LineDecoder: Sendable {
+  public let format: LogFormat
+  /// Where the time is read from; `nil` only for fluentd without an explicit field (time from column 1).
+  public let timeField: FieldPath?
+
+  /// `timeField` nil → the format's default: json → `time`, logstash → `@timestamp`, fluentd → the first
+  /// column. A `timeField` given for fluentd reads the time from that field of the JSON record instead.
+  public init(format: LogFormat, timeField: FieldPath?) {
+    self.format = format
+    switch format {
+    case .json: self.timeField = timeField ?? FieldPath(segments: ["time"])
+    case .logstash: self.timeField = timeField ?? FieldPath(segments: ["@timestamp"])
+    case .fluentd: self.timeField = timeField
+    }
+  }
+
+  /// Decodes one line given WITHOUT its trailing `\n`; a trailing `\r` is stripped here.
+  ///
+  /// A time field that is present but `null` counts as missing (`missingTime`).
+  public func decode(_ line: UnsafeRawBufferPointer) -> DecodeResult {
+    var end = line.count
+    if end > 0, line[end - 1] == ASCII.cr { end -= 1 }
+    var start = 0
+    while start < end, ASCII.isWhitespace(line[start]) { start += 1 }
+    if start == end { return .rejected(.blankLine) }
+    let content = UnsafeRawBufferPointer(rebasing: line[0..<end])
+
+    switch format {
+    case .json, .logstash:
+      return decodeObject(content, columnTime: nil)
+    case .fluentd:
+      guard let firstTab = content.firstIndex(of: ASCII.tab),
+        let secondTab = content[(firstTab + 1)...].firstIndex(of: ASCII.tab)
+      else { return .rejected(.badFluentdLine) }
+      let timeColumn = UnsafeRawBufferPointer(rebasing: content[0..<firstTab])
+      let jsonColumn = UnsafeRawBufferPointer(rebasing: content[(secondTab + 1)...])
+      let columnTime: Int64?
+      if timeField == nil {
+        columnTime = Timestamp.parse(text: timeColumn) ?? Timestamp.epochNanoseconds(numberText: timeColumn)
+        guard columnTime != nil else { return .rejected(.badTime) }
+      } else {
+        columnTime = nil
+      }
+      let result = decodeObject(jsonColumn, columnTime: columnTime)
+      // JSON text may contain tabs only as insignificant whitespace; an unparseable record column
+      // that contains a tab is an extra column.
+      if case .rejected(.invalidJSON) = result, jsonColumn.contains(ASCII.tab) {
+        return .rejected(.badFluentdLine)
+      }
+      return result
+    }
+  }
+
+  public func decode(_ line: [UInt8]) -> DecodeResult {
+    line.withUnsafeBytes { decode($0) }
+  }
+
+  public func decode(_ line: String) -> DecodeResult {
+    var line = line
+    return line.withUTF8 { decode(UnsafeRawBufferPointer($0)) }
+  }
+
+  private func decodeObject(_ bytes: UnsafeRawBufferPointer, columnTime: Int64?) -> DecodeResult {
+    let value: JSONValue
+    do {
+      value = try JSONValue.parse(bytes)
+    } catch {
+      return .rejected(.invalidJSON)
+    }
+    guard case .object = value else { return .rejected(.notAnObject) }
+    if let columnTime { return .event(Event(time: columnTime, object: value)) }
+    guard let timeField, let timeValue = value.value(at: timeField), timeValue != .null else {
+      return .rejected(.missingTime)
+    }
+    guard let time = Timestamp.parse(timeValue) else { return .rejected(.badTime) }
+    return .event(Event(time: time, object: value))
+  }
+}

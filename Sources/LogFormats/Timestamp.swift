@@ -1,0 +1,315 @@
+/// Timestamps as `Int64` nanoseconds since the Unix epoch (UTC).
+///
+/// Calendar arithmetic uses Howard Hinnant's `days_from_civil` / `civil_from_days` algorithms
+/// (proleptic Gregorian calendar), with no Foundation.
+public enum Timestamp {
+  static let nanosPerSecond: Int64 = 1_000_000_000
+
+  // MARK: - Parsing JSON values
+
+  /// A JSON time value: a string in RFC 3339 / ISO 8601 form, or a number (or numeric string) of epoch
+  /// seconds, milliseconds, microseconds or nanoseconds decided by magnitude: |x| < 1e11 seconds
+  /// (a fraction is allowed, e.g. `1764493200.123`), < 1e14 milliseconds, < 1e17 microseconds, else
+  /// nanoseconds. Digits below one nanosecond are truncated. `nil` for other kinds or out-of-range values.
+  public static func parse(_ value: JSONValue) -> Int64? {
+    switch value {
+    case .number(let literal):
+      return withUTF8(literal) { epochNanoseconds(numberText: $0) }
+    case .string(let text):
+      return withUTF8(text) { bytes in
+        if let nanos = parse(text: bytes) { return nanos }
+        return epochNanoseconds(numberText: bytes)
+      }
+    default:
+      return nil
+    }
+  }
+
+  @inline(__always) static func withUTF8<R>(_ text: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    var text = text
+    return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+  }
+
+  /// Epoch seconds/ms/µs/ns (by magnitude) from a decimal number text such as `1764493200.5`, `-1e9` or
+  /// `1764493200123`. The conversion is exact decimal arithmetic (no `Double` rounding).
+  static func epochNanoseconds(numberText text: UnsafeRawBufferPointer) -> Int64? {
+    let count = text.count
+    var position = 0
+    var negative = false
+    if position < count, text[position] == ASCII.minus {
+      negative = true
+      position += 1
+    }
+    let integerStart = position
+    while position < count, ASCII.isDigit(text[position]) { position += 1 }
+    let integerEnd = position
+    guard integerEnd > integerStart else { return nil }
+    var fractionStart = position
+    var fractionEnd = position
+    if position < count, text[position] == ASCII.dot {
+      position += 1
+      fractionStart = position
+      while position < count, ASCII.isDigit(text[position]) { position += 1 }
+      fractionEnd = position
+      guard fractionEnd > fractionStart else { return nil }
+    }
+    var exponent = 0
+    if position < count, text[position] == ASCII.lowerE || text[position] == ASCII.upperE {
+      position += 1
+      var exponentNegative = false
+      if position < count, text[position] == ASCII.plus || text[position] == ASCII.minus {
+        exponentNegative = text[position] == ASCII.minus
+        position += 1
+      }
+      let exponentStart = position
+      while position < count, ASCII.isDigit(text[position]) {
+        // Clamp: anything this large is out of range (or zero) anyway.
+        if exponent < 100_000 { exponent = exponent * 10 + Int(text[position] - ASCII.zero) }
+        position += 1
+      }
+      guard position > exponentStart else { return nil }
+      if exponentNegative { exponent = -exponent }
+    }
+    guard position == count else { return nil }
+
+    // The value is D × 10^E, where D is the digit string (integer then fraction digits) without leading zeros.
+    let integerCount = integerEnd - integerStart
+    let totalDigits = integerCount + (fractionEnd - fractionStart)
+    func digit(_ n: Int) -> Int64 {
+      let byte = n < integerCount ? text[integerStart + n] : text[fractionStart + n - integerCount]
+      return Int64(byte - ASCII.zero)
+    }
+    var firstSignificant = 0
+    while firstSignificant < totalDigits, digit(firstSignificant) == 0 { firstSignificant += 1 }
+    if firstSignificant == totalDigits { return 0 }
+    let significantCount = totalDigits - firstSignificant
+    let decimalExponent = exponent - (fractionEnd - fractionStart)
+    // Number of digits before the decimal point: |x| < 10^k  ⇔  significantCount + decimalExponent ≤ k.
+    let magnitude = significantCount + decimalExponent
+    let scale: Int
+    if magnitude <= 11 {
+      scale = 9  // seconds
+    } else if magnitude <= 14 {
+      scale = 6  // milliseconds
+    } else if magnitude <= 17 {
+      scale = 3  // microseconds
+    } else {
+      scale = 0  // nanoseconds
+    }
+    let shift = decimalExponent + scale
+    // Keep the digits at or above one nanosecond.
+    let keptCount = shift >= 0 ? significantCount : significantCount + shift
+    guard keptCount > 0 else { return 0 }
+    guard keptCount <= 19, shift <= 19 else { return nil }
+    var result: Int64 = 0
+    for n in firstSignificant..<(firstSignificant + keptCount) {
+      let (times10, overflow1) = result.multipliedReportingOverflow(by: 10)
+      let (sum, overflow2) = times10.addingReportingOverflow(digit(n))
+      guard !overflow1, !overflow2 else { return nil }
+      result = sum
+    }
+    if shift > 0 {
+      for _ in 0..<shift {
+        let (times10, overflow) = result.multipliedReportingOverflow(by: 10)
+        guard !overflow else { return nil }
+        result = times10
+      }
+    }
+    return negative ? -result : result
+  }
+
+  // MARK: - Parsing text
+
+  /// RFC 3339 / ISO 8601 text: `2026-11-30T09:00:00Z`, `2026-11-30T09:00:00.123456789+01:00`; offsets
+  /// `+01:00`, `+0100`, `-05:30`, `Z`/`z`; `T`/`t` or a single space as separator; 1…9 fraction digits
+  /// (further digits are ignored); no offset means UTC. Field ranges are validated (second 60 is
+  /// accepted as a leap second and lands on the next minute). `nil` for anything else.
+  public static func parse(text: UnsafeRawBufferPointer) -> Int64? {
+    let count = text.count
+    guard count >= 19 else { return nil }
+    @inline(__always) func number(_ start: Int, _ length: Int) -> Int? {
+      var value = 0
+      for position in start..<(start + length) {
+        let byte = text[position]
+        guard ASCII.isDigit(byte) else { return nil }
+        value = value * 10 + Int(byte - ASCII.zero)
+      }
+      return value
+    }
+    let separator = text[10]
+    guard let year = number(0, 4), text[4] == ASCII.minus,
+      let month = number(5, 2), text[7] == ASCII.minus,
+      let day = number(8, 2),
+      separator == UInt8(ascii: "T") || separator == UInt8(ascii: "t") || separator == ASCII.space,
+      let hour = number(11, 2), text[13] == ASCII.colon,
+      let minute = number(14, 2), text[16] == ASCII.colon,
+      let second = number(17, 2)
+    else { return nil }
+    guard (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month),
+      hour <= 23, minute <= 59, second <= 60
+    else { return nil }
+
+    var position = 19
+    var fraction: Int64 = 0
+    if position < count, text[position] == ASCII.dot {
+      position += 1
+      var digits = 0
+      while position < count, ASCII.isDigit(text[position]) {
+        if digits < 9 { fraction = fraction * 10 + Int64(text[position] - ASCII.zero) }
+        digits += 1
+        position += 1
+      }
+      guard digits > 0 else { return nil }
+      if digits < 9 {
+        for _ in digits..<9 { fraction *= 10 }
+      }
+    }
+    var offsetSeconds = 0
+    if position < count {
+      let byte = text[position]
+      if byte == UInt8(ascii: "Z") || byte == UInt8(ascii: "z") {
+        position += 1
+      } else if byte == ASCII.plus || byte == ASCII.minus {
+        position += 1
+        guard count - position >= 4, let offsetHour = number(position, 2) else { return nil }
+        position += 2
+        if text[position] == ASCII.colon { position += 1 }
+        guard count - position >= 2, let offsetMinute = number(position, 2) else { return nil }
+        position += 2
+        guard offsetHour <= 23, offsetMinute <= 59 else { return nil }
+        offsetSeconds = (offsetHour * 3600 + offsetMinute * 60) * (byte == ASCII.minus ? -1 : 1)
+      } else {
+        return nil
+      }
+    }
+    guard position == count else { return nil }
+
+    let days = daysFromCivil(year: year, month: month, day: day)
+    let seconds = Int64(days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds)
+    // For negative times with a fraction, combine (seconds + 1) and (fraction − 1 s) so that values near
+    // Int64.min do not overflow in the intermediate product.
+    let (wholeSeconds, nanos) =
+      seconds < 0 && fraction > 0 ? (seconds + 1, fraction - nanosPerSecond) : (seconds, fraction)
+    let (scaled, overflow1) = wholeSeconds.multipliedReportingOverflow(by: nanosPerSecond)
+    let (total, overflow2) = scaled.addingReportingOverflow(nanos)
+    guard !overflow1, !overflow2 else { return nil }
+    return total
+  }
+
+  public static func parse(text: String) -> Int64? {
+    withUTF8(text) { parse(text: $0) }
+  }
+
+  // MARK: - Formatting
+
+  /// `2026-11-30T09:00:00.123Z`: UTC, exactly `fractionDigits` fraction digits (clamped to 0…9; 0 = no
+  /// fraction), truncated toward the past. Correct for negative (pre-1970) times.
+  public static func format(_ nanoseconds: Int64, fractionDigits: Int = 3) -> String {
+    let (seconds, nanos) = splitSeconds(nanoseconds)
+    let (days, secondOfDay) = floorDivide(seconds, 86_400)
+    let date = civilFromDays(Int(days))
+    let secondOfDayInt = Int(secondOfDay)
+    var out: [UInt8] = []
+    out.reserveCapacity(32)
+    func append(_ value: Int, width: Int) {
+      var divisor = 1
+      for _ in 1..<width { divisor *= 10 }
+      var value = value
+      while divisor > 0 {
+        out.append(ASCII.zero + UInt8(value / divisor % 10))
+        value %= divisor
+        divisor /= 10
+      }
+    }
+    var year = date.year
+    if year < 0 {  // Not reachable with Int64 nanoseconds (1677…2262), kept for completeness.
+      out.append(ASCII.minus)
+      year = -year
+    }
+    append(year, width: 4)
+    out.append(ASCII.minus)
+    append(date.month, width: 2)
+    out.append(ASCII.minus)
+    append(date.day, width: 2)
+    out.append(UInt8(ascii: "T"))
+    append(secondOfDayInt / 3600, width: 2)
+    out.append(ASCII.colon)
+    append(secondOfDayInt / 60 % 60, width: 2)
+    out.append(ASCII.colon)
+    append(secondOfDayInt % 60, width: 2)
+    let digits = min(max(fractionDigits, 0), 9)
+    if digits > 0 {
+      out.append(ASCII.dot)
+      var divisor = 1
+      for _ in digits..<9 { divisor *= 10 }
+      append(Int(nanos) / divisor, width: digits)
+    }
+    out.append(UInt8(ascii: "Z"))
+    return String(decoding: out, as: UTF8.self)
+  }
+
+  /// Civil UTC parts, e.g. for partition names.
+  public static func civil(
+    _ nanoseconds: Int64
+  ) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+    let (seconds, _) = splitSeconds(nanoseconds)
+    let (days, secondOfDay) = floorDivide(seconds, 86_400)
+    let date = civilFromDays(Int(days))
+    let sod = Int(secondOfDay)
+    return (date.year, date.month, date.day, sod / 3600, sod / 60 % 60, sod % 60)
+  }
+
+  // MARK: - Calendar arithmetic
+
+  /// Whole seconds (floor) and the nanoseconds within that second (0..<1e9).
+  @inline(__always) static func splitSeconds(_ nanoseconds: Int64) -> (seconds: Int64, nanos: Int64) {
+    let (quotient, remainder) = floorDivide(nanoseconds, nanosPerSecond)
+    return (quotient, remainder)
+  }
+
+  @inline(__always) static func floorDivide(_ value: Int64, _ divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+    var quotient = value / divisor
+    var remainder = value % divisor
+    if remainder < 0 {
+      quotient -= 1
+      remainder += divisor
+    }
+    return (quotient, remainder)
+  }
+
+  static func isLeapYear(_ year: Int) -> Bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+  }
+
+  static func daysInMonth(year: Int, month: Int) -> Int {
+    switch month {
+    case 2: return isLeapYear(year) ? 29 : 28
+    case 4, 6, 9, 11: return 30
+    default: return 31
+    }
+  }
+
+  /// Days since 1970-01-01 for a proleptic Gregorian date (Hinnant's `days_from_civil`).
+  public static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yearOfEra = y - era * 400  // [0, 399]
+    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1  // [0, 365]
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear  // [0, 146096]
+    return era * 146_097 + dayOfEra - 719_468
+  }
+
+  /// The proleptic Gregorian date for days since 1970-01-01 (Hinnant's `civil_from_days`).
+  public static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let dayOfEra = z - era * 146_097  // [0, 146096]
+    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365  // [0, 399]
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)  // [0, 365]
+    let mp = (5 * dayOfYear + 2) / 153  // [0, 11]
+    let day = dayOfYear - (153 * mp + 2) / 5 + 1  // [1, 31]
+    let month = mp < 10 ? mp + 3 : mp - 9  // [1, 12]
+    let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    return (year, month, day)
+  }
+}

@@ -1,0 +1,120 @@
+import Gzip
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// One line handed out by a `LineCursor`.
+public enum LineItem {
+  /// A complete line without its newline. `end` is the offset just past the newline: a
+  /// position that is safe to save.
+  case line(UnsafeRawBufferPointer, offset: Int64, end: Int64)
+  /// A line longer than `maxLineBytes`, skipped whole.
+  case tooLong(offset: Int64, end: Int64)
+}
+
+/// Splits one file's decompressed content into lines, holding a partial last line back.
+///
+/// The saved position (`position`) always sits at a line end, as Fluentd's in_tail does:
+/// the read position minus the buffered partial line.
+public final class LineCursor {
+  public let reader: LogFileReader
+  public let maxLineBytes: Int
+  /// Offset just past the last line handed out.
+  public private(set) var position: Int64
+
+  private var buffer: [UInt8] = []
+  /// Index in `buffer` of the first byte not yet handed out; `buffer[start...]` starts at `position`.
+  private var start = 0
+  /// Inside a line that outgrew `maxLineBytes`: its bytes are dropped until its newline.
+  private var skippingFrom: Int64?
+
+  public init(path: String, from offset: Int64, maxLineBytes: Int) throws(LogTailError) {
+    reader = try LogFileReader(path: path)
+    self.maxLineBytes = maxLineBytes
+    position = 0
+    if offset > 0 {
+      guard reader.skip(to: offset) else {
+        throw LogTailError(path: path, message: "holds fewer than \(offset) bytes (saved position)")
+      }
+      position = offset
+    }
+    buffer.reserveCapacity(512 * 1024)
+  }
+
+  /// Bytes held back as an unterminated last line.
+  public var heldBytes: Int { buffer.count - start }
+
+  public enum Step { case more, endOfData }
+
+  /// Hands up to `maxLines` lines to `body`. At the end of the data, an unterminated last line
+  /// is handed out too when `flushPartial` is set (the file will never grow again).
+  public func step(
+    maxLines: Int, flushPartial: Bool, _ body: (LineItem) throws -> Void
+  ) rethrows -> Step {
+    var handed = 0
+    while handed < maxLines {
+      // Scan the buffered bytes for complete lines.
+      let found: Int? = buffer.withUnsafeBytes { all -> Int? in
+        guard start < all.count else { return nil }
+        let base = all.baseAddress! + start
+        let p = memchr(base, 0x0A, all.count - start)
+        return p.map { base.distance(to: UnsafeRawPointer($0)) + start }
+      }
+      if let newline = found {
+        let length = newline - start
+        let lineOffset = position
+        let end = position + Int64(length + 1)
+        if let skipStart = skippingFrom {
+          skippingFrom = nil
+          try body(.tooLong(offset: skipStart, end: end))
+        } else if length > maxLineBytes {
+          try body(.tooLong(offset: lineOffset, end: end))
+        } else {
+          try buffer.withUnsafeBytes { all in
+            var line = UnsafeRawBufferPointer(rebasing: all[start..<newline])
+            if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line[0..<(line.count - 1)]) }
+            try body(.line(line, offset: lineOffset, end: end))
+          }
+        }
+        position = end
+        start = newline + 1
+        handed += 1
+        continue
+      }
+      // No newline in what is buffered: drop an over-long partial, then read more.
+      if heldBytes > maxLineBytes {
+        if skippingFrom == nil { skippingFrom = position }
+        position += Int64(heldBytes)
+        buffer.removeAll(keepingCapacity: true)
+        start = 0
+      } else if start > 0 {
+        buffer.removeSubrange(0..<start)
+        start = 0
+      }
+      if reader.readNext(into: &buffer) == 0 {
+        // Bytes cut off by damage are not a line: only a clean end completes the last line.
+        if flushPartial, reader.damage == nil, heldBytes > 0 || skippingFrom != nil {
+          let end = position + Int64(heldBytes)
+          if let skipStart = skippingFrom {
+            skippingFrom = nil
+            try body(.tooLong(offset: skipStart, end: end))
+          } else {
+            try buffer.withUnsafeBytes { all in
+              try body(.line(UnsafeRawBufferPointer(rebasing: all[start...]), offset: position, end: end))
+            }
+          }
+          position = end
+          buffer.removeAll(keepingCapacity: true)
+          start = 0
+        }
+        return .endOfData
+      }
+    }
+    return .more
+  }
+}

@@ -1,0 +1,83 @@
+/// Where a file stands in its rotation family, parsed from its name.
+///
+/// `app.log` is the live file; `app.log.3`, `app.log.3.gz` are numbered siblings (higher is
+/// older); `app.log-20261130`, `app.log-2026113009.gz`, `app.log.2026-11-30` are dated
+/// siblings (earlier is older). Compression is never decided from the name; `.gz` is only
+/// stripped to find the family.
+public struct RotationName: Sendable, Hashable {
+  public enum Kind: Sendable, Hashable {
+    case live
+    case numbered(Int)
+    case dated(String, Int)
+  }
+
+  /// The live file's name this file was rotated from.
+  public let family: String
+  public let kind: Kind
+
+  public init(path: String) {
+    var name = path
+    for ext in [".gz", ".gzip", ".z"] where name.hasSuffix(ext) && name.count > ext.count {
+      name.removeLast(ext.count)
+      break
+    }
+    let bytes = Array(name.utf8)
+    // Numbered: "<family>.<digits>" with a short number (a date would be 8+ digits).
+    if let dot = bytes.lastIndex(of: UInt8(ascii: ".")), dot > 0, dot < bytes.count - 1 {
+      let digits = bytes[(dot + 1)...]
+      if digits.count <= 6, digits.allSatisfy(Self.isDigit) {
+        family = String(decoding: bytes[..<dot], as: UTF8.self)
+        kind = .numbered(Int(String(decoding: digits, as: UTF8.self))!)
+        return
+      }
+    }
+    if let (family, date, counter) = Self.parseDated(bytes) {
+      self.family = family
+      kind = .dated(date, counter)
+      return
+    }
+    family = name
+    kind = .live
+  }
+
+  /// Sort key: dated siblings (oldest first), then numbered (highest first), then live.
+  var orderKey: (Int, String, Int) {
+    switch kind {
+    case .dated(let date, let counter): (0, date, counter)
+    case .numbered(let n): (1, "", -n)
+    case .live: (2, "", 0)
+    }
+  }
+
+  private static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+
+  /// `<family>[-._]<date>[-<counter>]`, the date as 8 to 14 digits (`20261130`,
+  /// `2026113009`) or as `2026-11-30` optionally followed by `-09`.
+  private static func parseDated(_ bytes: [UInt8]) -> (String, String, Int)? {
+    let name = String(decoding: bytes, as: UTF8.self)
+    guard let match = name.wholeMatch(of: datedPattern) else { return nil }
+    let family = String(match.1)
+    let date = String(match.2).filter(\.isNumber)
+    let counter = match.3.map { Int($0)! } ?? 0
+    guard !family.isEmpty else { return nil }
+    return (family, date, counter)
+  }
+
+  nonisolated(unsafe) private static let datedPattern =
+    /(.+?)[-._](\d{8,14}|\d{4}-\d{2}-\d{2}(?:-\d{2})?)(?:-(\d{1,4}))?/
+}
+
+/// Orders the files a source's globs matched: families by name, and in each family the
+/// oldest rotated sibling first and the live file last.
+public func rotationOrdered(_ paths: [String]) -> [String] {
+  let named = Set(paths).map { (path: $0, name: RotationName(path: $0)) }
+  return named.sorted { a, b in
+    if a.name.family != b.name.family { return a.name.family < b.name.family }
+    let ka = a.name.orderKey
+    let kb = b.name.orderKey
+    if ka.0 != kb.0 { return ka.0 < kb.0 }
+    if ka.1 != kb.1 { return ka.1 < kb.1 }
+    if ka.2 != kb.2 { return ka.2 < kb.2 }
+    return a.path < b.path
+  }.map(\.path)
+}

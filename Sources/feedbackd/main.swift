@@ -1,0 +1,79 @@
+import ArgumentParser
+import FeedbackConfig
+import FeedbackDaemon
+import Foundation
+import Logging
+
+struct Feedbackd: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "feedbackd",
+    abstract: "Turns prediction and feedback events in application logs into a labeled training dataset.",
+    subcommands: [ReplayCommand.self, CheckCommand.self]
+  )
+}
+
+/// Loads the configuration or exits 2 with one line naming the key and the problem.
+func loadConfiguration(_ path: String) -> Configuration {
+  do {
+    return try Configuration.load(path: path)
+  } catch {
+    FileHandle.standardError.write(Data("feedbackd: configuration error: \(error.description)\n".utf8))
+    Foundation.exit(2)
+  }
+}
+
+func makeLogger() -> Logger {
+  LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = ProcessInfo.processInfo.environment["FEEDBACKD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+    return handler
+  }
+  return Logger(label: "feedbackd")
+}
+
+struct ReplayCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "replay",
+    abstract: "Replay historical (rotated, gzipped) logs into the datasets, then exit."
+  )
+
+  @Option(name: .long, help: "The configuration file (YAML).")
+  var config: String
+
+  @Flag(name: .long, help: "Treat the end of input as the end of time: write every pending row.")
+  var flush = false
+
+  @Option(name: .long, help: "The source PATH arguments belong to (needed with several sources).")
+  var source: String?
+
+  @Argument(help: "Files or globs to read instead of the source's configured paths.")
+  var paths: [String] = []
+
+  func run() throws {
+    let configuration = loadConfiguration(config)
+    let logger = makeLogger()
+    let summary = try Replay.run(
+      config: configuration, options: ReplayOptions(flush: flush, paths: paths, source: source), logger: logger)
+    print(summary.text)
+    for dataset in configuration.datasets {
+      print("dataset     \(dataset.name): \(dataset.path)")
+    }
+  }
+}
+
+struct CheckCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "check",
+    abstract: "Validate the configuration, list the files each source matches, classify sample lines."
+  )
+
+  @Option(name: .long, help: "The configuration file (YAML).")
+  var config: String
+
+  func run() throws {
+    let configuration = loadConfiguration(config)
+    print(try Check.report(config: configuration), terminator: "")
+  }
+}
+
+Feedbackd.main()

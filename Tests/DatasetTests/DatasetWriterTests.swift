@@ -1,0 +1,184 @@
+import Dataset
+import Foundation
+import Gzip
+import Labeling
+import LogFormats
+import Testing
+
+let hour: Int64 = 3_600_000_000_000
+let t0: Int64 = 1_796_029_200_000_000_000  // 2026-11-30T09:00:00Z
+
+func tempDir() throws -> String {
+  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dataset-\(UUID().uuidString)").path
+  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  return dir
+}
+
+func layout(_ dir: String, format: OutputFormat = .jsonl, maxBytes: Int = 1 << 30, maxAge: Int64 = 1 << 60) -> DatasetLayout {
+  DatasetLayout(
+    name: "ctr", directory: dir, format: format, columns: [(name: "score", path: "score"), (name: "category", path: "features.category")],
+    labels: [.init(name: "clicked", type: "int64", describe: [])], rollMaxBytes: maxBytes, rollMaxAge: maxAge,
+    maxWindow: hour / 2)
+}
+
+func row(_ key: String, at time: Int64, score: String = "0.5", category: JSONValue = .string("shoes"), clicked: Bool = false) -> LabeledRow {
+  LabeledRow(
+    dataset: 0, key: key, predictedAt: time, finalizeAt: time + hour / 2,
+    columns: .array([.number(score), category]),
+    labels: [LabelOutcome(value: .number(clicked ? "1" : "0"), at: clicked ? time + 1_000_000_000 : nil)])
+}
+
+func files(_ dir: String) -> [String] {
+  (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] ?? []).filter {
+    !$0.hasSuffix("/") && (try? FileManager.default.attributesOfItem(atPath: dir + "/" + $0)[.type] as? FileAttributeType) == .typeRegular
+  }.sorted()
+}
+
+func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+@Suite struct DatasetWriterTests {
+  @Test func rowsBecomeVisibleOnlyAfterCommitAndRoll() throws {
+    let dir = try tempDir()
+    let writer = try DatasetWriter(layout: layout(dir), recovering: DatasetCheckpoint())
+    try writer.append(row("a", at: t0, clicked: true), ageClock: 0)
+    #expect(files(dir) == ["_schema.json", "date=2026-11-30/hour=09/.part-000000.jsonl.inprogress"])
+    _ = try writer.prepareCommit()
+    try writer.afterCommit()
+    #expect(files(dir).contains("date=2026-11-30/hour=09/.part-000000.jsonl.inprogress"))
+    writer.sealAll()
+    _ = try writer.prepareCommit()
+    try writer.afterCommit()
+    #expect(files(dir) == ["_schema.json", "date=2026-11-30/hour=09/part-000000.jsonl"])
+    #expect(
+      text(dir + "/date=2026-11-30/hour=09/part-000000.jsonl")
+        == "{\"key\":\"a\",\"predicted_at\":\"2026-11-30T09:00:00.000Z\",\"score\":0.5,\"category\":\"shoes\",\"clicked\":1,\"clicked_at\":\"2026-11-30T09:00:01.000Z\"}\n")
+  }
+
+  @Test func successMarksPartitionsTheWatermarkHasPassed() throws {
+    let dir = try tempDir()
+    let writer = try DatasetWriter(layout: layout(dir), recovering: DatasetCheckpoint())
+    try writer.append(row("a", at: t0), ageClock: 0)
+    try writer.append(row("b", at: t0 + hour), ageClock: 0)
+    writer.advance(watermark: t0 + hour + hour / 2 - 1, ageClock: 0)
+    _ = try writer.prepareCommit()
+    try writer.afterCommit()
+    #expect(!FileManager.default.fileExists(atPath: dir + "/date=2026-11-30/hour=09/_SUCCESS"))
+    writer.advance(watermark: t0 + hour + hour / 2, ageClock: 0)
+    _ = try writer.prepareCommit()
+    let done = try writer.afterCommit()
+    #expect(done == ["date=2026-11-30/hour=09"])
+    #expect(FileManager.default.fileExists(atPath: dir + "/date=2026-11-30/hour=09/_SUCCESS"))
+    #expect(FileManager.default.fileExists(atPath: dir + "/date=2026-11-30/hour=09/part-000000.jsonl"))
+    #expect(!FileManager.default.fileExists(atPath: dir + "/date=2026-11-30/hour=10/_SUCCESS"))
+  }
+
+  @Test func segmentsRollBySizeAndAge() throws {
+    let dir = try tempDir()
+    let writer = try DatasetWriter(layout: layout(dir, maxBytes: 300, maxAge: 100), recovering: DatasetCheckpoint())
+    for i in 0..<5 { try writer.append(row("k\(i)", at: t0), ageClock: 0) }
+    writer.advance(watermark: t0, ageClock: 10)
+    _ = try writer.prepareCommit()
+    try writer.afterCommit()
+    let visible = files(dir).filter { $0.contains("/part-") }
+    // About 115 bytes a row: the third row crosses 300 bytes and seals the first segment;
+    // rows 4 and 5 start the second, which is too young to roll by age.
+    #expect(visible == ["date=2026-11-30/hour=09/part-000000.jsonl"])
+    #expect(text(dir + "/" + visible[0]).split(separator: "\n").count == 3)
+    try writer.append(row("late", at: t0), ageClock: 50)
+    writer.advance(watermark: t0, ageClock: 200)
+    _ = try writer.prepareCommit()
+    try writer.afterCommit()
+    #expect(files(dir).filter { $0.contains(".inprogress") }.isEmpty)
+    #expect(files(dir).filter { $0.contains("/part-") }.count == 2)
+    let all = files(dir).filter { $0.contains("/part-") }.map { text(dir + "/" + $0) }.joined()
+    #expect(all.split(separator: "\n").count == 6)
+  }
+
+  @Test func recoveryCutsUncommittedBytesAndFiles() throws {
+    let dir = try tempDir()
+    var checkpoint: DatasetCheckpoint
+    do {
+      let writer = try DatasetWriter(layout: layout(dir), recovering: DatasetCheckpoint())
+      try writer.append(row("a", at: t0), ageClock: 0)
+      checkpoint = try writer.prepareCommit()
+      try writer.afterCommit()
+      // Written after the commit, then the process dies.
+      try writer.append(row("b", at: t0), ageClock: 0)
+      try writer.append(row("c", at: t0 + 5 * hour), ageClock: 0)
+      _ = try writer.prepareCommit()
+    }
+    let writer = try DatasetWriter(layout: layout(dir), recovering: checkpoint)
+    #expect(files(dir).count == 2)
+    try writer.append(row("b", at: t0), ageClock: 0)
+    writer.sealAll()
+    _ = try writer.prepareCommit()
+    try writer.afterCommit()
+    let content = text(dir + "/date=2026-11-30/hour=09/part-000000.jsonl")
+    #expect(content.split(separator: "\n").map { $0.contains("\"key\":\"a\"") || $0.contains("\"key\":\"b\"") } == [true, true])
+    #expect(files(dir).count == 2)
+  }
+
+  @Test func sealedButUnrenamedSegmentIsPublishedOnRecovery() throws {
+    let dir = try tempDir()
+    let checkpoint: DatasetCheckpoint
+    do {
+      let writer = try DatasetWriter(layout: layout(dir), recovering: DatasetCheckpoint())
+      try writer.append(row("a", at: t0), ageClock: 0)
+      writer.sealAll()
+      checkpoint = try writer.prepareCommit()
+      // crash between the commit and the rename
+    }
+    _ = try DatasetWriter(layout: layout(dir), recovering: checkpoint)
+    #expect(files(dir) == ["_schema.json", "date=2026-11-30/hour=09/part-000000.jsonl"])
+  }
+
+  @Test func gzipSegmentsAreMultiMemberAndReadWhole() throws {
+    let dir = try tempDir()
+    let writer = try DatasetWriter(layout: layout(dir, format: .jsonlGz), recovering: DatasetCheckpoint())
+    for i in 0..<3 {
+      try writer.append(row("k\(i)", at: t0), ageClock: 0)
+      _ = try writer.prepareCommit()
+      try writer.afterCommit()
+    }
+    writer.sealAll()
+    _ = try writer.prepareCommit()
+    try writer.afterCommit()
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/date=2026-11-30/hour=09/part-000000.jsonl.gz")))
+    let plain = String(decoding: try GzipInflater.decompress(bytes), as: UTF8.self)
+    #expect(plain.split(separator: "\n").count == 3)
+  }
+
+  @Test func csvQuotesAndNests() throws {
+    let dir = try tempDir()
+    let writer = try DatasetWriter(layout: layout(dir, format: .csv), recovering: DatasetCheckpoint())
+    try writer.append(row("a,\"b\"", at: t0, category: .object([.init(key: "x", value: .number("1"))])), ageClock: 0)
+    writer.sealAll()
+    _ = try writer.prepareCommit()
+    try writer.afterCommit()
+    #expect(
+      text(dir + "/date=2026-11-30/hour=09/part-000000.csv")
+        == "key,predicted_at,score,category,clicked,clicked_at\n\"a,\"\"b\"\"\",2026-11-30T09:00:00.000Z,0.5,\"{\"\"x\"\":1}\",0,\n")
+  }
+
+  @Test func schemaDescribesColumnsAndIsRewrittenOnlyOnChange() throws {
+    let dir = try tempDir()
+    _ = try DatasetWriter(layout: layout(dir), recovering: DatasetCheckpoint())
+    let schema = try JSONValue.parse(text(dir + "/_schema.json"))
+    guard case .array(let columns)? = schema["columns"] else {
+      Issue.record("no columns")
+      return
+    }
+    #expect(columns.compactMap { $0["name"]?.keyText } == ["key", "predicted_at", "score", "category", "clicked", "clicked_at"])
+    let before = try FileManager.default.attributesOfItem(atPath: dir + "/_schema.json")[.modificationDate] as? Date
+    Thread.sleep(forTimeInterval: 0.02)
+    _ = try DatasetWriter(layout: layout(dir), recovering: DatasetCheckpoint())
+    let after = try FileManager.default.attributesOfItem(atPath: dir + "/_schema.json")[.modificationDate] as? Date
+    #expect(before == after)
+  }
+
+  @Test func partitionNamesComeFromUTCTime() {
+    #expect(DatasetLayout.partition(of: t0 + 59 * 60_000_000_000).name == "date=2026-11-30/hour=09")
+    #expect(DatasetLayout.partition(of: t0 + 15 * hour).name == "date=2026-12-01/hour=00")
+    #expect(DatasetLayout.partition(of: -1).name == "date=1969-12-31/hour=23")
+  }
+}

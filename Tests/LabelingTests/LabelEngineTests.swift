@@ -1,0 +1,281 @@
+import Labeling
+import LogFormats
+import Testing
+
+/// Collects what the engine decides.
+final class Recorder: EngineOutput {
+  var rows: [LabeledRow] = []
+  var side: [SideRecord] = []
+  func write(_ row: LabeledRow) { rows.append(row) }
+  func side(_ record: SideRecord) { side.append(record) }
+}
+
+let second: Int64 = 1_000_000_000
+let minute = 60 * second
+let t0: Int64 = 1_796_029_200 * second  // 2026-11-30T09:00:00Z
+
+func path(_ s: String) -> FieldPath { try! FieldPath(parsing: s) }
+
+func makeRules(
+  clickWindow: Int64 = 30 * minute, skew: Int64 = 0, ooo: Int64 = 5 * second, extraLabels: [LabelSpec] = [],
+  datasetLabels: [[Int]] = [[0]]
+) -> Rules {
+  Rules(
+    prediction: EventRule(matches: [FieldMatch(path: path("event"), value: .string("prediction"))], key: path("id")),
+    feedbackTypes: [
+      FeedbackType(
+        name: "click", rule: EventRule(matches: [FieldMatch(path: path("event"), value: .string("click"))], key: path("id"))),
+      FeedbackType(
+        name: "purchase",
+        rule: EventRule(matches: [FieldMatch(path: path("event"), value: .string("purchase"))], key: path("id")),
+        dedupeBy: path("order")),
+    ],
+    labels: [LabelSpec(name: "clicked", feedbackType: 0, window: clickWindow)] + extraLabels,
+    datasets: datasetLabels.enumerated().map { DatasetSpec(name: "d\($0.offset)", labels: $0.element, columns: nil) },
+    clockSkew: skew, maxOutOfOrder: ooo)
+}
+
+struct Harness {
+  let engine: LabelEngine
+  let recorder: Recorder
+
+  init(_ rules: Rules) throws {
+    recorder = Recorder()
+    engine = try LabelEngine(rules: rules, store: InMemoryStateStore(), output: recorder, sources: 1)
+  }
+
+  func feed(_ event: String, _ id: String, at time: Int64, _ extra: String = "") throws {
+    let text = "{\"event\":\"\(event)\",\"id\":\"\(id)\"\(extra)}"
+    let object = try JSONValue.parse(text)
+    let hash = text.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+    try engine.process(Event(time: time, object: object), source: 0, lineHash: hash &+ UInt64(time))
+  }
+
+  /// Same bytes twice: the same line hash.
+  func feedLine(_ text: String, at time: Int64, hash: UInt64) throws {
+    try engine.process(Event(time: time, object: try JSONValue.parse(text)), source: 0, lineHash: hash)
+  }
+
+  func value(_ key: String, label: Int = 0) -> String? {
+    guard let row = recorder.rows.first(where: { $0.key == key }) else { return nil }
+    return row.labels[label].value.jsonText
+  }
+}
+
+@Suite struct LabelEngineTests {
+  @Test func clickInsideWindowIsOne() throws {
+    let h = try Harness(makeRules())
+    try h.feed("prediction", "a", at: t0)
+    try h.feed("click", "a", at: t0 + 10 * second)
+    try h.engine.flush()
+    #expect(h.value("a") == "1")
+    #expect(h.recorder.rows.first?.labels.first?.at == t0 + 10 * second)
+  }
+
+  @Test func windowIsHalfOpen() throws {
+    let h = try Harness(makeRules())
+    try h.feed("prediction", "a", at: t0)
+    try h.feed("click", "a", at: t0 + 30 * minute)  // exactly at tp + W: outside
+    try h.feed("prediction", "b", at: t0)
+    try h.feed("click", "b", at: t0 + 30 * minute - 1)  // one ns before: inside
+    try h.engine.flush()
+    #expect(h.value("a") == "0")
+    #expect(h.value("b") == "1")
+    #expect(h.engine.counters.orphans[0] == 1)
+  }
+
+  @Test func clockSkewLetsSlightlyEarlierFeedbackCount() throws {
+    let strict = try Harness(makeRules())
+    let lenient = try Harness(makeRules(skew: 2 * second))
+    for h in [strict, lenient] {
+      try h.feed("click", "a", at: t0 - 1 * second)
+      try h.feed("prediction", "a", at: t0)
+      try h.engine.flush()
+    }
+    #expect(strict.value("a") == "0")
+    #expect(lenient.value("a") == "1")
+  }
+
+  @Test func rowIsWrittenOnlyWhenWatermarkPassesWindowEnd() throws {
+    let h = try Harness(makeRules())
+    try h.feed("prediction", "a", at: t0)
+    try h.feed("other", "x", at: t0 + 30 * minute + 4 * second)  // watermark = that - 5s: not yet
+    #expect(h.recorder.rows.isEmpty)
+    try h.feed("other", "x", at: t0 + 30 * minute + 5 * second)  // watermark = tp + W
+    #expect(h.recorder.rows.count == 1)
+    #expect(h.value("a") == "0")
+  }
+
+  @Test func firstPredictionWinsByEventTime() throws {
+    let h = try Harness(makeRules())
+    try h.feed("prediction", "a", at: t0 + 2 * second, ",\"v\":2")
+    try h.feed("prediction", "a", at: t0, ",\"v\":1")  // earlier event time, read later: it wins
+    try h.feed("prediction", "a", at: t0 + 1 * second, ",\"v\":3")
+    try h.feed("click", "a", at: t0 + 30 * minute + 1 * second)  // inside the losing one's window only
+    try h.engine.flush()
+    #expect(h.recorder.rows.count == 1)
+    #expect(h.recorder.rows[0].predictedAt == t0)
+    #expect(h.recorder.rows[0].columns["v"] == .number("1"))
+    #expect(h.value("a") == "0")
+    #expect(h.engine.counters.duplicatePredictions == 2)
+  }
+
+  @Test func identicalLinesCountOnceButDistinctOnesCount() throws {
+    let rules = makeRules(extraLabels: [LabelSpec(name: "clicks", feedbackType: 0, window: 30 * minute, value: .count)], datasetLabels: [[0, 1]])
+    let h = try Harness(rules)
+    try h.feed("prediction", "a", at: t0)
+    let line = "{\"event\":\"click\",\"id\":\"a\"}"
+    try h.feedLine(line, at: t0 + second, hash: 42)
+    try h.feedLine(line, at: t0 + second, hash: 42)  // shipper retry
+    try h.feedLine(line, at: t0 + 2 * second, hash: 43)  // a second real click
+    try h.engine.flush()
+    #expect(h.value("a", label: 1) == "2")
+  }
+
+  @Test func dedupeByCountsEqualValuesOnceKeepingTheEarliest() throws {
+    let rules = makeRules(
+      extraLabels: [
+        LabelSpec(name: "revenue", feedbackType: 1, window: 7 * 24 * 60 * minute, value: .sum(path("value"))),
+        LabelSpec(name: "orders", feedbackType: 1, window: 7 * 24 * 60 * minute, value: .count),
+        LabelSpec(name: "firstValue", feedbackType: 1, window: 7 * 24 * 60 * minute, value: .first(path("value"))),
+      ], datasetLabels: [[1, 2, 3]])
+    let h = try Harness(rules)
+    try h.feed("prediction", "a", at: t0)
+    try h.feed("purchase", "a", at: t0 + minute, ",\"order\":\"o1\",\"value\":10.5")
+    try h.feed("purchase", "a", at: t0 + 2 * minute, ",\"order\":\"o1\",\"value\":99")  // re-sent order
+    try h.feed("purchase", "a", at: t0 + 3 * minute, ",\"order\":\"o2\",\"value\":4.5")
+    try h.engine.flush()
+    #expect(h.value("a", label: 0) == "15")
+    #expect(h.value("a", label: 1) == "2")
+    #expect(h.value("a", label: 2) == "10.5")
+    #expect(h.recorder.rows[0].labels[0].at == t0 + minute)
+  }
+
+  @Test func sumWithNoFeedbackIsZeroAndFirstIsNull() throws {
+    let rules = makeRules(
+      extraLabels: [
+        LabelSpec(name: "revenue", feedbackType: 1, window: minute, value: .sum(path("value"))),
+        LabelSpec(name: "firstValue", feedbackType: 1, window: minute, value: .first(path("value"))),
+      ], datasetLabels: [[1, 2]])
+    let h = try Harness(rules)
+    try h.feed("prediction", "a", at: t0)
+    try h.engine.flush()
+    #expect(h.value("a", label: 0) == "0")
+    #expect(h.value("a", label: 1) == "null")
+    #expect(h.recorder.rows[0].labels[0].at == nil)
+  }
+
+  @Test func feedbackWithoutPredictionBecomesOrphanWhenWatermarkPasses() throws {
+    let h = try Harness(makeRules())
+    try h.feed("click", "nobody", at: t0)
+    try h.feed("other", "x", at: t0 + 5 * second)  // watermark = t0: not passed yet
+    #expect(h.engine.counters.orphans[0] == 0)
+    try h.feed("other", "x", at: t0 + 5 * second + 1)
+    #expect(h.engine.counters.orphans[0] == 1)
+    guard case .orphan(_, let key, _)? = h.recorder.side.first else {
+      Issue.record("no orphan record")
+      return
+    }
+    #expect(key == "nobody")
+  }
+
+  @Test func feedbackReadBeforeItsPredictionStillCounts() throws {
+    let h = try Harness(makeRules())
+    try h.feed("prediction", "z", at: t0)
+    try h.feed("click", "a", at: t0 + 3 * second)
+    try h.feed("prediction", "a", at: t0 + 2 * second)  // out of order, within max_out_of_order
+    try h.engine.flush()
+    #expect(h.value("a") == "1")
+    #expect(h.engine.counters.orphans[0] == 0)
+  }
+
+  @Test func feedbackAfterRowWrittenIsLateAndChangesNothing() throws {
+    let h = try Harness(makeRules(ooo: 0))
+    try h.feed("prediction", "a", at: t0)
+    try h.feed("other", "x", at: t0 + 31 * minute)  // row for a is final and written
+    #expect(h.recorder.rows.count == 1)
+    try h.feed("click", "a", at: t0 + 10 * minute)  // belonged in the window, but too late
+    try h.engine.flush()
+    #expect(h.value("a") == "0")
+    #expect(h.engine.counters.lateFeedback[0] == 1)
+    #expect(h.recorder.rows.count == 1)
+  }
+
+  @Test func predictionWhoseWindowsClosedBeforeReadIsLate() throws {
+    let h = try Harness(makeRules(ooo: 0))
+    try h.feed("other", "x", at: t0 + 60 * minute)
+    try h.feed("prediction", "a", at: t0)
+    try h.engine.flush()
+    #expect(h.recorder.rows.isEmpty)
+    #expect(h.engine.counters.latePredictions == 1)
+  }
+
+  @Test func rowsComeInWindowEndThenReadOrder() throws {
+    let rules = makeRules(datasetLabels: [[0]])
+    let h = try Harness(rules)
+    try h.feed("prediction", "b", at: t0 + second)
+    try h.feed("prediction", "a", at: t0)
+    try h.feed("prediction", "c", at: t0 + second)
+    try h.engine.flush()
+    #expect(h.recorder.rows.map(\.key) == ["a", "b", "c"])
+  }
+
+  @Test func eachDatasetFinalizesAtItsOwnLongestWindow() throws {
+    let rules = makeRules(
+      extraLabels: [LabelSpec(name: "bought", feedbackType: 1, window: 60 * minute)], datasetLabels: [[0], [1]])
+    let h = try Harness(rules)
+    try h.feed("prediction", "a", at: t0)
+    try h.feed("other", "x", at: t0 + 31 * minute)
+    #expect(h.recorder.rows.map(\.dataset) == [0])
+    try h.feed("purchase", "a", at: t0 + 40 * minute, ",\"order\":\"o\"")
+    try h.feed("other", "x", at: t0 + 61 * minute)
+    #expect(h.recorder.rows.map(\.dataset) == [0, 1])
+    #expect(h.value("a") == "0")
+    #expect(h.recorder.rows[1].labels[0].value == .number("1"))
+  }
+
+  @Test func duplicatePredictionAfterFinishIsStillADuplicate() throws {
+    let h = try Harness(makeRules(ooo: 0))
+    try h.feed("prediction", "a", at: t0)
+    try h.feed("other", "x", at: t0 + 31 * minute)
+    try h.feed("prediction", "a", at: t0 + 31 * minute)
+    try h.engine.flush()
+    #expect(h.recorder.rows.count == 1)
+    #expect(h.engine.counters.duplicatePredictions == 1)
+  }
+
+  @Test func numericKeysJoinWithStringKeys() throws {
+    let h = try Harness(makeRules())
+    try h.engine.process(
+      Event(time: t0, object: try JSONValue.parse("{\"event\":\"prediction\",\"id\":123}")), source: 0, lineHash: 1)
+    try h.engine.process(
+      Event(time: t0 + second, object: try JSONValue.parse("{\"event\":\"click\",\"id\":\"123\"}")), source: 0,
+      lineHash: 2)
+    try h.engine.flush()
+    #expect(h.value("123") == "1")
+  }
+
+  @Test func whereMatchesNumbersBoolsAndNulls() {
+    #expect(MatchValue.number(200).matches(.number("200.0")))
+    #expect(!MatchValue.number(200).matches(.string("200")))
+    #expect(MatchValue.bool(true).matches(.bool(true)))
+    #expect(MatchValue.null.matches(.null))
+    #expect(!MatchValue.null.matches(nil))
+    #expect(!MatchValue.string("a").matches(nil))
+  }
+
+  @Test func watermarkIsTheMinimumOverActiveSources() throws {
+    let recorder = Recorder()
+    let engine = try LabelEngine(rules: makeRules(ooo: 0), store: InMemoryStateStore(), output: recorder, sources: 2)
+    let p = try JSONValue.parse("{\"event\":\"prediction\",\"id\":\"a\"}")
+    let other = try JSONValue.parse("{\"event\":\"other\"}")
+    try engine.process(Event(time: t0, object: p), source: 0, lineHash: 1)
+    try engine.process(Event(time: t0 + 60 * minute, object: other), source: 0, lineHash: 2)
+    #expect(recorder.rows.isEmpty)  // source 1 has read nothing: it holds the watermark
+    try engine.process(Event(time: t0 + 10 * minute, object: other), source: 1, lineHash: 3)
+    #expect(engine.watermark == t0 + 10 * minute)
+    try engine.setSourceActive(1, false)
+    #expect(engine.watermark == t0 + 60 * minute)
+    #expect(recorder.rows.count == 1)
+  }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import Gzip
+import LogTail
+import Testing
+
+func tempDir() throws -> String {
+  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logtail-\(UUID().uuidString)").path
+  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  return dir
+}
+
+func write(_ path: String, _ bytes: [UInt8]) throws {
+  try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+/// Every line a cursor hands out, as strings; over-long ones as "<too long>".
+func readAll(_ path: String, from offset: Int64 = 0, max: Int = 1 << 20, flush: Bool = true) throws -> (
+  [String], LineCursor
+) {
+  let cursor = try LineCursor(path: path, from: offset, maxLineBytes: max)
+  var lines: [String] = []
+  while try cursor.step(maxLines: 3, flushPartial: flush, { item in
+    switch item {
+    case .line(let bytes, _, _): lines.append(String(decoding: bytes, as: UTF8.self))
+    case .tooLong: lines.append("<too long>")
+    }
+  }) == .more {}
+  return (lines, cursor)
+}
+
+@Suite struct RotationOrderTests {
+  @Test func numberedSiblingsOldestFirstLiveLast() {
+    let paths = ["/l/app.log", "/l/app.log.1", "/l/app.log.10.gz", "/l/app.log.2.gz", "/l/app.log.3.gz"]
+    #expect(rotationOrdered(paths.shuffled()) == ["/l/app.log.10.gz", "/l/app.log.3.gz", "/l/app.log.2.gz", "/l/app.log.1", "/l/app.log"])
+  }
+
+  @Test func datedSiblingsAscendingLiveLast() {
+    let paths = ["/l/app.log", "/l/app.log-20261130.gz", "/l/app.log-20261128.gz", "/l/app.log-20261129", "/l/app.log-20261130-2.gz", "/l/app.log-20261130-1.gz"]
+    #expect(rotationOrdered(paths.shuffled()) == ["/l/app.log-20261128.gz", "/l/app.log-20261129", "/l/app.log-20261130.gz", "/l/app.log-20261130-1.gz", "/l/app.log-20261130-2.gz", "/l/app.log"])
+  }
+
+  @Test func namesAreParsed() {
+    #expect(RotationName(path: "/l/app.log.2.gz").kind == .numbered(2))
+    #expect(RotationName(path: "/l/app.log.2.gz").family == "/l/app.log")
+    #expect(RotationName(path: "/l/app.log-2026113009.gz").kind == .dated("2026113009", 0))
+    #expect(RotationName(path: "/l/app.log.2026-11-30").kind == .dated("20261130", 0))
+    #expect(RotationName(path: "/l/app.log").kind == .live)
+    #expect(RotationName(path: "/l/app.log").family == "/l/app.log")
+  }
+
+  @Test func globsMatchRegularFilesOnly() throws {
+    let dir = try tempDir()
+    try write(dir + "/app.log", Array("a\n".utf8))
+    try write(dir + "/app.log.1", Array("b\n".utf8))
+    try FileManager.default.createDirectory(atPath: dir + "/app.log.d", withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: dir + "/current.log", withDestinationPath: dir + "/app.log")
+    #expect(Set(expandGlobs([dir + "/app.log*"])) == [dir + "/app.log", dir + "/app.log.1"])
+    #expect(expandGlobs([dir + "/current.log"]) == [dir + "/current.log"])
+  }
+}
+
+@Suite struct LineCursorTests {
+  @Test func partialLastLineIsHeldUntilItsNewline() throws {
+    let dir = try tempDir()
+    let file = dir + "/app.log"
+    try write(file, Array("one\ntwo\nthr".utf8))
+    let (lines, cursor) = try readAll(file, flush: false)
+    #expect(lines == ["one", "two"])
+    #expect(cursor.position == 8)
+    #expect(cursor.heldBytes == 3)
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+    handle.seekToEndOfFile()
+    handle.write(Data("ee\nfour\n".utf8))
+    try handle.close()
+    let (rest, _) = try readAll(file, from: cursor.position, flush: false)
+    #expect(rest == ["three", "four"])
+  }
+
+  @Test func rotatedFileFlushesItsUnterminatedLastLine() throws {
+    let dir = try tempDir()
+    try write(dir + "/a", Array("x\ny".utf8))
+    #expect(try readAll(dir + "/a", flush: true).0 == ["x", "y"])
+  }
+
+  @Test func crlfIsStripped() throws {
+    let dir = try tempDir()
+    try write(dir + "/a", Array("x\r\ny\r\n".utf8))
+    #expect(try readAll(dir + "/a").0 == ["x", "y"])
+  }
+
+  @Test func overLongLinesAreSkippedWholeAndReadingGoesOn() throws {
+    let dir = try tempDir()
+    let long = String(repeating: "z", count: 3_000_000)
+    try write(dir + "/a", Array("short\n\(long)\nafter\n\(long)".utf8))
+    let (lines, cursor) = try readAll(dir + "/a", max: 1000)
+    #expect(lines == ["short", "<too long>", "after", "<too long>"])
+    #expect(cursor.position == Int64(6 + long.count + 1 + 6 + long.count))
+  }
+
+  @Test func gzipIsDetectedByMagicNotName() throws {
+    let dir = try tempDir()
+    let text = Array((0..<1000).map { "line \($0)\n" }.joined().utf8)
+    try write(dir + "/no-extension", GzipDeflater.compress(text))
+    try write(dir + "/fake.gz", text)
+    let (a, ca) = try readAll(dir + "/no-extension")
+    let (b, cb) = try readAll(dir + "/fake.gz")
+    #expect(a.count == 1000)
+    #expect(a == b)
+    #expect(ca.reader.isGzip && !cb.reader.isGzip)
+  }
+
+  @Test func resumeInsideGzipAtDecompressedOffset() throws {
+    let dir = try tempDir()
+    let text = Array((0..<50_000).map { "line \($0)\n" }.joined().utf8)
+    try write(dir + "/plain", text)
+    let firstPart = try LineCursor(path: dir + "/plain", from: 0, maxLineBytes: 1 << 20)
+    _ = try firstPart.step(maxLines: 12_345, flushPartial: false) { _ in }
+    let saved = firstPart.position
+    // Rotated and compressed (as several members) while the daemon was down.
+    try write(dir + "/plain.1.gz", GzipDeflater.compress(Array(text[0..<100_000])) + GzipDeflater.compress(Array(text[100_000...])))
+    let (rest, _) = try readAll(dir + "/plain.1.gz", from: saved)
+    #expect(rest.first == "line 12345")
+    #expect(rest.count == 50_000 - 12_345)
+  }
+
+  @Test func truncatedGzipKeepsCompleteLinesBeforeTheDamage() throws {
+    let dir = try tempDir()
+    let text = Array((0..<20_000).map { "line \($0)\n" }.joined().utf8)
+    let gz = GzipDeflater.compress(text)
+    try write(dir + "/t.gz", Array(gz[0..<(gz.count * 2 / 3)]))
+    let (lines, cursor) = try readAll(dir + "/t.gz")
+    #expect(cursor.reader.damage == .truncated)
+    #expect(!lines.isEmpty && lines.count < 20_000)
+    #expect(lines == (0..<lines.count).map { "line \($0)" })
+  }
+
+  @Test func corruptGzipIsReportedWithGoodLinesKept() throws {
+    let dir = try tempDir()
+    let text = Array((0..<20_000).map { "line \($0)\n" }.joined().utf8)
+    var gz = GzipDeflater.compress(Array(text[0..<50_000])) + GzipDeflater.compress(Array(text[50_000...]))
+    let secondMember = GzipDeflater.compress(Array(text[0..<50_000])).count
+    for i in (secondMember + 30)..<(secondMember + 90) { gz[i] ^= 0x5A }
+    try write(dir + "/c.gz", gz)
+    let (lines, cursor) = try readAll(dir + "/c.gz")
+    guard case .corrupt? = cursor.reader.damage else {
+      Issue.record("expected corrupt, got \(String(describing: cursor.reader.damage))")
+      return
+    }
+    // Everything in the intact first member is kept. (Bytes zlib produced from the damaged
+    // member before it noticed are passed on too; they fail JSON decoding downstream.)
+    let intact = String(decoding: text[0..<50_000], as: UTF8.self).split(separator: "\n").count
+    #expect(lines.count >= intact)
+    #expect(Array(lines[0..<intact]) == (0..<intact).map { "line \($0)" })
+  }
+
+  @Test func emptyFilesHaveNoLinesAndNoIdentity() throws {
+    let dir = try tempDir()
+    try write(dir + "/empty", [])
+    try write(dir + "/empty.gz", GzipDeflater.compress([]))
+    #expect(try readAll(dir + "/empty").0 == [])
+    #expect(try readAll(dir + "/empty.gz").0 == [])
+    #expect(try Fingerprint.of(path: dir + "/empty", isComplete: true) == nil)
+    #expect(try Fingerprint.of(path: dir + "/empty.gz", isComplete: true) == nil)
+  }
+}
+
+@Suite struct FingerprintTests {
+  @Test func sameContentSameIdentityWhateverTheNameOrCompression() throws {
+    let dir = try tempDir()
+    let text = Array((0..<2000).map { "{\"n\":\($0)}\n" }.joined().utf8)
+    try write(dir + "/app.log", text)
+    try write(dir + "/app.log.1.gz", GzipDeflater.compress(text + Array("more\n".utf8)))
+    let a = try Fingerprint.of(path: dir + "/app.log", isComplete: false)
+    let b = try Fingerprint.of(path: dir + "/app.log.1.gz", isComplete: true)
+    #expect(a != nil && a == b)
+  }
+
+  @Test func differentFirstLinesDiffer() throws {
+    #expect(Fingerprint.of(head: Array("a\n".utf8), isComplete: false) != Fingerprint.of(head: Array("b\n".utf8), isComplete: false))
+  }
+
+  @Test func growingFileWithoutNewlineIsNotYetIdentified() {
+    #expect(Fingerprint.of(head: Array("partial".utf8), isComplete: false) == nil)
+    #expect(Fingerprint.of(head: Array("partial".utf8), isComplete: true) != nil)
+    #expect(Fingerprint.of(head: [UInt8](repeating: 65, count: 2000), isComplete: false) != nil)
+  }
+
+  @Test func identityIgnoresBytesAfterTheFirstLine() {
+    #expect(Fingerprint.of(head: Array("head\nx".utf8), isComplete: false) == Fingerprint.of(head: Array("head\nyy\n".utf8), isComplete: false))
+  }
+}
