@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+/// Runs the real binaries built by `swift build` / `swift test`.
+enum Binaries {
+  static let directory: URL = {
+    let candidates = [
+      Bundle.main.bundleURL,
+      URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+      Bundle.main.bundleURL.deletingLastPathComponent(),
+    ]
+    return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("feedbackd").path) }
+      ?? candidates[0]
+  }()
+
+  static var feedbackd: String { directory.appendingPathComponent("feedbackd").path }
+  static var loggen: String { directory.appendingPathComponent("feedbackd-loggen").path }
+}
+
+struct ProcessResult {
+  var status: Int32
+  var stdout: String
+  var stderr: String
+}
+
+@discardableResult
+func run(_ executable: String, _ arguments: [String], cwd: String? = nil) throws -> ProcessResult {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable)
+  process.arguments = arguments
+  if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+  let out = FileManager.default.temporaryDirectory.appendingPathComponent("out-\(UUID().uuidString)")
+  let err = FileManager.default.temporaryDirectory.appendingPathComponent("err-\(UUID().uuidString)")
+  _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+  _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+  defer {
+    try? FileManager.default.removeItem(at: out)
+    try? FileManager.default.removeItem(at: err)
+  }
+  process.standardOutput = try FileHandle(forWritingTo: out)
+  process.standardError = try FileHandle(forWritingTo: err)
+  try process.run()
+  process.waitUntilExit()
+  return ProcessResult(
+    status: process.terminationStatus,
+    stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+    stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+}
+
+func makeTempDir(_ tag: String) throws -> String {
+  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("feedbackd-e2e-\(tag)-\(UUID().uuidString)").path
+  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  return dir
+}
+
+/// File content, decompressed by the system's gzip when it starts with the gzip magic.
+func readDecompressed(_ path: String) throws -> Data {
+  let data = try Data(contentsOf: URL(fileURLWithPath: path))
+  guard data.count >= 2, data[data.startIndex] == 0x1f, data[data.startIndex + 1] == 0x8b else { return data }
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/bin/gzip")
+  process.arguments = ["-dc", path]
+  let pipe = Pipe()
+  process.standardOutput = pipe
+  process.standardError = FileHandle.nullDevice
+  try process.run()
+  let output = pipe.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return output
+}
+
+/// Regular files below `dir`, relative, sorted.
+func listFiles(_ dir: String) -> [String] {
+  let enumerator = FileManager.default.enumerator(atPath: dir)
+  var result: [String] = []
+  while let name = enumerator?.nextObject() as? String {
+    var isDir: ObjCBool = false
+    if FileManager.default.fileExists(atPath: dir + "/" + name, isDirectory: &isDir), !isDir.boolValue {
+      result.append(name)
+    }
+  }
+  return result.sorted()
+}
+
+/// A configuration exercising every label value kind, two datasets, two output formats.
+func writeConfig(dir: String, logs: String, stateDir: String, datasets: String, format: String = "logstash") throws
+  -> String
+{
+  let yaml = """
+    state_dir: \(stateDir)
+    sources:
+      - name: shop
+        paths: ["\(logs)/app.log*"]
+        format: \(format)
+    events:
+      prediction: { where: { event: prediction }, key: request_id }
+      feedback:
+        click:    { where: { event: click },    key: request_id }
+        purchase: { where: { event: purchase }, key: request_id, dedupe_by: order_id }
+    labels:
+      clicked:     { from: click,    window: 30m }
+      clicks:      { from: click,    window: 30m, value: count }
+      purchased:   { from: purchase, window: 1d }
+      revenue:     { from: purchase, window: 1d, value: sum(value) }
+      first_order: { from: purchase, window: 1d, value: first(order_id) }
+    datasets:
+      - name: ctr
+        path: \(datasets)/ctr
+        labels: [clicked, clicks]
+        columns: [model_version, score, { path: features.item_category, as: category }]
+        format: jsonl
+        roll: { max_bytes: 64KiB, max_age: 3h }
+      - name: conversions
+        path: \(datasets)/conversions
+        labels: [purchased, revenue, first_order]
+        format: jsonl.gz
+    watermark: { max_out_of_order: 5s, idle_timeout: 30s }
+    """
+  let path = dir + "/feedbackd.yaml"
+  try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+  return path
+}
