@@ -76,7 +76,9 @@ public struct DatasetLayout: Sendable {
         .object([.init(key: "name", value: .string("prediction")), .init(key: "type", value: .string("json"))]))
     }
     for label in labels {
-      var members: [JSONMember] = [.init(key: "name", value: .string(label.name)), .init(key: "type", value: .string(label.type))]
+      var members: [JSONMember] = [
+        .init(key: "name", value: .string(label.name)), .init(key: "type", value: .string(label.type)),
+      ]
       members += label.describe.map { JSONMember(key: $0.0, value: $0.1) }
       columnsJSON.append(.object(members))
       columnsJSON.append(

@@ -52,8 +52,10 @@ public struct SourceConfig: Sendable {
 
   public static let defaultMaxLineBytes = 1 << 20
 
-  public init(name: String, paths: [String], format: String = "json", timeField: FieldPath? = nil,
-              maxLineBytes: Int = SourceConfig.defaultMaxLineBytes) {
+  public init(
+    name: String, paths: [String], format: String = "json", timeField: FieldPath? = nil,
+    maxLineBytes: Int = SourceConfig.defaultMaxLineBytes
+  ) {
     self.name = name
     self.paths = paths
     self.format = format
@@ -153,8 +155,10 @@ public struct DatasetConfig: Sendable {
   public var format: DatasetFormat
   public var roll: RollConfig
 
-  public init(name: String, path: String, labels: [String], columns: [ColumnConfig]? = nil,
-              format: DatasetFormat = .jsonl, roll: RollConfig = RollConfig()) {
+  public init(
+    name: String, path: String, labels: [String], columns: [ColumnConfig]? = nil,
+    format: DatasetFormat = .jsonl, roll: RollConfig = RollConfig()
+  ) {
     self.name = name
     self.path = path
     self.labels = labels

@@ -40,7 +40,9 @@ extension Configuration {
       throw ConfigurationError(keyPath: "", problem: "invalid YAML: \(error)")
     }
     guard let root else {
-      throw ConfigurationError(keyPath: "", problem: "the configuration is empty (expected a mapping with state_dir, sources, events, labels, datasets)")
+      throw ConfigurationError(
+        keyPath: "",
+        problem: "the configuration is empty (expected a mapping with state_dir, sources, events, labels, datasets)")
     }
     return try ConfigurationDecoder(base: base).configuration(root)
   }
@@ -58,7 +60,11 @@ struct ConfigurationDecoder {
 
   func configuration(_ root: Node) throws(CE) -> Configuration {
     guard case .mapping = root else {
-      throw CE(keyPath: "", problem: "the configuration must be a mapping (state_dir, sources, events, labels, datasets, …), got \(kind(root))", line: root.mark?.line)
+      throw CE(
+        keyPath: "",
+        problem:
+          "the configuration must be a mapping (state_dir, sources, events, labels, datasets, …), got \(kind(root))",
+        line: root.mark?.line)
     }
     let top = try mapping(root, at: "", known: Self.topKeys)
 
@@ -67,14 +73,18 @@ struct ConfigurationDecoder {
 
     let sources = try self.sources(try top.required("sources"), at: top.child("sources"))
     let events = try self.events(try top.required("events"), at: top.child("events"))
-    let labels = try self.labels(try top.required("labels"), at: top.child("labels"), feedback: events.feedback.map(\.name))
-    let datasets = try self.datasets(try top.required("datasets"), at: top.child("datasets"), labels: labels, stateDir: stateDir)
+    let labels = try self.labels(
+      try top.required("labels"), at: top.child("labels"), feedback: events.feedback.map(\.name))
+    let datasets = try self.datasets(
+      try top.required("datasets"), at: top.child("datasets"), labels: labels, stateDir: stateDir)
 
     var watermark = WatermarkConfig()
     if let node = top.optional("watermark") {
       let path = top.child("watermark")
       let map = try mapping(node, at: path, known: ["max_out_of_order", "idle_timeout"])
-      if let v = map.optional("max_out_of_order") { watermark.maxOutOfOrder = try duration(v, at: map.child("max_out_of_order")) }
+      if let v = map.optional("max_out_of_order") {
+        watermark.maxOutOfOrder = try duration(v, at: map.child("max_out_of_order"))
+      }
       if let v = map.optional("idle_timeout") { watermark.idleTimeout = try duration(v, at: map.child("idle_timeout")) }
     }
     var clockSkew: Int64 = 0
@@ -109,7 +119,10 @@ struct ConfigurationDecoder {
       let nameNode = try map.required("name")
       let name = try self.name(nameNode, at: map.child("name"), what: "source")
       if let previous = seen[name] {
-        throw CE(keyPath: map.child("name"), problem: "duplicate source name \(Units.quoted(name)) (already used by \(path)[\(previous)])", line: nameNode.mark?.line)
+        throw CE(
+          keyPath: map.child("name"),
+          problem: "duplicate source name \(Units.quoted(name)) (already used by \(path)[\(previous)])",
+          line: nameNode.mark?.line)
       }
       seen[name] = i
 
@@ -126,7 +139,9 @@ struct ConfigurationDecoder {
       } else if case .scalar = pathsNode {
         globs.append(Units.absolutePath(try nonEmptyString(pathsNode, at: pathsPath), base: base))
       } else {
-        throw CE(keyPath: pathsPath, problem: "expected a path or a list of paths, got \(kind(pathsNode))", line: pathsNode.mark?.line)
+        throw CE(
+          keyPath: pathsPath, problem: "expected a path or a list of paths, got \(kind(pathsNode))",
+          line: pathsNode.mark?.line)
       }
 
       var source = SourceConfig(name: name, paths: globs)
@@ -134,7 +149,11 @@ struct ConfigurationDecoder {
         let p = map.child("format")
         let format = try string(v, at: p)
         guard Configuration.knownFormats.contains(format) else {
-          throw CE(keyPath: p, problem: "\(Units.quoted(format)) is not a known format (known: \(Configuration.knownFormats.joined(separator: ", ")))", line: v.mark?.line)
+          throw CE(
+            keyPath: p,
+            problem:
+              "\(Units.quoted(format)) is not a known format (known: \(Configuration.knownFormats.joined(separator: ", ")))",
+            line: v.mark?.line)
         }
         source.format = format
       }
@@ -159,7 +178,10 @@ struct ConfigurationDecoder {
     let feedbackNode = try map.required("feedback")
     let feedbackMap = try mapping(feedbackNode, at: feedbackPath, known: nil)
     guard !feedbackMap.entries.isEmpty else {
-      throw CE(keyPath: feedbackPath, problem: "expected at least one feedback type (e.g. click: { where: { event: click }, key: request_id })", line: feedbackNode.mark?.line)
+      throw CE(
+        keyPath: feedbackPath,
+        problem: "expected at least one feedback type (e.g. click: { where: { event: click }, key: request_id })",
+        line: feedbackNode.mark?.line)
     }
     var feedback: [FeedbackRule] = []
     for entry in feedbackMap.entries {
@@ -168,11 +190,12 @@ struct ConfigurationDecoder {
       let rule = try mapping(entry.value, at: rulePath, known: ["where", "key", "dedupe_by"])
       var dedupe: FieldPath?
       if let v = rule.optional("dedupe_by") { dedupe = try fieldPath(v, at: rule.child("dedupe_by")) }
-      feedback.append(FeedbackRule(
-        name: name,
-        matches: try matches(try rule.required("where"), at: rule.child("where")),
-        key: try fieldPath(try rule.required("key"), at: rule.child("key")),
-        dedupeBy: dedupe))
+      feedback.append(
+        FeedbackRule(
+          name: name,
+          matches: try matches(try rule.required("where"), at: rule.child("where")),
+          key: try fieldPath(try rule.required("key"), at: rule.child("key")),
+          dedupeBy: dedupe))
     }
     return EventsConfig(prediction: prediction, feedback: feedback)
   }
@@ -192,7 +215,10 @@ struct ConfigurationDecoder {
         throw CE(keyPath: entryPath, problem: error.description, line: entry.keyNode.mark?.line)
       }
       guard case .scalar(let scalar) = entry.value else {
-        throw CE(keyPath: entryPath, problem: "expected a scalar value (string, number, bool or null), got \(kind(entry.value))", line: entry.value.mark?.line)
+        throw CE(
+          keyPath: entryPath,
+          problem: "expected a scalar value (string, number, bool or null), got \(kind(entry.value))",
+          line: entry.value.mark?.line)
       }
       result.append(FieldMatch(path: fieldPath, value: Self.scalarValue(scalar)))
     }
@@ -204,7 +230,9 @@ struct ConfigurationDecoder {
   func labels(_ node: Node, at path: String, feedback: [String]) throws(CE) -> [LabelConfig] {
     let map = try mapping(node, at: path, known: nil)
     guard !map.entries.isEmpty else {
-      throw CE(keyPath: path, problem: "expected at least one label (e.g. clicked: { from: click, window: 30m })", line: node.mark?.line)
+      throw CE(
+        keyPath: path, problem: "expected at least one label (e.g. clicked: { from: click, window: 30m })",
+        line: node.mark?.line)
     }
     let names = Set(map.entries.map(\.key))
     var result: [LabelConfig] = []
@@ -212,16 +240,26 @@ struct ConfigurationDecoder {
       let labelPath = map.child(entry.key)
       let name = try self.name(entry.keyNode, at: labelPath, what: "label")
       if Self.reservedColumns.contains(name) {
-        throw CE(keyPath: labelPath, problem: "label name \(Units.quoted(name)) collides with the \(name) column of every dataset", line: entry.keyNode.mark?.line)
+        throw CE(
+          keyPath: labelPath,
+          problem: "label name \(Units.quoted(name)) collides with the \(name) column of every dataset",
+          line: entry.keyNode.mark?.line)
       }
       if name.hasSuffix("_at"), names.contains(String(name.dropLast(3))) {
-        throw CE(keyPath: labelPath, problem: "label name \(Units.quoted(name)) collides with the \(name) column of label \(Units.quoted(String(name.dropLast(3))))", line: entry.keyNode.mark?.line)
+        throw CE(
+          keyPath: labelPath,
+          problem:
+            "label name \(Units.quoted(name)) collides with the \(name) column of label \(Units.quoted(String(name.dropLast(3))))",
+          line: entry.keyNode.mark?.line)
       }
       let label = try mapping(entry.value, at: labelPath, known: ["from", "window", "value"])
       let fromNode = try label.required("from")
       let from = try string(fromNode, at: label.child("from"))
       guard feedback.contains(from) else {
-        throw CE(keyPath: label.child("from"), problem: "\(Units.quoted(from)) is not a feedback type (known: \(feedback.joined(separator: ", ")))", line: fromNode.mark?.line)
+        throw CE(
+          keyPath: label.child("from"),
+          problem: "\(Units.quoted(from)) is not a feedback type (known: \(feedback.joined(separator: ", ")))",
+          line: fromNode.mark?.line)
       }
       let windowNode = try label.required("window")
       let window = try duration(windowNode, at: label.child("window"))
@@ -254,7 +292,10 @@ struct ConfigurationDecoder {
       let nameNode = try map.required("name")
       let name = try self.name(nameNode, at: map.child("name"), what: "dataset")
       if let previous = seenNames[name] {
-        throw CE(keyPath: map.child("name"), problem: "duplicate dataset name \(Units.quoted(name)) (already used by \(path)[\(previous)])", line: nameNode.mark?.line)
+        throw CE(
+          keyPath: map.child("name"),
+          problem: "duplicate dataset name \(Units.quoted(name)) (already used by \(path)[\(previous)])",
+          line: nameNode.mark?.line)
       }
       seenNames[name] = i
 
@@ -262,28 +303,40 @@ struct ConfigurationDecoder {
       if let v = map.optional("path") {
         directory = Units.absolutePath(try nonEmptyString(v, at: map.child("path")), base: base)
         if let previous = seenPaths[directory] {
-          throw CE(keyPath: map.child("path"), problem: "\(Units.quoted(directory)) is already the path of \(path)[\(previous)]", line: v.mark?.line)
+          throw CE(
+            keyPath: map.child("path"),
+            problem: "\(Units.quoted(directory)) is already the path of \(path)[\(previous)]", line: v.mark?.line)
         }
       } else if let previous = seenPaths[directory] {
-        throw CE(keyPath: map.child("path"), problem: "the default \(Units.quoted(directory)) is already the path of \(path)[\(previous)]", line: item.mark?.line)
+        throw CE(
+          keyPath: map.child("path"),
+          problem: "the default \(Units.quoted(directory)) is already the path of \(path)[\(previous)]",
+          line: item.mark?.line)
       }
       seenPaths[directory] = i
 
       // Columns first: label names are checked against them.
       var columns: [ColumnConfig]?
-      var taken: [String: String] = ["key": "the built-in key column", "predicted_at": "the built-in predicted_at column"]
+      var taken: [String: String] = [
+        "key": "the built-in key column", "predicted_at": "the built-in predicted_at column",
+      ]
       if let v = map.optional("columns") {
         let columnsPath = map.child("columns")
         let entries = try list(v, at: columnsPath)
         guard !entries.isEmpty else {
-          throw CE(keyPath: columnsPath, problem: "expected at least one column (omit `columns` to keep the whole prediction object)", line: v.mark?.line)
+          throw CE(
+            keyPath: columnsPath,
+            problem: "expected at least one column (omit `columns` to keep the whole prediction object)",
+            line: v.mark?.line)
         }
         var list: [ColumnConfig] = []
         for (j, entry) in entries.enumerated() {
           let columnPath = "\(columnsPath)[\(j)]"
           let column = try self.column(entry, at: columnPath)
           if let owner = taken[column.name] {
-            throw CE(keyPath: columnPath, problem: "column name \(Units.quoted(column.name)) is already used by \(owner)", line: entry.mark?.line)
+            throw CE(
+              keyPath: columnPath, problem: "column name \(Units.quoted(column.name)) is already used by \(owner)",
+              line: entry.mark?.line)
           }
           taken[column.name] = "\(columnPath)"
           list.append(column)
@@ -297,21 +350,31 @@ struct ConfigurationDecoder {
       let labelsNode = try map.required("labels")
       let labelEntries = try list(labelsNode, at: labelsPath)
       guard !labelEntries.isEmpty else {
-        throw CE(keyPath: labelsPath, problem: "expected at least one label (known: \(labelNames.joined(separator: ", ")))", line: labelsNode.mark?.line)
+        throw CE(
+          keyPath: labelsPath, problem: "expected at least one label (known: \(labelNames.joined(separator: ", ")))",
+          line: labelsNode.mark?.line)
       }
       var datasetLabels: [String] = []
       for (j, entry) in labelEntries.enumerated() {
         let entryPath = "\(labelsPath)[\(j)]"
         let label = try string(entry, at: entryPath)
         guard labelNames.contains(label) else {
-          throw CE(keyPath: entryPath, problem: "\(Units.quoted(label)) is not a label (known: \(labelNames.joined(separator: ", ")))", line: entry.mark?.line)
+          throw CE(
+            keyPath: entryPath,
+            problem: "\(Units.quoted(label)) is not a label (known: \(labelNames.joined(separator: ", ")))",
+            line: entry.mark?.line)
         }
         if let previous = datasetLabels.firstIndex(of: label) {
-          throw CE(keyPath: entryPath, problem: "label \(Units.quoted(label)) is already listed at \(labelsPath)[\(previous)]", line: entry.mark?.line)
+          throw CE(
+            keyPath: entryPath, problem: "label \(Units.quoted(label)) is already listed at \(labelsPath)[\(previous)]",
+            line: entry.mark?.line)
         }
         for column in [label, label + "_at"] {
           if let owner = taken[column] {
-            throw CE(keyPath: entryPath, problem: "label \(Units.quoted(label)) needs a column \(Units.quoted(column)), already used by \(owner)", line: entry.mark?.line)
+            throw CE(
+              keyPath: entryPath,
+              problem: "label \(Units.quoted(label)) needs a column \(Units.quoted(column)), already used by \(owner)",
+              line: entry.mark?.line)
           }
           taken[column] = "the \(column) column of label \(Units.quoted(label))"
         }
@@ -322,7 +385,11 @@ struct ConfigurationDecoder {
       if let v = map.optional("format") {
         let text = try string(v, at: map.child("format"))
         guard let f = DatasetFormat(rawValue: text) else {
-          throw CE(keyPath: map.child("format"), problem: "\(Units.quoted(text)) is not a dataset format (known: \(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", ")))", line: v.mark?.line)
+          throw CE(
+            keyPath: map.child("format"),
+            problem:
+              "\(Units.quoted(text)) is not a dataset format (known: \(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", ")))",
+            line: v.mark?.line)
         }
         format = f
       }
@@ -338,7 +405,8 @@ struct ConfigurationDecoder {
           }
         }
       }
-      result.append(DatasetConfig(name: name, path: directory, labels: datasetLabels, columns: columns, format: format, roll: roll))
+      result.append(
+        DatasetConfig(name: name, path: directory, labels: datasetLabels, columns: columns, format: format, roll: roll))
     }
     return result
   }
@@ -356,7 +424,9 @@ struct ConfigurationDecoder {
       if let v = map.optional("as") { name = try nonEmptyString(v, at: map.child("as")) }
       return ColumnConfig(path: fieldPath, name: name)
     default:
-      throw CE(keyPath: path, problem: "expected a field path or a mapping { path: ..., as: ... }, got \(kind(node))", line: node.mark?.line)
+      throw CE(
+        keyPath: path, problem: "expected a field path or a mapping { path: ..., as: ... }, got \(kind(node))",
+        line: node.mark?.line)
     }
   }
 
@@ -390,12 +460,14 @@ struct ConfigurationDecoder {
     var entries: [Map.Entry] = []
     for (keyNode, value) in mapping {
       guard case .scalar(let scalar) = keyNode else {
-        throw CE(keyPath: path, problem: "expected string keys, got \(kind(keyNode)) as a key", line: keyNode.mark?.line)
+        throw CE(
+          keyPath: path, problem: "expected string keys, got \(kind(keyNode)) as a key", line: keyNode.mark?.line)
       }
       let key = scalar.string
       let keyPath = path.isEmpty ? key : "\(path).\(key)"
       if let known, !known.contains(key) {
-        throw CE(keyPath: keyPath, problem: "unknown key (known: \(known.joined(separator: ", ")))", line: keyNode.mark?.line)
+        throw CE(
+          keyPath: keyPath, problem: "unknown key (known: \(known.joined(separator: ", ")))", line: keyNode.mark?.line)
       }
       entries.append(Map.Entry(key: key, keyNode: keyNode, value: value))
     }
@@ -434,7 +506,11 @@ struct ConfigurationDecoder {
   func name(_ node: Node, at path: String, what: String) throws(CE) -> String {
     let text = try string(node, at: path)
     guard Units.isName(text) else {
-      throw CE(keyPath: path, problem: "\(Units.quoted(text)) is not a valid \(what) name (use letters, digits and _, not starting with a digit)", line: node.mark?.line)
+      throw CE(
+        keyPath: path,
+        problem:
+          "\(Units.quoted(text)) is not a valid \(what) name (use letters, digits and _, not starting with a digit)",
+        line: node.mark?.line)
     }
     return text
   }

@@ -43,7 +43,8 @@ public enum Check {
       }
     }
     for dataset in config.datasets {
-      out += "dataset \(dataset.name): \(dataset.path) (\(dataset.format.rawValue)), labels \(dataset.labels.joined(separator: ", "))\n"
+      out +=
+        "dataset \(dataset.name): \(dataset.path) (\(dataset.format.rawValue)), labels \(dataset.labels.joined(separator: ", "))\n"
     }
     return out
   }

@@ -230,7 +230,8 @@ struct Checkpoint: Codable {
       DatasetCheckpoint(
         nextSegment: nextSegment,
         segments: segments.map {
-          SegmentState(number: $0.number, partition: $0.partition, length: $0.length, openedAt: $0.openedAt, sealed: $0.sealed)
+          SegmentState(
+            number: $0.number, partition: $0.partition, length: $0.length, openedAt: $0.openedAt, sealed: $0.sealed)
         },
         openPartitions: openPartitions)
     }

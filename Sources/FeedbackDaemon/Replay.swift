@@ -23,13 +23,16 @@ public struct ReplayOptions: Sendable {
 
 /// Replays historical logs into the datasets, then stops (DESIGN.md §4.8).
 public enum Replay {
-  public static func run(config: FeedbackConfig.Configuration, options: ReplayOptions, logger: Logger) throws -> ReplaySummary {
+  public static func run(
+    config: FeedbackConfig.Configuration, options: ReplayOptions, logger: Logger
+  ) throws -> ReplaySummary {
     var config = config
     if !options.paths.isEmpty {
       let target: Int
       if let name = options.source {
         guard let i = config.sources.firstIndex(where: { $0.name == name }) else {
-          throw DaemonError.usage("--source \(name): no such source (have: \(config.sources.map(\.name).joined(separator: ", ")))")
+          throw DaemonError.usage(
+            "--source \(name): no such source (have: \(config.sources.map(\.name).joined(separator: ", ")))")
         }
         target = i
       } else {
@@ -38,7 +41,9 @@ public enum Replay {
         }
         target = 0
       }
-      config.sources[target].paths = options.paths.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+      config.sources[target].paths = options.paths.map {
+        $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0
+      }
       for i in config.sources.indices where i != target { config.sources[i].paths = [] }
     }
     let start = ContinuousClock.now

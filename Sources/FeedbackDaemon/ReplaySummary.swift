@@ -1,6 +1,6 @@
-import Foundation
 import Dataset
 import FeedbackConfig
+import Foundation
 import Labeling
 
 /// What a replay did, printed at its end.

@@ -19,7 +19,8 @@ enum RulesBuilder {
       }
     }
     let types = config.events.feedback.map {
-      FeedbackType(name: $0.name, rule: Labeling.EventRule(matches: matches($0.matches), key: $0.key), dedupeBy: $0.dedupeBy)
+      FeedbackType(
+        name: $0.name, rule: Labeling.EventRule(matches: matches($0.matches), key: $0.key), dedupeBy: $0.dedupeBy)
     }
     let typeIndex = Dictionary(uniqueKeysWithValues: types.enumerated().map { ($1.name, $0) })
     let labels = config.labels.map { label in
@@ -39,12 +40,15 @@ enum RulesBuilder {
         columns: d.columns?.map { ColumnSpec(path: $0.path, name: $0.name) })
     }
     return Rules(
-      prediction: Labeling.EventRule(matches: matches(config.events.prediction.matches), key: config.events.prediction.key),
+      prediction: Labeling.EventRule(
+        matches: matches(config.events.prediction.matches), key: config.events.prediction.key),
       feedbackTypes: types, labels: labels, datasets: datasets, clockSkew: config.clockSkew,
       maxOutOfOrder: config.watermark.maxOutOfOrder)
   }
 
-  static func layout(for dataset: DatasetConfig, index: Int, rules: Rules, config: FeedbackConfig.Configuration) -> DatasetLayout {
+  static func layout(
+    for dataset: DatasetConfig, index: Int, rules: Rules, config: FeedbackConfig.Configuration
+  ) -> DatasetLayout {
     let labels = rules.datasets[index].labels.map { i -> DatasetLayout.Label in
       let spec = rules.labels[i]
       let (type, value): (String, String) =

@@ -99,7 +99,8 @@ final class SQLiteStateStore: StateStore {
 
   func dueRows(through watermark: Int64, limit: Int) throws -> [DueRow] {
     let statement = try db.cachedStatement(
-      sql: "SELECT finalize_at, seq, dataset FROM due WHERE finalize_at <= ? ORDER BY finalize_at, seq, dataset LIMIT ?")
+      sql: "SELECT finalize_at, seq, dataset FROM due WHERE finalize_at <= ? ORDER BY finalize_at, seq, dataset LIMIT ?"
+    )
     return try Row.fetchAll(statement, arguments: [watermark, limit]).map {
       DueRow(finalizeAt: $0[0], seq: $0[1], dataset: $0[2])
     }
@@ -211,7 +212,9 @@ final class SQLiteStateStore: StateStore {
   }
 
   func allFiles() throws -> [FileRecord] {
-    try Row.fetchAll(db, sql: "SELECT source, fingerprint, path, offset, finished, quarantined FROM files ORDER BY source, path").map {
+    try Row.fetchAll(
+      db, sql: "SELECT source, fingerprint, path, offset, finished, quarantined FROM files ORDER BY source, path"
+    ).map {
       FileRecord(
         source: $0[0], fingerprint: $0[1], path: $0[2], offset: $0[3], finished: $0[4], quarantined: $0[5])
     }

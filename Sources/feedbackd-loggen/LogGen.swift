@@ -33,7 +33,8 @@ struct LogGen: ParsableCommand {
   @Option(help: "Event time of the first prediction (RFC 3339).")
   var start: String = "2026-11-30T00:00:00Z"
 
-  @Option(help: "Predictions per second of event time (default: predictions spread over 2 days, i.e. predictions / 172800).")
+  @Option(
+    help: "Predictions per second of event time (default: predictions spread over 2 days, i.e. predictions / 172800).")
   var rate: Double?
 
   @Option(help: "Number of files after rotation (live file included).")
@@ -150,7 +151,8 @@ struct LogGen: ParsableCommand {
       }
     }
 
-    let seconds = Double((clock.now - began).components.attoseconds) / 1e18
+    let seconds =
+      Double((clock.now - began).components.attoseconds) / 1e18
       + Double((clock.now - began).components.seconds)
     let s = sim.stats
     let mbps = Double(rawBytes) / 1e6 / max(seconds, 1e-9)

@@ -1,3 +1,5 @@
+import Gzip
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import Gzip
 
 struct LogGenError: Error, CustomStringConvertible {
   var description: String

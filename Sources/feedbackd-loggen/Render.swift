@@ -184,8 +184,10 @@ struct DayCache {
       text[9] = UInt8(48 + dd % 10)
       text[10] = UInt8(ascii: "T")
       text.withUnsafeBytes { raw in
-        prefix = (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
-                  raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        prefix = (
+          raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+          raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        )
       }
     }
     withUnsafeBytes(of: prefix) { raw in
@@ -341,15 +343,22 @@ struct Renderer {
       out.put(UInt8(ascii: "\n"))
     case .missingTime:
       switch format {
-      case .logstash: out.put("{\"@version\":\"1\",\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
+      case .logstash:
+        out.put("{\"@version\":\"1\",\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
       case .json: out.put("{\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
       case .fluentd: out.put("{\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
       }
     case .badTime:
       switch format {
-      case .logstash: out.put("{\"@timestamp\":\"2026-13-45T25:61:00Z\",\"@version\":\"1\",\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
-      case .json: out.put("{\"time\":\"yesterday at noon\",\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
-      case .fluentd: out.put("not-a-time\tshop.health\t{\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
+      case .logstash:
+        out.put(
+          "{\"@timestamp\":\"2026-13-45T25:61:00Z\",\"@version\":\"1\",\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n"
+        )
+      case .json:
+        out.put(
+          "{\"time\":\"yesterday at noon\",\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
+      case .fluentd:
+        out.put("not-a-time\tshop.health\t{\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
       }
     case .emptyLine:
       out.put(UInt8(ascii: "\n"))

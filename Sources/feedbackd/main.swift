@@ -25,7 +25,8 @@ func loadConfiguration(_ path: String) -> Configuration {
 func makeLogger() -> Logger {
   LoggingSystem.bootstrap { label in
     var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = ProcessInfo.processInfo.environment["FEEDBACKD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+    handler.logLevel =
+      ProcessInfo.processInfo.environment["FEEDBACKD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
     return handler
   }
   return Logger(label: "feedbackd")

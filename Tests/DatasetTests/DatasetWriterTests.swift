@@ -14,14 +14,19 @@ func tempDir() throws -> String {
   return dir
 }
 
-func layout(_ dir: String, format: OutputFormat = .jsonl, maxBytes: Int = 1 << 30, maxAge: Int64 = 1 << 60) -> DatasetLayout {
+func layout(
+  _ dir: String, format: OutputFormat = .jsonl, maxBytes: Int = 1 << 30, maxAge: Int64 = 1 << 60
+) -> DatasetLayout {
   DatasetLayout(
-    name: "ctr", directory: dir, format: format, columns: [(name: "score", path: "score"), (name: "category", path: "features.category")],
+    name: "ctr", directory: dir, format: format,
+    columns: [(name: "score", path: "score"), (name: "category", path: "features.category")],
     labels: [.init(name: "clicked", type: "int64", describe: [])], rollMaxBytes: maxBytes, rollMaxAge: maxAge,
     maxWindow: hour / 2)
 }
 
-func row(_ key: String, at time: Int64, score: String = "0.5", category: JSONValue = .string("shoes"), clicked: Bool = false) -> LabeledRow {
+func row(
+  _ key: String, at time: Int64, score: String = "0.5", category: JSONValue = .string("shoes"), clicked: Bool = false
+) -> LabeledRow {
   LabeledRow(
     dataset: 0, key: key, predictedAt: time, finalizeAt: time + hour / 2,
     columns: .array([.number(score), category]),
@@ -30,7 +35,9 @@ func row(_ key: String, at time: Int64, score: String = "0.5", category: JSONVal
 
 func files(_ dir: String) -> [String] {
   (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] ?? []).filter {
-    !$0.hasSuffix("/") && (try? FileManager.default.attributesOfItem(atPath: dir + "/" + $0)[.type] as? FileAttributeType) == .typeRegular
+    !$0.hasSuffix("/")
+      && (try? FileManager.default.attributesOfItem(atPath: dir + "/" + $0)[.type] as? FileAttributeType)
+        == .typeRegular
   }.sorted()
 }
 
@@ -51,7 +58,8 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     #expect(files(dir) == ["_schema.json", "date=2026-11-30/hour=09/part-000000.jsonl"])
     #expect(
       text(dir + "/date=2026-11-30/hour=09/part-000000.jsonl")
-        == "{\"key\":\"a\",\"predicted_at\":\"2026-11-30T09:00:00.000Z\",\"score\":0.5,\"category\":\"shoes\",\"clicked\":1,\"clicked_at\":\"2026-11-30T09:00:01.000Z\"}\n")
+        == "{\"key\":\"a\",\"predicted_at\":\"2026-11-30T09:00:00.000Z\",\"score\":0.5,\"category\":\"shoes\",\"clicked\":1,\"clicked_at\":\"2026-11-30T09:00:01.000Z\"}\n"
+    )
   }
 
   @Test func successMarksPartitionsTheWatermarkHasPassed() throws {
@@ -114,7 +122,10 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     _ = try writer.prepareCommit()
     try writer.afterCommit()
     let content = text(dir + "/date=2026-11-30/hour=09/part-000000.jsonl")
-    #expect(content.split(separator: "\n").map { $0.contains("\"key\":\"a\"") || $0.contains("\"key\":\"b\"") } == [true, true])
+    #expect(
+      content.split(separator: "\n").map { $0.contains("\"key\":\"a\"") || $0.contains("\"key\":\"b\"") } == [
+        true, true,
+      ])
     #expect(files(dir).count == 2)
   }
 
@@ -143,7 +154,8 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     writer.sealAll()
     _ = try writer.prepareCommit()
     try writer.afterCommit()
-    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/date=2026-11-30/hour=09/part-000000.jsonl.gz")))
+    let bytes = [UInt8](
+      try Data(contentsOf: URL(fileURLWithPath: dir + "/date=2026-11-30/hour=09/part-000000.jsonl.gz")))
     let plain = String(decoding: try GzipInflater.decompress(bytes), as: UTF8.self)
     #expect(plain.split(separator: "\n").count == 3)
   }
@@ -157,7 +169,8 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     try writer.afterCommit()
     #expect(
       text(dir + "/date=2026-11-30/hour=09/part-000000.csv")
-        == "key,predicted_at,score,category,clicked,clicked_at\n\"a,\"\"b\"\"\",2026-11-30T09:00:00.000Z,0.5,\"{\"\"x\"\":1}\",0,\n")
+        == "key,predicted_at,score,category,clicked,clicked_at\n\"a,\"\"b\"\"\",2026-11-30T09:00:00.000Z,0.5,\"{\"\"x\"\":1}\",0,\n"
+    )
   }
 
   @Test func schemaDescribesColumnsAndIsRewrittenOnlyOnChange() throws {
@@ -168,7 +181,10 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
       Issue.record("no columns")
       return
     }
-    #expect(columns.compactMap { $0["name"]?.keyText } == ["key", "predicted_at", "score", "category", "clicked", "clicked_at"])
+    #expect(
+      columns.compactMap { $0["name"]?.keyText } == [
+        "key", "predicted_at", "score", "category", "clicked", "clicked_at",
+      ])
     let before = try FileManager.default.attributesOfItem(atPath: dir + "/_schema.json")[.modificationDate] as? Date
     Thread.sleep(forTimeInterval: 0.02)
     _ = try DatasetWriter(layout: layout(dir), recovering: DatasetCheckpoint())

@@ -20,7 +20,8 @@ import Testing
         + extra)
     #expect(result.status == 0, "loggen failed: \(result.stderr)")
     var ordered = (1..<files).reversed().map { n in
-      FileManager.default.fileExists(atPath: "\(logs)/app.log.\(n).gz") ? "\(logs)/app.log.\(n).gz" : "\(logs)/app.log.\(n)"
+      FileManager.default.fileExists(atPath: "\(logs)/app.log.\(n).gz")
+        ? "\(logs)/app.log.\(n).gz" : "\(logs)/app.log.\(n)"
     }
     ordered.append(logs + "/app.log")
     return Corpus(dir: dir, logs: logs, files: ordered)
@@ -107,7 +108,8 @@ import Testing
     var trees: [[String: Data]] = []
     for run in 0..<2 {
       let root = corpus.dir + "/run\(run)"
-      let config = try writeConfig(dir: corpus.dir, logs: corpus.logs, stateDir: root + "/state", datasets: root + "/datasets")
+      let config = try writeConfig(
+        dir: corpus.dir, logs: corpus.logs, stateDir: root + "/state", datasets: root + "/datasets")
       _ = try Self.replay(config, flush: false)
       var tree: [String: Data] = [:]
       for file in listFiles(root + "/datasets") {
@@ -159,17 +161,24 @@ import Testing
       "../../Scripts/check_dataset.py"
     ).standardized.path
     let checks: [(String, String, [String: Double])] = [
-      ("ctr", "clicked,clicks", [
-        "clicked": Double(expected.ctr.values.reduce(0) { $0 + ($1["clicked"] as! Int) }),
-        "clicks": Double(expected.ctr.values.reduce(0) { $0 + ($1["clicks"] as! Int) }),
-      ]),
-      ("conversions", "purchased,revenue", [
-        "purchased": Double(expected.conversions.values.reduce(0) { $0 + ($1["purchased"] as! Int) }),
-        "revenue": expected.conversions.values.reduce(0.0) { $0 + ($1["revenue"] as! Double) },
-      ]),
+      (
+        "ctr", "clicked,clicks",
+        [
+          "clicked": Double(expected.ctr.values.reduce(0) { $0 + ($1["clicked"] as! Int) }),
+          "clicks": Double(expected.ctr.values.reduce(0) { $0 + ($1["clicks"] as! Int) }),
+        ]
+      ),
+      (
+        "conversions", "purchased,revenue",
+        [
+          "purchased": Double(expected.conversions.values.reduce(0) { $0 + ($1["purchased"] as! Int) }),
+          "revenue": expected.conversions.values.reduce(0.0) { $0 + ($1["revenue"] as! Double) },
+        ]
+      ),
     ]
     for (dataset, labels, sums) in checks {
-      let result = try run("/usr/bin/env", ["python3", script, corpus.dir + "/datasets/" + dataset, "--labels", labels])
+      let result = try run(
+        "/usr/bin/env", ["python3", script, corpus.dir + "/datasets/" + dataset, "--labels", labels])
       #expect(result.status == 0, "check_dataset.py failed (is duckdb installed? pip install duckdb): \(result.stderr)")
       let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
       #expect(report?["rows"] as? Int == (dataset == "ctr" ? expected.ctr.count : expected.conversions.count))

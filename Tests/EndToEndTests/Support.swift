@@ -48,7 +48,8 @@ func run(_ executable: String, _ arguments: [String], cwd: String? = nil) throws
 }
 
 func makeTempDir(_ tag: String) throws -> String {
-  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("feedbackd-e2e-\(tag)-\(UUID().uuidString)").path
+  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("feedbackd-e2e-\(tag)-\(UUID().uuidString)")
+    .path
   try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
   return dir
 }
@@ -83,7 +84,9 @@ func listFiles(_ dir: String) -> [String] {
 }
 
 /// A configuration exercising every label value kind, two datasets, two output formats.
-func writeConfig(dir: String, logs: String, stateDir: String, datasets: String, format: String = "logstash") throws
+func writeConfig(
+  dir: String, logs: String, stateDir: String, datasets: String, format: String = "logstash"
+) throws
   -> String
 {
   let yaml = """

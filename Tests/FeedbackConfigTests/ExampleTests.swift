@@ -68,11 +68,12 @@ let designExample = """
     #expect(ctr.name == "ctr")
     #expect(ctr.path == "/var/lib/feedbackd/datasets/ctr")
     #expect(ctr.labels == ["clicked"])
-    #expect(ctr.columns == [
-      ColumnConfig(path: FieldPath(segments: ["model_version"]), name: "model_version"),
-      ColumnConfig(path: FieldPath(segments: ["score"]), name: "score"),
-      ColumnConfig(path: FieldPath(segments: ["features", "item_category"]), name: "category"),
-    ])
+    #expect(
+      ctr.columns == [
+        ColumnConfig(path: FieldPath(segments: ["model_version"]), name: "model_version"),
+        ColumnConfig(path: FieldPath(segments: ["score"]), name: "score"),
+        ColumnConfig(path: FieldPath(segments: ["features", "item_category"]), name: "category"),
+      ])
     #expect(ctr.format == .jsonl)
     #expect(ctr.roll == RollConfig(maxBytes: 128 * 1024 * 1024, maxAge: 5 * minute))
 
@@ -103,7 +104,8 @@ let designExample = """
   }
 
   @Test func everyOptionSet() throws {
-    let config = try parse("""
+    let config = try parse(
+      """
       state_dir: /s
       sources:
         - name: a
@@ -142,13 +144,15 @@ let designExample = """
     #expect(config.sources[0].timeField == FieldPath(segments: ["@meta.ts", "value"]))
     #expect(config.sources[0].maxLineBytes == 65536)
     #expect(config.sources[1].paths == ["/y/*.log"])
-    #expect(config.events.prediction.matches == [
-      FieldMatch(path: FieldPath(segments: ["event"]), value: .string("served")),
-      FieldMatch(path: FieldPath(segments: ["meta", "kind"]), value: .number(2)),
-    ])
+    #expect(
+      config.events.prediction.matches == [
+        FieldMatch(path: FieldPath(segments: ["event"]), value: .string("served")),
+        FieldMatch(path: FieldPath(segments: ["meta", "kind"]), value: .number(2)),
+      ])
     #expect(config.events.prediction.key == FieldPath(segments: ["ids", "request"]))
     #expect(config.events.feedback.map(\.name) == ["view", "buy"])
-    #expect(config.events.feedback[1].matches.last == FieldMatch(path: FieldPath(segments: ["test"]), value: .bool(false)))
+    #expect(
+      config.events.feedback[1].matches.last == FieldMatch(path: FieldPath(segments: ["test"]), value: .bool(false)))
     #expect(config.events.feedback[1].dedupeBy == FieldPath(segments: ["order", "id"]))
     #expect(config.labels.map(\.name) == ["bought", "first_price", "viewed"])
     #expect(config.labels.map(\.window) == [90 * minute, 2 * day, 500_000_000])
@@ -168,16 +172,18 @@ let designExample = """
   }
 
   @Test func columnNameIsThePathAsWritten() throws {
-    let config = try parse(minimalYAML.replacingOccurrences(
-      of: "labels: [clicked]",
-      with: #"labels: [clicked]"# + "\n    columns: ['\"a.b\".c', { path: x.y }]"))
+    let config = try parse(
+      minimalYAML.replacingOccurrences(
+        of: "labels: [clicked]",
+        with: #"labels: [clicked]"# + "\n    columns: ['\"a.b\".c', { path: x.y }]"))
     let columns = try #require(config.datasets[0].columns)
     #expect(columns.map(\.name) == [#""a.b".c"#, "x.y"])
     #expect(columns.map(\.path) == [FieldPath(segments: ["a.b", "c"]), FieldPath(segments: ["x", "y"])])
   }
 
   @Test func anchorsAndAliasesAreFollowed() throws {
-    let config = try parse("""
+    let config = try parse(
+      """
       state_dir: /s
       sources: [{ name: a, paths: /a.log }]
       events:

@@ -32,7 +32,9 @@ func failure(_ yaml: String, sourceLocation: SourceLocation = #_sourceLocation) 
     Issue.record("expected a configuration error, but the YAML decoded", sourceLocation: sourceLocation)
     return nil
   } catch {
-    #expect(!error.description.contains("\n"), "message is not one line: \(error.description)", sourceLocation: sourceLocation)
+    #expect(
+      !error.description.contains("\n"), "message is not one line: \(error.description)", sourceLocation: sourceLocation
+    )
     return error
   }
 }

@@ -24,11 +24,15 @@ import Testing
     #expect(config.clockSkew == nanoseconds)
   }
 
-  @Test(arguments: ["5", "1.5h", "-5s", "5 m", "5min", "30m1h", "1h1h", "ms", "5S", "1w", "1h 30m", "''", "s5", "5mss", "PT5M"])
+  @Test(arguments: [
+    "5", "1.5h", "-5s", "5 m", "5min", "30m1h", "1h1h", "ms", "5S", "1w", "1h 30m", "''", "s5", "5mss", "PT5M",
+  ])
   func bad(text: String) throws {
     let error = try #require(failure(minimal(plus: "clock_skew: \(text)")))
     #expect(error.keyPath == "clock_skew")
-    #expect(error.problem.hasSuffix("is not a duration (use e.g. 500ms, 30s, 5m, 1h30m, 7d; units: ms, s, m, h, d)"), "\(error)")
+    #expect(
+      error.problem.hasSuffix("is not a duration (use e.g. 500ms, 30s, 5m, 1h30m, 7d; units: ms, s, m, h, d)"),
+      "\(error)")
   }
 
   @Test func overflowIsRejected() throws {
@@ -37,8 +41,9 @@ import Testing
   }
 
   @Test func watermarkAndWindowUseTheSameSyntax() throws {
-    let config = try parse(minimal(plus: "watermark: { max_out_of_order: 0s, idle_timeout: 2h15m }")
-      .replacingOccurrences(of: "window: 30m", with: "window: 1d12h"))
+    let config = try parse(
+      minimal(plus: "watermark: { max_out_of_order: 0s, idle_timeout: 2h15m }")
+        .replacingOccurrences(of: "window: 30m", with: "window: 1d12h"))
     #expect(config.watermark == WatermarkConfig(maxOutOfOrder: 0, idleTimeout: 2 * hour + 15 * minute))
     #expect(config.labels[0].window == 36 * hour)
   }
@@ -56,25 +61,36 @@ import Testing
     ("\"64KiB\"", 65_536),
   ])
   func good(text: String, bytes: Int) throws {
-    let config = try parse(minimalYAML.replacingOccurrences(
-      of: "    paths: /var/log/shop/app.log*", with: "    paths: /var/log/shop/app.log*\n    max_line_bytes: \(text)"))
+    let config = try parse(
+      minimalYAML.replacingOccurrences(
+        of: "    paths: /var/log/shop/app.log*", with: "    paths: /var/log/shop/app.log*\n    max_line_bytes: \(text)")
+    )
     #expect(config.sources[0].maxLineBytes == bytes)
   }
 
-  @Test(arguments: ["12XB", "1KB", "1MB", "1.5MiB", "MiB", "-1", "1 MiB", "1kib", "1mib", "1K", "''", "1TiB", "0x10", "1e6"])
+  @Test(arguments: [
+    "12XB", "1KB", "1MB", "1.5MiB", "MiB", "-1", "1 MiB", "1kib", "1mib", "1K", "''", "1TiB", "0x10", "1e6",
+  ])
   func bad(text: String) throws {
-    let error = try #require(failure(minimalYAML.replacingOccurrences(
-      of: "    paths: /var/log/shop/app.log*", with: "    paths: /var/log/shop/app.log*\n    max_line_bytes: \(text)")))
+    let error = try #require(
+      failure(
+        minimalYAML.replacingOccurrences(
+          of: "    paths: /var/log/shop/app.log*",
+          with: "    paths: /var/log/shop/app.log*\n    max_line_bytes: \(text)")))
     #expect(error.keyPath == "sources[0].max_line_bytes")
     #expect(error.problem.hasSuffix("is not a size (use e.g. 512KiB, 128MiB, 1GiB)"), "\(error)")
   }
 
   @Test func zeroAndOverflow() throws {
-    let zero = try #require(failure(minimalYAML.replacingOccurrences(
-      of: "    paths: /var/log/shop/app.log*", with: "    paths: /var/log/shop/app.log*\n    max_line_bytes: 0")))
+    let zero = try #require(
+      failure(
+        minimalYAML.replacingOccurrences(
+          of: "    paths: /var/log/shop/app.log*", with: "    paths: /var/log/shop/app.log*\n    max_line_bytes: 0")))
     #expect(zero.problem == "must be greater than 0")
-    let huge = try #require(failure(minimalYAML.replacingOccurrences(
-      of: "    labels: [clicked]", with: "    labels: [clicked]\n    roll: { max_bytes: 99999999999GiB }")))
+    let huge = try #require(
+      failure(
+        minimalYAML.replacingOccurrences(
+          of: "    labels: [clicked]", with: "    labels: [clicked]\n    roll: { max_bytes: 99999999999GiB }")))
     #expect(huge.keyPath == "datasets[0].roll.max_bytes")
     #expect(huge.problem == "\"99999999999GiB\" is too large a size")
   }
@@ -83,7 +99,8 @@ import Testing
 @Suite struct ScalarValueTests {
   /// The value `where: { v: <text> }` decodes to.
   func value(_ text: String) throws -> ScalarValue {
-    let config = try parse(minimalYAML.replacingOccurrences(of: "where: { event: prediction }", with: "where: { v: \(text) }"))
+    let config = try parse(
+      minimalYAML.replacingOccurrences(of: "where: { event: prediction }", with: "where: { v: \(text) }"))
     return try #require(config.events.prediction.matches.first).value
   }
 
@@ -128,9 +145,10 @@ import Testing
   }
 
   @Test func emptyPlainValueIsNull() throws {
-    let config = try parse(minimalYAML.replacingOccurrences(
-      of: "prediction: { where: { event: prediction }, key: request_id }",
-      with: "prediction:\n    where:\n      v:\n    key: request_id"))
+    let config = try parse(
+      minimalYAML.replacingOccurrences(
+        of: "prediction: { where: { event: prediction }, key: request_id }",
+        with: "prediction:\n    where:\n      v:\n    key: request_id"))
     #expect(config.events.prediction.matches == [FieldMatch(path: FieldPath(segments: ["v"]), value: .null)])
   }
 
@@ -143,21 +161,27 @@ import Testing
   }
 
   @Test func whereKeysArePaths() throws {
-    let config = try parse(minimalYAML.replacingOccurrences(
-      of: "where: { event: prediction }", with: "where: { event: prediction, '\"a.b\".c': 1, 200: x }"))
-    #expect(config.events.prediction.matches.map(\.path) == [
-      FieldPath(segments: ["event"]), FieldPath(segments: ["a.b", "c"]), FieldPath(segments: ["200"]),
-    ])
+    let config = try parse(
+      minimalYAML.replacingOccurrences(
+        of: "where: { event: prediction }", with: "where: { event: prediction, '\"a.b\".c': 1, 200: x }"))
+    #expect(
+      config.events.prediction.matches.map(\.path) == [
+        FieldPath(segments: ["event"]), FieldPath(segments: ["a.b", "c"]), FieldPath(segments: ["200"]),
+      ])
   }
 }
 
 @Suite struct PathTests {
-  func config(stateDir: String, paths: String, datasetPath: String? = nil, base: String = "/etc/feedbackd") throws -> Configuration {
-    var yaml = minimalYAML
+  func config(
+    stateDir: String, paths: String, datasetPath: String? = nil, base: String = "/etc/feedbackd"
+  ) throws -> Configuration {
+    var yaml =
+      minimalYAML
       .replacingOccurrences(of: "state_dir: /var/lib/feedbackd", with: "state_dir: \(stateDir)")
       .replacingOccurrences(of: "paths: /var/log/shop/app.log*", with: "paths: \(paths)")
     if let datasetPath {
-      yaml = yaml.replacingOccurrences(of: "    labels: [clicked]", with: "    labels: [clicked]\n    path: \(datasetPath)")
+      yaml = yaml.replacingOccurrences(
+        of: "    labels: [clicked]", with: "    labels: [clicked]\n    path: \(datasetPath)")
     }
     return try parse(yaml, base: base)
   }
@@ -165,9 +189,10 @@ import Testing
   @Test func relativePathsResolveAgainstTheBaseDirectory() throws {
     let c = try config(stateDir: "./state", paths: "[logs/app.log*, ./x/../y/*.log, ../var/log/z.log, /abs/./a.log]")
     #expect(c.stateDir == "/etc/feedbackd/state")
-    #expect(c.sources[0].paths == [
-      "/etc/feedbackd/logs/app.log*", "/etc/feedbackd/y/*.log", "/etc/var/log/z.log", "/abs/a.log",
-    ])
+    #expect(
+      c.sources[0].paths == [
+        "/etc/feedbackd/logs/app.log*", "/etc/feedbackd/y/*.log", "/etc/var/log/z.log", "/abs/a.log",
+      ])
     #expect(c.datasets[0].path == "/etc/feedbackd/state/datasets/ctr")
   }
 
@@ -198,7 +223,8 @@ import Testing
     try FileManager.default.createDirectory(atPath: directory + "/conf", withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let file = directory + "/conf/feedbackd.yaml"
-    let yaml = minimalYAML
+    let yaml =
+      minimalYAML
       .replacingOccurrences(of: "state_dir: /var/lib/feedbackd", with: "state_dir: ../state")
       .replacingOccurrences(of: "paths: /var/log/shop/app.log*", with: "paths: logs/app.log*")
     try yaml.write(toFile: file, atomically: true, encoding: .utf8)

@@ -24,7 +24,8 @@ func makeRules(
     prediction: EventRule(matches: [FieldMatch(path: path("event"), value: .string("prediction"))], key: path("id")),
     feedbackTypes: [
       FeedbackType(
-        name: "click", rule: EventRule(matches: [FieldMatch(path: path("event"), value: .string("click"))], key: path("id"))),
+        name: "click",
+        rule: EventRule(matches: [FieldMatch(path: path("event"), value: .string("click"))], key: path("id"))),
       FeedbackType(
         name: "purchase",
         rule: EventRule(matches: [FieldMatch(path: path("event"), value: .string("purchase"))], key: path("id")),
@@ -121,7 +122,9 @@ struct Harness {
   }
 
   @Test func identicalLinesCountOnceButDistinctOnesCount() throws {
-    let rules = makeRules(extraLabels: [LabelSpec(name: "clicks", feedbackType: 0, window: 30 * minute, value: .count)], datasetLabels: [[0, 1]])
+    let rules = makeRules(
+      extraLabels: [LabelSpec(name: "clicks", feedbackType: 0, window: 30 * minute, value: .count)],
+      datasetLabels: [[0, 1]])
     let h = try Harness(rules)
     try h.feed("prediction", "a", at: t0)
     let line = "{\"event\":\"click\",\"id\":\"a\"}"

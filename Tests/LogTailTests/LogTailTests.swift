@@ -14,29 +14,44 @@ func write(_ path: String, _ bytes: [UInt8]) throws {
 }
 
 /// Every line a cursor hands out, as strings; over-long ones as "<too long>".
-func readAll(_ path: String, from offset: Int64 = 0, max: Int = 1 << 20, flush: Bool = true) throws -> (
+func readAll(
+  _ path: String, from offset: Int64 = 0, max: Int = 1 << 20, flush: Bool = true
+) throws -> (
   [String], LineCursor
 ) {
   let cursor = try LineCursor(path: path, from: offset, maxLineBytes: max)
   var lines: [String] = []
-  while try cursor.step(maxLines: 3, flushPartial: flush, { item in
-    switch item {
-    case .line(let bytes, _, _): lines.append(String(decoding: bytes, as: UTF8.self))
-    case .tooLong: lines.append("<too long>")
-    }
-  }) == .more {}
+  while cursor.step(
+    maxLines: 3, flushPartial: flush,
+    { item in
+      switch item {
+      case .line(let bytes, _, _): lines.append(String(decoding: bytes, as: UTF8.self))
+      case .tooLong: lines.append("<too long>")
+      }
+    }) == .more
+  {}
   return (lines, cursor)
 }
 
 @Suite struct RotationOrderTests {
   @Test func numberedSiblingsOldestFirstLiveLast() {
     let paths = ["/l/app.log", "/l/app.log.1", "/l/app.log.10.gz", "/l/app.log.2.gz", "/l/app.log.3.gz"]
-    #expect(rotationOrdered(paths.shuffled()) == ["/l/app.log.10.gz", "/l/app.log.3.gz", "/l/app.log.2.gz", "/l/app.log.1", "/l/app.log"])
+    #expect(
+      rotationOrdered(paths.shuffled()) == [
+        "/l/app.log.10.gz", "/l/app.log.3.gz", "/l/app.log.2.gz", "/l/app.log.1", "/l/app.log",
+      ])
   }
 
   @Test func datedSiblingsAscendingLiveLast() {
-    let paths = ["/l/app.log", "/l/app.log-20261130.gz", "/l/app.log-20261128.gz", "/l/app.log-20261129", "/l/app.log-20261130-2.gz", "/l/app.log-20261130-1.gz"]
-    #expect(rotationOrdered(paths.shuffled()) == ["/l/app.log-20261128.gz", "/l/app.log-20261129", "/l/app.log-20261130.gz", "/l/app.log-20261130-1.gz", "/l/app.log-20261130-2.gz", "/l/app.log"])
+    let paths = [
+      "/l/app.log", "/l/app.log-20261130.gz", "/l/app.log-20261128.gz", "/l/app.log-20261129",
+      "/l/app.log-20261130-2.gz", "/l/app.log-20261130-1.gz",
+    ]
+    #expect(
+      rotationOrdered(paths.shuffled()) == [
+        "/l/app.log-20261128.gz", "/l/app.log-20261129", "/l/app.log-20261130.gz", "/l/app.log-20261130-1.gz",
+        "/l/app.log-20261130-2.gz", "/l/app.log",
+      ])
   }
 
   @Test func namesAreParsed() {
@@ -114,10 +129,12 @@ func readAll(_ path: String, from offset: Int64 = 0, max: Int = 1 << 20, flush: 
     let text = Array((0..<50_000).map { "line \($0)\n" }.joined().utf8)
     try write(dir + "/plain", text)
     let firstPart = try LineCursor(path: dir + "/plain", from: 0, maxLineBytes: 1 << 20)
-    _ = try firstPart.step(maxLines: 12_345, flushPartial: false) { _ in }
+    _ = firstPart.step(maxLines: 12_345, flushPartial: false) { _ in }
     let saved = firstPart.position
     // Rotated and compressed (as several members) while the daemon was down.
-    try write(dir + "/plain.1.gz", GzipDeflater.compress(Array(text[0..<100_000])) + GzipDeflater.compress(Array(text[100_000...])))
+    try write(
+      dir + "/plain.1.gz",
+      GzipDeflater.compress(Array(text[0..<100_000])) + GzipDeflater.compress(Array(text[100_000...])))
     let (rest, _) = try readAll(dir + "/plain.1.gz", from: saved)
     #expect(rest.first == "line 12345")
     #expect(rest.count == 50_000 - 12_345)
@@ -176,7 +193,9 @@ func readAll(_ path: String, from offset: Int64 = 0, max: Int = 1 << 20, flush: 
   }
 
   @Test func differentFirstLinesDiffer() throws {
-    #expect(Fingerprint.of(head: Array("a\n".utf8), isComplete: false) != Fingerprint.of(head: Array("b\n".utf8), isComplete: false))
+    #expect(
+      Fingerprint.of(head: Array("a\n".utf8), isComplete: false)
+        != Fingerprint.of(head: Array("b\n".utf8), isComplete: false))
   }
 
   @Test func growingFileWithoutNewlineIsNotYetIdentified() {
@@ -186,6 +205,8 @@ func readAll(_ path: String, from offset: Int64 = 0, max: Int = 1 << 20, flush: 
   }
 
   @Test func identityIgnoresBytesAfterTheFirstLine() {
-    #expect(Fingerprint.of(head: Array("head\nx".utf8), isComplete: false) == Fingerprint.of(head: Array("head\nyy\n".utf8), isComplete: false))
+    #expect(
+      Fingerprint.of(head: Array("head\nx".utf8), isComplete: false)
+        == Fingerprint.of(head: Array("head\nyy\n".utf8), isComplete: false))
   }
 }
