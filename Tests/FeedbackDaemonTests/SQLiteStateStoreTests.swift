@@ -9,7 +9,9 @@ import Testing
 final class Recorder: EngineOutput {
   var log: [String] = []
   func write(_ row: LabeledRow) {
-    log.append("row \(row.dataset) \(row.key) \(row.predictedAt) \(row.columns.jsonText) \(row.labels.map { "\($0.value.jsonText)@\($0.at ?? -1)" })")
+    log.append(
+      "row \(row.dataset) \(row.key) \(row.predictedAt) \(row.columns.jsonText) \(row.labels.map { "\($0.value.jsonText)@\($0.at ?? -1)" })"
+    )
   }
   func side(_ record: SideRecord) { log.append("side \(record)") }
 }
@@ -34,7 +36,8 @@ let second: Int64 = 1_000_000_000
 let rules = Rules(
   prediction: EventRule(matches: [FieldMatch(path: path("e"), value: .string("p"))], key: path("k")),
   feedbackTypes: [
-    FeedbackType(name: "click", rule: EventRule(matches: [FieldMatch(path: path("e"), value: .string("c"))], key: path("k"))),
+    FeedbackType(
+      name: "click", rule: EventRule(matches: [FieldMatch(path: path("e"), value: .string("c"))], key: path("k"))),
     FeedbackType(
       name: "buy", rule: EventRule(matches: [FieldMatch(path: path("e"), value: .string("b"))], key: path("k")),
       dedupeBy: path("o")),
@@ -62,7 +65,8 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
     let jitter = rng.below(40) == 0 ? -90 * second : Int64(rng.below(10)) * second - 5 * second
     let key = "k\(rng.below(count / 10 + 1))"
     let kind = ["p", "p", "c", "c", "c", "b", "x"][rng.below(7)]
-    let text = "{\"e\":\"\(kind)\",\"k\":\"\(key)\",\"s\":\(rng.below(100)),\"o\":\"o\(rng.below(3))\",\"v\":\(rng.below(50))}"
+    let text =
+      "{\"e\":\"\(kind)\",\"k\":\"\(key)\",\"s\":\(rng.below(100)),\"o\":\"o\(rng.below(3))\",\"v\":\(rng.below(50))}"
     let hash = rng.below(10) == 0 && i > 0 ? events[i - 1].1 : rng.next()
     events.append((Event(time: clock + jitter, object: try! JSONValue.parse(text)), hash))
   }
