@@ -23,6 +23,7 @@ final class Pipeline: EngineOutput {
   let config: FeedbackConfig.Configuration
   let rules: Rules
   let store: SQLiteStateStore
+  let state: MemoryStateStore
   let logger: Logger
   private(set) var engine: LabelEngine!
   let writers: [DatasetWriter]
@@ -43,6 +44,7 @@ final class Pipeline: EngineOutput {
     self.logger = logger
     rules = try RulesBuilder.rules(from: config)
     store = SQLiteStateStore(db: db)
+    state = MemoryStateStore(snapshot: try store.loadSnapshot())
     decoders = config.sources.map {
       LineDecoder(format: LogFormat(rawValue: $0.format) ?? .json, timeField: $0.timeField)
     }
@@ -63,7 +65,7 @@ final class Pipeline: EngineOutput {
     late = try AppendLog(
       directory: config.stateDir + "/side/late", baseName: "late", committed: checkpoint?.sideLogs["late"])
 
-    engine = try LabelEngine(rules: rules, store: store, output: self, sources: config.sources.count)
+    engine = try LabelEngine(rules: rules, store: state, output: self, sources: config.sources.count)
     if let checkpoint {
       engine.restore(
         seq: checkpoint.seq, watermark: checkpoint.watermark,
@@ -195,7 +197,8 @@ final class Pipeline: EngineOutput {
     try store.setMeta("checkpoint", try JSONEncoder().encode(checkpoint))
     for record in touchedFiles.values { try store.saveFile(record) }
     touchedFiles = [:]
-    try store.pruneFinished(expiredBy: engine.watermark)
+    state.pruneFinished(expiredBy: engine.watermark)
+    try store.apply(state.takeJournal())
     try store.db.commit()
     try store.db.beginTransaction()
     for writer in writers { try writer.afterCommit() }

@@ -78,7 +78,7 @@ public enum Replay {
       try pipeline.commit()
       try db.commit()
       let elapsed = ContinuousClock.now - start
-      return ReplaySummary(pipeline: pipeline, elapsed: elapsed, pending: try pipeline.store.pendingPredictionCount())
+      return ReplaySummary(pipeline: pipeline, elapsed: elapsed, pending: pipeline.state.pendingPredictionCount())
     }
   }
 }

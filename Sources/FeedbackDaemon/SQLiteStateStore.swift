@@ -4,9 +4,9 @@ import Labeling
 
 /// The embedded state store: join state, read positions and dataset offsets in one SQLite file.
 ///
-/// All SQL lives in this file. The owner keeps one transaction open between checkpoints, so
-/// everything the engine changed commits atomically with the read positions it came from.
-final class SQLiteStateStore: StateStore {
+/// All SQL lives in this file. The engine works on a `MemoryStateStore`; at each checkpoint its
+/// journal is written here in the same transaction as the read positions it came from.
+final class SQLiteStateStore {
   static let schemaVersion = 1
 
   let db: Database
@@ -31,12 +31,9 @@ final class SQLiteStateStore: StateStore {
           PRIMARY KEY (finalize_at, seq, dataset)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS feedback (
           seq INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL, time INTEGER NOT NULL,
-          line_hash INTEGER NOT NULL, dedupe TEXT, fields BLOB NOT NULL, claimed INTEGER NOT NULL);
-        CREATE INDEX IF NOT EXISTS feedback_by_key ON feedback (key, time, seq);
-        CREATE INDEX IF NOT EXISTS feedback_unclaimed ON feedback (time, seq) WHERE claimed = 0;
+          line_hash INTEGER NOT NULL, dedupe TEXT, fields BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS finished (
           key TEXT PRIMARY KEY, time INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS finished_by_expiry ON finished (expires_at);
         """)
     if try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == nil {
       try db.execute(
@@ -44,140 +41,83 @@ final class SQLiteStateStore: StateStore {
     }
   }
 
-  // MARK: Predictions
+  // MARK: Join state
 
-  private func prediction(from row: Row) -> StoredPrediction {
-    StoredPrediction(
-      seq: row[0], key: row[1], time: row[2], payload: [UInt8](row[3] as Data),
-      datasets: UInt64(bitPattern: row[4]), pending: UInt64(bitPattern: row[5]))
+  /// Loads the join state saved by the last commit.
+  func loadSnapshot() throws -> StateSnapshot {
+    let predictions = try Row.fetchAll(
+      db, sql: "SELECT seq, key, time, payload, datasets, pending FROM predictions"
+    ).map {
+      StoredPrediction(
+        seq: $0[0], key: $0[1], time: $0[2], payload: [UInt8]($0[3] as Data),
+        datasets: UInt64(bitPattern: $0[4]), pending: UInt64(bitPattern: $0[5]))
+    }
+    let due = try Row.fetchAll(db, sql: "SELECT finalize_at, seq, dataset FROM due").map {
+      DueRow(finalizeAt: $0[0], seq: $0[1], dataset: $0[2])
+    }
+    let feedback = try Row.fetchAll(
+      db, sql: "SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback"
+    ).map {
+      StoredFeedback(
+        seq: $0[0], key: $0[1], type: $0[2], time: $0[3], lineHash: UInt64(bitPattern: $0[4]),
+        dedupe: $0[5], fields: [UInt8]($0[6] as Data))
+    }
+    let finished = try Row.fetchAll(db, sql: "SELECT key, time, expires_at FROM finished").map {
+      FinishedKey(key: $0[0], time: $0[1], expiresAt: $0[2])
+    }
+    return StateSnapshot(predictions: predictions, due: due, feedback: feedback, finished: finished)
   }
 
-  func prediction(key: String) throws -> StoredPrediction? {
-    let statement = try db.cachedStatement(
-      sql: "SELECT seq, key, time, payload, datasets, pending FROM predictions WHERE key = ?")
-    return try Row.fetchOne(statement, arguments: [key]).map(prediction(from:))
-  }
-
-  func prediction(seq: Int64) throws -> StoredPrediction? {
-    let statement = try db.cachedStatement(
-      sql: "SELECT seq, key, time, payload, datasets, pending FROM predictions WHERE seq = ?")
-    return try Row.fetchOne(statement, arguments: [seq]).map(prediction(from:))
-  }
-
-  func insertPrediction(_ p: StoredPrediction) throws {
-    let statement = try db.cachedStatement(
-      sql: "INSERT INTO predictions (seq, key, time, payload, datasets, pending) VALUES (?, ?, ?, ?, ?, ?)")
-    try statement.execute(arguments: [
-      p.seq, p.key, p.time, Data(p.payload), Int64(bitPattern: p.datasets), Int64(bitPattern: p.pending),
-    ])
-  }
-
-  func updatePending(seq: Int64, pending: UInt64) throws {
-    let statement = try db.cachedStatement(sql: "UPDATE predictions SET pending = ? WHERE seq = ?")
-    try statement.execute(arguments: [Int64(bitPattern: pending), seq])
-  }
-
-  func deletePrediction(seq: Int64) throws {
-    try db.cachedStatement(sql: "DELETE FROM predictions WHERE seq = ?").execute(arguments: [seq])
+  /// Writes what changed since the last checkpoint (inside the open transaction).
+  func apply(_ journal: StateJournal) throws {
+    let upsertPrediction = try db.cachedStatement(
+      sql: "INSERT OR REPLACE INTO predictions (seq, key, time, payload, datasets, pending) VALUES (?, ?, ?, ?, ?, ?)")
+    let deletePrediction = try db.cachedStatement(sql: "DELETE FROM predictions WHERE seq = ?")
+    // Deletions first: a key's old prediction must be gone before its replacement is inserted.
+    for (seq, value) in journal.predictions where value == nil {
+      try deletePrediction.execute(arguments: [seq])
+    }
+    for (_, value) in journal.predictions.sorted(by: { $0.key < $1.key }) {
+      guard let p = value else { continue }
+      try upsertPrediction.execute(arguments: [
+        p.seq, p.key, p.time, Data(p.payload), Int64(bitPattern: p.datasets), Int64(bitPattern: p.pending),
+      ])
+    }
+    let insertDue = try db.cachedStatement(
+      sql: "INSERT OR IGNORE INTO due (finalize_at, seq, dataset) VALUES (?, ?, ?)")
+    let deleteDue = try db.cachedStatement(sql: "DELETE FROM due WHERE finalize_at = ? AND seq = ? AND dataset = ?")
+    for (row, present) in journal.due {
+      try (present ? insertDue : deleteDue).execute(arguments: [row.finalizeAt, row.seq, row.dataset])
+    }
+    let upsertFeedback = try db.cachedStatement(
+      sql: """
+        INSERT OR REPLACE INTO feedback (seq, key, type, time, line_hash, dedupe, fields)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        """)
+    let deleteFeedback = try db.cachedStatement(sql: "DELETE FROM feedback WHERE seq = ?")
+    for (seq, value) in journal.feedback {
+      if let f = value {
+        try upsertFeedback.execute(arguments: [
+          f.seq, f.key, f.type, f.time, Int64(bitPattern: f.lineHash), f.dedupe, Data(f.fields),
+        ])
+      } else {
+        try deleteFeedback.execute(arguments: [seq])
+      }
+    }
+    let upsertFinished = try db.cachedStatement(
+      sql: "INSERT OR REPLACE INTO finished (key, time, expires_at) VALUES (?, ?, ?)")
+    let deleteFinished = try db.cachedStatement(sql: "DELETE FROM finished WHERE key = ?")
+    for (key, value) in journal.finished {
+      if let f = value {
+        try upsertFinished.execute(arguments: [f.key, f.time, f.expiresAt])
+      } else {
+        try deleteFinished.execute(arguments: [key])
+      }
+    }
   }
 
   func pendingPredictionCount() throws -> Int {
     try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictions") ?? 0
-  }
-
-  // MARK: Due rows
-
-  func insertDue(_ row: DueRow) throws {
-    try db.cachedStatement(sql: "INSERT OR IGNORE INTO due (finalize_at, seq, dataset) VALUES (?, ?, ?)")
-      .execute(arguments: [row.finalizeAt, row.seq, row.dataset])
-  }
-
-  func deleteDue(_ row: DueRow) throws {
-    try db.cachedStatement(sql: "DELETE FROM due WHERE finalize_at = ? AND seq = ? AND dataset = ?")
-      .execute(arguments: [row.finalizeAt, row.seq, row.dataset])
-  }
-
-  func dueRows(through watermark: Int64, limit: Int) throws -> [DueRow] {
-    let statement = try db.cachedStatement(
-      sql: "SELECT finalize_at, seq, dataset FROM due WHERE finalize_at <= ? ORDER BY finalize_at, seq, dataset LIMIT ?"
-    )
-    return try Row.fetchAll(statement, arguments: [watermark, limit]).map {
-      DueRow(finalizeAt: $0[0], seq: $0[1], dataset: $0[2])
-    }
-  }
-
-  func earliestDue() throws -> Int64? {
-    try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(finalize_at) FROM due"))
-  }
-
-  // MARK: Feedback
-
-  private func feedback(from row: Row) -> StoredFeedback {
-    StoredFeedback(
-      seq: row[0], key: row[1], type: row[2], time: row[3], lineHash: UInt64(bitPattern: row[4]),
-      dedupe: row[5], fields: [UInt8](row[6] as Data))
-  }
-
-  func insertFeedback(_ f: StoredFeedback, claimed: Bool) throws {
-    let statement = try db.cachedStatement(
-      sql: """
-        INSERT INTO feedback (seq, key, type, time, line_hash, dedupe, fields, claimed)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        """)
-    try statement.execute(arguments: [
-      f.seq, f.key, f.type, f.time, Int64(bitPattern: f.lineHash), f.dedupe, Data(f.fields), claimed ? 1 : 0,
-    ])
-  }
-
-  func claimFeedback(key: String) throws {
-    try db.cachedStatement(sql: "UPDATE feedback SET claimed = 1 WHERE key = ? AND claimed = 0")
-      .execute(arguments: [key])
-  }
-
-  func feedback(key: String) throws -> [StoredFeedback] {
-    let statement = try db.cachedStatement(
-      sql: """
-        SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback
-        WHERE key = ? ORDER BY time, seq
-        """)
-    return try Row.fetchAll(statement, arguments: [key]).map(feedback(from:))
-  }
-
-  func deleteFeedback(key: String) throws {
-    try db.cachedStatement(sql: "DELETE FROM feedback WHERE key = ?").execute(arguments: [key])
-  }
-
-  func deleteFeedback(seq: Int64) throws {
-    try db.cachedStatement(sql: "DELETE FROM feedback WHERE seq = ?").execute(arguments: [seq])
-  }
-
-  func unclaimedFeedback(before: Int64, limit: Int) throws -> [StoredFeedback] {
-    let statement = try db.cachedStatement(
-      sql: """
-        SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback
-        WHERE claimed = 0 AND time < ? ORDER BY time, seq LIMIT ?
-        """)
-    return try Row.fetchAll(statement, arguments: [before, limit]).map(feedback(from:))
-  }
-
-  func earliestUnclaimedFeedback() throws -> Int64? {
-    try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(time) FROM feedback WHERE claimed = 0"))
-  }
-
-  // MARK: Finished keys
-
-  func finishedPrediction(key: String, at watermark: Int64) throws -> Int64? {
-    let statement = try db.cachedStatement(sql: "SELECT time FROM finished WHERE key = ? AND expires_at > ?")
-    return try Int64.fetchOne(statement, arguments: [key, watermark])
-  }
-
-  func insertFinished(key: String, time: Int64, expiresAt: Int64) throws {
-    try db.cachedStatement(sql: "INSERT OR REPLACE INTO finished (key, time, expires_at) VALUES (?, ?, ?)")
-      .execute(arguments: [key, time, expiresAt])
-  }
-
-  func pruneFinished(expiredBy watermark: Int64) throws {
-    try db.cachedStatement(sql: "DELETE FROM finished WHERE expires_at <= ?").execute(arguments: [watermark])
   }
 
   // MARK: Checkpoint data

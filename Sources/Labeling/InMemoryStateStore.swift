@@ -34,8 +34,10 @@ public final class InMemoryStateStore: StateStore {
   public func insertDue(_ row: DueRow) { due.insert(row) }
   public func deleteDue(_ row: DueRow) { due.remove(row) }
 
-  public func dueRows(through watermark: Int64, limit: Int) -> [DueRow] {
-    Array(due.filter { $0.finalizeAt <= watermark }.sorted().prefix(limit))
+  public func popDueRows(through watermark: Int64, limit: Int) -> [DueRow] {
+    let rows = Array(due.filter { $0.finalizeAt <= watermark }.sorted().prefix(limit))
+    due.subtract(rows)
+    return rows
   }
 
   public func earliestDue() -> Int64? { due.map(\.finalizeAt).min() }
@@ -52,7 +54,7 @@ public final class InMemoryStateStore: StateStore {
 
   public func deleteFeedback(key: String) { feedbackByKey[key] = nil }
 
-  public func deleteFeedback(seq: Int64) {
+  private func deleteFeedback(seq: Int64) {
     for (key, list) in feedbackByKey where list.contains(where: { $0.seq == seq }) {
       let rest = list.filter { $0.seq != seq }
       feedbackByKey[key] = rest.isEmpty ? nil : rest
@@ -63,8 +65,11 @@ public final class InMemoryStateStore: StateStore {
     feedbackByKey.filter { seqByKey[$0.key] == nil }.values.flatMap { $0 }
   }
 
-  public func unclaimedFeedback(before: Int64, limit: Int) -> [StoredFeedback] {
-    Array(unclaimed.filter { $0.time < before }.sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }.prefix(limit))
+  public func popUnclaimedFeedback(before: Int64, limit: Int) -> [StoredFeedback] {
+    let taken = Array(
+      unclaimed.filter { $0.time < before }.sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }.prefix(limit))
+    for f in taken { deleteFeedback(seq: f.seq) }
+    return taken
   }
 
   public func earliestUnclaimedFeedback() -> Int64? { unclaimed.map(\.time).min() }

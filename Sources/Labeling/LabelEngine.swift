@@ -208,17 +208,13 @@ public final class LabelEngine {
 
   private func emitDueRows() throws {
     while true {
-      let batch = try store.dueRows(through: watermark, limit: 512)
+      let batch = try store.popDueRows(through: watermark, limit: 512)
       if batch.isEmpty { break }
       for due in batch {
-        guard var prediction = try store.prediction(seq: due.seq) else {
-          try store.deleteDue(due)
-          continue
-        }
+        guard var prediction = try store.prediction(seq: due.seq) else { continue }
         let feedback = try store.feedback(key: prediction.key)
         try output.write(makeRow(prediction: prediction, dataset: due.dataset, feedback: feedback, due: due))
         counters.rows[due.dataset] += 1
-        try store.deleteDue(due)
         prediction.pending &= ~(1 << UInt64(due.dataset))
         if prediction.pending == 0 {
           try finish(prediction, feedback: feedback)
@@ -307,12 +303,11 @@ public final class LabelEngine {
 
   private func retireOrphans(before line: Int64) throws {
     while true {
-      let batch = try store.unclaimedFeedback(before: line, limit: 512)
+      let batch = try store.popUnclaimedFeedback(before: line, limit: 512)
       if batch.isEmpty { break }
       for f in batch {
         counters.orphans[f.type] += 1
         try output.side(.orphan(type: f.type, key: f.key, time: f.time))
-        try store.deleteFeedback(seq: f.seq)
       }
     }
     nextOrphan = try store.earliestUnclaimedFeedback() ?? .max

@@ -78,8 +78,9 @@ public protocol StateStore: AnyObject {
 
   func insertDue(_ row: DueRow) throws
   func deleteDue(_ row: DueRow) throws
-  /// Due rows with `finalizeAt <= watermark`, in (finalizeAt, seq, dataset) order.
-  func dueRows(through watermark: Int64, limit: Int) throws -> [DueRow]
+  /// Removes and returns due rows with `finalizeAt <= watermark`, in (finalizeAt, seq, dataset)
+  /// order, at most `limit`.
+  func popDueRows(through watermark: Int64, limit: Int) throws -> [DueRow]
   func earliestDue() throws -> Int64?
 
   /// `claimed`: a pending prediction exists for the key (so it cannot become an orphan
@@ -90,9 +91,9 @@ public protocol StateStore: AnyObject {
   /// All stored feedback for a key, in (time, seq) order.
   func feedback(key: String) throws -> [StoredFeedback]
   func deleteFeedback(key: String) throws
-  func deleteFeedback(seq: Int64) throws
-  /// Unclaimed feedback with `time < before`, in (time, seq) order.
-  func unclaimedFeedback(before: Int64, limit: Int) throws -> [StoredFeedback]
+  /// Removes and returns unclaimed feedback with `time < before`, in (time, seq) order, at most
+  /// `limit`.
+  func popUnclaimedFeedback(before: Int64, limit: Int) throws -> [StoredFeedback]
   func earliestUnclaimedFeedback() throws -> Int64?
 
   /// The event time of the prediction a finished key had, unless that memory expired.

@@ -1,0 +1,39 @@
+/// A binary min-heap.
+struct Heap<Element: Comparable> {
+  private(set) var items: [Element] = []
+
+  var isEmpty: Bool { items.isEmpty }
+  var count: Int { items.count }
+  var min: Element? { items.first }
+
+  mutating func insert(_ element: Element) {
+    items.append(element)
+    var child = items.count - 1
+    while child > 0 {
+      let parent = (child - 1) / 2
+      guard items[child] < items[parent] else { break }
+      items.swapAt(child, parent)
+      child = parent
+    }
+  }
+
+  @discardableResult
+  mutating func popMin() -> Element? {
+    guard !items.isEmpty else { return nil }
+    if items.count == 1 { return items.removeLast() }
+    let top = items[0]
+    items[0] = items.removeLast()
+    var parent = 0
+    while true {
+      let left = 2 * parent + 1
+      let right = left + 1
+      var smallest = parent
+      if left < items.count && items[left] < items[smallest] { smallest = left }
+      if right < items.count && items[right] < items[smallest] { smallest = right }
+      if smallest == parent { break }
+      items.swapAt(parent, smallest)
+      parent = smallest
+    }
+    return top
+  }
+}
