@@ -198,7 +198,8 @@ final class Pipeline: EngineOutput {
     for record in touchedFiles.values { try store.saveFile(record) }
     touchedFiles = [:]
     state.pruneFinished(expiredBy: engine.watermark)
-    try store.apply(state.takeJournal())
+    let journal = state.takeJournal()
+    try store.apply(journal)
     try store.db.commit()
     try store.db.beginTransaction()
     for writer in writers { try writer.afterCommit() }

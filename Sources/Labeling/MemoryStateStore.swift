@@ -53,8 +53,9 @@ public final class MemoryStateStore: StateStore {
 
   /// Hands over what changed since the last call, for persisting.
   public func takeJournal() -> StateJournal {
-    defer { journal = StateJournal() }
-    return journal
+    let taken = journal
+    journal = StateJournal()
+    return taken
   }
 
   // MARK: Predictions
@@ -69,6 +70,7 @@ public final class MemoryStateStore: StateStore {
     predictionsBySeq[prediction.seq] = prediction
     seqByKey[prediction.key] = prediction.seq
     journal.predictions[prediction.seq] = prediction
+    journal.newPredictions.insert(prediction.seq)
   }
 
   public func updatePending(seq: Int64, pending: UInt64) {
@@ -82,7 +84,7 @@ public final class MemoryStateStore: StateStore {
     if let p = predictionsBySeq.removeValue(forKey: seq), seqByKey[p.key] == seq {
       seqByKey[p.key] = nil
     }
-    journal.predictions[seq] = .some(nil)
+    journal.removePrediction(seq)
   }
 
   public func pendingPredictionCount() -> Int { predictionsBySeq.count }
@@ -96,7 +98,7 @@ public final class MemoryStateStore: StateStore {
 
   public func deleteDue(_ row: DueRow) {
     liveDue.remove(row)
-    journal.due[row] = false
+    journal.removeDue(row)
   }
 
   public func popDueRows(through watermark: Int64, limit: Int) -> [DueRow] {
@@ -104,7 +106,7 @@ public final class MemoryStateStore: StateStore {
     while rows.count < limit, let top = due.min, top.finalizeAt <= watermark {
       due.popMin()
       guard liveDue.remove(top) != nil else { continue }
-      journal.due[top] = false
+      journal.removeDue(top)
       rows.append(top)
     }
     return rows
@@ -125,6 +127,7 @@ public final class MemoryStateStore: StateStore {
     feedbackByKey[feedback.key] = list
     if !claimed { unclaimed.insert(UnclaimedEntry(time: feedback.time, seq: feedback.seq, key: feedback.key)) }
     journal.feedback[feedback.seq] = feedback
+    journal.newFeedback.insert(feedback.seq)
   }
 
   /// Claims are implied: feedback is unclaimed exactly while its key has no pending prediction.
@@ -134,7 +137,7 @@ public final class MemoryStateStore: StateStore {
 
   public func deleteFeedback(key: String) {
     guard let list = feedbackByKey.removeValue(forKey: key) else { return }
-    for f in list { journal.feedback[f.seq] = .some(nil) }
+    for f in list { journal.removeFeedback(f.seq) }
   }
 
   private func isUnclaimed(_ entry: UnclaimedEntry) -> Bool {
@@ -150,7 +153,7 @@ public final class MemoryStateStore: StateStore {
       else { continue }
       taken.append(list.remove(at: index))
       feedbackByKey[top.key] = list.isEmpty ? nil : list
-      journal.feedback[top.seq] = .some(nil)
+      journal.removeFeedback(top.seq)
     }
     return taken
   }
@@ -211,10 +214,41 @@ public struct StateSnapshot: Sendable {
 }
 
 /// What changed since the last checkpoint: a value to write, or `.some(nil)` to delete.
+///
+/// Entries created and removed between two checkpoints cancel out (sequence numbers are never
+/// reused), so a checkpoint writes only the net change, not every event since the last one.
 public struct StateJournal: Sendable {
   public var predictions: [Int64: StoredPrediction?] = [:]
   public var due: [DueRow: Bool] = [:]
   public var feedback: [Int64: StoredFeedback?] = [:]
   public var finished: [String: FinishedKey?] = [:]
+  /// Created since the last checkpoint: never persisted, so removing them needs no delete.
+  public internal(set) var newPredictions = Set<Int64>()
+  public internal(set) var newFeedback = Set<Int64>()
   public init() {}
+
+  mutating func removePrediction(_ seq: Int64) {
+    if newPredictions.remove(seq) != nil {
+      predictions[seq] = nil
+    } else {
+      predictions[seq] = .some(nil)
+    }
+  }
+
+  mutating func removeDue(_ row: DueRow) {
+    // A due row is inserted once, with its prediction: `true` here means since the checkpoint.
+    if due[row] == true {
+      due[row] = nil
+    } else {
+      due[row] = false
+    }
+  }
+
+  mutating func removeFeedback(_ seq: Int64) {
+    if newFeedback.remove(seq) != nil {
+      feedback[seq] = nil
+    } else {
+      feedback[seq] = .some(nil)
+    }
+  }
 }

@@ -134,7 +134,8 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
         offset += 250
         if offset >= events.count { try engine.flush() }
         memory.pruneFinished(expiredBy: engine.watermark)
-        try sqlite.apply(memory.takeJournal())
+        let journal = memory.takeJournal()
+        try sqlite.apply(journal)
         saved = (engine.seq, engine.watermark, engine.sourceMaxTime)
         try db.commit()
       }
