@@ -12,6 +12,7 @@ struct SourceCounters: Sendable {
   var filesRead = 0
   var filesSkipped = 0
   var filesQuarantined = 0
+  var truncations = 0
   var lines = 0
   var bytes: Int64 = 0
   var rejects: [String: Int] = [:]

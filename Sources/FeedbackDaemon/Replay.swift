@@ -52,21 +52,15 @@ public enum Replay {
       try db.beginTransaction()
       let pipeline = try Pipeline(config: config, db: db, logger: logger)
       pipeline.ageClock = { [unowned pipeline] in pipeline.engine.watermark }
-      let readers = config.sources.enumerated().map { i, source in
-        SourceReader(index: i, name: source.name, paths: source.paths, maxLineBytes: source.maxLineBytes)
-      }
-      for reader in readers {
-        logger.info("source", metadata: ["source": "\(reader.name)", "files": "\(reader.fileCount)"])
-      }
-      var active = Array(readers.indices)
+      let feeds = config.sources.indices.map { SourceFeed(index: $0, pipeline: pipeline, live: false) }
+      var active = Array(feeds.indices)
       while !active.isEmpty {
         // Read from the source furthest behind in event time, so the watermark (the minimum
         // over sources) advances and no source's events turn late because another ran ahead.
         let next = active.min { a, b in
           (pipeline.engine.sourceMaxTime[a] ?? .min, a) < (pipeline.engine.sourceMaxTime[b] ?? .min, b)
         }!
-        let more = try readers[next].step(maxLines: 4096, pipeline: pipeline)
-        if !more {
+        if try feeds[next].tailer.poll(budget: 4096, now: 0) == 0 {
           active.removeAll { $0 == next }
           try pipeline.engine.setSourceActive(next, false)
         }

@@ -38,6 +38,7 @@ public final class LogFileReader {
   public private(set) var atEnd = false
 
   private let fd: Int32
+  var descriptor: Int32 { fd }
   private let inflater: GzipInflater?
   private var raw: [UInt8]
 

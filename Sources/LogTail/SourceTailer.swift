@@ -1,0 +1,246 @@
+/// What is known about one file, by fingerprint.
+public struct TailPosition: Sendable, Equatable {
+  /// Decompressed offset just past the last line handed out.
+  public var offset: Int64
+  /// Read to its end after rotation: never read again.
+  public var finished: Bool
+  /// Why the file was given up on (damaged gzip), if it was.
+  public var quarantined: String?
+
+  public init(offset: Int64, finished: Bool, quarantined: String?) {
+    self.offset = offset
+    self.finished = finished
+    self.quarantined = quarantined
+  }
+}
+
+/// Notable things a tailer saw, for logs and counters.
+public enum TailEvent: Sendable {
+  case opened(path: String, fingerprint: Fingerprint, offset: Int64)
+  case finished(path: String, fingerprint: Fingerprint)
+  /// A file shrank under an open reader (copytruncate).
+  case truncated(path: String, fingerprint: Fingerprint, at: Int64)
+  case quarantined(path: String, fingerprint: Fingerprint, reason: String)
+  case skipped(path: String)
+  case unreadable(path: String, error: String)
+}
+
+/// Where a tailer's lines and positions go.
+public protocol TailDelegate: AnyObject {
+  func position(of fingerprint: Fingerprint) throws -> TailPosition?
+  func save(_ position: TailPosition, of fingerprint: Fingerprint, path: String) throws
+  func line(_ bytes: UnsafeRawBufferPointer, file: String, offset: Int64) throws
+  func tooLong(file: String, offset: Int64, end: Int64) throws
+  func note(_ event: TailEvent)
+}
+
+/// Follows one source's files through every rotation style, oldest first.
+///
+/// Each poll lists the globs, identifies files by fingerprint (with device and inode only as a
+/// hint for files already open), and reads every file with unread data. A reader stays open on
+/// its descriptor until the file is drained, so a file renamed, compressed (the plain copy
+/// deleted) or deleted while open is read to its end first. A file that no longer is the live
+/// file is finished once it is drained and has not grown for `rotateWait` (live mode) or
+/// at once (replay). A file that shrinks under its reader was copy-truncated: the rest of its
+/// content is in the copy, which has the same fingerprint and is resumed there.
+public final class SourceTailer {
+  public let patterns: [String]
+  public let maxLineBytes: Int
+  /// Live mode waits for rotated files to settle; replay treats every file as complete.
+  public let live: Bool
+  public let rotateWait: Int64
+  public unowned let delegate: any TailDelegate
+
+  final class OpenFile {
+    let fingerprint: Fingerprint
+    var path: String
+    let cursor: LineCursor
+    let stat: FileStat
+    var lastSize: Int64
+    var lastGrowth: Int64
+    init(fingerprint: Fingerprint, path: String, cursor: LineCursor, stat: FileStat, now: Int64) {
+      self.fingerprint = fingerprint
+      self.path = path
+      self.cursor = cursor
+      self.stat = stat
+      lastSize = stat.size
+      lastGrowth = now
+    }
+  }
+
+  private var open: [Fingerprint: OpenFile] = [:]
+  /// Fingerprints of files seen complete (finished or quarantined) in this process.
+  private var done = Set<Fingerprint>()
+  /// Fingerprints of files not open, by (device, inode, size, mtime): gzip heads are not
+  /// inflated again on every poll.
+  private var fingerprintCache: [FileStat: Fingerprint] = [:]
+  public private(set) var filesSeen = 0
+
+  public init(
+    patterns: [String], maxLineBytes: Int, live: Bool, rotateWait: Int64 = 5_000_000_000,
+    delegate: any TailDelegate
+  ) {
+    self.patterns = patterns
+    self.maxLineBytes = maxLineBytes
+    self.live = live
+    self.rotateWait = rotateWait
+    self.delegate = delegate
+  }
+
+  /// Files currently open, for `status`.
+  public var openFiles: [(path: String, offset: Int64)] {
+    open.values.map { ($0.path, $0.cursor.position) }.sorted { $0.0 < $1.0 }
+  }
+
+  struct Candidate {
+    var path: String
+    var isLiveName: Bool
+    var stat: FileStat
+  }
+
+  /// Reads up to `budget` lines from the files with unread data. Returns how many lines
+  /// were handed out (0: nothing new anywhere).
+  public func poll(budget: Int, now: Int64) throws -> Int {
+    let paths = rotationOrdered(expandGlobs(patterns))
+    var candidates: [Candidate] = []
+    for path in paths {
+      guard let stat = FileStat.of(path: path) else { continue }
+      candidates.append(Candidate(path: path, isLiveName: RotationName(path: path).kind == .live, stat: stat))
+    }
+    // Map open readers to the paths they are now found under (renames keep the inode).
+    var livePathOf: [Fingerprint: Bool] = [:]
+    var work: [(Fingerprint, Candidate?)] = []
+    var seen = Set<Fingerprint>()
+    for candidate in candidates {
+      let fingerprint: Fingerprint
+      if let file = open.values.first(where: { $0.stat.sameFile == candidate.stat.sameFile }) {
+        fingerprint = file.fingerprint
+        file.path = candidate.path
+      } else if let known = fingerprintCache[candidate.stat] {
+        fingerprint = known
+      } else {
+        do {
+          // A live file without a complete first line cannot be identified yet.
+          guard let fp = try Fingerprint.of(path: candidate.path, isComplete: !candidate.isLiveName || !live) else {
+            continue
+          }
+          fingerprint = fp
+          fingerprintCache[candidate.stat] = fp
+        } catch {
+          delegate.note(.unreadable(path: candidate.path, error: "\(error)"))
+          continue
+        }
+      }
+      if candidate.isLiveName { livePathOf[fingerprint] = true }
+      guard seen.insert(fingerprint).inserted else { continue }
+      work.append((fingerprint, candidate))
+    }
+    if fingerprintCache.count > 4096 { fingerprintCache = [:] }
+    // Readers whose file left the globs (deleted, or renamed away) are drained first: they are older.
+    let orphaned = open.keys.filter { !seen.contains($0) }.sorted { open[$0]!.path < open[$1]!.path }
+    work = orphaned.map { ($0, nil) } + work
+
+    var handed = 0
+    for (fingerprint, candidate) in work {
+      guard handed < budget else { break }
+      if done.contains(fingerprint) { continue }
+      let file: OpenFile
+      if let existing = open[fingerprint] {
+        file = existing
+      } else {
+        guard let candidate else { continue }
+        guard let opened = try openFile(fingerprint: fingerprint, candidate: candidate, now: now) else { continue }
+        file = opened
+      }
+      let isLive = livePathOf[fingerprint] ?? false
+      handed += try read(file, budget: budget - handed, isLive: isLive, now: now)
+    }
+    return handed
+  }
+
+  private func openFile(fingerprint: Fingerprint, candidate: Candidate, now: Int64) throws -> OpenFile? {
+    let position = try delegate.position(of: fingerprint)
+    if let position, position.finished || position.quarantined != nil {
+      done.insert(fingerprint)
+      delegate.note(.skipped(path: candidate.path))
+      return nil
+    }
+    let offset = position?.offset ?? 0
+    do {
+      let cursor = try LineCursor(path: candidate.path, from: offset, maxLineBytes: maxLineBytes)
+      guard let stat = cursor.reader.fileStat() else { return nil }
+      let file = OpenFile(fingerprint: fingerprint, path: candidate.path, cursor: cursor, stat: stat, now: now)
+      open[fingerprint] = file
+      filesSeen += 1
+      delegate.note(.opened(path: candidate.path, fingerprint: fingerprint, offset: offset))
+      return file
+    } catch {
+      // Fewer bytes than the saved position. A rotated file that has settled was read past
+      // its end through the live name (copytruncate copies what was already read): it is done.
+      // Otherwise (a gzip file still being written) try again later.
+      if !candidate.isLiveName && (!live || now - candidate.stat.modified >= rotateWait) {
+        done.insert(fingerprint)
+        try delegate.save(
+          TailPosition(offset: offset, finished: true, quarantined: nil), of: fingerprint, path: candidate.path)
+        delegate.note(.finished(path: candidate.path, fingerprint: fingerprint))
+      } else {
+        delegate.note(.unreadable(path: candidate.path, error: "\(error)"))
+      }
+      return nil
+    }
+  }
+
+  private func read(_ file: OpenFile, budget: Int, isLive: Bool, now: Int64) throws -> Int {
+    let cursor = file.cursor
+    // Copytruncate: the file shrank below what was read. The copy holds the rest.
+    if !cursor.reader.isGzip, let stat = cursor.reader.fileStat(), stat.size < cursor.position {
+      delegate.note(.truncated(path: file.path, fingerprint: file.fingerprint, at: stat.size))
+      open[file.fingerprint] = nil
+      return 0
+    }
+    var handed = 0
+    let path = file.path
+    let delegate = self.delegate
+    // Lines of a file that is no longer live are complete even without a final newline only
+    // once it is settled; until then a trailing partial line is held like on the live file.
+    let settled = !live || (!isLive && now - file.lastGrowth >= rotateWait)
+    let step = try cursor.step(maxLines: budget, flushPartial: settled && !isLive) { item in
+      handed += 1
+      switch item {
+      case .line(let bytes, let offset, _):
+        try delegate.line(bytes, file: path, offset: offset)
+      case .tooLong(let offset, let end):
+        try delegate.tooLong(file: path, offset: offset, end: end)
+      }
+    }
+    if let size = cursor.reader.fileStat()?.size, size != file.lastSize {
+      file.lastSize = size
+      file.lastGrowth = now
+    }
+    if handed > 0 { file.lastGrowth = now }
+    var position = TailPosition(offset: cursor.position, finished: false, quarantined: nil)
+    if step == .endOfData {
+      if let damage = cursor.reader.damage {
+        let stable = !live || now - (cursor.reader.fileStat()?.modified ?? 0) >= rotateWait
+        if stable {
+          position.quarantined = damage.description
+          delegate.note(.quarantined(path: path, fingerprint: file.fingerprint, reason: damage.description))
+          done.insert(file.fingerprint)
+        }
+        // Not stable: a gzip file still being written; reopen it later at the saved position.
+        open[file.fingerprint] = nil
+      } else if !isLive && settled {
+        position.finished = true
+        done.insert(file.fingerprint)
+        open[file.fingerprint] = nil
+        delegate.note(.finished(path: path, fingerprint: file.fingerprint))
+      } else if !live && cursor.reader.isGzip {
+        open[file.fingerprint] = nil
+      }
+    }
+    if handed > 0 || position.finished || position.quarantined != nil {
+      try delegate.save(position, of: file.fingerprint, path: path)
+    }
+    return handed
+  }
+}
