@@ -8,13 +8,14 @@ final class SourceFeed: TailDelegate {
   unowned let pipeline: Pipeline
   private(set) var tailer: SourceTailer!
 
-  init(index: Int, pipeline: Pipeline, live: Bool) {
+  init(index: Int, pipeline: Pipeline, live: Bool, rotateWait: Int64 = 5_000_000_000, paths: [String]? = nil) {
     self.index = index
     self.pipeline = pipeline
     let source = pipeline.config.sources[index]
     name = source.name
     tailer = SourceTailer(
-      patterns: source.paths, maxLineBytes: source.maxLineBytes, live: live, delegate: self)
+      patterns: paths ?? source.paths, maxLineBytes: source.maxLineBytes, live: live, rotateWait: rotateWait,
+      delegate: self)
   }
 
   func position(of fingerprint: Fingerprint) throws -> TailPosition? {

@@ -4,11 +4,12 @@ import FeedbackDaemon
 import Foundation
 import Logging
 
-struct Feedbackd: ParsableCommand {
+@main
+struct Feedbackd: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "feedbackd",
     abstract: "Turns prediction and feedback events in application logs into a labeled training dataset.",
-    subcommands: [ReplayCommand.self, CheckCommand.self]
+    subcommands: [RunCommand.self, ReplayCommand.self, CheckCommand.self]
   )
 }
 
@@ -23,13 +24,36 @@ func loadConfiguration(_ path: String) -> Configuration {
 }
 
 func makeLogger() -> Logger {
-  LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel =
-      ProcessInfo.processInfo.environment["FEEDBACKD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
-    return handler
-  }
+  let level =
+    ProcessInfo.processInfo.environment["FEEDBACKD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+  LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level) }
   return Logger(label: "feedbackd")
+}
+
+struct RunCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "run",
+    abstract: "The daemon: tail the sources through rotation and write rows as their windows close."
+  )
+
+  @Option(name: .long, help: "The configuration file (YAML).")
+  var config: String
+
+  @Option(name: .long, help: "Seconds a rotated file must stay unchanged before it is finished.")
+  var rotateWait: Double = 5
+
+  @Option(name: .long, help: "Seconds between commits.")
+  var commitInterval: Double = 1
+
+  func run() async throws {
+    let configuration = loadConfiguration(config)
+    let logger = makeLogger()
+    var options = LiveOptions()
+    options.rotateWait = .milliseconds(Int64(rotateWait * 1000))
+    options.commitInterval = .milliseconds(Int64(commitInterval * 1000))
+    let runner = LiveRunner(config: configuration, configPath: config, options: options, logger: logger)
+    try await Daemon.run(runner: runner, logger: logger)
+  }
 }
 
 struct ReplayCommand: ParsableCommand {
@@ -76,5 +100,3 @@ struct CheckCommand: ParsableCommand {
     print(try Check.report(config: configuration), terminator: "")
   }
 }
-
-Feedbackd.main()
