@@ -31,6 +31,15 @@ public struct FileStat: Sendable, Hashable {
 }
 
 extension LogFileReader {
+  /// The fingerprint of what the open (plain) file holds at its head now, read with `pread`
+  /// so the read position is untouched. Nil if the head is not complete yet.
+  public func headFingerprint() -> Fingerprint? {
+    var head = [UInt8](repeating: 0, count: Fingerprint.headBytes)
+    let n = head.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+    guard n > 0 else { return nil }
+    return Fingerprint.of(head: head[0..<n], isComplete: false)
+  }
+
   /// `fstat` of the open descriptor: still valid after the path was renamed or deleted.
   public func fileStat() -> FileStat? {
     var st = Glibc.stat()

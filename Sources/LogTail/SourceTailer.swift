@@ -101,6 +101,16 @@ public final class SourceTailer {
   /// Reads up to `budget` lines from the files with unread data. Returns how many lines
   /// were handed out (0: nothing new anywhere).
   public func poll(budget: Int, now: Int64) throws -> Int {
+    // Copytruncate first: a reader whose file shrank below what was read, or was truncated and
+    // written again since the last poll (its head changed), lets go. Its unread rest is in the
+    // copy, which has the same fingerprint and takes its place in the reading order below.
+    for (fingerprint, file) in open.sorted(by: { $0.value.path < $1.value.path }) where !file.cursor.reader.isGzip {
+      guard let stat = file.cursor.reader.fileStat() else { continue }
+      if stat.size < file.cursor.position || file.cursor.reader.headFingerprint() != fingerprint {
+        delegate.note(.truncated(path: file.path, fingerprint: fingerprint, at: stat.size))
+        open[fingerprint] = nil
+      }
+    }
     let paths = rotationOrdered(expandGlobs(patterns))
     var candidates: [Candidate] = []
     for path in paths {
@@ -192,12 +202,6 @@ public final class SourceTailer {
 
   private func read(_ file: OpenFile, budget: Int, isLive: Bool, now: Int64) throws -> Int {
     let cursor = file.cursor
-    // Copytruncate: the file shrank below what was read. The copy holds the rest.
-    if !cursor.reader.isGzip, let stat = cursor.reader.fileStat(), stat.size < cursor.position {
-      delegate.note(.truncated(path: file.path, fingerprint: file.fingerprint, at: stat.size))
-      open[file.fingerprint] = nil
-      return 0
-    }
     var handed = 0
     let path = file.path
     let delegate = self.delegate

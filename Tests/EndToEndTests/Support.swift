@@ -85,10 +85,9 @@ func listFiles(_ dir: String) -> [String] {
 
 /// A configuration exercising every label value kind, two datasets, two output formats.
 func writeConfig(
-  dir: String, logs: String, stateDir: String, datasets: String, format: String = "logstash"
-) throws
-  -> String
-{
+  dir: String, logs: String, stateDir: String, datasets: String, format: String = "logstash",
+  idleTimeout: String = "30s"
+) throws -> String {
   let yaml = """
     state_dir: \(stateDir)
     sources:
@@ -117,7 +116,7 @@ func writeConfig(
         path: \(datasets)/conversions
         labels: [purchased, revenue, first_order]
         format: jsonl.gz
-    watermark: { max_out_of_order: 5s, idle_timeout: 30s }
+    watermark: { max_out_of_order: 5s, idle_timeout: \(idleTimeout) }
     """
   let path = dir + "/feedbackd.yaml"
   try yaml.write(toFile: path, atomically: true, encoding: .utf8)

@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A `feedbackd run` process under test.
+final class DaemonProcess {
+  let process = Process()
+  let stderrPath: String
+
+  init(config: String, environment: [String: String] = [:], extra: [String] = []) throws {
+    process.executableURL = URL(fileURLWithPath: Binaries.feedbackd)
+    process.arguments = ["run", "--config", config, "--rotate-wait", "0.5", "--commit-interval", "0.2"] + extra
+    var env = ProcessInfo.processInfo.environment
+    env["FEEDBACKD_LOG_LEVEL"] = "info"
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("daemon-\(UUID().uuidString).log").path
+    _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+  }
+
+  var log: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+  func kill9() {
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+  }
+
+  /// SIGTERM, then the exit status (nil if it did not exit within `timeout`).
+  func terminate(timeout: Double = 30) -> Int32? {
+    process.terminate()
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    if process.isRunning {
+      kill9()
+      return nil
+    }
+    return process.terminationStatus
+  }
+}
+
+/// Runs the rotating writer (Scripts/rotating_writer.py) as a process.
+func startWriter(input: String, dir: String, every: Int, styles: String, rate: Int, dated: Bool = false) throws -> Process {
+  let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../Scripts/rotating_writer.py").standardized.path
+  let writer = Process()
+  writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+  writer.arguments =
+    ["python3", script, input, dir, "--every", "\(every)", "--styles", styles, "--rate", "\(rate)"]
+    + (dated ? ["--dated"] : [])
+  try writer.run()
+  return writer
+}
+
+func waitFor(_ process: Process, timeout: Double) -> Bool {
+  let deadline = Date().addingTimeInterval(timeout)
+  while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+  return !process.isRunning
+}
+
+@Suite(.serialized) struct LiveEndToEndTests {
+  /// One generated log as the writer's input, and a config whose source follows DIR/logs.
+  struct Setup {
+    let dir: String
+    let input: String
+    let logs: String
+    let config: String
+  }
+
+  static func setup(seed: Int, predictions: Int) throws -> Setup {
+    let dir = try makeTempDir("live\(seed)")
+    let result = try run(
+      Binaries.loggen, ["--out", dir + "/input", "--seed", "\(seed)", "--predictions", "\(predictions)", "--files", "1"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let logs = dir + "/logs"
+    try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+    let config = try writeConfig(
+      dir: dir, logs: logs, stateDir: dir + "/state", datasets: dir + "/datasets", idleTimeout: "1h")
+    return Setup(dir: dir, input: dir + "/input/app.log", logs: logs, config: config)
+  }
+
+  /// After the daemon stopped: flush what is still pending and compare every row with the
+  /// oracle over everything the writer wrote.
+  static func flushAndVerify(_ setup: Setup) throws {
+    let flush = try run(Binaries.feedbackd, ["replay", "--config", setup.config, "--flush"])
+    #expect(flush.status == 0, "\(flush.stderr)")
+    #expect(flush.stdout.contains("lines       0 "), "the live daemon left lines unread:\n\(flush.stdout)")
+    let oracle = try Oracle(files: [setup.input])
+    try ReplayEndToEndTests.verify(datasets: setup.dir + "/datasets", oracle: oracle, flush: true)
+    let leftovers = listFiles(setup.dir + "/datasets").filter { $0.contains(".inprogress") }
+    #expect(leftovers.isEmpty, "\(leftovers)")
+  }
+
+  @Test(arguments: [false, true])
+  func tailingThroughEveryRotationStyleLosesAndDoublesNothing(dated: Bool) throws {
+    let setup = try Self.setup(seed: dated ? 31 : 29, predictions: 2500)
+    let daemon = try DaemonProcess(config: setup.config)
+    let writer = try startWriter(
+      input: setup.input, dir: setup.logs, every: 250, styles: "rename,copytruncate,compress,delaycompress",
+      rate: 4000, dated: dated)
+    #expect(waitFor(writer, timeout: 120))
+    Thread.sleep(forTimeInterval: 2)
+    #expect(daemon.terminate() == 0, "\(daemon.log)")
+    #expect(daemon.log.contains("copytruncate"), "no truncation was noticed")
+    try Self.flushAndVerify(setup)
+  }
+
+  @Test func killedWithSIGKILLTwentyTimesLosesAndDoublesNothing() throws {
+    let setup = try Self.setup(seed: 37, predictions: 3000)
+    let writer = try startWriter(
+      input: setup.input, dir: setup.logs, every: 400, styles: "rename,compress,copytruncate,delaycompress",
+      rate: 900)
+    var generator = SystemRandomNumberGenerator()
+    var kills = 0
+    var daemon = try DaemonProcess(config: setup.config)
+    while kills < 20 || writer.isRunning {
+      Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.5, using: &generator))
+      daemon.kill9()
+      kills += 1
+      daemon = try DaemonProcess(config: setup.config)
+      if kills > 200 { break }
+    }
+    #expect(waitFor(writer, timeout: 60))
+    Thread.sleep(forTimeInterval: 2)
+    #expect(daemon.terminate() == 0, "\(daemon.log)")
+    #expect(kills >= 20)
+    try Self.flushAndVerify(setup)
+  }
+
+  @Test func restartAfterRotationsWhileStoppedLosesNothing() throws {
+    let setup = try Self.setup(seed: 41, predictions: 1500)
+    // Half the log, read live.
+    let all = try String(contentsOfFile: setup.input, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+    let half = all.count / 2
+    try (all[0..<half].joined(separator: "\n") + "\n").write(toFile: setup.logs + "/app.log", atomically: false, encoding: .utf8)
+    var daemon = try DaemonProcess(config: setup.config)
+    Thread.sleep(forTimeInterval: 2)
+    #expect(daemon.terminate() == 0)
+    // While stopped: rotate and gzip twice, with more lines in between.
+    let quarter = half + (all.count - half) / 2
+    try FileManager.default.moveItem(atPath: setup.logs + "/app.log", toPath: setup.logs + "/app.log.1")
+    try (all[half..<quarter].joined(separator: "\n") + "\n").write(toFile: setup.logs + "/app.log", atomically: false, encoding: .utf8)
+    _ = try run("/bin/gzip", [setup.logs + "/app.log.1"])
+    try FileManager.default.moveItem(atPath: setup.logs + "/app.log.1.gz", toPath: setup.logs + "/app.log.2.gz")
+    try FileManager.default.moveItem(atPath: setup.logs + "/app.log", toPath: setup.logs + "/app.log.1")
+    _ = try run("/bin/gzip", [setup.logs + "/app.log.1"])
+    try (all[quarter...].joined(separator: "\n")).write(toFile: setup.logs + "/app.log", atomically: false, encoding: .utf8)
+    daemon = try DaemonProcess(config: setup.config)
+    Thread.sleep(forTimeInterval: 3)
+    #expect(daemon.terminate() == 0, "\(daemon.log)")
+    try Self.flushAndVerify(setup)
+  }
+
+  @Test func sigtermExitsZeroAndTellsSystemd() throws {
+    let setup = try Self.setup(seed: 43, predictions: 200)
+    try FileManager.default.copyItem(atPath: setup.input, toPath: setup.logs + "/app.log")
+    let socketPath = setup.dir + "/notify.sock"
+    let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+    #expect(fd >= 0)
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(socketPath.utf8)) }
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    #expect(bound == 0)
+    var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let daemon = try DaemonProcess(
+      config: setup.config, environment: ["NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "400000"])
+    var messages: [String] = []
+    func receive(for seconds: Double) {
+      let end = Date().addingTimeInterval(seconds)
+      var buffer = [UInt8](repeating: 0, count: 4096)
+      while Date() < end {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n > 0 { messages.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
+      }
+    }
+    receive(for: 2)
+    let status = daemon.terminate()
+    receive(for: 1)
+    #expect(status == 0, "\(daemon.log)")
+    let all = messages.joined(separator: "\n")
+    #expect(all.contains("READY=1"))
+    #expect(all.contains("STATUS="))
+    #expect(all.contains("WATCHDOG=1"))
+    #expect(all.contains("STOPPING=1"))
+    #expect(messages.firstIndex { $0.contains("READY=1") }! < messages.firstIndex { $0.contains("STOPPING=1") }!)
+    // Everything read was committed: a replay finds nothing new to read.
+    let again = try run(Binaries.feedbackd, ["replay", "--config", setup.config])
+    #expect(again.stdout.contains("lines       0 "), "\(again.stdout)")
+  }
+}

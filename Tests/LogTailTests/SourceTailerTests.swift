@@ -1,0 +1,139 @@
+import Foundation
+import Gzip
+import LogTail
+import Testing
+
+/// Records what a tailer hands out, with positions kept in memory like a checkpoint.
+final class RecordingDelegate: TailDelegate {
+  var lines: [String] = []
+  var positions: [Fingerprint: TailPosition] = [:]
+  var events: [String] = []
+  func position(of fingerprint: Fingerprint) -> TailPosition? { positions[fingerprint] }
+  func save(_ position: TailPosition, of fingerprint: Fingerprint, path: String) { positions[fingerprint] = position }
+  func line(_ bytes: UnsafeRawBufferPointer, file: String, offset: Int64) {
+    lines.append(String(decoding: bytes, as: UTF8.self))
+  }
+  func tooLong(file: String, offset: Int64, end: Int64) { lines.append("<too long>") }
+  func note(_ event: TailEvent) { events.append("\(event)") }
+}
+
+/// A log written and rotated the ways logrotate does, step by step, in a temp directory.
+struct RotatingLog {
+  let dir: String
+  var next = 0
+  var rotations = 0
+  var live: FileHandle
+
+  init() throws {
+    dir = try tempDir()
+    FileManager.default.createFile(atPath: dir + "/app.log", contents: nil)
+    live = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/app.log"))
+  }
+
+  var path: String { dir + "/app.log" }
+
+  mutating func write(_ count: Int) {
+    for _ in 0..<count {
+      live.seekToEndOfFile()
+      live.write(Data("line \(next) \(String(repeating: "x", count: next % 7))\n".utf8))
+      next += 1
+    }
+  }
+
+  func shift() throws {
+    let fm = FileManager.default
+    let names = try fm.contentsOfDirectory(atPath: dir).compactMap { name -> (Int, String)? in
+      let parts = name.split(separator: ".")
+      guard parts.count >= 3, parts[0] == "app", parts[1] == "log", let n = Int(parts[2]) else { return nil }
+      return (n, name)
+    }.sorted { $0.0 > $1.0 }
+    for (n, name) in names {
+      let suffix = name.hasSuffix(".gz") ? ".gz" : ""
+      try fm.moveItem(atPath: dir + "/" + name, toPath: dir + "/app.log.\(n + 1)\(suffix)")
+    }
+  }
+
+  static func gzipInPlace(_ path: String) throws {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    try Data(GzipDeflater.compress([UInt8](data))).write(to: URL(fileURLWithPath: path + ".gz"))
+    try FileManager.default.removeItem(atPath: path)
+  }
+
+  mutating func rotate(_ style: String) throws {
+    rotations += 1
+    try shift()
+    switch style {
+    case "copytruncate":
+      try FileManager.default.copyItem(atPath: path, toPath: dir + "/app.log.1")
+      try live.truncate(atOffset: 0)
+    default:
+      try live.close()
+      try FileManager.default.moveItem(atPath: path, toPath: dir + "/app.log.1")
+      FileManager.default.createFile(atPath: path, contents: nil)
+      live = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    }
+    if style == "compress" { try Self.gzipInPlace(dir + "/app.log.1") }
+    if style == "delaycompress", FileManager.default.fileExists(atPath: dir + "/app.log.2") {
+      try Self.gzipInPlace(dir + "/app.log.2")
+    }
+  }
+}
+
+@Suite struct SourceTailerTests {
+  static let styles = ["rename", "copytruncate", "compress", "delaycompress"]
+
+  /// Every style, with 0 to 3 rotations between polls: the lines come out exactly once, in order.
+  @Test(arguments: [0, 1, 2, 3])
+  func everyRotationStyleYieldsEachLineOnceInOrder(rotationsPerPoll: Int) throws {
+    var log = try RotatingLog()
+    let delegate = RecordingDelegate()
+    let tailer = SourceTailer(
+      patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: true, rotateWait: 0, delegate: delegate)
+    var clock: Int64 = 1
+    for round in 0..<24 {
+      log.write(40)
+      for k in 0..<rotationsPerPoll {
+        try log.rotate(Self.styles[(round + k) % Self.styles.count])
+        log.write(40)
+      }
+      while try tailer.poll(budget: 37, now: clock) > 0 { clock += 1 }
+      clock += 1
+    }
+    while try tailer.poll(budget: 1000, now: clock) > 0 { clock += 1 }
+    let expected = (0..<log.next).map { "line \($0) \(String(repeating: "x", count: $0 % 7))" }
+    #expect(delegate.lines.count == expected.count, "\(delegate.events.suffix(20))")
+    let firstBad = zip(delegate.lines, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+    #expect(firstBad == nil, "first difference at \(firstBad ?? -1): \(firstBad.map { Array(delegate.lines[max(0, $0 - 2)..<min(delegate.lines.count, $0 + 3)]) } ?? []) \(delegate.events)")
+  }
+
+  @Test func fileDeletedWhileOpenIsReadToItsEnd() throws {
+    var log = try RotatingLog()
+    let delegate = RecordingDelegate()
+    let tailer = SourceTailer(
+      patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: true, rotateWait: 0, delegate: delegate)
+    log.write(10)
+    _ = try tailer.poll(budget: 5, now: 1)
+    log.write(10)
+    try FileManager.default.removeItem(atPath: log.path)
+    while try tailer.poll(budget: 100, now: 2) > 0 {}
+    #expect(delegate.lines.count == 20)
+  }
+
+  @Test func rotatedFileIsFinishedOnlyAfterItSettles() throws {
+    var log = try RotatingLog()
+    let delegate = RecordingDelegate()
+    let tailer = SourceTailer(
+      patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: true, rotateWait: 100, delegate: delegate)
+    log.write(3)
+    _ = try tailer.poll(budget: 100, now: 0)
+    try FileManager.default.moveItem(atPath: log.path, toPath: log.dir + "/app.log.1")
+    // The writer has not reopened yet: it still appends to the renamed file.
+    log.live.seekToEndOfFile()
+    log.live.write(Data("late line\n".utf8))
+    _ = try tailer.poll(budget: 100, now: 50)
+    #expect(delegate.positions.values.allSatisfy { !$0.finished })
+    _ = try tailer.poll(budget: 100, now: 200)
+    #expect(delegate.lines.last == "late line")
+    #expect(delegate.positions.values.contains { $0.finished })
+  }
+}
