@@ -1,3 +1,5 @@
+import Gzip
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)
@@ -34,10 +36,35 @@ extension LogFileReader {
   /// The fingerprint of what the open (plain) file holds at its head now, read with `pread`
   /// so the read position is untouched. Nil if the head is not complete yet.
   public func headFingerprint() -> Fingerprint? {
-    var head = [UInt8](repeating: 0, count: Fingerprint.headBytes)
-    let n = head.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
-    guard n > 0 else { return nil }
-    return Fingerprint.of(head: head[0..<n], isComplete: false)
+    contentFingerprint(isComplete: false)
+  }
+
+  /// The fingerprint of the open file's decompressed head, read with `pread` (the read position
+  /// is untouched): identity tied to this descriptor, not to a path that may be renamed meanwhile.
+  public func contentFingerprint(isComplete: Bool) -> Fingerprint? {
+    var raw = [UInt8](repeating: 0, count: 16 * 1024)
+    var head: [UInt8] = []
+    var offset: off_t = 0
+    let inflater: GzipInflater? = isGzip ? GzipInflater() : nil
+    while head.count < Fingerprint.headBytes, !head.contains(UInt8(ascii: "\n")) {
+      let n = raw.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, offset) }
+      guard n > 0 else { break }
+      offset += off_t(n)
+      if let inflater {
+        let failed = raw.withUnsafeBytes { all -> Bool in
+          do throws(GzipError) {
+            try inflater.inflate(UnsafeRawBufferPointer(rebasing: all[0..<n]), into: &head)
+            return false
+          } catch {
+            return true
+          }
+        }
+        if failed { break }
+      } else {
+        head.append(contentsOf: raw[0..<n])
+      }
+    }
+    return Fingerprint.of(head: head.prefix(Fingerprint.headBytes), isComplete: isComplete)
   }
 
   /// `fstat` of the open descriptor: still valid after the path was renamed or deleted.

@@ -33,8 +33,14 @@ public final class LineCursor {
   /// Inside a line that outgrew `maxLineBytes`: its bytes are dropped until its newline.
   private var skippingFrom: Int64?
 
-  public init(path: String, from offset: Int64, maxLineBytes: Int) throws(LogTailError) {
-    reader = try LogFileReader(path: path)
+  public convenience init(path: String, from offset: Int64, maxLineBytes: Int) throws(LogTailError) {
+    try self.init(reader: try LogFileReader(path: path), from: offset, maxLineBytes: maxLineBytes)
+  }
+
+  /// Reads through a descriptor already open (and identified) by the caller.
+  public init(reader: LogFileReader, from offset: Int64, maxLineBytes: Int) throws(LogTailError) {
+    self.reader = reader
+    let path = reader.path
     self.maxLineBytes = maxLineBytes
     position = 0
     if offset > 0 {
@@ -49,12 +55,18 @@ public final class LineCursor {
   /// Bytes held back as an unterminated last line.
   public var heldBytes: Int { buffer.count - start }
 
-  public enum Step { case more, endOfData }
+  public enum Step {
+    case more
+    case endOfData
+    /// `validate` said the bytes just read cannot be trusted (the file was truncated and
+    /// rewritten under the reader); nothing of them was handed out.
+    case invalidated
+  }
 
   /// Hands up to `maxLines` lines to `body`. At the end of the data, an unterminated last line
   /// is handed out too when `flushPartial` is set (the file will never grow again).
   public func step(
-    maxLines: Int, flushPartial: Bool, _ body: (LineItem) throws -> Void
+    maxLines: Int, flushPartial: Bool, validate: (() -> Bool)? = nil, _ body: (LineItem) throws -> Void
   ) rethrows -> Step {
     var handed = 0
     while handed < maxLines {
@@ -96,7 +108,13 @@ public final class LineCursor {
         buffer.removeSubrange(0..<start)
         start = 0
       }
-      if reader.readNext(into: &buffer) == 0 {
+      let before = buffer.count
+      let got = reader.readNext(into: &buffer)
+      if got > 0, let validate, !validate() {
+        buffer.removeSubrange(before...)
+        return .invalidated
+      }
+      if got == 0 {
         // Bytes cut off by damage are not a line: only a clean end completes the last line.
         if flushPartial, reader.damage == nil, heldBytes > 0 || skippingFrom != nil {
           let end = position + Int64(heldBytes)

@@ -96,6 +96,8 @@ public final class SourceTailer {
     var path: String
     var isLiveName: Bool
     var stat: FileStat
+    /// The descriptor the fingerprint was read through, if one was opened for it.
+    var reader: LogFileReader?
   }
 
   /// Reads up to `budget` lines from the files with unread data. Returns how many lines
@@ -115,13 +117,16 @@ public final class SourceTailer {
     var candidates: [Candidate] = []
     for path in paths {
       guard let stat = FileStat.of(path: path) else { continue }
-      candidates.append(Candidate(path: path, isLiveName: RotationName(path: path).kind == .live, stat: stat))
+      candidates.append(Candidate(path: path, isLiveName: RotationName(path: path).kind == .live, stat: stat, reader: nil))
     }
     // Map open readers to the paths they are now found under (renames keep the inode).
     var livePathOf: [Fingerprint: Bool] = [:]
     var work: [(Fingerprint, Candidate?)] = []
     var seen = Set<Fingerprint>()
-    for candidate in candidates {
+    discovery: for var candidate in candidates {
+      // A rotated file changed within `rotateWait` may still be being written (a copy or a
+      // gzip in progress): its head is trusted only once complete.
+      let settled = !live || now - candidate.stat.modified >= rotateWait
       let fingerprint: Fingerprint
       if let file = open.values.first(where: { $0.stat.sameFile == candidate.stat.sameFile }) {
         fingerprint = file.fingerprint
@@ -129,13 +134,21 @@ public final class SourceTailer {
       } else if let known = fingerprintCache[candidate.stat] {
         fingerprint = known
       } else {
+        let complete = !candidate.isLiveName && settled
         do {
-          // A live file without a complete first line cannot be identified yet.
-          guard let fp = try Fingerprint.of(path: candidate.path, isComplete: !candidate.isLiveName || !live) else {
+          // Identity is read through a descriptor and paired with that descriptor's stat: the
+          // path may name another file by the time it is opened again (rotation shifts names).
+          let reader = try LogFileReader(path: candidate.path)
+          guard let stat = reader.fileStat(), let fp = reader.contentFingerprint(isComplete: complete) else {
+            // Not identifiable yet. A rotated file here is older than everything after it:
+            // nothing newer is read until it can be.
+            if !candidate.isLiveName && !settled { break discovery }
             continue
           }
           fingerprint = fp
-          fingerprintCache[candidate.stat] = fp
+          candidate.stat = stat
+          candidate.reader = reader
+          if settled || candidate.isLiveName { fingerprintCache[stat] = fp }
         } catch {
           delegate.note(.unreadable(path: candidate.path, error: "\(error)"))
           continue
@@ -159,31 +172,49 @@ public final class SourceTailer {
         file = existing
       } else {
         guard let candidate else { continue }
-        guard let opened = try openFile(fingerprint: fingerprint, candidate: candidate, now: now) else { continue }
-        file = opened
+        switch try openFile(fingerprint: fingerprint, candidate: candidate, now: now) {
+        case .opened(let opened): file = opened
+        case .skip: continue
+        case .blocked: return handed
+        }
       }
       let isLive = livePathOf[fingerprint] ?? false
-      handed += try read(file, budget: budget - handed, isLive: isLive, now: now)
+      let (lines, blocked) = try read(file, budget: budget - handed, isLive: isLive, now: now)
+      handed += lines
+      // An older file that cannot be read to its end yet (a gzip still being written) holds
+      // back everything newer: reading order is event order.
+      if blocked { return handed }
     }
     return handed
   }
 
-  private func openFile(fingerprint: Fingerprint, candidate: Candidate, now: Int64) throws -> OpenFile? {
+  enum OpenResult {
+    case opened(OpenFile)
+    case skip
+    case blocked
+  }
+
+  private func openFile(fingerprint: Fingerprint, candidate: Candidate, now: Int64) throws -> OpenResult {
     let position = try delegate.position(of: fingerprint)
     if let position, position.finished || position.quarantined != nil {
       done.insert(fingerprint)
       delegate.note(.skipped(path: candidate.path))
-      return nil
+      return .skip
     }
     let offset = position?.offset ?? 0
     do {
-      let cursor = try LineCursor(path: candidate.path, from: offset, maxLineBytes: maxLineBytes)
-      guard let stat = cursor.reader.fileStat() else { return nil }
+      let reader = try candidate.reader ?? LogFileReader(path: candidate.path)
+      // The path must still name the file that was identified; if a rotation moved it, the
+      // next poll finds it under its new name.
+      guard let stat = reader.fileStat(), stat.sameFile == candidate.stat.sameFile,
+        candidate.reader != nil || reader.contentFingerprint(isComplete: true) == fingerprint
+      else { return .blocked }
+      let cursor = try LineCursor(reader: reader, from: offset, maxLineBytes: maxLineBytes)
       let file = OpenFile(fingerprint: fingerprint, path: candidate.path, cursor: cursor, stat: stat, now: now)
       open[fingerprint] = file
       filesSeen += 1
       delegate.note(.opened(path: candidate.path, fingerprint: fingerprint, offset: offset))
-      return file
+      return .opened(file)
     } catch {
       // Fewer bytes than the saved position. A rotated file that has settled was read past
       // its end through the live name (copytruncate copies what was already read): it is done.
@@ -193,14 +224,15 @@ public final class SourceTailer {
         try delegate.save(
           TailPosition(offset: offset, finished: true, quarantined: nil), of: fingerprint, path: candidate.path)
         delegate.note(.finished(path: candidate.path, fingerprint: fingerprint))
-      } else {
-        delegate.note(.unreadable(path: candidate.path, error: "\(error)"))
+        return .skip
       }
-      return nil
+      delegate.note(.unreadable(path: candidate.path, error: "\(error)"))
+      return candidate.isLiveName ? .skip : .blocked
     }
   }
 
-  private func read(_ file: OpenFile, budget: Int, isLive: Bool, now: Int64) throws -> Int {
+  /// Reads from one open file; `blocked` when it is a gzip file still being written.
+  private func read(_ file: OpenFile, budget: Int, isLive: Bool, now: Int64) throws -> (Int, blocked: Bool) {
     let cursor = file.cursor
     var handed = 0
     let path = file.path
@@ -208,7 +240,12 @@ public final class SourceTailer {
     // Lines of a file that is no longer live are complete even without a final newline only
     // once it is settled; until then a trailing partial line is held like on the live file.
     let settled = !live || (!isLive && now - file.lastGrowth >= rotateWait)
-    let step = try cursor.step(maxLines: budget, flushPartial: settled && !isLive) { item in
+    // A plain file can be truncated and rewritten (copytruncate) between two reads: bytes are
+    // handed out only if, after reading them, the file still starts with the same head.
+    let fingerprint = file.fingerprint
+    let validate: (() -> Bool)? =
+      cursor.reader.isGzip ? nil : { cursor.reader.headFingerprint() == fingerprint }
+    let step = try cursor.step(maxLines: budget, flushPartial: settled && !isLive, validate: validate) { item in
       handed += 1
       switch item {
       case .line(let bytes, let offset, _):
@@ -223,7 +260,12 @@ public final class SourceTailer {
     }
     if handed > 0 { file.lastGrowth = now }
     var position = TailPosition(offset: cursor.position, finished: false, quarantined: nil)
-    if step == .endOfData {
+    var blocked = false
+    if step == .invalidated {
+      delegate.note(.truncated(path: path, fingerprint: file.fingerprint, at: cursor.reader.fileStat()?.size ?? 0))
+      open[file.fingerprint] = nil
+      blocked = true
+    } else if step == .endOfData {
       if let damage = cursor.reader.damage {
         let stable = !live || now - (cursor.reader.fileStat()?.modified ?? 0) >= rotateWait
         if stable {
@@ -232,6 +274,7 @@ public final class SourceTailer {
           done.insert(file.fingerprint)
         }
         // Not stable: a gzip file still being written; reopen it later at the saved position.
+        blocked = !stable
         open[file.fingerprint] = nil
       } else if !isLive && settled {
         position.finished = true
@@ -245,6 +288,6 @@ public final class SourceTailer {
     if handed > 0 || position.finished || position.quarantined != nil {
       try delegate.save(position, of: file.fingerprint, path: path)
     }
-    return handed
+    return (handed, blocked)
   }
 }
