@@ -117,7 +117,8 @@ public final class SourceTailer {
     var candidates: [Candidate] = []
     for path in paths {
       guard let stat = FileStat.of(path: path) else { continue }
-      candidates.append(Candidate(path: path, isLiveName: RotationName(path: path).kind == .live, stat: stat, reader: nil))
+      candidates.append(
+        Candidate(path: path, isLiveName: RotationName(path: path).kind == .live, stat: stat, reader: nil))
     }
     // Map open readers to the paths they are now found under (renames keep the inode).
     var livePathOf: [Fingerprint: Bool] = [:]

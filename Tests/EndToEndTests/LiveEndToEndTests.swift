@@ -45,7 +45,9 @@ final class DaemonProcess {
 }
 
 /// Runs the rotating writer (Scripts/rotating_writer.py) as a process.
-func startWriter(input: String, dir: String, every: Int, styles: String, rate: Int, dated: Bool = false) throws -> Process {
+func startWriter(
+  input: String, dir: String, every: Int, styles: String, rate: Int, dated: Bool = false
+) throws -> Process {
   let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../../Scripts/rotating_writer.py").standardized.path
   let writer = Process()
@@ -75,7 +77,8 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
   static func setup(seed: Int, predictions: Int) throws -> Setup {
     let dir = try makeTempDir("live\(seed)")
     let result = try run(
-      Binaries.loggen, ["--out", dir + "/input", "--seed", "\(seed)", "--predictions", "\(predictions)", "--files", "1"])
+      Binaries.loggen,
+      ["--out", dir + "/input", "--seed", "\(seed)", "--predictions", "\(predictions)", "--files", "1"])
     #expect(result.status == 0, "\(result.stderr)")
     let logs = dir + "/logs"
     try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
@@ -135,21 +138,25 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
   @Test func restartAfterRotationsWhileStoppedLosesNothing() throws {
     let setup = try Self.setup(seed: 41, predictions: 1500)
     // Half the log, read live.
-    let all = try String(contentsOfFile: setup.input, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+    let all = try String(contentsOfFile: setup.input, encoding: .utf8).split(
+      separator: "\n", omittingEmptySubsequences: false)
     let half = all.count / 2
-    try (all[0..<half].joined(separator: "\n") + "\n").write(toFile: setup.logs + "/app.log", atomically: false, encoding: .utf8)
+    try (all[0..<half].joined(separator: "\n") + "\n").write(
+      toFile: setup.logs + "/app.log", atomically: false, encoding: .utf8)
     var daemon = try DaemonProcess(config: setup.config)
     Thread.sleep(forTimeInterval: 2)
     #expect(daemon.terminate() == 0)
     // While stopped: rotate and gzip twice, with more lines in between.
     let quarter = half + (all.count - half) / 2
     try FileManager.default.moveItem(atPath: setup.logs + "/app.log", toPath: setup.logs + "/app.log.1")
-    try (all[half..<quarter].joined(separator: "\n") + "\n").write(toFile: setup.logs + "/app.log", atomically: false, encoding: .utf8)
+    try (all[half..<quarter].joined(separator: "\n") + "\n").write(
+      toFile: setup.logs + "/app.log", atomically: false, encoding: .utf8)
     _ = try run("/bin/gzip", [setup.logs + "/app.log.1"])
     try FileManager.default.moveItem(atPath: setup.logs + "/app.log.1.gz", toPath: setup.logs + "/app.log.2.gz")
     try FileManager.default.moveItem(atPath: setup.logs + "/app.log", toPath: setup.logs + "/app.log.1")
     _ = try run("/bin/gzip", [setup.logs + "/app.log.1"])
-    try (all[quarter...].joined(separator: "\n")).write(toFile: setup.logs + "/app.log", atomically: false, encoding: .utf8)
+    try (all[quarter...].joined(separator: "\n")).write(
+      toFile: setup.logs + "/app.log", atomically: false, encoding: .utf8)
     daemon = try DaemonProcess(config: setup.config)
     Thread.sleep(forTimeInterval: 3)
     #expect(daemon.terminate() == 0, "\(daemon.log)")

@@ -103,7 +103,10 @@ struct RotatingLog {
     let expected = (0..<log.next).map { "line \($0) \(String(repeating: "x", count: $0 % 7))" }
     #expect(delegate.lines.count == expected.count, "\(delegate.events.suffix(20))")
     let firstBad = zip(delegate.lines, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-    #expect(firstBad == nil, "first difference at \(firstBad ?? -1): \(firstBad.map { Array(delegate.lines[max(0, $0 - 2)..<min(delegate.lines.count, $0 + 3)]) } ?? []) \(delegate.events)")
+    #expect(
+      firstBad == nil,
+      "first difference at \(firstBad ?? -1): \(firstBad.map { Array(delegate.lines[max(0, $0 - 2)..<min(delegate.lines.count, $0 + 3)]) } ?? []) \(delegate.events)"
+    )
   }
 
   @Test func fileDeletedWhileOpenIsReadToItsEnd() throws {
