@@ -194,7 +194,8 @@ final class Pipeline: EngineOutput {
       sideLogs: [
         "rejects": try rejects.prepareCommit(), "orphans": try orphans.prepareCommit(),
         "late": try late.prepareCommit(),
-      ])
+      ],
+      committedAt: LiveRunner.wallNow())
     try store.setMeta("checkpoint", try JSONEncoder().encode(checkpoint))
     for record in touchedFiles.values { try store.saveFile(record) }
     touchedFiles = [:]
@@ -247,4 +248,6 @@ struct Checkpoint: Codable {
   var sourceMaxTime: [String: Int64]
   var datasets: [String: DatasetState]
   var sideLogs: [String: AppendLog.Position]
+  /// Wall-clock time of the commit (nanoseconds since the epoch), for `status`.
+  var committedAt: Int64?
 }

@@ -9,7 +9,7 @@ struct Feedbackd: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "feedbackd",
     abstract: "Turns prediction and feedback events in application logs into a labeled training dataset.",
-    subcommands: [RunCommand.self, ReplayCommand.self, CheckCommand.self]
+    subcommands: [RunCommand.self, ReplayCommand.self, CheckCommand.self, StatusCommand.self]
   )
 }
 
@@ -98,5 +98,20 @@ struct CheckCommand: ParsableCommand {
   func run() throws {
     let configuration = loadConfiguration(config)
     print(try Check.report(config: configuration), terminator: "")
+  }
+}
+
+struct StatusCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "status",
+    abstract: "Read positions, pending predictions, watermark and lag, last commit (safe while the daemon runs)."
+  )
+
+  @Option(name: .long, help: "The configuration file (YAML).")
+  var config: String
+
+  func run() throws {
+    let configuration = loadConfiguration(config)
+    print(try Status.report(config: configuration), terminator: "")
   }
 }

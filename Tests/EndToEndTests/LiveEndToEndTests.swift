@@ -191,6 +191,12 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
       }
     }
     receive(for: 2)
+    // `status` reads the committed state while the daemon holds its write transaction.
+    let report = try run(Binaries.feedbackd, ["status", "--config", setup.config])
+    #expect(report.status == 0, "\(report.stderr)")
+    #expect(report.stdout.contains(setup.logs + "/app.log"), "\(report.stdout)")
+    #expect(report.stdout.contains("last commit"), "\(report.stdout)")
+    #expect(report.stdout.contains("pending"), "\(report.stdout)")
     let status = daemon.terminate()
     receive(for: 1)
     #expect(status == 0, "\(daemon.log)")

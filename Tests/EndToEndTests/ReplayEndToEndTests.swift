@@ -254,6 +254,14 @@ import Testing
     #expect(result.stderr.contains("labels.clicked.from"), "\(result.stderr)")
   }
 
+  @Test func systemdUnitVerifiesAndIsHardened() throws {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+      .appendingPathComponent("../../Scripts/check_systemd_unit.sh").standardized.path
+    let result = try run("/bin/bash", [script, Binaries.feedbackd])
+    #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+    #expect(result.stdout.contains("exposure level"))
+  }
+
   @Test func checkListsMatchedFilesAndClassifiesSamples() throws {
     let corpus = try ReplayEndToEndTests.generate(seed: 3, predictions: 200)
     let config = try writeConfig(
