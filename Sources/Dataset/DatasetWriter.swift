@@ -88,7 +88,7 @@ public final class DatasetWriter {
   }
 
   /// Opens a dataset, first undoing whatever a crash left after the last commit.
-  public init(layout: DatasetLayout, recovering checkpoint: DatasetCheckpoint) throws(FileSystemError) {
+  public init(layout: DatasetLayout, recovering checkpoint: DatasetCheckpoint) throws {
     self.layout = layout
     encoder = RowEncoder(layout: layout)
     nextSegment = checkpoint.nextSegment
@@ -152,7 +152,7 @@ public final class DatasetWriter {
   }
 
   /// Appends a final row to the open segment of its partition.
-  public func append(_ row: LabeledRow, ageClock: Int64) throws(FileSystemError) {
+  public func append(_ row: LabeledRow, ageClock: Int64) throws {
     let (partition, end) = DatasetLayout.partition(of: row.predictedAt)
     let segment: Segment
     if let existing = open[partition] {
@@ -201,7 +201,7 @@ public final class DatasetWriter {
     open = [:]
   }
 
-  private func flush(_ segment: Segment, endMember: Bool) throws(FileSystemError) {
+  private func flush(_ segment: Segment, endMember: Bool) throws {
     var bytes: [UInt8]
     if let deflater = segment.deflater {
       bytes = []
@@ -223,7 +223,7 @@ public final class DatasetWriter {
   }
 
   /// Makes every appended row durable and returns the state to commit with it.
-  public func prepareCommit() throws(FileSystemError) -> DatasetCheckpoint {
+  public func prepareCommit() throws -> DatasetCheckpoint {
     var states: [SegmentState] = []
     for segment in open.values.sorted(by: { $0.number < $1.number }) + toPublish {
       try flush(segment, endMember: true)
@@ -239,7 +239,7 @@ public final class DatasetWriter {
   /// Publishes what the commit covered: sealed segments become visible, complete partitions
   /// get `_SUCCESS`. Returns the names of partitions completed.
   @discardableResult
-  public func afterCommit() throws(FileSystemError) -> [String] {
+  public func afterCommit() throws -> [String] {
     var directories = Set<String>()
     for segment in toPublish {
       try FileSystem.rename(segment.path, visiblePath(segment.state))

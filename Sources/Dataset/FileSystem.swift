@@ -15,7 +15,7 @@ public struct FileSystemError: Error, Sendable, CustomStringConvertible {
 
 /// Thin, throwing wrappers over the POSIX calls durability depends on.
 public enum FileSystem {
-  public static func makeDirectories(_ path: String) throws(FileSystemError) {
+  public static func makeDirectories(_ path: String) throws {
     var current = path.hasPrefix("/") ? "" : "."
     for part in path.split(separator: "/") {
       current += "/" + part
@@ -25,14 +25,14 @@ public enum FileSystem {
     }
   }
 
-  public static func openForAppend(_ path: String) throws(FileSystemError) -> Int32 {
+  public static func openForAppend(_ path: String) throws -> Int32 {
     let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
     _ = lseek(fd, 0, SEEK_END)
     return fd
   }
 
-  public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(FileSystemError) {
+  public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
     var done = 0
     while done < bytes.count {
       let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
@@ -44,24 +44,24 @@ public enum FileSystem {
     }
   }
 
-  public static func sync(_ fd: Int32, path: String) throws(FileSystemError) {
+  public static func sync(_ fd: Int32, path: String) throws {
     guard fsync(fd) == 0 else { throw FileSystemError(path: path, operation: "fsync", code: errno) }
   }
 
-  public static func syncDirectory(_ path: String) throws(FileSystemError) {
+  public static func syncDirectory(_ path: String) throws {
     let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
     defer { close(fd) }
     try sync(fd, path: path)
   }
 
-  public static func truncate(_ path: String, to length: Int64) throws(FileSystemError) {
+  public static func truncate(_ path: String, to length: Int64) throws {
     guard Glibc.truncate(path, off_t(length)) == 0 else {
       throw FileSystemError(path: path, operation: "truncate", code: errno)
     }
   }
 
-  public static func rename(_ from: String, _ to: String) throws(FileSystemError) {
+  public static func rename(_ from: String, _ to: String) throws {
     guard Glibc.rename(from, to) == 0 else { throw FileSystemError(path: from, operation: "rename", code: errno) }
   }
 
@@ -80,11 +80,11 @@ public enum FileSystem {
   }
 
   /// Writes a whole small file atomically: temp file, fsync, rename, fsync of the directory.
-  public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(FileSystemError) {
+  public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
     let temp = path + ".tmp"
     let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw FileSystemError(path: temp, operation: "open", code: errno) }
-    do throws(FileSystemError) {
+    do throws {
       try writeAll(fd, bytes, path: temp)
       try sync(fd, path: temp)
     } catch {

@@ -29,7 +29,7 @@ public enum Check {
       var shown = 0
       while shown < sampleLines {
         var lines: [String] = []
-        let step = cursor.step(maxLines: sampleLines - shown, flushPartial: true) { item in
+        let step = try cursor.step(maxLines: sampleLines - shown, flushPartial: true) { item in
           switch item {
           case .line(let bytes, _, _):
             lines.append(describe(decoder.decode(bytes), rules: rules))

@@ -105,8 +105,11 @@ public final class LiveRunner: Sendable {
   private func runPipeline() throws {
     let config = control.withLock { $0.config }
     let queue = try StateDatabase.open(stateDir: config.stateDir)
-    try queue.inDatabase { db in
-      try db.beginTransaction()
+    try StateDatabase.run(queue) { db in try loop(db: db, config: config) }
+  }
+
+  private func loop(db: Database, config: FeedbackConfig.Configuration) throws {
+    do {
       let pipeline = try Pipeline(config: config, db: db, logger: logger)
       pipeline.ageClock = { LiveRunner.wallNow() }
       let rotateWait =
@@ -163,7 +166,6 @@ public final class LiveRunner: Sendable {
       }
       for writer in pipeline.writers { writer.sealAll() }
       try pipeline.commit()
-      try db.commit()
       publishHealth(pipeline)
       logger.notice("stopped", metadata: ["status": "\(statusLine(pipeline))"])
     }

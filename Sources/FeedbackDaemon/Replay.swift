@@ -48,8 +48,9 @@ public enum Replay {
     }
     let start = ContinuousClock.now
     let queue = try StateDatabase.open(stateDir: config.stateDir)
-    return try queue.inDatabase { db in
-      try db.beginTransaction()
+    return try StateDatabase.run(queue) { db in try replay(db: db) }
+
+    func replay(db: Database) throws -> ReplaySummary {
       let pipeline = try Pipeline(config: config, db: db, logger: logger)
       pipeline.ageClock = { [unowned pipeline] in pipeline.engine.watermark }
       let feeds = config.sources.indices.map { SourceFeed(index: $0, pipeline: pipeline, live: false) }
@@ -70,7 +71,6 @@ public enum Replay {
       if options.flush { try pipeline.engine.flush() }
       for writer in pipeline.writers { writer.sealAll() }
       try pipeline.commit()
-      try db.commit()
       let elapsed = ContinuousClock.now - start
       return ReplaySummary(pipeline: pipeline, elapsed: elapsed, pending: pipeline.state.pendingPredictionCount())
     }
@@ -88,6 +88,26 @@ public enum DaemonError: Error, CustomStringConvertible {
 
 /// Opens `state_dir/state.sqlite` in WAL mode, so `status` can read while a writer runs.
 enum StateDatabase {
+  /// Runs the pipeline on the queue's connection inside `withPipelineTransaction`.
+  static func run<T>(_ queue: DatabaseQueue, _ body: (Database) throws -> T) throws -> T {
+    try queue.inDatabase { db in try withPipelineTransaction(db) { try body(db) } }
+  }
+
+  /// Runs `body` inside a transaction the pipeline commits and reopens at each checkpoint; on
+  /// an error whatever was not committed is rolled back (GRDB requires no transaction to be
+  /// left open), so the next start recovers from the last commit.
+  static func withPipelineTransaction<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+    try db.beginTransaction()
+    do {
+      let result = try body()
+      if db.isInsideTransaction { try db.commit() }
+      return result
+    } catch {
+      if db.isInsideTransaction { try? db.rollback() }
+      throw error
+    }
+  }
+
   static func open(stateDir: String) throws -> DatabaseQueue {
     try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
     var configuration = GRDB.Configuration()

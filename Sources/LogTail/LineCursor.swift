@@ -64,10 +64,11 @@ public final class LineCursor {
   }
 
   /// Hands up to `maxLines` lines to `body`. At the end of the data, an unterminated last line
-  /// is handed out too when `flushPartial` is set (the file will never grow again).
+  /// is handed out too when `flushPartial` is set (the file will never grow again). Errors from
+  /// `body` are carried out of `withUnsafeBytes` by hand, not rethrown through it.
   public func step(
     maxLines: Int, flushPartial: Bool, validate: (() -> Bool)? = nil, _ body: (LineItem) throws -> Void
-  ) rethrows -> Step {
+  ) throws -> Step {
     var handed = 0
     while handed < maxLines {
       // Scan the buffered bytes for complete lines.
@@ -87,11 +88,13 @@ public final class LineCursor {
         } else if length > maxLineBytes {
           try body(.tooLong(offset: lineOffset, end: end))
         } else {
-          try buffer.withUnsafeBytes { all in
+          var failure: (any Error)?
+          buffer.withUnsafeBytes { all in
             var line = UnsafeRawBufferPointer(rebasing: all[start..<newline])
             if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line[0..<(line.count - 1)]) }
-            try body(.line(line, offset: lineOffset, end: end))
+            do { try body(.line(line, offset: lineOffset, end: end)) } catch { failure = error }
           }
+          if let failure { throw failure }
         }
         position = end
         start = newline + 1
@@ -122,9 +125,14 @@ public final class LineCursor {
             skippingFrom = nil
             try body(.tooLong(offset: skipStart, end: end))
           } else {
-            try buffer.withUnsafeBytes { all in
-              try body(.line(UnsafeRawBufferPointer(rebasing: all[start...]), offset: position, end: end))
+            var failure: (any Error)?
+            let offset = position
+            buffer.withUnsafeBytes { all in
+              do {
+                try body(.line(UnsafeRawBufferPointer(rebasing: all[start...]), offset: offset, end: end))
+              } catch { failure = error }
             }
+            if let failure { throw failure }
           }
           position = end
           buffer.removeAll(keepingCapacity: true)

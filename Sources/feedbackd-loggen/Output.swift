@@ -64,7 +64,12 @@ final class FileSink {
 
   private func flushCompressed() throws {
     guard !compressed.isEmpty else { return }
-    try compressed.withUnsafeBytes { try writeAll($0) }
+    // Errors leave withUnsafeBytes as a value: rethrowing through it miscompiled in debug builds.
+    var failure: (any Error)?
+    compressed.withUnsafeBytes { bytes in
+      do { try writeAll(bytes) } catch { failure = error }
+    }
+    if let failure { throw failure }
     compressed.removeAll(keepingCapacity: true)
   }
 

@@ -211,3 +211,29 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     #expect(again.stdout.contains("lines       0 "), "\(again.stdout)")
   }
 }
+
+@Suite(.serialized) struct BackpressureTests {
+  /// The dataset directory cannot be written for a while (a file stands where a partition
+  /// directory must go): the daemon logs it, retries from its last commit, and once the
+  /// obstacle is gone finishes with every row exactly once.
+  @Test func unwritableDatasetPausesAndRecoversWithoutLoss() throws {
+    let setup = try LiveEndToEndTests.setup(seed: 47, predictions: 1500)
+    let lines = try String(contentsOfFile: setup.input, encoding: .utf8).split(separator: "\n")
+    // Block every partition of the second day in the ctr dataset.
+    let ctr = setup.dir + "/datasets/ctr"
+    try FileManager.default.createDirectory(atPath: ctr, withIntermediateDirectories: true)
+    let blocker = ctr + "/date=2026-12-01"
+    _ = FileManager.default.createFile(atPath: blocker, contents: Data("not a directory".utf8))
+    try (lines.joined(separator: "\n") + "\n").write(
+      toFile: setup.logs + "/app.log", atomically: false, encoding: .utf8)
+    let daemon = try DaemonProcess(config: setup.config)
+    let deadline = Date().addingTimeInterval(20)
+    while !daemon.log.contains("pipeline failed") && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+    #expect(daemon.log.contains("pipeline failed"), "the obstacle was not noticed: \(daemon.log)")
+    #expect(!FileManager.default.fileExists(atPath: ctr + "/date=2026-12-01/hour=00"))
+    try FileManager.default.removeItem(atPath: blocker)
+    Thread.sleep(forTimeInterval: 4)
+    #expect(daemon.terminate() == 0, "\(daemon.log)")
+    try LiveEndToEndTests.flushAndVerify(setup)
+  }
+}

@@ -21,7 +21,7 @@ func readAll(
 ) {
   let cursor = try LineCursor(path: path, from: offset, maxLineBytes: max)
   var lines: [String] = []
-  while cursor.step(
+  while try cursor.step(
     maxLines: 3, flushPartial: flush,
     { item in
       switch item {
@@ -129,7 +129,7 @@ func readAll(
     let text = Array((0..<50_000).map { "line \($0)\n" }.joined().utf8)
     try write(dir + "/plain", text)
     let firstPart = try LineCursor(path: dir + "/plain", from: 0, maxLineBytes: 1 << 20)
-    _ = firstPart.step(maxLines: 12_345, flushPartial: false) { _ in }
+    _ = try firstPart.step(maxLines: 12_345, flushPartial: false) { _ in }
     let saved = firstPart.position
     // Rotated and compressed (as several members) while the daemon was down.
     try write(
