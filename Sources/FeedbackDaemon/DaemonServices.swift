@@ -1,5 +1,8 @@
+import FeedbackConfig
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -54,13 +57,22 @@ public struct ReloadService: Service {
 
 /// Assembles the daemon's services in one place, in dependency order.
 public enum Daemon {
-  public static func run(runner: LiveRunner, logger: Logger) async throws {
+  public static func run(runner: LiveRunner, config: FeedbackConfig.Configuration, logger: Logger) async throws {
+    let registry = PrometheusCollectorRegistry()
+    var factory = PrometheusMetricsFactory(registry: registry)
+    // Feedback arrives seconds (clicks) to days (purchases) after a prediction.
+    factory.valueHistogramBuckets["feedbackd_label_delay_seconds"] = [
+      1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21_600, 86_400, 259_200, 604_800,
+    ]
+    MetricsSystem.bootstrap(factory)
     let group = ServiceGroup(
       configuration: ServiceGroupConfiguration(
         services: [
           ServiceGroupConfiguration.ServiceConfiguration(
             service: PipelineService(runner: runner), successTerminationBehavior: .gracefullyShutdownGroup),
           ServiceGroupConfiguration.ServiceConfiguration(service: ReloadService(runner: runner, logger: logger)),
+          ServiceGroupConfiguration.ServiceConfiguration(
+            service: OperationsServer.make(config: config, runner: runner, registry: registry)),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))

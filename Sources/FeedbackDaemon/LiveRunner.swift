@@ -122,10 +122,7 @@ public final class LiveRunner: Sendable {
       var lastCommit = ContinuousClock.now
       var lastStatus = ContinuousClock.now - .seconds(60)
       var lastWatchdog = ContinuousClock.now - .seconds(60)
-      health.withLock {
-        $0.failure = nil
-        $0.ready = true
-      }
+      health.withLock { $0.ready = true }
       notifier.notify("READY=1\nSTATUS=tailing \(config.sources.count) source(s)")
       logger.notice(
         "started", metadata: ["sources": "\(config.sources.map(\.name))", "state_dir": "\(config.stateDir)"])
@@ -219,6 +216,8 @@ public final class LiveRunner: Sendable {
     let rows = pipeline.engine.counters.rows.reduce(0, +)
     let lines = pipeline.sourceCounters.reduce(0) { $0 + $1.lines }
     health.withLock {
+      // A commit went through: whatever stopped writing before is gone.
+      $0.failure = nil
       $0.lastProgress = LiveRunner.wallNow()
       $0.lastCommit = $0.lastProgress
       $0.rowsWritten = rows

@@ -38,6 +38,7 @@ final class Pipeline: EngineOutput {
   var linesSinceCommit = 0
   var commits = 0
   private var touchedFiles: [String: FileRecord] = [:]
+  let metrics: DaemonMetrics
   private var record: [UInt8] = []
 
   init(config: FeedbackConfig.Configuration, db: Database, logger: Logger) throws {
@@ -50,6 +51,8 @@ final class Pipeline: EngineOutput {
       LineDecoder(format: LogFormat(rawValue: $0.format) ?? .json, timeField: $0.timeField)
     }
     sourceCounters = Array(repeating: SourceCounters(), count: config.sources.count)
+    metrics = DaemonMetrics(
+      rules: rules, sourceNames: config.sources.map(\.name), datasetNames: config.datasets.map(\.name))
 
     let checkpoint = try store.meta("checkpoint").map { try JSONDecoder().decode(Checkpoint.self, from: $0) }
     var writers: [DatasetWriter] = []
@@ -120,6 +123,7 @@ final class Pipeline: EngineOutput {
 
   func write(_ row: LabeledRow) throws {
     try writers[row.dataset].append(row, ageClock: ageClock())
+    metrics.recordRow(row)
   }
 
   func side(_ sideRecord: SideRecord) throws {
@@ -179,6 +183,7 @@ final class Pipeline: EngineOutput {
   /// Commits read positions, join state, segment lengths and side logs in one transaction,
   /// after the bytes they describe are on disk; then publishes what the commit covered.
   func commit() throws {
+    let started = ContinuousClock.now
     advanceOutputs()
     var datasets: [String: Checkpoint.DatasetState] = [:]
     for (writer, dataset) in zip(writers, config.datasets) {
@@ -207,6 +212,12 @@ final class Pipeline: EngineOutput {
     for writer in writers { try writer.afterCommit() }
     linesSinceCommit = 0
     commits += 1
+    let took = ContinuousClock.now - started
+    metrics.recordCommit(
+      nanoseconds: took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
+    metrics.publish(
+      sources: sourceCounters, engine: engine.counters, pendingPredictions: state.pendingPredictionCount(),
+      watermarkNanos: engine.watermark, now: LiveRunner.wallNow())
   }
 }
 

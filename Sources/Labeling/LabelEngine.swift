@@ -26,7 +26,8 @@ public final class LabelEngine {
     self.rules = rules
     self.store = store
     self.output = output
-    counters = EngineCounters(feedbackTypes: rules.feedbackTypes.count, datasets: rules.datasets.count)
+    counters = EngineCounters(
+      feedbackTypes: rules.feedbackTypes.count, datasets: rules.datasets.count, sources: sources)
     sourceMaxTime = Array(repeating: nil, count: sources)
     sourceActive = Array(repeating: true, count: sources)
     nextDue = try store.earliestDue() ?? .max
@@ -95,17 +96,22 @@ public final class LabelEngine {
       sourceMaxTime[source] = event.time
       try advanceWatermark()
     }
+    let kinds = rules.feedbackTypes.count
     switch rules.classify(event.object) {
     case .prediction(let key):
       counters.predictions += 1
+      counters.eventsBySource[source][0] += 1
       try processPrediction(key: key, time: event.time, object: event.object)
     case .feedback(let type, let key):
       counters.feedback[type] += 1
+      counters.eventsBySource[source][1 + type] += 1
       try processFeedback(type: type, key: key, event: event, lineHash: lineHash)
     case .ignored:
       counters.ignored += 1
+      counters.eventsBySource[source][1 + kinds] += 1
     case .missingKey:
       counters.missingKey += 1
+      counters.eventsBySource[source][2 + kinds] += 1
     }
   }
 

@@ -63,11 +63,14 @@ public struct EngineCounters: Sendable, Equatable {
   public var orphans: [Int] = []
   public var lateFeedback: [Int] = []
   public var rows: [Int] = []
+  /// Per source, events by kind: prediction, each feedback type, ignored, missing key.
+  public var eventsBySource: [[Int]] = []
 
-  public init(feedbackTypes: Int, datasets: Int) {
+  public init(feedbackTypes: Int, datasets: Int, sources: Int = 1) {
     feedback = Array(repeating: 0, count: feedbackTypes)
     orphans = feedback
     lateFeedback = feedback
     rows = Array(repeating: 0, count: datasets)
+    eventsBySource = Array(repeating: Array(repeating: 0, count: feedbackTypes + 3), count: sources)
   }
 }

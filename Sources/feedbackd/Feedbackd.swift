@@ -52,7 +52,7 @@ struct RunCommand: AsyncParsableCommand {
     options.rotateWait = .milliseconds(Int64(rotateWait * 1000))
     options.commitInterval = .milliseconds(Int64(commitInterval * 1000))
     let runner = LiveRunner(config: configuration, configPath: config, options: options, logger: logger)
-    try await Daemon.run(runner: runner, logger: logger)
+    try await Daemon.run(runner: runner, config: configuration, logger: logger)
   }
 }
 

@@ -68,13 +68,14 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
 @Suite(.serialized) struct LiveEndToEndTests {
   /// One generated log as the writer's input, and a config whose source follows DIR/logs.
   struct Setup {
+    let httpPort: Int
     let dir: String
     let input: String
     let logs: String
     let config: String
   }
 
-  static func setup(seed: Int, predictions: Int) throws -> Setup {
+  static func setup(seed: Int, predictions: Int, httpPort: Int = Int.random(in: 20_000...60_000)) throws -> Setup {
     let dir = try makeTempDir("live\(seed)")
     let result = try run(
       Binaries.loggen,
@@ -83,8 +84,9 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     let logs = dir + "/logs"
     try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
     let config = try writeConfig(
-      dir: dir, logs: logs, stateDir: dir + "/state", datasets: dir + "/datasets", idleTimeout: "1h")
-    return Setup(dir: dir, input: dir + "/input/app.log", logs: logs, config: config)
+      dir: dir, logs: logs, stateDir: dir + "/state", datasets: dir + "/datasets", idleTimeout: "1h",
+      httpPort: httpPort)
+    return Setup(httpPort: httpPort, dir: dir, input: dir + "/input/app.log", logs: logs, config: config)
   }
 
   /// After the daemon stopped: flush what is still pending and compare every row with the
@@ -164,7 +166,8 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
   }
 
   @Test func sigtermExitsZeroAndTellsSystemd() throws {
-    let setup = try Self.setup(seed: 43, predictions: 200)
+    let port = Int.random(in: 20_000...60_000)
+    let setup = try Self.setup(seed: 43, predictions: 200, httpPort: port)
     try FileManager.default.copyItem(atPath: setup.input, toPath: setup.logs + "/app.log")
     let socketPath = setup.dir + "/notify.sock"
     let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
@@ -197,6 +200,22 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     #expect(report.stdout.contains(setup.logs + "/app.log"), "\(report.stdout)")
     #expect(report.stdout.contains("last commit"), "\(report.stdout)")
     #expect(report.stdout.contains("pending"), "\(report.stdout)")
+    // The operations endpoint on loopback.
+    let health = try run(
+      "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/healthz"])
+    #expect(health.stdout == "200", "\(health.stdout) \(health.stderr)")
+    let metrics = try run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/metrics"])
+    for name in [
+      "feedbackd_lines_read_total{source=\"shop\"}", "feedbackd_bytes_read_total", "feedbackd_lines_rejected_total",
+      "feedbackd_events_total", "feedbackd_rows_written_total", "feedbackd_pending_predictions",
+      "feedbackd_watermark_seconds", "feedbackd_watermark_lag_seconds", "feedbackd_label_delay_seconds_bucket",
+      "feedbackd_commit_duration_seconds_bucket", "feedbackd_duplicate_predictions_total",
+    ] {
+      #expect(metrics.stdout.contains(name), "\(name) missing from /metrics")
+    }
+    let linesRead = metrics.stdout.split(separator: "\n").first { $0.hasPrefix("feedbackd_lines_read_total{") }
+    let expectedLines = try String(contentsOfFile: setup.input, encoding: .utf8).split(separator: "\n").count
+    #expect(linesRead?.hasSuffix(" \(expectedLines)") == true, "\(linesRead ?? "none")")
     let status = daemon.terminate()
     receive(for: 1)
     #expect(status == 0, "\(daemon.log)")
@@ -217,7 +236,7 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
   /// directory must go): the daemon logs it, retries from its last commit, and once the
   /// obstacle is gone finishes with every row exactly once.
   @Test func unwritableDatasetPausesAndRecoversWithoutLoss() throws {
-    let setup = try LiveEndToEndTests.setup(seed: 47, predictions: 1500)
+    let setup = try LiveEndToEndTests.setup(seed: 47, predictions: 1500, httpPort: Int.random(in: 20_000...60_000))
     let lines = try String(contentsOfFile: setup.input, encoding: .utf8).split(separator: "\n")
     // Block every partition of the second day in the ctr dataset.
     let ctr = setup.dir + "/datasets/ctr"
@@ -230,6 +249,10 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     let deadline = Date().addingTimeInterval(20)
     while !daemon.log.contains("pipeline failed") && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
     #expect(daemon.log.contains("pipeline failed"), "the obstacle was not noticed: \(daemon.log)")
+    let health = try run(
+      "/usr/bin/curl", ["-s", "-w", " %{http_code}", "http://127.0.0.1:\(setup.httpPort)/healthz"])
+    #expect(health.stdout.hasSuffix(" 503"), "\(health.stdout)")
+    #expect(health.stdout.contains("cannot write"), "\(health.stdout)")
     #expect(!FileManager.default.fileExists(atPath: ctr + "/date=2026-12-01/hour=00"))
     try FileManager.default.removeItem(atPath: blocker)
     Thread.sleep(forTimeInterval: 4)

@@ -86,7 +86,7 @@ func listFiles(_ dir: String) -> [String] {
 /// A configuration exercising every label value kind, two datasets, two output formats.
 func writeConfig(
   dir: String, logs: String, stateDir: String, datasets: String, format: String = "logstash",
-  idleTimeout: String = "30s"
+  idleTimeout: String = "30s", httpPort: Int = Int.random(in: 20_000...60_000)
 ) throws -> String {
   let yaml = """
     state_dir: \(stateDir)
@@ -117,6 +117,7 @@ func writeConfig(
         labels: [purchased, revenue, first_order]
         format: jsonl.gz
     watermark: { max_out_of_order: 5s, idle_timeout: \(idleTimeout) }
+    http: { listen: "127.0.0.1:\(httpPort)" }
     """
   let path = dir + "/feedbackd.yaml"
   try yaml.write(toFile: path, atomically: true, encoding: .utf8)

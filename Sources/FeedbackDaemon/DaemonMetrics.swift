@@ -1,0 +1,92 @@
+import CoreMetrics
+import Labeling
+import Metrics
+
+/// Every metric feedbackd exports, named in one place.
+///
+/// The pipeline counts in plain integers on its hot path; at each commit the differences since
+/// the last publication are added to the swift-metrics counters (Prometheus through
+/// swift-prometheus in `feedbackd run`; no-ops where no backend is bootstrapped).
+final class DaemonMetrics {
+  private var lastSources: [SourceCounters]
+  private var lastEngine: EngineCounters
+  private let rules: Rules
+  private let sourceNames: [String]
+  private let datasetNames: [String]
+  private let commitTimer = Metrics.Timer(label: "feedbackd_commit_duration_seconds")
+  private let pending = Gauge(label: "feedbackd_pending_predictions")
+  private let watermark = Gauge(label: "feedbackd_watermark_seconds")
+  private let lag = Gauge(label: "feedbackd_watermark_lag_seconds")
+  private let labelDelays: [Recorder]
+
+  init(rules: Rules, sourceNames: [String], datasetNames: [String]) {
+    self.rules = rules
+    self.sourceNames = sourceNames
+    self.datasetNames = datasetNames
+    lastSources = Array(repeating: SourceCounters(), count: sourceNames.count)
+    lastEngine = EngineCounters(
+      feedbackTypes: rules.feedbackTypes.count, datasets: rules.datasets.count, sources: sourceNames.count)
+    labelDelays = rules.labels.map {
+      Recorder(label: "feedbackd_label_delay_seconds", dimensions: [("label", $0.name)], aggregate: true)
+    }
+  }
+
+  /// Time from a prediction to the feedback that set its label, per label with feedback.
+  func recordRow(_ row: LabeledRow) {
+    for (label, outcome) in zip(rules.datasets[row.dataset].labels, row.labels) {
+      if let at = outcome.at { labelDelays[label].record(Double(at - row.predictedAt) / 1e9) }
+    }
+  }
+
+  func recordCommit(nanoseconds: Int64) {
+    commitTimer.recordNanoseconds(nanoseconds)
+  }
+
+  private static func add(_ label: String, _ dimensions: [(String, String)], _ delta: Int) {
+    guard delta > 0 else { return }
+    Counter(label: label, dimensions: dimensions).increment(by: delta)
+  }
+
+  /// Publishes what changed since the last call.
+  func publish(
+    sources: [SourceCounters], engine: EngineCounters, pendingPredictions: Int, watermarkNanos: Int64, now: Int64
+  ) {
+    for (i, (current, last)) in zip(sources, lastSources).enumerated() {
+      let source = [("source", sourceNames[i])]
+      Self.add("feedbackd_lines_read_total", source, current.lines - last.lines)
+      Self.add("feedbackd_bytes_read_total", source, Int(current.bytes - last.bytes))
+      Self.add("feedbackd_files_quarantined_total", [], current.filesQuarantined - last.filesQuarantined)
+      Self.add("feedbackd_files_truncated_total", source, current.truncations - last.truncations)
+      for (reason, count) in current.rejects {
+        Self.add(
+          "feedbackd_lines_rejected_total", source + [("reason", reason)], count - (last.rejects[reason] ?? 0))
+      }
+    }
+    let kinds = ["prediction"] + rules.feedbackTypes.map(\.name) + ["ignored", "missing_key"]
+    for (i, counts) in engine.eventsBySource.enumerated() where i < sourceNames.count {
+      for (k, count) in counts.enumerated() {
+        Self.add(
+          "feedbackd_events_total", [("source", sourceNames[i]), ("kind", kinds[k])],
+          count - lastEngine.eventsBySource[i][k])
+      }
+    }
+    for (d, count) in engine.rows.enumerated() {
+      Self.add("feedbackd_rows_written_total", [("dataset", datasetNames[d])], count - lastEngine.rows[d])
+    }
+    for (t, type) in rules.feedbackTypes.enumerated() {
+      Self.add("feedbackd_orphan_feedback_total", [("type", type.name)], engine.orphans[t] - lastEngine.orphans[t])
+      Self.add(
+        "feedbackd_late_feedback_total", [("type", type.name)], engine.lateFeedback[t] - lastEngine.lateFeedback[t])
+    }
+    Self.add("feedbackd_late_predictions_total", [], engine.latePredictions - lastEngine.latePredictions)
+    Self.add(
+      "feedbackd_duplicate_predictions_total", [], engine.duplicatePredictions - lastEngine.duplicatePredictions)
+    pending.record(pendingPredictions)
+    if watermarkNanos > .min {
+      watermark.record(Double(watermarkNanos) / 1e9)
+      lag.record(Double(now - watermarkNanos) / 1e9)
+    }
+    lastSources = sources
+    lastEngine = engine
+  }
+}
