@@ -11,7 +11,7 @@ import LogFormats
 #endif
 
 /// A segment's durable state, committed with read positions and join state.
-public struct SegmentState: Sendable, Equatable {
+public struct SegmentState: Sendable, Equatable, Codable {
   public var number: Int
   public var partition: String
   /// Bytes of the segment covered by the last commit.
@@ -31,7 +31,7 @@ public struct SegmentState: Sendable, Equatable {
 }
 
 /// A dataset's durable state.
-public struct DatasetCheckpoint: Sendable, Equatable {
+public struct DatasetCheckpoint: Sendable, Equatable, Codable {
   public var nextSegment: Int
   public var segments: [SegmentState]
   /// Partitions that received rows and have no `_SUCCESS` yet, with their end time.

@@ -58,7 +58,7 @@ final class Pipeline: EngineOutput {
     var writers: [DatasetWriter] = []
     for (i, dataset) in config.datasets.enumerated() {
       let layout = RulesBuilder.layout(for: dataset, index: i, rules: rules, config: config)
-      let committed = checkpoint?.datasets[dataset.name]?.datasetCheckpoint ?? DatasetCheckpoint()
+      let committed = checkpoint?.datasets[dataset.name] ?? DatasetCheckpoint()
       writers.append(try DatasetWriter(layout: layout, recovering: committed))
     }
     self.writers = writers
@@ -185,9 +185,9 @@ final class Pipeline: EngineOutput {
   func commit() throws {
     let started = ContinuousClock.now
     advanceOutputs()
-    var datasets: [String: Checkpoint.DatasetState] = [:]
+    var datasets: [String: DatasetCheckpoint] = [:]
     for (writer, dataset) in zip(writers, config.datasets) {
-      datasets[dataset.name] = Checkpoint.DatasetState(try writer.prepareCommit())
+      datasets[dataset.name] = try writer.prepareCommit()
     }
     let checkpoint = Checkpoint(
       seq: engine.seq, watermark: engine.watermark,
@@ -223,41 +223,10 @@ final class Pipeline: EngineOutput {
 
 /// What one commit records besides the join state tables.
 struct Checkpoint: Codable {
-  struct DatasetState: Codable {
-    struct Segment: Codable {
-      var number: Int
-      var partition: String
-      var length: Int64
-      var openedAt: Int64
-      var sealed: Bool
-    }
-    var nextSegment: Int
-    var segments: [Segment]
-    var openPartitions: [String: Int64]
-
-    init(_ c: DatasetCheckpoint) {
-      nextSegment = c.nextSegment
-      segments = c.segments.map {
-        Segment(number: $0.number, partition: $0.partition, length: $0.length, openedAt: $0.openedAt, sealed: $0.sealed)
-      }
-      openPartitions = c.openPartitions
-    }
-
-    var datasetCheckpoint: DatasetCheckpoint {
-      DatasetCheckpoint(
-        nextSegment: nextSegment,
-        segments: segments.map {
-          SegmentState(
-            number: $0.number, partition: $0.partition, length: $0.length, openedAt: $0.openedAt, sealed: $0.sealed)
-        },
-        openPartitions: openPartitions)
-    }
-  }
-
   var seq: Int64
   var watermark: Int64
   var sourceMaxTime: [String: Int64]
-  var datasets: [String: DatasetState]
+  var datasets: [String: DatasetCheckpoint]
   var sideLogs: [String: AppendLog.Position]
   /// Wall-clock time of the commit (nanoseconds since the epoch), for `status`.
   var committedAt: Int64?

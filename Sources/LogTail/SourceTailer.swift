@@ -113,10 +113,66 @@ public final class SourceTailer {
         open[fingerprint] = nil
       }
     }
-    let paths = rotationOrdered(expandGlobs(patterns))
+    // A rotation can shift names while the directory is being listed: a file seen as
+    // `app.log.1` may be `app.log.2` a moment later while another takes its name. Discovery is
+    // only used when a second listing agrees with the first, so no older file is missed.
+    var discovered: Discovery?
+    for _ in 0..<5 {
+      if let d = try discover(now: now) {
+        discovered = d
+        break
+      }
+    }
+    guard let discovered else { return 0 }
+    var work = discovered.work
+    let livePathOf = discovered.livePathOf
+    let seen = discovered.seen
+    if fingerprintCache.count > 4096 { fingerprintCache = [:] }
+    // Readers whose file left the globs (deleted, or renamed away) are drained first: they are older.
+    let orphaned = open.keys.filter { !seen.contains($0) }.sorted { open[$0]!.path < open[$1]!.path }
+    work = orphaned.map { ($0, nil) } + work
+
+    var handed = 0
+    for (fingerprint, candidate) in work {
+      guard handed < budget else { break }
+      if done.contains(fingerprint) { continue }
+      let file: OpenFile
+      if let existing = open[fingerprint] {
+        file = existing
+      } else {
+        guard let candidate else { continue }
+        switch try openFile(fingerprint: fingerprint, candidate: candidate, now: now) {
+        case .opened(let opened): file = opened
+        case .skip: continue
+        case .blocked: return handed
+        }
+      }
+      let isLive = livePathOf[fingerprint] ?? false
+      let (lines, blocked) = try read(file, budget: budget - handed, isLive: isLive, now: now)
+      handed += lines
+      // An older file that cannot be read to its end yet (a gzip still being written) holds
+      // back everything newer: reading order is event order.
+      if blocked { return handed }
+    }
+    return handed
+  }
+
+  struct Discovery {
+    var work: [(Fingerprint, Candidate?)]
+    var livePathOf: [Fingerprint: Bool]
+    var seen: Set<Fingerprint>
+  }
+
+  /// Paths the globs match now, with their (device, inode).
+  private func listing() -> [(String, FileStat)] {
+    rotationOrdered(expandGlobs(patterns)).compactMap { path in FileStat.of(path: path).map { (path, $0) } }
+  }
+
+  /// Lists, identifies and orders the source's files; nil if the files moved meanwhile.
+  private func discover(now: Int64) throws -> Discovery? {
+    let before = listing()
     var candidates: [Candidate] = []
-    for path in paths {
-      guard let stat = FileStat.of(path: path) else { continue }
+    for (path, stat) in before {
       candidates.append(
         Candidate(path: path, isLiveName: RotationName(path: path).kind == .live, stat: stat, reader: nil))
     }
@@ -159,34 +215,18 @@ public final class SourceTailer {
       guard seen.insert(fingerprint).inserted else { continue }
       work.append((fingerprint, candidate))
     }
-    if fingerprintCache.count > 4096 { fingerprintCache = [:] }
-    // Readers whose file left the globs (deleted, or renamed away) are drained first: they are older.
-    let orphaned = open.keys.filter { !seen.contains($0) }.sorted { open[$0]!.path < open[$1]!.path }
-    work = orphaned.map { ($0, nil) } + work
-
-    var handed = 0
-    for (fingerprint, candidate) in work {
-      guard handed < budget else { break }
-      if done.contains(fingerprint) { continue }
-      let file: OpenFile
-      if let existing = open[fingerprint] {
-        file = existing
-      } else {
-        guard let candidate else { continue }
-        switch try openFile(fingerprint: fingerprint, candidate: candidate, now: now) {
-        case .opened(let opened): file = opened
-        case .skip: continue
-        case .blocked: return handed
-        }
-      }
-      let isLive = livePathOf[fingerprint] ?? false
-      let (lines, blocked) = try read(file, budget: budget - handed, isLive: isLive, now: now)
-      handed += lines
-      // An older file that cannot be read to its end yet (a gzip still being written) holds
-      // back everything newer: reading order is event order.
-      if blocked { return handed }
+    // Every file identified must still be where it was listed, and nothing new may have
+    // appeared in between.
+    var listed: [String: (UInt64, UInt64)] = [:]
+    for (path, stat) in before { listed[path] = stat.sameFile }
+    for case (_, let candidate?) in work {
+      guard let inode = listed[candidate.path], inode == candidate.stat.sameFile else { return nil }
     }
-    return handed
+    let after = listing()
+    guard after.count == before.count,
+      zip(before, after).allSatisfy({ $0.0 == $1.0 && $0.1.sameFile == $1.1.sameFile })
+    else { return nil }
+    return Discovery(work: work, livePathOf: livePathOf, seen: seen)
   }
 
   enum OpenResult {
