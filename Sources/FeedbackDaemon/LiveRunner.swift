@@ -119,6 +119,7 @@ public final class LiveRunner: Sendable {
         SourceFeed(index: $0, pipeline: pipeline, live: true, rotateWait: rotateWait)
       }
       var lastData = Array(repeating: LiveRunner.wallNow(), count: feeds.count)
+      var watcher = DirectoryWatcher(patterns: feeds.flatMap { $0.tailer.patterns })
       var lastCommit = ContinuousClock.now
       var lastStatus = ContinuousClock.now - .seconds(60)
       var lastWatchdog = ContinuousClock.now - .seconds(60)
@@ -132,6 +133,7 @@ public final class LiveRunner: Sendable {
           let r = $0.reload; $0.reload = false; return r
         }) {
           feeds = reloadSources(pipeline: pipeline, feeds: feeds, rotateWait: rotateWait)
+          watcher = DirectoryWatcher(patterns: feeds.flatMap { $0.tailer.patterns })
         }
         let now = LiveRunner.wallNow()
         let lines = try pollOnce(pipeline: pipeline, feeds: feeds, lastData: &lastData, now: now)
@@ -149,7 +151,13 @@ public final class LiveRunner: Sendable {
           notifier.notify("STATUS=\(statusLine(pipeline))")
           lastStatus = ContinuousClock.now
         }
-        if lines == 0 { sleepUnlessStopped(options.pollInterval) }
+        if lines == 0 {
+          // Idle: wake on an inotify hint from the logs' directories, or at the next tick.
+          let milliseconds =
+            options.pollInterval.components.seconds * 1000
+            + options.pollInterval.components.attoseconds / 1_000_000_000_000_000
+          watcher.wait(timeoutMilliseconds: Int32(milliseconds))
+        }
       }
 
       notifier.notify("STOPPING=1")

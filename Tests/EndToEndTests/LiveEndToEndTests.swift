@@ -231,6 +231,41 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
   }
 }
 
+/// A fake `$NOTIFY_SOCKET`: a datagram socket the test reads sd_notify messages from.
+final class NotifySocket {
+  let path: String
+  let fd: Int32
+  private(set) var messages: [(at: Date, text: String)] = []
+
+  init(path: String) {
+    self.path = path
+    fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+    _ = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+  }
+
+  deinit { close(fd) }
+
+  func receive(for seconds: Double) {
+    let end = Date().addingTimeInterval(seconds)
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while Date() < end {
+      let n = recv(fd, &buffer, buffer.count, 0)
+      if n > 0 { messages.append((Date(), String(decoding: buffer[0..<n], as: UTF8.self))) }
+    }
+  }
+
+  func count(_ text: String, since: Date) -> Int {
+    messages.filter { $0.at >= since && $0.text.contains(text) }.count
+  }
+}
+
 @Suite(.serialized) struct BackpressureTests {
   /// The dataset directory cannot be written for a while (a file stands where a partition
   /// directory must go): the daemon logs it, retries from its last commit, and once the
@@ -245,9 +280,15 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     _ = FileManager.default.createFile(atPath: blocker, contents: Data("not a directory".utf8))
     try (lines.joined(separator: "\n") + "\n").write(
       toFile: setup.logs + "/app.log", atomically: false, encoding: .utf8)
-    let daemon = try DaemonProcess(config: setup.config)
+    let notify = NotifySocket(path: setup.dir + "/notify.sock")
+    let daemon = try DaemonProcess(
+      config: setup.config, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "300000"])
     let deadline = Date().addingTimeInterval(20)
-    while !daemon.log.contains("pipeline failed") && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+    while !daemon.log.contains("pipeline failed") && Date() < deadline { notify.receive(for: 0.1) }
+    // While it cannot write, the pipeline makes no progress and stops feeding the watchdog.
+    let failing = Date()
+    notify.receive(for: 2)
+    #expect(notify.count("WATCHDOG=1", since: failing) == 0, "watchdog fed while stalled")
     #expect(daemon.log.contains("pipeline failed"), "the obstacle was not noticed: \(daemon.log)")
     let health = try run(
       "/usr/bin/curl", ["-s", "-w", " %{http_code}", "http://127.0.0.1:\(setup.httpPort)/healthz"])
@@ -255,7 +296,9 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     #expect(health.stdout.contains("cannot write"), "\(health.stdout)")
     #expect(!FileManager.default.fileExists(atPath: ctr + "/date=2026-12-01/hour=00"))
     try FileManager.default.removeItem(atPath: blocker)
-    Thread.sleep(forTimeInterval: 4)
+    let recovered = Date()
+    notify.receive(for: 4)
+    #expect(notify.count("WATCHDOG=1", since: recovered) > 0, "watchdog not fed after recovery")
     #expect(daemon.terminate() == 0, "\(daemon.log)")
     try LiveEndToEndTests.flushAndVerify(setup)
   }

@@ -26,7 +26,7 @@ struct RotatingLog {
 
   init() throws {
     dir = try tempDir()
-    FileManager.default.createFile(atPath: dir + "/app.log", contents: nil)
+    _ = FileManager.default.createFile(atPath: dir + "/app.log", contents: nil)
     live = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/app.log"))
   }
 
@@ -69,7 +69,7 @@ struct RotatingLog {
     default:
       try live.close()
       try FileManager.default.moveItem(atPath: path, toPath: dir + "/app.log.1")
-      FileManager.default.createFile(atPath: path, contents: nil)
+      _ = FileManager.default.createFile(atPath: path, contents: nil)
       live = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     }
     if style == "compress" { try Self.gzipInPlace(dir + "/app.log.1") }
@@ -138,5 +138,25 @@ struct RotatingLog {
     _ = try tailer.poll(budget: 100, now: 200)
     #expect(delegate.lines.last == "late line")
     #expect(delegate.positions.values.contains { $0.finished })
+  }
+}
+
+@Suite struct DirectoryWatcherTests {
+  @Test func wakesOnAWriteInAWatchedDirectory() throws {
+    let dir = try tempDir()
+    let watcher = DirectoryWatcher(patterns: [dir + "/app.log*"])
+    #expect(watcher.watched == [dir])
+    #expect(!watcher.wait(timeoutMilliseconds: 50))
+    try Data("x\n".utf8).write(to: URL(fileURLWithPath: dir + "/app.log"))
+    #expect(watcher.wait(timeoutMilliseconds: 2000))
+    #expect(!watcher.wait(timeoutMilliseconds: 50))
+  }
+
+  @Test func missingDirectoriesAreNotWatchedButWaitingStillWorks() {
+    let watcher = DirectoryWatcher(patterns: ["/nonexistent-\(UUID().uuidString)/app.log*"])
+    #expect(watcher.watched.isEmpty)
+    let start = Date()
+    #expect(!watcher.wait(timeoutMilliseconds: 100))
+    #expect(Date().timeIntervalSince(start) >= 0.09)
   }
 }
