@@ -303,3 +303,87 @@ final class NotifySocket {
     try LiveEndToEndTests.flushAndVerify(setup)
   }
 }
+
+@Suite(.serialized) struct DaemonControlTests {
+  static func line(_ event: String, _ id: String, at time: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return
+      "{\"@timestamp\":\"\(formatter.string(from: time))\",\"event\":\"\(event)\",\"request_id\":\"\(id)\",\"score\":0.5}"
+  }
+
+  static func config(dir: String, paths: [String], idle: String) throws -> String {
+    let yaml = """
+      state_dir: \(dir)/state
+      sources:
+        - name: app
+          paths: [\(paths.map { "\"\($0)\"" }.joined(separator: ", "))]
+          format: logstash
+      events:
+        prediction: { where: { event: prediction }, key: request_id }
+        feedback:
+          click: { where: { event: click }, key: request_id }
+      labels:
+        clicked: { from: click, window: 10s }
+      datasets:
+        - name: ctr
+          path: \(dir)/datasets/ctr
+          labels: [clicked]
+          columns: [score]
+          roll: { max_bytes: 1MiB, max_age: 1s }
+      watermark: { max_out_of_order: 1s, idle_timeout: \(idle) }
+      http: { listen: "127.0.0.1:\(Int.random(in: 20_000...60_000))" }
+      """
+    try yaml.write(toFile: dir + "/feedbackd.yaml", atomically: true, encoding: .utf8)
+    return dir + "/feedbackd.yaml"
+  }
+
+  /// With nothing written for `idle_timeout`, wall-clock time closes the windows.
+  @Test func idleSourceLetsWallClockCloseWindows() throws {
+    let dir = try makeTempDir("idle")
+    try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
+    let config = try Self.config(dir: dir, paths: [dir + "/logs/app.log*"], idle: "1s")
+    let now = Date()
+    let lines = [
+      Self.line("prediction", "a", at: now), Self.line("click", "a", at: now.addingTimeInterval(2)),
+      Self.line("prediction", "b", at: now.addingTimeInterval(3)),
+    ]
+    try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/logs/app.log", atomically: false, encoding: .utf8)
+    let daemon = try DaemonProcess(config: config)
+    // No event after b: only the wall clock can take the watermark past b's window end.
+    let deadline = Date().addingTimeInterval(25)
+    var rows: [[String: Any]] = []
+    while rows.count < 2 && Date() < deadline {
+      Thread.sleep(forTimeInterval: 0.5)
+      rows = try readDataset(dir + "/datasets/ctr").map(\.row)
+    }
+    #expect(daemon.terminate() == 0, "\(daemon.log)")
+    #expect(rows.count == 2, "rows: \(rows)")
+    #expect(rows.first { $0["key"] as? String == "a" }?["clicked"] as? Int == 1)
+    #expect(rows.first { $0["key"] as? String == "b" }?["clicked"] as? Int == 0)
+  }
+
+  /// SIGHUP re-reads the configuration and follows the sources' new paths.
+  @Test func sighupFollowsNewSourcePaths() throws {
+    let dir = try makeTempDir("hup")
+    try FileManager.default.createDirectory(atPath: dir + "/one", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: dir + "/two", withIntermediateDirectories: true)
+    let base = Date().addingTimeInterval(-3600)
+    try (Self.line("prediction", "p1", at: base) + "\n").write(
+      toFile: dir + "/one/app.log", atomically: false, encoding: .utf8)
+    try (Self.line("prediction", "p2", at: base.addingTimeInterval(1)) + "\n").write(
+      toFile: dir + "/two/app.log", atomically: false, encoding: .utf8)
+    let config = try Self.config(dir: dir, paths: [dir + "/one/app.log*"], idle: "1h")
+    let daemon = try DaemonProcess(config: config)
+    Thread.sleep(forTimeInterval: 2)
+    _ = try Self.config(dir: dir, paths: [dir + "/one/app.log*", dir + "/two/app.log*"], idle: "1h")
+    kill(daemon.process.processIdentifier, SIGHUP)
+    let deadline = Date().addingTimeInterval(10)
+    while !daemon.log.contains("source paths reloaded") && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+    Thread.sleep(forTimeInterval: 1)
+    #expect(daemon.terminate() == 0, "\(daemon.log)")
+    #expect(daemon.log.contains("source paths reloaded"), "\(daemon.log)")
+    let status = try run(Binaries.feedbackd, ["status", "--config", config])
+    #expect(status.stdout.contains(dir + "/two/app.log"), "\(status.stdout)")
+  }
+}
