@@ -14,6 +14,10 @@ public struct Configuration: Sendable {
   public var watermark: WatermarkConfig
   /// Nanoseconds.
   public var clockSkew: Int64
+  /// `max_in_memory`: how many pending predictions (and as many due rows, feedback lists and
+  /// finished keys) stay in memory; the rest is read back from SQLite when needed.
+  public var maxInMemory: Int = Configuration.defaultMaxInMemory
+  public static let defaultMaxInMemory = 200_000
   public var http: HTTPConfig
 
   public static let knownFormats: [String] = LogFormat.allCases.map(\.rawValue)

@@ -56,7 +56,9 @@ struct ConfigurationDecoder {
 
   // MARK: Top level
 
-  static let topKeys = ["state_dir", "sources", "events", "labels", "datasets", "watermark", "clock_skew", "http"]
+  static let topKeys = [
+    "state_dir", "sources", "events", "labels", "datasets", "watermark", "clock_skew", "http", "max_in_memory",
+  ]
 
   func configuration(_ root: Node) throws(CE) -> Configuration {
     guard case .mapping = root else {
@@ -100,9 +102,20 @@ struct ConfigurationDecoder {
         }
       }
     }
-    return Configuration(
+    var maxInMemory = Configuration.defaultMaxInMemory
+    if let node = top.optional("max_in_memory") {
+      let path = top.child("max_in_memory")
+      let text = try string(node, at: path, expected: "a positive whole number")
+      guard let n = Int(text), n > 0 else {
+        throw CE(keyPath: path, problem: "\"\(text)\" is not a positive whole number", line: node.mark?.line)
+      }
+      maxInMemory = n
+    }
+    var configuration = Configuration(
       stateDir: stateDir, sources: sources, events: events, labels: labels, datasets: datasets,
       watermark: watermark, clockSkew: clockSkew, http: http)
+    configuration.maxInMemory = maxInMemory
+    return configuration
   }
 
   // MARK: Sections

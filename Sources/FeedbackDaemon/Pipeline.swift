@@ -46,7 +46,7 @@ final class Pipeline: EngineOutput {
     self.logger = logger
     rules = try RulesBuilder.rules(from: config)
     store = SQLiteStateStore(db: db)
-    state = MemoryStateStore(snapshot: try store.loadSnapshot())
+    state = try MemoryStateStore(cold: store, maxInMemory: config.maxInMemory)
     decoders = config.sources.map {
       LineDecoder(format: LogFormat(rawValue: $0.format) ?? .json, timeField: $0.timeField)
     }
@@ -207,8 +207,10 @@ final class Pipeline: EngineOutput {
     state.pruneFinished(expiredBy: engine.watermark)
     let journal = state.takeJournal()
     try store.apply(journal)
+    try store.pruneFinished(expiredBy: engine.watermark)
     try store.db.commit()
     try store.db.beginTransaction()
+    state.evict()
     for writer in writers { try writer.afterCommit() }
     linesSinceCommit = 0
     commits += 1

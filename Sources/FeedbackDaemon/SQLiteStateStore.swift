@@ -6,7 +6,7 @@ import Labeling
 ///
 /// All SQL lives in this file. The engine works on a `MemoryStateStore`; at each checkpoint its
 /// journal is written here in the same transaction as the read positions it came from.
-final class SQLiteStateStore {
+final class SQLiteStateStore: ColdTier {
   static let schemaVersion = 1
 
   let db: Database
@@ -32,6 +32,7 @@ final class SQLiteStateStore {
         CREATE TABLE IF NOT EXISTS feedback (
           seq INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL, time INTEGER NOT NULL,
           line_hash INTEGER NOT NULL, dedupe TEXT, fields BLOB NOT NULL);
+        CREATE INDEX IF NOT EXISTS feedback_by_key ON feedback (key);
         CREATE TABLE IF NOT EXISTS finished (
           key TEXT PRIMARY KEY, time INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
         """)
@@ -42,31 +43,6 @@ final class SQLiteStateStore {
   }
 
   // MARK: Join state
-
-  /// Loads the join state saved by the last commit.
-  func loadSnapshot() throws -> StateSnapshot {
-    let predictions = try Row.fetchAll(
-      db, sql: "SELECT seq, key, time, payload, datasets, pending FROM predictions"
-    ).map {
-      StoredPrediction(
-        seq: $0[0], key: $0[1], time: $0[2], payload: [UInt8]($0[3] as Data),
-        datasets: UInt64(bitPattern: $0[4]), pending: UInt64(bitPattern: $0[5]))
-    }
-    let due = try Row.fetchAll(db, sql: "SELECT finalize_at, seq, dataset FROM due").map {
-      DueRow(finalizeAt: $0[0], seq: $0[1], dataset: $0[2])
-    }
-    let feedback = try Row.fetchAll(
-      db, sql: "SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback"
-    ).map {
-      StoredFeedback(
-        seq: $0[0], key: $0[1], type: $0[2], time: $0[3], lineHash: UInt64(bitPattern: $0[4]),
-        dedupe: $0[5], fields: [UInt8]($0[6] as Data))
-    }
-    let finished = try Row.fetchAll(db, sql: "SELECT key, time, expires_at FROM finished").map {
-      FinishedKey(key: $0[0], time: $0[1], expiresAt: $0[2])
-    }
-    return StateSnapshot(predictions: predictions, due: due, feedback: feedback, finished: finished)
-  }
 
   /// Writes what changed since the last checkpoint (inside the open transaction).
   func apply(_ journal: StateJournal) throws {
@@ -118,6 +94,84 @@ final class SQLiteStateStore {
 
   func pendingPredictionCount() throws -> Int {
     try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictions") ?? 0
+  }
+
+  /// Forgets finished keys whose memory expired (they only answer duplicate/late questions).
+  func pruneFinished(expiredBy watermark: Int64) throws {
+    try db.cachedStatement(sql: "DELETE FROM finished WHERE expires_at <= ?").execute(arguments: [watermark])
+  }
+
+  // MARK: ColdTier
+
+  private static func prediction(_ row: Row) -> StoredPrediction {
+    StoredPrediction(
+      seq: row[0], key: row[1], time: row[2], payload: [UInt8](row[3] as Data),
+      datasets: UInt64(bitPattern: row[4]), pending: UInt64(bitPattern: row[5]))
+  }
+
+  private static func feedback(_ row: Row) -> StoredFeedback {
+    StoredFeedback(
+      seq: row[0], key: row[1], type: row[2], time: row[3], lineHash: UInt64(bitPattern: row[4]),
+      dedupe: row[5], fields: [UInt8](row[6] as Data))
+  }
+
+  func prediction(key: String) throws -> StoredPrediction? {
+    let statement = try db.cachedStatement(
+      sql: "SELECT seq, key, time, payload, datasets, pending FROM predictions WHERE key = ?")
+    return try Row.fetchOne(statement, arguments: [key]).map(Self.prediction)
+  }
+
+  func prediction(seq: Int64) throws -> StoredPrediction? {
+    let statement = try db.cachedStatement(
+      sql: "SELECT seq, key, time, payload, datasets, pending FROM predictions WHERE seq = ?")
+    return try Row.fetchOne(statement, arguments: [seq]).map(Self.prediction)
+  }
+
+  func feedback(key: String) throws -> [StoredFeedback] {
+    let statement = try db.cachedStatement(
+      sql: "SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback WHERE key = ?")
+    return try Row.fetchAll(statement, arguments: [key]).map(Self.feedback)
+  }
+
+  func dueRows(after: Int64, through: Int64, limit: Int) throws -> [DueRow] {
+    let statement = try db.cachedStatement(
+      sql: """
+        SELECT finalize_at, seq, dataset FROM due WHERE finalize_at > ? AND finalize_at <= ?
+        ORDER BY finalize_at, seq, dataset LIMIT ?
+        """)
+    return try Row.fetchAll(statement, arguments: [after, through, limit]).map {
+      DueRow(finalizeAt: $0[0], seq: $0[1], dataset: $0[2])
+    }
+  }
+
+  func earliestDue(after: Int64) throws -> Int64? {
+    try Int64.fetchOne(
+      db.cachedStatement(sql: "SELECT MIN(finalize_at) FROM due WHERE finalize_at > ?"), arguments: [after])
+  }
+
+  func finished(key: String) throws -> FinishedKey? {
+    try Row.fetchOne(
+      db.cachedStatement(sql: "SELECT key, time, expires_at FROM finished WHERE key = ?"), arguments: [key]
+    ).map { FinishedKey(key: $0[0], time: $0[1], expiresAt: $0[2]) }
+  }
+
+  func unclaimedFeedback() throws -> [StoredFeedback] {
+    try Row.fetchAll(
+      db,
+      sql: """
+        SELECT f.seq, f.key, f.type, f.time, f.line_hash, f.dedupe, f.fields FROM feedback f
+        WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE p.key = f.key)
+        """
+    ).map(Self.feedback)
+  }
+
+  func hasState() throws -> Bool {
+    try Bool.fetchOne(
+      db,
+      sql: """
+        SELECT EXISTS (SELECT 1 FROM predictions) OR EXISTS (SELECT 1 FROM feedback)
+          OR EXISTS (SELECT 1 FROM finished) OR EXISTS (SELECT 1 FROM due)
+        """) ?? false
   }
 
   // MARK: Checkpoint data

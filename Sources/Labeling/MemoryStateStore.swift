@@ -1,20 +1,51 @@
-/// The join state in memory, with a journal of what changed since the last checkpoint.
+/// Persisted join state, read when something is not in memory (embedded SQLite in the daemon).
 ///
-/// The engine's reads and writes never leave memory; at each checkpoint the owner hands the
-/// journal to a `StatePersistence` (SQLite) inside the transaction that also commits read
-/// positions and dataset offsets. On start the persisted state is loaded back, so a crash loses
-/// nothing that was committed and keeps nothing that was not.
+/// It holds the state as of the last checkpoint; what changed since then is in memory and in
+/// the journal, which `MemoryStateStore` consults before trusting a cold read.
+public protocol ColdTier: AnyObject {
+  func prediction(key: String) throws -> StoredPrediction?
+  func prediction(seq: Int64) throws -> StoredPrediction?
+  func feedback(key: String) throws -> [StoredFeedback]
+  /// Due rows with `after < finalizeAt <= through`, in order, at most `limit`.
+  func dueRows(after: Int64, through: Int64, limit: Int) throws -> [DueRow]
+  func earliestDue(after: Int64) throws -> Int64?
+  func finished(key: String) throws -> FinishedKey?
+  /// Feedback whose key has no prediction (orphan candidates), loaded at start.
+  func unclaimedFeedback() throws -> [StoredFeedback]
+  func pendingPredictionCount() throws -> Int
+  /// Whether anything is stored at all (if not, misses need not be looked up).
+  func hasState() throws -> Bool
+}
+
+/// The join state as a write-back cache: everything changed since the last checkpoint is in
+/// memory (and in the journal); older state may live only in the `ColdTier`.
+///
+/// At each checkpoint the owner writes the journal to the cold tier in the transaction that
+/// also commits read positions and dataset offsets, then calls `evict()`, which lets memory
+/// shrink back to `maxInMemory` entries per kind: the oldest predictions with their feedback,
+/// the due rows furthest in the future, finished keys. So memory does not grow with the
+/// number of pending predictions or the window length. Without a cold tier nothing is evicted
+/// (tests, small replays).
 public final class MemoryStateStore: StateStore {
   private var predictionsBySeq: [Int64: StoredPrediction] = [:]
   private var seqByKey: [String: Int64] = [:]
   private var due = Heap<DueRow>()
   private var liveDue = Set<DueRow>()
+  /// Every live due row with `finalizeAt <= dueBoundary` is in memory; later ones may be cold.
+  private var dueBoundary: Int64
+  /// A key's list here is complete (all its feedback), or the key is absent.
   private var feedbackByKey: [String: [StoredFeedback]] = [:]
   /// Candidates for orphans, by time; entries go stale when claimed or removed.
   private var unclaimed = Heap<UnclaimedEntry>()
   private var finished: [String: FinishedKey] = [:]
   private var finishedExpiry = Heap<ExpiryEntry>()
+  private var pendingCount: Int
   public private(set) var journal = StateJournal()
+  private let coldTier: (any ColdTier)?
+  /// The cold tier, once it may hold something memory does not (state at start, or evicted).
+  private var cold: (any ColdTier)? { coldMayHold ? coldTier : nil }
+  private var coldMayHold: Bool
+  public let maxInMemory: Int
 
   struct UnclaimedEntry: Comparable {
     var time: Int64
@@ -29,25 +60,25 @@ public final class MemoryStateStore: StateStore {
     static func < (a: Self, b: Self) -> Bool { a.expiresAt < b.expiresAt }
   }
 
-  public init() {}
+  /// All in memory, nothing persisted.
+  public init() {
+    coldTier = nil
+    coldMayHold = false
+    maxInMemory = .max
+    dueBoundary = .max
+    pendingCount = 0
+  }
 
-  /// Rebuilds the state a `StatePersistence` saved.
-  public init(snapshot: StateSnapshot) {
-    for p in snapshot.predictions {
-      predictionsBySeq[p.seq] = p
-      seqByKey[p.key] = p.seq
-    }
-    for row in snapshot.due {
-      due.insert(row)
-      liveDue.insert(row)
-    }
-    for f in snapshot.feedback.sorted(by: { ($0.time, $0.seq) < ($1.time, $1.seq) }) {
+  /// Over a cold tier holding the last checkpoint; loads only the orphan candidates.
+  public init(cold: any ColdTier, maxInMemory: Int = 200_000) throws {
+    coldTier = cold
+    coldMayHold = try cold.hasState()
+    self.maxInMemory = max(1, maxInMemory)
+    dueBoundary = coldMayHold ? .min : .max
+    pendingCount = try cold.pendingPredictionCount()
+    for f in try cold.unclaimedFeedback().sorted(by: { ($0.time, $0.seq) < ($1.time, $1.seq) }) {
       feedbackByKey[f.key, default: []].append(f)
-      if seqByKey[f.key] == nil { unclaimed.insert(UnclaimedEntry(time: f.time, seq: f.seq, key: f.key)) }
-    }
-    for f in snapshot.finished {
-      finished[f.key] = f
-      finishedExpiry.insert(ExpiryEntry(expiresAt: f.expiresAt, key: f.key))
+      unclaimed.insert(UnclaimedEntry(time: f.time, seq: f.seq, key: f.key))
     }
   }
 
@@ -58,38 +89,63 @@ public final class MemoryStateStore: StateStore {
     return taken
   }
 
+  private func deletedSinceCheckpoint(prediction seq: Int64) -> Bool {
+    if case .some(.none) = journal.predictions[seq] { return true }
+    return false
+  }
+
+  private func cache(_ p: StoredPrediction) {
+    predictionsBySeq[p.seq] = p
+    seqByKey[p.key] = p.seq
+  }
+
   // MARK: Predictions
 
-  public func prediction(key: String) -> StoredPrediction? {
-    seqByKey[key].flatMap { predictionsBySeq[$0] }
+  public func prediction(key: String) throws -> StoredPrediction? {
+    if let seq = seqByKey[key] { return predictionsBySeq[seq] }
+    guard let cold, let p = try cold.prediction(key: key), !deletedSinceCheckpoint(prediction: p.seq) else {
+      return nil
+    }
+    cache(p)
+    return p
   }
 
-  public func prediction(seq: Int64) -> StoredPrediction? { predictionsBySeq[seq] }
+  public func prediction(seq: Int64) throws -> StoredPrediction? {
+    if let p = predictionsBySeq[seq] { return p }
+    guard let cold, !deletedSinceCheckpoint(prediction: seq), let p = try cold.prediction(seq: seq) else {
+      return nil
+    }
+    cache(p)
+    return p
+  }
 
   public func insertPrediction(_ prediction: StoredPrediction) {
-    predictionsBySeq[prediction.seq] = prediction
-    seqByKey[prediction.key] = prediction.seq
+    cache(prediction)
     journal.predictions[prediction.seq] = prediction
     journal.newPredictions.insert(prediction.seq)
+    pendingCount += 1
   }
 
-  public func updatePending(seq: Int64, pending: UInt64) {
-    guard var p = predictionsBySeq[seq] else { return }
+  public func updatePending(seq: Int64, pending: UInt64) throws {
+    guard var p = try prediction(seq: seq) else { return }
     p.pending = pending
     predictionsBySeq[seq] = p
     journal.predictions[seq] = p
   }
 
-  public func deletePrediction(seq: Int64) {
-    if let p = predictionsBySeq.removeValue(forKey: seq), seqByKey[p.key] == seq {
-      seqByKey[p.key] = nil
-    }
+  public func deletePrediction(seq: Int64) throws {
+    guard let p = try prediction(seq: seq) else { return }
+    predictionsBySeq[seq] = nil
+    if seqByKey[p.key] == seq { seqByKey[p.key] = nil }
     journal.removePrediction(seq)
+    pendingCount -= 1
   }
 
-  public func pendingPredictionCount() -> Int { predictionsBySeq.count }
+  public func pendingPredictionCount() -> Int { pendingCount }
 
   // MARK: Due rows
+
+  private func isDeletedSinceCheckpoint(_ row: DueRow) -> Bool { journal.due[row] == false }
 
   public func insertDue(_ row: DueRow) {
     if liveDue.insert(row).inserted { due.insert(row) }
@@ -101,7 +157,27 @@ public final class MemoryStateStore: StateStore {
     journal.removeDue(row)
   }
 
-  public func popDueRows(through watermark: Int64, limit: Int) -> [DueRow] {
+  /// Brings cold due rows up to `watermark` into memory.
+  private func loadDue(through watermark: Int64) throws {
+    guard let cold else { return }
+    while dueBoundary < watermark {
+      let rows = try cold.dueRows(after: dueBoundary, through: watermark, limit: 4096)
+      for row in rows where !isDeletedSinceCheckpoint(row) && !liveDue.contains(row) {
+        liveDue.insert(row)
+        due.insert(row)
+      }
+      if rows.count < 4096 {
+        dueBoundary = watermark
+      } else {
+        dueBoundary = rows.last!.finalizeAt - 1
+        // Rows sharing that finalizeAt are reloaded on the next round; duplicates are skipped.
+        if rows.first!.finalizeAt == rows.last!.finalizeAt { dueBoundary = rows.last!.finalizeAt }
+      }
+    }
+  }
+
+  public func popDueRows(through watermark: Int64, limit: Int) throws -> [DueRow] {
+    try loadDue(through: watermark)
     var rows: [DueRow] = []
     while rows.count < limit, let top = due.min, top.finalizeAt <= watermark {
       due.popMin()
@@ -112,15 +188,37 @@ public final class MemoryStateStore: StateStore {
     return rows
   }
 
-  public func earliestDue() -> Int64? {
+  public func earliestDue() throws -> Int64? {
     while let top = due.min, !liveDue.contains(top) { due.popMin() }
-    return due.min?.finalizeAt
+    let inMemory = due.min?.finalizeAt
+    guard let cold, dueBoundary < .max else { return inMemory }
+    // Cold rows after the boundary may come earlier than anything in memory (a lower bound is
+    // enough: it only decides when to look).
+    let coldMin = try cold.earliestDue(after: dueBoundary)
+    switch (inMemory, coldMin) {
+    case (let a?, let b?): return min(a, b)
+    case (let a?, nil): return a
+    case (nil, let b?): return b
+    case (nil, nil): return nil
+    }
   }
 
   // MARK: Feedback
 
-  public func insertFeedback(_ feedback: StoredFeedback, claimed: Bool) {
-    var list = feedbackByKey[feedback.key] ?? []
+  /// The complete list of a key's feedback, loaded from the cold tier if needed.
+  private func loadFeedback(key: String) throws -> [StoredFeedback] {
+    if let list = feedbackByKey[key] { return list }
+    guard let cold else { return [] }
+    let list = try cold.feedback(key: key).filter {
+      if case .some(.none) = journal.feedback[$0.seq] { return false }
+      return true
+    }.sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }
+    feedbackByKey[key] = list
+    return list
+  }
+
+  public func insertFeedback(_ feedback: StoredFeedback, claimed: Bool) throws {
+    var list = try loadFeedback(key: feedback.key)
     var index = list.count
     while index > 0, (list[index - 1].time, list[index - 1].seq) > (feedback.time, feedback.seq) { index -= 1 }
     list.insert(feedback, at: index)
@@ -133,22 +231,24 @@ public final class MemoryStateStore: StateStore {
   /// Claims are implied: feedback is unclaimed exactly while its key has no pending prediction.
   public func claimFeedback(key: String) {}
 
-  public func feedback(key: String) -> [StoredFeedback] { feedbackByKey[key] ?? [] }
+  public func feedback(key: String) throws -> [StoredFeedback] { try loadFeedback(key: key) }
 
-  public func deleteFeedback(key: String) {
-    guard let list = feedbackByKey.removeValue(forKey: key) else { return }
+  public func deleteFeedback(key: String) throws {
+    let list = try loadFeedback(key: key)
+    feedbackByKey[key] = nil
     for f in list { journal.removeFeedback(f.seq) }
   }
 
-  private func isUnclaimed(_ entry: UnclaimedEntry) -> Bool {
-    seqByKey[entry.key] == nil && (feedbackByKey[entry.key]?.contains { $0.seq == entry.seq } ?? false)
+  private func isUnclaimed(_ entry: UnclaimedEntry) throws -> Bool {
+    guard feedbackByKey[entry.key]?.contains(where: { $0.seq == entry.seq }) ?? false else { return false }
+    return try prediction(key: entry.key) == nil
   }
 
-  public func popUnclaimedFeedback(before: Int64, limit: Int) -> [StoredFeedback] {
+  public func popUnclaimedFeedback(before: Int64, limit: Int) throws -> [StoredFeedback] {
     var taken: [StoredFeedback] = []
     while taken.count < limit, let top = unclaimed.min, top.time < before {
       unclaimed.popMin()
-      guard isUnclaimed(top), var list = feedbackByKey[top.key],
+      guard try isUnclaimed(top), var list = feedbackByKey[top.key],
         let index = list.firstIndex(where: { $0.seq == top.seq })
       else { continue }
       taken.append(list.remove(at: index))
@@ -158,15 +258,24 @@ public final class MemoryStateStore: StateStore {
     return taken
   }
 
-  public func earliestUnclaimedFeedback() -> Int64? {
-    while let top = unclaimed.min, !isUnclaimed(top) { unclaimed.popMin() }
+  public func earliestUnclaimedFeedback() throws -> Int64? {
+    while let top = unclaimed.min, try !isUnclaimed(top) { unclaimed.popMin() }
     return unclaimed.min?.time
   }
 
   // MARK: Finished keys
 
-  public func finishedPrediction(key: String, at watermark: Int64) -> Int64? {
-    guard let entry = finished[key], entry.expiresAt > watermark else { return nil }
+  public func finishedPrediction(key: String, at watermark: Int64) throws -> Int64? {
+    let entry: FinishedKey?
+    if let known = finished[key] {
+      entry = known
+    } else if let cold, journal.finished[key] == nil, let stored = try cold.finished(key: key) {
+      finished[key] = stored
+      entry = stored
+    } else {
+      entry = nil
+    }
+    guard let entry, entry.expiresAt > watermark else { return nil }
     return entry.time
   }
 
@@ -186,6 +295,50 @@ public final class MemoryStateStore: StateStore {
       }
     }
   }
+
+  // MARK: Eviction
+
+  /// After a checkpoint (journal persisted): lets clean state go so memory stays bounded.
+  public func evict() {
+    guard coldTier != nil, journal.isEmpty else { return }
+    let before = (predictionsBySeq.count, feedbackByKey.count, liveDue.count, finished.count)
+    if predictionsBySeq.count > maxInMemory {
+      // The oldest predictions have had the most time for their feedback: keep the newest half.
+      let keep = maxInMemory / 2
+      let victims = predictionsBySeq.keys.sorted().dropLast(keep)
+      for seq in victims {
+        guard let p = predictionsBySeq.removeValue(forKey: seq) else { continue }
+        if seqByKey[p.key] == seq {
+          seqByKey[p.key] = nil
+          feedbackByKey[p.key] = nil
+        }
+      }
+    }
+    // Feedback lists of keys whose prediction is not in memory and that are not orphan
+    // candidates are complete in the cold tier.
+    if feedbackByKey.count > maxInMemory {
+      let candidates = Set(unclaimed.items.map(\.key))
+      for key in Array(feedbackByKey.keys) where seqByKey[key] == nil && !candidates.contains(key) {
+        feedbackByKey[key] = nil
+      }
+    }
+    if liveDue.count > maxInMemory {
+      let kept = liveDue.sorted().prefix(maxInMemory / 2)
+      // Rows sharing the last kept time may have been cut: the boundary stays below it.
+      let newBoundary = (kept.last?.finalizeAt ?? .min) &- 1
+      let keptRows = kept.filter { $0.finalizeAt <= newBoundary }
+      liveDue = Set(keptRows)
+      due = Heap()
+      for row in keptRows { due.insert(row) }
+      dueBoundary = min(dueBoundary, newBoundary)
+    }
+    if finished.count > maxInMemory {
+      finished = [:]
+      finishedExpiry = Heap()
+    }
+    let after = (predictionsBySeq.count, feedbackByKey.count, liveDue.count, finished.count)
+    if after != before { coldMayHold = true }
+  }
 }
 
 public struct FinishedKey: Sendable, Equatable {
@@ -199,20 +352,6 @@ public struct FinishedKey: Sendable, Equatable {
   }
 }
 
-/// Everything persisted, loaded at start.
-public struct StateSnapshot: Sendable {
-  public var predictions: [StoredPrediction]
-  public var due: [DueRow]
-  public var feedback: [StoredFeedback]
-  public var finished: [FinishedKey]
-  public init(predictions: [StoredPrediction], due: [DueRow], feedback: [StoredFeedback], finished: [FinishedKey]) {
-    self.predictions = predictions
-    self.due = due
-    self.feedback = feedback
-    self.finished = finished
-  }
-}
-
 /// What changed since the last checkpoint: a value to write, or `.some(nil)` to delete.
 ///
 /// Entries created and removed between two checkpoints cancel out (sequence numbers are never
@@ -222,6 +361,7 @@ public struct StateJournal: Sendable {
   public var due: [DueRow: Bool] = [:]
   public var feedback: [Int64: StoredFeedback?] = [:]
   public var finished: [String: FinishedKey?] = [:]
+  var isEmpty: Bool { predictions.isEmpty && due.isEmpty && feedback.isEmpty && finished.isEmpty }
   /// Created since the last checkpoint: never persisted, so removing them needs no delete.
   public internal(set) var newPredictions = Set<Int64>()
   public internal(set) var newFeedback = Set<Int64>()

@@ -105,6 +105,48 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
     #expect(reference.counters.duplicatePredictions > 0)
   }
 
+  /// One engine over SQLite with a tiny memory budget: predictions, feedback, due rows and
+  /// finished keys are evicted at every checkpoint and read back when needed, and every
+  /// decision stays the reference store's.
+  @Test(arguments: [(7, 8), (8, 40), (9, 3)] as [(UInt64, Int)])
+  func evictingToSQLiteChangesNoDecision(seed: UInt64, maxInMemory: Int) throws {
+    let events = randomEvents(seed: seed, count: 3000)
+    let straight = Recorder()
+    let reference = try LabelEngine(rules: rules, store: InMemoryStateStore(), output: straight, sources: 1)
+    for (event, hash) in events { try reference.process(event, source: 0, lineHash: hash) }
+    try reference.flush()
+
+    let queue = try DatabaseQueue()
+    let cached = Recorder()
+    var evictions = 0
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      try db.beginTransaction()
+      let sqlite = SQLiteStateStore(db: db)
+      let memory = try MemoryStateStore(cold: sqlite, maxInMemory: maxInMemory)
+      let engine = try LabelEngine(rules: rules, store: memory, output: cached, sources: 1)
+      for (i, (event, hash)) in events.enumerated() {
+        try engine.process(event, source: 0, lineHash: hash)
+        if i % 97 == 0 {
+          memory.pruneFinished(expiredBy: engine.watermark)
+          let journal = memory.takeJournal()
+          try sqlite.apply(journal)
+          try db.commit()
+          try db.beginTransaction()
+          let before = memory.pendingPredictionCount()
+          memory.evict()
+          if before > maxInMemory { evictions += 1 }
+        }
+      }
+      try engine.flush()
+      #expect(memory.pendingPredictionCount() == 0)
+      try db.commit()
+    }
+    #expect(evictions > 5, "the budget should force evictions")
+    #expect(straight.log.count > 500)
+    #expect(firstDifference(straight.log, cached.log) == nil)
+  }
+
   /// Checkpoints written to SQLite and loaded by a new engine (a restart after every
   /// checkpoint) continue exactly as one uninterrupted engine.
   @Test(arguments: [5, 6] as [UInt64])
@@ -125,7 +167,7 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
       try queue.inDatabase { db in
         try db.beginTransaction()
         let sqlite = SQLiteStateStore(db: db)
-        let memory = MemoryStateStore(snapshot: try sqlite.loadSnapshot())
+        let memory = try MemoryStateStore(cold: sqlite, maxInMemory: 16)
         let engine = try LabelEngine(rules: rules, store: memory, output: resumed, sources: 1)
         engine.restore(seq: saved.seq, watermark: saved.watermark, sourceMaxTime: saved.max)
         for (event, hash) in events[offset..<min(offset + 250, events.count)] {
@@ -138,6 +180,7 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
         try sqlite.apply(journal)
         saved = (engine.seq, engine.watermark, engine.sourceMaxTime)
         try db.commit()
+        memory.evict()
       }
     }
     #expect(straight.log.count > 500)
