@@ -252,3 +252,29 @@ import Testing
     #expect(try parse(minimal(plus: "http: {}")).http == HTTPConfig(host: "127.0.0.1", port: 9464))
   }
 }
+
+@Suite struct MaxInMemoryTests {
+  static let base = """
+    state_dir: /s
+    sources: [{ name: a, paths: [/l/app.log] }]
+    events:
+      prediction: { where: { event: p }, key: id }
+      feedback: { click: { where: { event: c }, key: id } }
+    labels: { clicked: { from: click, window: 1m } }
+    datasets: [{ name: d, labels: [clicked] }]
+    """
+
+  @Test func defaultsAndParses() throws {
+    #expect(
+      try Configuration.parse(yaml: Self.base, baseDirectory: "/").maxInMemory == Configuration.defaultMaxInMemory)
+    #expect(try Configuration.parse(yaml: Self.base + "\nmax_in_memory: 5000", baseDirectory: "/").maxInMemory == 5000)
+  }
+
+  @Test func rejectsNonPositive() {
+    #expect {
+      try Configuration.parse(yaml: Self.base + "\nmax_in_memory: 0", baseDirectory: "/")
+    } throws: { error in
+      (error as? ConfigurationError)?.description.contains("max_in_memory") == true
+    }
+  }
+}
