@@ -66,7 +66,11 @@ public enum Replay {
           try pipeline.engine.setSourceActive(next, false)
         }
         pipeline.advanceOutputs()
-        if pipeline.linesSinceCommit >= options.commitEveryLines { try pipeline.commit() }
+        // Also commit when the uncommitted state reaches the memory budget: only committed state
+        // can be evicted. Both counts depend on the input alone, so output stays deterministic.
+        if pipeline.linesSinceCommit >= options.commitEveryLines || pipeline.state.dirtyCount >= config.maxInMemory {
+          try pipeline.commit()
+        }
       }
       if options.flush { try pipeline.engine.flush() }
       for writer in pipeline.writers { writer.sealAll() }

@@ -82,6 +82,9 @@ public final class MemoryStateStore: StateStore {
     }
   }
 
+  /// Entries changed since the last checkpoint: they stay in memory until it is written.
+  public var dirtyCount: Int { journal.predictions.count + journal.feedback.count + journal.finished.count }
+
   /// Hands over what changed since the last call, for persisting.
   public func takeJournal() -> StateJournal {
     let taken = journal
