@@ -306,9 +306,15 @@ public final class MemoryStateStore: StateStore {
     guard coldTier != nil, journal.isEmpty else { return }
     let before = (predictionsBySeq.count, feedbackByKey.count, liveDue.count, finished.count)
     if predictionsBySeq.count > maxInMemory {
-      // The oldest predictions have had the most time for their feedback: keep the newest half.
-      let keep = maxInMemory / 2
-      let victims = predictionsBySeq.keys.sorted().dropLast(keep)
+      // Keep the newest quarter (their feedback is still arriving) and, of the rest, those due
+      // soonest (their rows are written next); evict the ones due furthest in the future.
+      var nextDue: [Int64: Int64] = [:]
+      for row in liveDue { nextDue[row.seq] = min(nextDue[row.seq] ?? .max, row.finalizeAt) }
+      let bySeq = predictionsBySeq.keys.sorted()
+      let protected = Set(bySeq.suffix(maxInMemory / 4))
+      let victims = bySeq.filter { !protected.contains($0) }
+        .sorted { (nextDue[$0] ?? .max, $0) > (nextDue[$1] ?? .max, $1) }
+        .prefix(predictionsBySeq.count - maxInMemory / 2)
       for seq in victims {
         guard let p = predictionsBySeq.removeValue(forKey: seq) else { continue }
         if seqByKey[p.key] == seq {
