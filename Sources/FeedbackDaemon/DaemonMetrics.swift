@@ -29,6 +29,29 @@ final class DaemonMetrics {
     labelDelays = rules.labels.map {
       Recorder(label: "feedbackd_label_delay_seconds", dimensions: [("label", $0.name)], aggregate: true)
     }
+    // Every series that can be known up front is exported from the start, at zero, so that
+    // dashboards and alerts see a 0 rather than nothing.
+    let kinds = ["prediction"] + rules.feedbackTypes.map(\.name) + ["ignored", "missing_key"]
+    for source in sourceNames {
+      Counter(label: "feedbackd_lines_read_total", dimensions: [("source", source)]).increment(by: 0)
+      Counter(label: "feedbackd_bytes_read_total", dimensions: [("source", source)]).increment(by: 0)
+      Counter(label: "feedbackd_files_truncated_total", dimensions: [("source", source)]).increment(by: 0)
+      for kind in kinds {
+        Counter(label: "feedbackd_events_total", dimensions: [("source", source), ("kind", kind)]).increment(by: 0)
+      }
+    }
+    for dataset in datasetNames {
+      Counter(label: "feedbackd_rows_written_total", dimensions: [("dataset", dataset)]).increment(by: 0)
+    }
+    for type in rules.feedbackTypes {
+      Counter(label: "feedbackd_orphan_feedback_total", dimensions: [("type", type.name)]).increment(by: 0)
+      Counter(label: "feedbackd_late_feedback_total", dimensions: [("type", type.name)]).increment(by: 0)
+    }
+    for name in [
+      "feedbackd_files_quarantined_total", "feedbackd_late_predictions_total", "feedbackd_duplicate_predictions_total",
+    ] {
+      Counter(label: name).increment(by: 0)
+    }
   }
 
   /// Time from a prediction to the feedback that set its label, per label with feedback.

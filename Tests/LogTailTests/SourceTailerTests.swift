@@ -160,3 +160,26 @@ struct RotatingLog {
     #expect(Date().timeIntervalSince(start) >= 0.09)
   }
 }
+
+@Suite struct SymlinkTests {
+  /// The live file is a symlink that is re-pointed at a new file on rotation.
+  @Test func symlinkedLiveFileFollowsItsTarget() throws {
+    let dir = try tempDir()
+    try Data("a1\na2\n".utf8).write(to: URL(fileURLWithPath: dir + "/app-1.data"))
+    try FileManager.default.createSymbolicLink(atPath: dir + "/current.log", withDestinationPath: dir + "/app-1.data")
+    let delegate = RecordingDelegate()
+    let tailer = SourceTailer(
+      patterns: [dir + "/current.log"], maxLineBytes: 1 << 20, live: true, rotateWait: 0, delegate: delegate)
+    _ = try tailer.poll(budget: 100, now: 1)
+    // More lines, then rotation: a new target, and the link re-pointed.
+    let old = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/app-1.data"))
+    old.seekToEndOfFile()
+    old.write(Data("a3\n".utf8))
+    try old.close()
+    try Data("b1\n".utf8).write(to: URL(fileURLWithPath: dir + "/app-2.data"))
+    try FileManager.default.removeItem(atPath: dir + "/current.log")
+    try FileManager.default.createSymbolicLink(atPath: dir + "/current.log", withDestinationPath: dir + "/app-2.data")
+    while try tailer.poll(budget: 100, now: 2) > 0 {}
+    #expect(delegate.lines == ["a1", "a2", "a3", "b1"])
+  }
+}
