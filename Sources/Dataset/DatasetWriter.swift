@@ -60,7 +60,6 @@ public final class DatasetWriter {
   private var toPublish: [Segment] = []
   private var watermark: Int64 = .min
   public private(set) var rowsWritten = 0
-  public private(set) var segmentsPublished = 0
 
   final class Segment {
     let state: SegmentState
@@ -244,7 +243,6 @@ public final class DatasetWriter {
     for segment in toPublish {
       try FileSystem.rename(segment.path, visiblePath(segment.state))
       directories.insert(FileSystem.directory(of: segment.path))
-      segmentsPublished += 1
     }
     toPublish = []
     for dir in directories.sorted() { try FileSystem.syncDirectory(dir) }

@@ -70,11 +70,6 @@ public enum FileSystem {
     return stat(path, &st) == 0
   }
 
-  public static func size(_ path: String) -> Int64? {
-    var st = stat()
-    return stat(path, &st) == 0 ? Int64(st.st_size) : nil
-  }
-
   public static func remove(_ path: String) {
     unlink(path)
   }

@@ -14,7 +14,6 @@ public struct PipelineHealth: Sendable {
   public var lastProgress: Int64 = 0
   public var rowsWritten = 0
   public var linesRead = 0
-  public var watermark: Int64 = .min
   public var lastCommit: Int64 = 0
 }
 
@@ -230,7 +229,6 @@ public final class LiveRunner: Sendable {
       $0.lastCommit = $0.lastProgress
       $0.rowsWritten = rows
       $0.linesRead = lines
-      $0.watermark = pipeline.engine.watermark
     }
   }
 

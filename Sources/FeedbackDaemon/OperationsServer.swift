@@ -25,7 +25,9 @@ public enum OperationsServer {
         } else {
           nil
         }
-      let body = problem.map { "unhealthy: \($0)\n" } ?? "ok\n"
+      let summary =
+        "lines \(health.linesRead), rows \(health.rowsWritten), last commit \((now - health.lastCommit) / 1_000_000_000) s ago"
+      let body = problem.map { "unhealthy: \($0)\n" } ?? "ok: \(summary)\n"
       return Response(
         status: problem == nil ? .ok : .serviceUnavailable,
         headers: [.contentType: "text/plain; charset=utf-8"],

@@ -36,7 +36,6 @@ final class Pipeline: EngineOutput {
   /// Replay rolls segments by event time so that file names and boundaries are deterministic.
   var ageClock: () -> Int64 = { 0 }
   var linesSinceCommit = 0
-  var commits = 0
   private var touchedFiles: [String: FileRecord] = [:]
   let metrics: DaemonMetrics
   private var record: [UInt8] = []
@@ -213,7 +212,6 @@ final class Pipeline: EngineOutput {
     state.evict()
     for writer in writers { try writer.afterCommit() }
     linesSinceCommit = 0
-    commits += 1
     let took = ContinuousClock.now - started
     metrics.recordCommit(
       nanoseconds: took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)

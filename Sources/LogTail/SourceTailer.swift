@@ -74,7 +74,6 @@ public final class SourceTailer {
   /// Fingerprints of files not open, by (device, inode, size, mtime): gzip heads are not
   /// inflated again on every poll.
   private var fingerprintCache: [FileStat: Fingerprint] = [:]
-  public private(set) var filesSeen = 0
 
   public init(
     patterns: [String], maxLineBytes: Int, live: Bool, rotateWait: Int64 = 5_000_000_000,
@@ -85,11 +84,6 @@ public final class SourceTailer {
     self.live = live
     self.rotateWait = rotateWait
     self.delegate = delegate
-  }
-
-  /// Files currently open, for `status`.
-  public var openFiles: [(path: String, offset: Int64)] {
-    open.values.map { ($0.path, $0.cursor.position) }.sorted { $0.0 < $1.0 }
   }
 
   struct Candidate {
@@ -253,7 +247,6 @@ public final class SourceTailer {
       let cursor = try LineCursor(reader: reader, from: offset, maxLineBytes: maxLineBytes)
       let file = OpenFile(fingerprint: fingerprint, path: candidate.path, cursor: cursor, stat: stat, now: now)
       open[fingerprint] = file
-      filesSeen += 1
       delegate.note(.opened(path: candidate.path, fingerprint: fingerprint, offset: offset))
       return .opened(file)
     } catch {
