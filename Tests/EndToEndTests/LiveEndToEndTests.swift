@@ -169,31 +169,10 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     let port = Int.random(in: 20_000...60_000)
     let setup = try Self.setup(seed: 43, predictions: 200, httpPort: port)
     try FileManager.default.copyItem(atPath: setup.input, toPath: setup.logs + "/app.log")
-    let socketPath = setup.dir + "/notify.sock"
-    let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-    #expect(fd >= 0)
-    defer { close(fd) }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(socketPath.utf8)) }
-    let bound = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    #expect(bound == 0)
-    var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let notify = NotifySocket(path: setup.dir + "/notify.sock")
     let daemon = try DaemonProcess(
-      config: setup.config, environment: ["NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "400000"])
-    var messages: [String] = []
-    func receive(for seconds: Double) {
-      let end = Date().addingTimeInterval(seconds)
-      var buffer = [UInt8](repeating: 0, count: 4096)
-      while Date() < end {
-        let n = recv(fd, &buffer, buffer.count, 0)
-        if n > 0 { messages.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
-      }
-    }
-    receive(for: 2)
+      config: setup.config, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"])
+    notify.receive(for: 2)
     // `status` reads the committed state while the daemon holds its write transaction.
     let report = try run(Binaries.feedbackd, ["status", "--config", setup.config])
     #expect(report.status == 0, "\(report.stderr)")
@@ -219,8 +198,9 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     let expectedLines = try String(contentsOfFile: setup.input, encoding: .utf8).split(separator: "\n").count
     #expect(linesRead?.hasSuffix(" \(expectedLines)") == true, "\(linesRead ?? "none")")
     let status = daemon.terminate()
-    receive(for: 1)
+    notify.receive(for: 1)
     #expect(status == 0, "\(daemon.log)")
+    let messages = notify.messages.map(\.text)
     let all = messages.joined(separator: "\n")
     #expect(all.contains("READY=1"))
     #expect(all.contains("STATUS="))
