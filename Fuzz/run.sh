@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (swiftc -sanitize=fuzzer,address) and runs each for SECONDS
+# (default 30) on a copy of the committed seed corpus. Exits non-zero on any crash, leak or
+# failed check. Usage: Fuzz/run.sh [SECONDS]
+set -euo pipefail
+seconds=${1:-30}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+flags=(-sanitize=fuzzer,address -parse-as-library -O -swift-version 6 -module-name FuzzTarget -suppress-warnings)
+swiftc "${flags[@]}" "$root"/Sources/LogFormats/*.swift "$here/FuzzJSON.swift" -o "$work/fuzz-json" 2>&1 \
+  | grep -v "ld.gold: warning" || true
+# One module: LogTail's `import Gzip` lines are dropped from copies of its sources.
+mkdir -p "$work/src"
+for f in "$root"/Sources/LogTail/*.swift; do grep -v '^import Gzip$' "$f" > "$work/src/$(basename "$f")"; done
+swiftc "${flags[@]}" -I "$root/Sources/CZlib" -lz "$root"/Sources/Gzip/*.swift "$work"/src/*.swift \
+  "$here/FuzzGzip.swift" -o "$work/fuzz-gzip" 2>&1 | grep -v "ld.gold: warning" || true
+for target in json gzip; do
+  [ -x "$work/fuzz-$target" ] || { echo "fuzz-$target did not build"; exit 1; }
+done
+for target in json gzip; do
+  mkdir -p "$work/corpus-$target"
+  cp "$here/corpus/$target"/* "$work/corpus-$target/"
+  echo "fuzz-$target: ${seconds}s"
+  (cd "$work" && "$work/fuzz-$target" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+    "$work/corpus-$target" 2>&1 | grep -E "^stat::number_of_executed_units|ERROR|SUMMARY|Done" || true)
+  # libFuzzer writes crash-*/leak-*/timeout-* files next to where it runs when it finds one.
+  if ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* >/dev/null 2>&1; then
+    echo "fuzz-$target found a failure:"; ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* 2>/dev/null
+    exit 1
+  fi
+done
+echo "fuzzing passed"
