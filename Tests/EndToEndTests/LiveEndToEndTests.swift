@@ -171,7 +171,8 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     try FileManager.default.copyItem(atPath: setup.input, toPath: setup.logs + "/app.log")
     let notify = NotifySocket(path: setup.dir + "/notify.sock")
     let daemon = try DaemonProcess(
-      config: setup.config, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"])
+      config: setup.config,
+      environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000", "JOURNAL_STREAM": "8:1234"])
     notify.receive(for: 2)
     // `status` reads the committed state while the daemon holds its write transaction.
     let report = try run(Binaries.feedbackd, ["status", "--config", setup.config])
@@ -200,6 +201,12 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     let status = daemon.terminate()
     notify.receive(for: 1)
     #expect(status == 0, "\(daemon.log)")
+    // Under journald: a priority prefix on every line, and no timestamp of our own.
+    let logLines = daemon.log.split(separator: "\n")
+    #expect(!logLines.isEmpty)
+    #expect(logLines.allSatisfy { $0.hasPrefix("<") && $0.dropFirst(2).hasPrefix(">") }, "\(logLines.prefix(3))")
+    #expect(logLines.contains { $0.hasPrefix("<5>started") }, "\(logLines.prefix(3))")
+    #expect(!daemon.log.contains("2026-"), "timestamps in journald mode")
     let messages = notify.messages.map(\.text)
     let all = messages.joined(separator: "\n")
     #expect(all.contains("READY=1"))
