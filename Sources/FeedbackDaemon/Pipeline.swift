@@ -85,7 +85,7 @@ final class Pipeline: EngineOutput {
     linesSinceCommit += 1
     switch decoders[source].decode(line) {
     case .event(let event):
-      try engine.process(event, source: source, lineHash: lineHash(line))
+      try engine.process(event, source: source, lineHash: LogTail.lineHash(line))
     case .rejected(let reason):
       reject(reason.rawValue, source: source, file: file, offset: offset, line: line)
     }

@@ -90,7 +90,8 @@ public final class LabelEngine {
   // MARK: Events
 
   /// Processes one decoded event from `source`.
-  public func process(_ event: Event, source: Int, lineHash: UInt64) throws {
+  /// `lineHash` (of the raw line, for identical-line dedupe) is only computed for feedback.
+  public func process(_ event: Event, source: Int, lineHash: @autoclosure () -> UInt64) throws {
     seq += 1
     if sourceMaxTime[source].map({ event.time > $0 }) ?? true {
       sourceMaxTime[source] = event.time
@@ -105,7 +106,7 @@ public final class LabelEngine {
     case .feedback(let type, let key):
       counters.feedback[type] += 1
       counters.eventsBySource[source][1 + type] += 1
-      try processFeedback(type: type, key: key, event: event, lineHash: lineHash)
+      try processFeedback(type: type, key: key, event: event, lineHash: lineHash())
     case .ignored:
       counters.ignored += 1
       counters.eventsBySource[source][1 + kinds] += 1

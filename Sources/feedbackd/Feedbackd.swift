@@ -13,13 +13,19 @@ struct Feedbackd: AsyncParsableCommand {
   )
 }
 
-/// Loads the configuration or exits 2 with one line naming the key and the problem.
-func loadConfiguration(_ path: String) -> Configuration {
-  do {
-    return try Configuration.load(path: path)
-  } catch {
-    FileHandle.standardError.write(Data("feedbackd: configuration error: \(error.description)\n".utf8))
-    Foundation.exit(2)
+/// `--config FILE`, shared by every command.
+struct ConfigFileOption: ParsableArguments {
+  @Option(name: .long, help: "The configuration file (YAML).")
+  var config: String
+
+  /// Loads the configuration or exits 2 with one line naming the key and the problem.
+  func load() -> Configuration {
+    do {
+      return try Configuration.load(path: config)
+    } catch {
+      FileHandle.standardError.write(Data("feedbackd: configuration error: \(error.description)\n".utf8))
+      Foundation.exit(2)
+    }
   }
 }
 
@@ -36,8 +42,7 @@ struct RunCommand: AsyncParsableCommand {
     abstract: "The daemon: tail the sources through rotation and write rows as their windows close."
   )
 
-  @Option(name: .long, help: "The configuration file (YAML).")
-  var config: String
+  @OptionGroup var configFile: ConfigFileOption
 
   @Option(name: .long, help: "Seconds a rotated file must stay unchanged before it is finished.")
   var rotateWait: Double = 5
@@ -46,12 +51,12 @@ struct RunCommand: AsyncParsableCommand {
   var commitInterval: Double = 1
 
   func run() async throws {
-    let configuration = loadConfiguration(config)
+    let configuration = configFile.load()
     let logger = makeLogger()
     var options = LiveOptions()
     options.rotateWait = .milliseconds(Int64(rotateWait * 1000))
     options.commitInterval = .milliseconds(Int64(commitInterval * 1000))
-    let runner = LiveRunner(config: configuration, configPath: config, options: options, logger: logger)
+    let runner = LiveRunner(config: configuration, configPath: configFile.config, options: options, logger: logger)
     try await Daemon.run(runner: runner, config: configuration, logger: logger)
   }
 }
@@ -62,8 +67,7 @@ struct ReplayCommand: ParsableCommand {
     abstract: "Replay historical (rotated, gzipped) logs into the datasets, then exit."
   )
 
-  @Option(name: .long, help: "The configuration file (YAML).")
-  var config: String
+  @OptionGroup var configFile: ConfigFileOption
 
   @Flag(name: .long, help: "Treat the end of input as the end of time: write every pending row.")
   var flush = false
@@ -75,7 +79,7 @@ struct ReplayCommand: ParsableCommand {
   var paths: [String] = []
 
   func run() throws {
-    let configuration = loadConfiguration(config)
+    let configuration = configFile.load()
     let logger = makeLogger()
     let summary = try Replay.run(
       config: configuration, options: ReplayOptions(flush: flush, paths: paths, source: source), logger: logger)
@@ -92,11 +96,10 @@ struct CheckCommand: ParsableCommand {
     abstract: "Validate the configuration, list the files each source matches, classify sample lines."
   )
 
-  @Option(name: .long, help: "The configuration file (YAML).")
-  var config: String
+  @OptionGroup var configFile: ConfigFileOption
 
   func run() throws {
-    let configuration = loadConfiguration(config)
+    let configuration = configFile.load()
     print(try Check.report(config: configuration), terminator: "")
   }
 }
@@ -107,11 +110,10 @@ struct StatusCommand: ParsableCommand {
     abstract: "Read positions, pending predictions, watermark and lag, last commit (safe while the daemon runs)."
   )
 
-  @Option(name: .long, help: "The configuration file (YAML).")
-  var config: String
+  @OptionGroup var configFile: ConfigFileOption
 
   func run() throws {
-    let configuration = loadConfiguration(config)
+    let configuration = configFile.load()
     print(try Status.report(config: configuration), terminator: "")
   }
 }
