@@ -61,6 +61,11 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    .executableTarget(
+      name: "feedbackd-bench",
+      dependencies: ["Gzip", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Benchmarks/Sources/feedbackd-bench"
+    ),
     .testTarget(name: "GzipTests", dependencies: ["Gzip"]),
     .testTarget(name: "LogTailTests", dependencies: ["LogTail", "Gzip"]),
     .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats"]),

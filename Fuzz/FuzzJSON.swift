@@ -1,10 +1,19 @@
-// libFuzzer target: the JSON parser, its writer and the line decoders (see Fuzz/run.sh).
-// Compiled together with Sources/LogFormats into one module, so nothing is imported.
+// libFuzzer target: the JSON parser, its writer, the field scanner and the line decoders
+// (see Fuzz/run.sh). Compiled together with Sources/LogFormats into one module, so nothing is
+// imported.
+
+/// Paths that hit the shapes the fuzzer tends to build: top-level keys, nesting, prefixes.
+let fuzzPaths: [FieldPath] = [
+  FieldPath(segments: ["a"]), FieldPath(segments: ["a", "b"]), FieldPath(segments: ["time"]),
+  FieldPath(segments: [""]), FieldPath(segments: ["@timestamp"]), FieldPath(segments: ["x", "y", "z"]),
+]
+let fuzzSelector = FieldSelector(paths: fuzzPaths)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   let bytes = UnsafeRawBufferPointer(start: data, count: size)
-  if let value = try? JSONValue.parse(bytes) {
+  let parsed = try? JSONValue.parse(bytes)
+  if let value = parsed {
     // What the parser accepts, the writer writes back as the same value.
     var out: [UInt8] = []
     value.write(to: &out)
@@ -13,8 +22,41 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     _ = Timestamp.parse(value)
   }
+  // The scanner accepts exactly what the parser accepts and finds the same values.
+  var event = ScannedEvent(time: 0, json: bytes, fields: ScannedFields(count: fuzzPaths.count))
+  let kind = fuzzSelector.scan(bytes, into: &event.fields)
+  guard (kind != nil) == (parsed != nil) else { fatalError("scanner and parser disagree on validity") }
+  if let value = parsed {
+    for (index, path) in fuzzPaths.enumerated() {
+      let expected = value.value(at: path)
+      guard event.value(index) == expected else { fatalError("scanner found another value for \(path)") }
+      var compact: [UInt8] = []
+      event.writeCompact(index, to: &compact)
+      var reference: [UInt8] = []
+      (expected ?? .null).write(to: &reference)
+      guard compact == reference else { fatalError("compact text differs for \(path)") }
+      guard event.keyText(index) == expected?.keyText else { fatalError("key text differs for \(path)") }
+    }
+    if case .object = value {
+      var document: [UInt8] = []
+      event.writeDocument(to: &document)
+      var reference: [UInt8] = []
+      value.write(to: &reference)
+      guard document == reference else { fatalError("document text differs") }
+    }
+  }
   for format in LogFormat.allCases {
-    _ = LineDecoder(format: format, timeField: nil).decode(bytes)
+    let decoder = LineDecoder(format: format, timeField: nil)
+    let decoded = decoder.decode(bytes)
+    let selector = decoder.selector(for: fuzzPaths)
+    var scanned = ScannedEvent(time: 0, json: bytes, fields: ScannedFields(count: selector.paths.count))
+    let rejected = decoder.scan(bytes, selector: selector, into: &scanned)
+    switch decoded {
+    case .rejected(let reason):
+      guard rejected == reason else { fatalError("scan and decode reject differently") }
+    case .event(let event):
+      guard rejected == nil, scanned.time == event.time else { fatalError("scan and decode disagree") }
+    }
   }
   _ = Timestamp.parse(text: bytes)
   return 0

@@ -99,6 +99,79 @@ public struct LineDecoder: Sendable {
     return line.withUTF8 { decode(UnsafeRawBufferPointer($0)) }
   }
 
+  // MARK: Scanning
+
+  /// A selector for `paths` plus, last, this decoder's time field (if it reads one from the JSON).
+  public func selector(for paths: [FieldPath]) -> FieldSelector {
+    FieldSelector(paths: timeField.map { paths + [$0] } ?? paths)
+  }
+
+  /// Like `decode`, but only finds the fields of `selector` (made by `selector(for:)`), without
+  /// building values; rejects exactly the lines `decode` rejects, for the same reasons.
+  /// On success `event.json` is the JSON part of `line` and `event.fields` locates the fields.
+  public func scan(
+    _ line: UnsafeRawBufferPointer, selector: FieldSelector, into event: inout ScannedEvent
+  ) -> RejectReason? {
+    var end = line.count
+    if end > 0, line[end - 1] == ASCII.cr { end -= 1 }
+    var start = 0
+    while start < end, ASCII.isWhitespace(line[start]) { start += 1 }
+    if start == end { return .blankLine }
+    let content = UnsafeRawBufferPointer(rebasing: line[0..<end])
+    switch format {
+    case .json, .logstash:
+      return scanObject(content, columnTime: nil, selector: selector, into: &event)
+    case .fluentd:
+      guard let firstTab = content.firstIndex(of: ASCII.tab),
+        let secondTab = content[(firstTab + 1)...].firstIndex(of: ASCII.tab)
+      else { return .badFluentdLine }
+      let timeColumn = UnsafeRawBufferPointer(rebasing: content[0..<firstTab])
+      let jsonColumn = UnsafeRawBufferPointer(rebasing: content[(secondTab + 1)...])
+      var columnTime: Int64?
+      if timeField == nil {
+        columnTime = Timestamp.parse(text: timeColumn) ?? Timestamp.epochNanoseconds(numberText: timeColumn)
+        guard columnTime != nil else { return .badTime }
+      }
+      let result = scanObject(jsonColumn, columnTime: columnTime, selector: selector, into: &event)
+      if result == .invalidJSON, jsonColumn.contains(ASCII.tab) { return .badFluentdLine }
+      return result
+    }
+  }
+
+  private func scanObject(
+    _ bytes: UnsafeRawBufferPointer, columnTime: Int64?, selector: FieldSelector, into event: inout ScannedEvent
+  ) -> RejectReason? {
+    event.json = bytes
+    guard let kind = selector.scan(bytes, into: &event.fields) else { return .invalidJSON }
+    guard kind == .object else { return .notAnObject }
+    if let columnTime {
+      event.time = columnTime
+      return nil
+    }
+    let slot = event.fields.slots[selector.paths.count - 1]
+    switch slot.kind {
+    case .absent, .null:
+      return .missingTime
+    case .number:
+      guard let time = Timestamp.epochNanoseconds(numberText: event.raw(slot)) else { return .badTime }
+      event.time = time
+    case .string where !slot.needsRewrite:
+      let text = UnsafeRawBufferPointer(rebasing: event.raw(slot).dropFirst().dropLast())
+      guard let time = Timestamp.parse(text: text) ?? Timestamp.epochNanoseconds(numberText: text) else {
+        return .badTime
+      }
+      event.time = time
+    case .string:
+      guard let value = event.value(selector.paths.count - 1), let time = Timestamp.parse(value) else {
+        return .badTime
+      }
+      event.time = time
+    default:
+      return .badTime
+    }
+    return nil
+  }
+
   private func decodeObject(_ bytes: UnsafeRawBufferPointer, columnTime: Int64?) -> DecodeResult {
     let value: JSONValue
     do {

@@ -1,0 +1,488 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The paths a scan looks for, compiled into a trie of object keys.
+///
+/// Path `i` of `paths` is reported in slot `i` of `ScannedFields`. A path that is a prefix of
+/// another (`features` and `features.device`) is fine: the outer value is recorded whole and
+/// the scan still descends into it.
+public struct FieldSelector: Sendable {
+  public let paths: [FieldPath]
+
+  struct Node: Sendable {
+    var keys: [[UInt8]] = []
+    var children: [Int] = []
+    /// The slots of the paths ending here (a path may be selected twice).
+    var slots: [Int] = []
+    /// Slots of the paths strictly below this node: reset when the key appears again (last wins).
+    var below: [Int] = []
+  }
+
+  let nodes: [Node]
+
+  public init(paths: [FieldPath]) {
+    self.paths = paths
+    var nodes = [Node()]
+    for (slot, path) in paths.enumerated() {
+      var current = 0
+      for segment in path.segments {
+        let key = Array(segment.utf8)
+        if let found = nodes[current].keys.firstIndex(of: key) {
+          current = nodes[current].children[found]
+        } else {
+          nodes.append(Node())
+          nodes[current].keys.append(key)
+          nodes[current].children.append(nodes.count - 1)
+          current = nodes.count - 1
+        }
+      }
+      nodes[current].slots.append(slot)
+    }
+    // Every slot below a node, for resetting on a repeated key.
+    func collect(_ node: Int) -> [Int] {
+      var result: [Int] = []
+      for child in nodes[node].children {
+        result += nodes[child].slots
+        result += collect(child)
+      }
+      return result
+    }
+    for index in nodes.indices { nodes[index].below = collect(index) }
+    self.nodes = nodes
+  }
+}
+
+/// The kind of a JSON value found by a scan.
+public enum JSONKind: UInt8, Sendable {
+  case absent, null, bool, number, string, array, object
+}
+
+/// Where one selected value lies in the scanned bytes.
+public struct FieldSlot: Sendable, Equatable {
+  /// Offsets into the scanned bytes; a string's range includes its quotes.
+  public var start: Int32 = 0
+  public var end: Int32 = 0
+  public var kind: JSONKind = .absent
+  /// A string (or a container) whose text holds an escape or insignificant whitespace, so its
+  /// bytes differ from the compact form `JSONValue.write` produces.
+  public var needsRewrite = false
+}
+
+/// The result of scanning one JSON text: where each selected path's value is.
+///
+/// Reused from line to line, so scanning allocates nothing.
+public struct ScannedFields: Sendable {
+  public internal(set) var slots: [FieldSlot]
+  /// The whole document's range in the scanned bytes.
+  public internal(set) var documentStart: Int32 = 0
+  public internal(set) var documentEnd: Int32 = 0
+  /// The document's bytes equal its compact serialization.
+  public internal(set) var documentIsCompact = false
+
+  public init(count: Int) {
+    slots = Array(repeating: FieldSlot(), count: count)
+  }
+
+  mutating func reset() {
+    for index in slots.indices { slots[index] = FieldSlot() }
+  }
+}
+
+extension FieldSelector {
+  /// Strictly validates `bytes` as one JSON text — accepting exactly what `JSONValue.parse`
+  /// accepts — and records where each selected path's value lies. Returns the document's kind,
+  /// or `nil` when the bytes are not JSON.
+  public func scan(_ bytes: UnsafeRawBufferPointer, into fields: inout ScannedFields) -> JSONKind? {
+    fields.reset()
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
+    var scanner = JSONScanner(
+      bytes: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, nodes: nodes)
+    let kind = scanner.scanDocument(into: &fields)
+    return kind
+  }
+}
+
+/// The scanning twin of `JSONParser`: the same grammar and checks, no values built.
+struct JSONScanner {
+  let bytes: UnsafePointer<UInt8>
+  let count: Int
+  let nodes: [FieldSelector.Node]
+  var index = 0
+  var depth = 0
+  /// Set when anything makes the text differ from its compact form.
+  var rewrite = false
+  var scratch: [UInt8] = []
+
+  init(bytes: UnsafePointer<UInt8>, count: Int, nodes: [FieldSelector.Node]) {
+    self.bytes = bytes
+    self.count = count
+    self.nodes = nodes
+  }
+
+  mutating func scanDocument(into fields: inout ScannedFields) -> JSONKind? {
+    skipWhitespace()
+    let start = index
+    rewrite = false
+    guard let kind = scanValue(node: 0, fields: &fields) else { return nil }
+    let end = index
+    let compact = !rewrite
+    skipWhitespace()
+    guard index == count else { return nil }
+    fields.documentStart = Int32(truncatingIfNeeded: start)
+    fields.documentEnd = Int32(truncatingIfNeeded: end)
+    fields.documentIsCompact = compact
+    return kind
+  }
+
+  @inline(__always) mutating func skipWhitespace() {
+    while index < count, ASCII.isWhitespace(bytes[index]) {
+      index += 1
+      rewrite = true
+    }
+  }
+
+  /// `node`: the selector node this value sits at (-1: not under any selected path).
+  mutating func scanValue(node: Int, fields: inout ScannedFields) -> JSONKind? {
+    guard index < count else { return nil }
+    switch bytes[index] {
+    case ASCII.quote: return scanString(keyOut: nil) ? .string : nil
+    case ASCII.openBrace: return scanObject(node: node, fields: &fields) ? .object : nil
+    case ASCII.openBracket: return scanArray(fields: &fields) ? .array : nil
+    case UInt8(ascii: "t"): return literal("true") ? .bool : nil
+    case UInt8(ascii: "f"): return literal("false") ? .bool : nil
+    case UInt8(ascii: "n"): return literal("null") ? .null : nil
+    case ASCII.minus, ASCII.zero...ASCII.nine: return scanNumber() ? .number : nil
+    default: return nil
+    }
+  }
+
+  mutating func literal(_ text: StaticString) -> Bool {
+    let length = text.utf8CodeUnitCount
+    guard count - index >= length else { return false }
+    let expected = text.utf8Start
+    for offset in 0..<length where bytes[index + offset] != expected[offset] { return false }
+    index += length
+    return true
+  }
+
+  mutating func enterContainer() -> Bool {
+    depth += 1
+    index += 1
+    return depth <= JSONValue.maximumDepth
+  }
+
+  mutating func scanArray(fields: inout ScannedFields) -> Bool {
+    guard enterContainer() else { return false }
+    skipWhitespace()
+    if index < count, bytes[index] == ASCII.closeBracket {
+      index += 1
+      depth -= 1
+      return true
+    }
+    while true {
+      skipWhitespace()
+      guard scanValue(node: -1, fields: &fields) != nil else { return false }
+      skipWhitespace()
+      guard index < count else { return false }
+      let byte = bytes[index]
+      index += 1
+      if byte == ASCII.comma { continue }
+      if byte == ASCII.closeBracket { break }
+      return false
+    }
+    depth -= 1
+    return true
+  }
+
+  mutating func scanObject(node: Int, fields: inout ScannedFields) -> Bool {
+    guard enterContainer() else { return false }
+    skipWhitespace()
+    if index < count, bytes[index] == ASCII.closeBrace {
+      index += 1
+      depth -= 1
+      return true
+    }
+    while true {
+      skipWhitespace()
+      guard index < count, bytes[index] == ASCII.quote else { return false }
+      let keyStart = index + 1
+      var keyHadEscape = false
+      guard scanString(keyOut: &keyHadEscape) else { return false }
+      let keyEnd = index - 1
+      var child = -1
+      if node >= 0, !nodes[node].keys.isEmpty {
+        child = findChild(node, keyStart, keyEnd, escaped: keyHadEscape)
+      }
+      skipWhitespace()
+      guard index < count, bytes[index] == ASCII.colon else { return false }
+      index += 1
+      skipWhitespace()
+      if child >= 0 {
+        for slot in nodes[child].below { fields.slots[slot] = FieldSlot() }
+        let start = index
+        let rewriteBefore = rewrite
+        rewrite = false
+        guard let kind = scanValue(node: child, fields: &fields) else { return false }
+        for slot in nodes[child].slots {
+          fields.slots[slot] = FieldSlot(
+            start: Int32(truncatingIfNeeded: start), end: Int32(truncatingIfNeeded: index), kind: kind,
+            needsRewrite: rewrite)
+        }
+        rewrite = rewrite || rewriteBefore
+      } else {
+        guard scanValue(node: -1, fields: &fields) != nil else { return false }
+      }
+      skipWhitespace()
+      guard index < count else { return false }
+      let byte = bytes[index]
+      index += 1
+      if byte == ASCII.comma { continue }
+      if byte == ASCII.closeBrace { break }
+      return false
+    }
+    depth -= 1
+    return true
+  }
+
+  /// The child of `node` named by the key in `start..<end` (raw bytes between the quotes).
+  mutating func findChild(_ node: Int, _ start: Int, _ end: Int, escaped: Bool) -> Int {
+    let keys = nodes[node].keys
+    if !escaped {
+      let length = end - start
+      for (position, key) in keys.enumerated() where key.count == length {
+        let equal = key.withUnsafeBufferPointer { k in
+          k.count == 0 || memcmpBytes(k.baseAddress!, bytes + start, length)
+        }
+        if equal { return nodes[node].children[position] }
+      }
+      return -1
+    }
+    // Rare: decode the key with the parser, then compare.
+    var parser = JSONParser(bytes: bytes, count: count)
+    parser.index = start - 1
+    guard let decoded = try? parser.parseString() else { return -1 }
+    let utf8 = Array(decoded.utf8)
+    if let position = keys.firstIndex(of: utf8) { return nodes[node].children[position] }
+    return -1
+  }
+
+  @inline(__always) func memcmpBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ length: Int) -> Bool {
+    var offset = 0
+    while offset < length {
+      if a[offset] != b[offset] { return false }
+      offset += 1
+    }
+    return true
+  }
+
+  /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+  mutating func scanNumber() -> Bool {
+    if bytes[index] == ASCII.minus { index += 1 }
+    guard index < count, ASCII.isDigit(bytes[index]) else { return false }
+    if bytes[index] == ASCII.zero {
+      index += 1
+    } else {
+      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
+    }
+    if index < count, bytes[index] == ASCII.dot {
+      index += 1
+      guard index < count, ASCII.isDigit(bytes[index]) else { return false }
+      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
+    }
+    if index < count, bytes[index] == ASCII.lowerE || bytes[index] == ASCII.upperE {
+      index += 1
+      if index < count, bytes[index] == ASCII.plus || bytes[index] == ASCII.minus { index += 1 }
+      guard index < count, ASCII.isDigit(bytes[index]) else { return false }
+      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
+    }
+    return true
+  }
+
+  /// Scans a string from its opening quote to after its closing quote.
+  mutating func scanString(keyOut: UnsafeMutablePointer<Bool>?) -> Bool {
+    index += 1
+    while index < count {
+      let byte = bytes[index]
+      if byte == ASCII.quote {
+        index += 1
+        return true
+      }
+      if byte == ASCII.backslash {
+        rewrite = true
+        keyOut?.pointee = true
+        guard skipEscape() else { return false }
+      } else if byte < 0x20 {
+        return false
+      } else if byte < 0x80 {
+        index += 1
+      } else {
+        guard skipUTF8Sequence() else { return false }
+      }
+    }
+    return false
+  }
+
+  mutating func skipEscape() -> Bool {
+    guard count - index >= 2 else { return false }
+    switch bytes[index + 1] {
+    case ASCII.quote, ASCII.backslash, ASCII.slash, UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
+      UInt8(ascii: "r"), UInt8(ascii: "t"):
+      index += 2
+      return true
+    case UInt8(ascii: "u"):
+      guard count - index >= 6 else { return false }
+      for position in (index + 2)..<(index + 6) where !isHex(bytes[position]) { return false }
+      // Lone or mismatched surrogates decode to U+FFFD in the parser; they are valid here too.
+      index += 6
+      return true
+    default:
+      return false
+    }
+  }
+
+  @inline(__always) func isHex(_ byte: UInt8) -> Bool {
+    ASCII.isDigit(byte) || (byte | 0x20) &- UInt8(ascii: "a") < 6
+  }
+
+  /// One multi-byte UTF-8 sequence (Unicode Table 3-7), as in `JSONParser`.
+  mutating func skipUTF8Sequence() -> Bool {
+    let lead = bytes[index]
+    var length = 0
+    var low: UInt8 = 0x80
+    var high: UInt8 = 0xBF
+    switch lead {
+    case 0xC2...0xDF: length = 2
+    case 0xE0:
+      length = 3
+      low = 0xA0
+    case 0xE1...0xEC, 0xEE...0xEF: length = 3
+    case 0xED:
+      length = 3
+      high = 0x9F
+    case 0xF0:
+      length = 4
+      low = 0x90
+    case 0xF1...0xF3: length = 4
+    case 0xF4:
+      length = 4
+      high = 0x8F
+    default:
+      return false
+    }
+    guard count - index >= length else { return false }
+    let second = bytes[index + 1]
+    guard second >= low, second <= high else { return false }
+    var offset = 2
+    while offset < length {
+      guard bytes[index + offset] & 0xC0 == 0x80 else { return false }
+      offset += 1
+    }
+    index += length
+    return true
+  }
+}
+
+// MARK: - Reading scanned values
+
+/// One scanned JSON text and where its selected values are; valid while `json` is.
+public struct ScannedEvent {
+  public var time: Int64
+  public var json: UnsafeRawBufferPointer
+  public var fields: ScannedFields
+
+  public init(time: Int64, json: UnsafeRawBufferPointer, fields: ScannedFields) {
+    self.time = time
+    self.json = json
+    self.fields = fields
+  }
+
+  @inline(__always) public func slot(_ index: Int) -> FieldSlot { fields.slots[index] }
+
+  /// The raw bytes of a found value (a string with its quotes).
+  @inline(__always) public func raw(_ slot: FieldSlot) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(rebasing: json[Int(slot.start)..<Int(slot.end)])
+  }
+
+  /// The value as a `JSONValue` (parsed), `nil` when absent.
+  public func value(_ index: Int) -> JSONValue? {
+    let slot = fields.slots[index]
+    guard slot.kind != .absent else { return nil }
+    return try? JSONValue.parse(raw(slot))
+  }
+
+  /// Appends the value's compact serialization (`null` when absent), as `JSONValue.write` would.
+  public func writeCompact(_ index: Int, to out: inout [UInt8]) {
+    let slot = fields.slots[index]
+    switch slot.kind {
+    case .absent:
+      JSONValue.appendLiteral("null", to: &out)
+    case _ where !slot.needsRewrite:
+      out.append(contentsOf: raw(slot))
+    default:
+      (try? JSONValue.parse(raw(slot)))?.write(to: &out)
+    }
+  }
+
+  /// Appends the whole document's compact serialization.
+  public func writeDocument(to out: inout [UInt8]) {
+    let range = Int(fields.documentStart)..<Int(fields.documentEnd)
+    if fields.documentIsCompact {
+      out.append(contentsOf: UnsafeRawBufferPointer(rebasing: json[range]))
+    } else {
+      (try? JSONValue.parse(UnsafeRawBufferPointer(rebasing: json[range])))?.write(to: &out)
+    }
+  }
+
+  /// The compact text of a value, `nil` when absent.
+  public func compactText(_ index: Int) -> String? {
+    guard fields.slots[index].kind != .absent else { return nil }
+    var out: [UInt8] = []
+    writeCompact(index, to: &out)
+    return String(decoding: out, as: UTF8.self)
+  }
+
+  /// Join-key text: a string's contents or a number's literal text; `nil` for other kinds.
+  public func keyText(_ index: Int) -> String? {
+    let slot = fields.slots[index]
+    switch slot.kind {
+    case .number:
+      return String(decoding: raw(slot), as: UTF8.self)
+    case .string where !slot.needsRewrite:
+      return String(decoding: UnsafeRawBufferPointer(rebasing: raw(slot).dropFirst().dropLast()), as: UTF8.self)
+    case .string:
+      return value(index)?.stringValue
+    default:
+      return nil
+    }
+  }
+
+  /// Whether the value is the string whose UTF-8 is `utf8`.
+  public func stringEquals(_ index: Int, _ utf8: [UInt8]) -> Bool {
+    let slot = fields.slots[index]
+    guard slot.kind == .string else { return false }
+    if slot.needsRewrite { return value(index)?.stringValue.map { Array($0.utf8) == utf8 } ?? false }
+    let length = Int(slot.end - slot.start) - 2
+    guard length == utf8.count else { return false }
+    let inner = json.baseAddress! + Int(slot.start) + 1
+    return utf8.withUnsafeBytes { expected in
+      length == 0 || memcmp(expected.baseAddress!, inner, length) == 0
+    }
+  }
+
+  /// A number as `Double`, `nil` for other kinds.
+  public func doubleValue(_ index: Int) -> Double? {
+    let slot = fields.slots[index]
+    guard slot.kind == .number else { return nil }
+    return Double(String(decoding: raw(slot), as: UTF8.self))
+  }
+
+  /// `true`/`false` for a boolean, `nil` for other kinds.
+  public func boolValue(_ index: Int) -> Bool? {
+    let slot = fields.slots[index]
+    guard slot.kind == .bool else { return nil }
+    return json[Int(slot.start)] == UInt8(ascii: "t")
+  }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import LogFormats
+import Testing
+
+/// The field scanner against the obviously-correct parser: same validity, same values.
+struct JSONScannerTests {
+  static let paths: [FieldPath] = [
+    FieldPath(segments: ["a"]), FieldPath(segments: ["a", "b"]), FieldPath(segments: ["b"]),
+    FieldPath(segments: ["c", "a", "b"]), FieldPath(segments: ["k\u{e9}y"]), FieldPath(segments: [""]),
+    FieldPath(segments: ["time"]),
+  ]
+
+  /// Checks the scan of `bytes` against `JSONValue.parse` + `value(at:)`; returns whether it parsed.
+  @discardableResult
+  static func expectAgreement(_ bytes: [UInt8], paths: [FieldPath] = paths, _ name: String = "") -> Bool {
+    let selector = FieldSelector(paths: paths)
+    let parsed = try? JSONValue.parse(bytes)
+    return bytes.withUnsafeBytes { raw in
+      var event = ScannedEvent(time: 0, json: raw, fields: ScannedFields(count: paths.count))
+      let kind = selector.scan(raw, into: &event.fields)
+      #expect((kind != nil) == (parsed != nil), "validity differs: \(name)")
+      guard let value = parsed else { return false }
+      for (index, path) in paths.enumerated() {
+        let expected = value.value(at: path)
+        #expect(event.value(index) == expected, "\(name): \(path)")
+        var compact: [UInt8] = []
+        event.writeCompact(index, to: &compact)
+        var reference: [UInt8] = []
+        (expected ?? .null).write(to: &reference)
+        #expect(compact == reference, "\(name): compact \(path)")
+        #expect(event.keyText(index) == expected?.keyText, "\(name): key \(path)")
+        #expect(event.doubleValue(index) == expected?.doubleValue, "\(name): double \(path)")
+        if let string = expected?.stringValue {
+          #expect(event.stringEquals(index, Array(string.utf8)), "\(name): string \(path)")
+          #expect(!event.stringEquals(index, Array((string + "x").utf8)))
+        }
+      }
+      if case .object = value {
+        var document: [UInt8] = []
+        event.writeDocument(to: &document)
+        var reference: [UInt8] = []
+        value.write(to: &reference)
+        #expect(document == reference, "\(name): document")
+      }
+      return true
+    }
+  }
+
+  @Test func agreesWithTheParserOnJSONTestSuite() throws {
+    var accepted = 0
+    for file in try JSONTestSuiteTests.files(prefix: "") {
+      let bytes = [UInt8](try Data(contentsOf: file))
+      let ok = Self.expectAgreement(bytes, file.lastPathComponent)
+      if file.lastPathComponent.hasPrefix("y_") { #expect(ok, "\(file.lastPathComponent) should scan") }
+      if file.lastPathComponent.hasPrefix("n_") { #expect(!ok, "\(file.lastPathComponent) should be rejected") }
+      if ok { accepted += 1 }
+    }
+    #expect(accepted >= 95)
+  }
+
+  @Test(arguments: [
+    #"{"a":1,"a":{"b":2}}"#,  // last wins, nested
+    #"{"a":{"b":2},"a":3}"#,  // a later non-object hides a.b
+    #"{"a":{"b":2},"a":{"c":1}}"#,  // a later object without b hides a.b
+    #"{"a":{"b":2,"b":"x"}}"#,
+    #"{ "a" : { "b" : [1, 2] } , "b" : "t\"q" }"#,  // whitespace and escapes
+    #"{"\u0061":5,"b":"\/"}"#,  // escaped key matches "a"
+    #"{"c":{"a":{"b":{"d":[{"a":1}]}}}}"#,
+    #"{"kéy":"ü","":null,"time":1.5e3}"#,
+    #"{"a":true,"b":false,"c":null}"#,
+    #"{"a":[{"b":1}]}"#,  // no descent into arrays
+    #"{"b":"\ud83d\ude00 \ud800 x"}"#,
+    #"{"b":-0.0e+5}"#,
+  ])
+  func agreesOnEdgeCases(_ text: String) {
+    #expect(Self.expectAgreement(Array(text.utf8), text))
+  }
+
+  @Test func agreesOnRandomDocuments() {
+    var rng = SplitMix(seed: 7)
+    for round in 0..<3000 {
+      let text = Self.randomValue(&rng, depth: 0, forceObject: true)
+      Self.expectAgreement(Array(text.utf8), "round \(round): \(text)")
+      // A random cut or flipped byte must not make the two disagree either.
+      var bytes = Array(text.utf8)
+      let position = Int(rng.next() % UInt64(bytes.count))
+      if rng.next() % 2 == 0 {
+        bytes.removeSubrange(position...)
+      } else {
+        bytes[position] = UInt8(truncatingIfNeeded: rng.next())
+      }
+      Self.expectAgreement(bytes, "mutated round \(round)")
+    }
+  }
+
+  static func randomValue(_ rng: inout SplitMix, depth: Int, forceObject: Bool = false) -> String {
+    let pick = forceObject ? 0 : Int(rng.next() % (depth > 3 ? 5 : 7))
+    let space = rng.next() % 4 == 0 ? " " : ""
+    switch pick {
+    case 0, 5:
+      let count = Int(rng.next() % 5)
+      let keys = ["a", "b", "c", "k\u{e9}y", "", "time", "\\u0061", "z"]
+      let members = (0..<count).map { _ in
+        "\"\(keys[Int(rng.next() % UInt64(keys.count))])\"\(space):\(space)\(randomValue(&rng, depth: depth + 1))"
+      }
+      return "{" + space + members.joined(separator: "," + space) + "}"
+    case 6:
+      let count = Int(rng.next() % 4)
+      return "[" + (0..<count).map { _ in randomValue(&rng, depth: depth + 1) }.joined(separator: ",") + "]"
+    case 1:
+      let strings = ["x", "hello world", "t\\\"q", "\\u00e9", "ü", "2026-11-30T09:00:00Z", "\\/", "\\n", "12"]
+      return "\"\(strings[Int(rng.next() % UInt64(strings.count))])\""
+    case 2:
+      let numbers = ["0", "-1", "1.50", "3e2", "-0.0E-3", "1764493200", "12345678901234567890"]
+      return numbers[Int(rng.next() % UInt64(numbers.count))]
+    case 3:
+      return ["true", "false"][Int(rng.next() % 2)]
+    default:
+      return "null"
+    }
+  }
+
+  @Test func decoderScanRejectsLikeDecode() {
+    let lines = [
+      "", " ", "\r", "nope", "{", "[1]", "\"x\"", "{}", #"{"time":null}"#, #"{"time":"yesterday"}"#,
+      #"{"time":"2026-11-30T09:00:00Z","a":1}"#, #"{"time":1764493200123}"#, #"{"time":"1764493200"}"#,
+      #"{"time":"2026-11-30T09:00:00\u005a"}"#, #"{"time":true}"#, #"{"time":{"x":1}}"#,
+      #"{"@timestamp":"2026-11-30T09:00:00.5+01:00","a":{"b":"c"}}"#, "{\"time\":1}\r", "\u{1}",
+      "2026-11-30T09:00:00Z\ttag\t{\"a\":1}", "x\ty\t{}", "1764493200\tt\t{\"a\":1}", "a\tb", "t\tt\t{\"a\":\t1}",
+      "2026-11-30T09:00:00Z\ttag\t{\"a\":1}\tmore",
+    ]
+    for format in LogFormat.allCases {
+      for timeField in [nil, FieldPath(segments: ["a", "b"])] {
+        let decoder = LineDecoder(format: format, timeField: timeField)
+        let selector = decoder.selector(for: Self.paths)
+        for line in lines {
+          let bytes = Array(line.utf8)
+          let decoded = decoder.decode(bytes)
+          bytes.withUnsafeBytes { raw in
+            var event = ScannedEvent(time: 0, json: raw, fields: ScannedFields(count: selector.paths.count))
+            let rejected = decoder.scan(raw, selector: selector, into: &event)
+            switch decoded {
+            case .rejected(let reason):
+              #expect(rejected == reason, "\(format) \(line)")
+            case .event(let expected):
+              #expect(rejected == nil, "\(format) \(line)")
+              #expect(event.time == expected.time, "\(format) \(line)")
+              for (index, path) in Self.paths.enumerated() {
+                #expect(event.value(index) == expected.object.value(at: path), "\(format) \(line) \(path)")
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// A small deterministic generator for tests.
+struct SplitMix {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
