@@ -104,6 +104,9 @@ public struct DatasetLayout: Sendable {
   }
 
   /// `date=2026-11-30/hour=09` for an event time, and the partition's end time.
+  /// Partitions are hours.
+  static let partitionNanos: Int64 = 3_600_000_000_000
+
   public static func partition(of time: Int64) -> (name: String, end: Int64) {
     let c = Timestamp.civil(time)
     let hourNanos: Int64 = 3_600_000_000_000

@@ -52,7 +52,9 @@ public struct DatasetCheckpoint: Sendable, Equatable, Codable {
 /// writes `_SUCCESS` files. A crash anywhere is undone by `init(…, recovering:)`.
 public final class DatasetWriter {
   public let layout: DatasetLayout
-  private let encoder: RowEncoder
+  private var encoder: RowEncoder
+  /// The segment the last row went to and its partition's time range (valid while not sealed).
+  private var lastSegment: (start: Int64, end: Int64, segment: Segment)?
   private var nextSegment: Int
   private var open: [String: Segment] = [:]
   private var openPartitions: [String: Int64]
@@ -152,6 +154,11 @@ public final class DatasetWriter {
 
   /// Appends a final row to the open segment of its partition.
   public func append(_ row: LabeledRow, ageClock: Int64) throws {
+    // Rows come in near time order: most land in the partition of the row before.
+    if let last = lastSegment, !last.segment.sealed, last.start <= row.predictedAt, row.predictedAt < last.end {
+      try append(row, to: last.segment)
+      return
+    }
     let (partition, end) = DatasetLayout.partition(of: row.predictedAt)
     let segment: Segment
     if let existing = open[partition] {
@@ -168,6 +175,12 @@ public final class DatasetWriter {
       open[partition] = segment
     }
     openPartitions[partition] = end
+    lastSegment = (end - DatasetLayout.partitionNanos, end, segment)
+    try append(row, to: segment)
+  }
+
+  private func append(_ row: LabeledRow, to segment: Segment) throws {
+    let partition = segment.partition
     encoder.encode(row, into: &segment.buffer)
     rowsWritten += 1
     if segment.buffer.count >= 1 << 20 { try flush(segment, endMember: false) }

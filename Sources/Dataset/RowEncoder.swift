@@ -4,6 +4,22 @@ import LogFormats
 /// Encodes rows without intermediate objects: straight into a byte buffer.
 struct RowEncoder {
   let layout: DatasetLayout
+  /// JSON Lines: `,"name":` before each kept column, and before each label and its `_at`.
+  private let columnPrefixes: [[UInt8]]
+  private let labelPrefixes: [([UInt8], [UInt8])]
+  private var ranges: [Range<Int>] = []
+
+  init(layout: DatasetLayout) {
+    self.layout = layout
+    func prefix(_ name: String) -> [UInt8] {
+      var out: [UInt8] = [UInt8(ascii: ",")]
+      JSONValue.writeString(name, to: &out)
+      out.append(UInt8(ascii: ":"))
+      return out
+    }
+    columnPrefixes = (layout.columns ?? []).map { prefix($0.name) }
+    labelPrefixes = layout.labels.map { (prefix($0.name), prefix($0.name + "_at")) }
+  }
 
   func header() -> [UInt8] {
     guard layout.format == .csv else { return [] }
@@ -16,7 +32,49 @@ struct RowEncoder {
     return out
   }
 
-  func encode(_ row: LabeledRow, into out: inout [UInt8]) {
+  mutating func encode(_ row: LabeledRow, into out: inout [UInt8]) {
+    if layout.format == .csv {
+      encodeGeneric(row, into: &out)
+      return
+    }
+    out.append(contentsOf: #"{"key":"#.utf8)
+    JSONValue.writeString(row.key, to: &out)
+    out.append(contentsOf: #","predicted_at":""#.utf8)
+    Timestamp.write(row.predictedAt, fractionDigits: 3, to: &out)
+    out.append(UInt8(ascii: "\""))
+    if layout.columns != nil {
+      row.columnsJSON.withUnsafeBytes { raw in
+        let isArray = JSONValue.arrayElements(raw, into: &ranges)
+        for (i, prefix) in columnPrefixes.enumerated() {
+          out.append(contentsOf: prefix)
+          if isArray, i < ranges.count {
+            out.append(contentsOf: raw[ranges[i]])
+          } else {
+            out.append(contentsOf: "null".utf8)
+          }
+        }
+      }
+    } else {
+      out.append(contentsOf: #","prediction":"#.utf8)
+      out.append(contentsOf: row.columnsJSON)
+    }
+    for ((valuePrefix, atPrefix), outcome) in zip(labelPrefixes, row.labels) {
+      out.append(contentsOf: valuePrefix)
+      outcome.value.write(to: &out)
+      out.append(contentsOf: atPrefix)
+      if let at = outcome.at {
+        out.append(UInt8(ascii: "\""))
+        Timestamp.write(at, fractionDigits: 3, to: &out)
+        out.append(UInt8(ascii: "\""))
+      } else {
+        out.append(contentsOf: "null".utf8)
+      }
+    }
+    out.append(contentsOf: "}\n".utf8)
+  }
+
+  /// Every format through `JSONValue`s: the reference the JSON Lines fast path is tested against.
+  func encodeGeneric(_ row: LabeledRow, into out: inout [UInt8]) {
     var values: [(String, JSONValue)] = [
       ("key", .string(row.key)),
       ("predicted_at", .string(Timestamp.format(row.predictedAt, fractionDigits: 3))),

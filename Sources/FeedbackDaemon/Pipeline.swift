@@ -39,6 +39,10 @@ final class Pipeline: EngineOutput {
   private var touchedFiles: [String: FileRecord] = [:]
   let metrics: DaemonMetrics
   private var record: [UInt8] = []
+  /// Per source: what its lines are scanned for (the rules' fields, then the time field).
+  private let selectors: [FieldSelector]
+  /// Per source: the reused scan result.
+  private var scanned: [ScannedEvent]
 
   init(config: FeedbackConfig.Configuration, db: Database, logger: Logger) throws {
     self.config = config
@@ -50,6 +54,11 @@ final class Pipeline: EngineOutput {
       LineDecoder(format: LogFormat(rawValue: $0.format) ?? .json, timeField: $0.timeField)
     }
     sourceCounters = Array(repeating: SourceCounters(), count: config.sources.count)
+    let rulesPaths = rules.fieldPaths
+    selectors = decoders.map { $0.selector(for: rulesPaths) }
+    scanned = selectors.map {
+      ScannedEvent(time: 0, json: UnsafeRawBufferPointer(start: nil, count: 0), fields: ScannedFields(count: $0.paths.count))
+    }
     metrics = DaemonMetrics(
       rules: rules, sourceNames: config.sources.map(\.name), datasetNames: config.datasets.map(\.name))
 
@@ -83,11 +92,10 @@ final class Pipeline: EngineOutput {
     sourceCounters[source].lines += 1
     sourceCounters[source].bytes += Int64(line.count + 1)
     linesSinceCommit += 1
-    switch decoders[source].decode(line) {
-    case .event(let event):
-      try engine.process(event, source: source, lineHash: LogTail.lineHash(line))
-    case .rejected(let reason):
+    if let reason = decoders[source].scan(line, selector: selectors[source], into: &scanned[source]) {
       reject(reason.rawValue, source: source, file: file, offset: offset, line: line)
+    } else {
+      try engine.process(scanned[source], source: source, lineHash: LogTail.lineHash(line))
     }
   }
 

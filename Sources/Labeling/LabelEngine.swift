@@ -20,6 +20,7 @@ public final class LabelEngine {
   public private(set) var seq: Int64 = 0
 
   private var nextDue: Int64 = .max
+  private var elementRanges: [Range<Int>] = []
   private var nextOrphan: Int64 = .max
 
   public init(rules: Rules, store: any StateStore, output: any EngineOutput, sources: Int) throws {
@@ -89,20 +90,34 @@ public final class LabelEngine {
 
   // MARK: Events
 
-  /// Processes one decoded event from `source`.
-  /// `lineHash` (of the raw line, for identical-line dedupe) is only computed for feedback.
+  /// Processes one decoded event from `source` (tests and tools; the pipeline scans instead).
   public func process(_ event: Event, source: Int, lineHash: @autoclosure () -> UInt64) throws {
+    var bytes: [UInt8] = []
+    event.object.write(to: &bytes)
+    let selector = eventSelector
+    try bytes.withUnsafeBytes { raw in
+      var scanned = ScannedEvent(time: event.time, json: raw, fields: ScannedFields(count: selector.paths.count))
+      _ = selector.scan(raw, into: &scanned.fields)
+      try process(scanned, source: source, lineHash: lineHash())
+    }
+  }
+
+  private lazy var eventSelector = FieldSelector(paths: rules.fieldPaths)
+
+  /// Processes one scanned event from `source`; its slots follow `rules.fieldPaths`.
+  /// `lineHash` (of the raw line, for identical-line dedupe) is only computed for feedback.
+  public func process(_ event: ScannedEvent, source: Int, lineHash: @autoclosure () -> UInt64) throws {
     seq += 1
     if sourceMaxTime[source].map({ event.time > $0 }) ?? true {
       sourceMaxTime[source] = event.time
       try advanceWatermark()
     }
     let kinds = rules.feedbackTypes.count
-    switch rules.classify(event.object) {
+    switch rules.classify(event) {
     case .prediction(let key):
       counters.predictions += 1
       counters.eventsBySource[source][0] += 1
-      try processPrediction(key: key, time: event.time, object: event.object)
+      try processPrediction(key: key, event: event)
     case .feedback(let type, let key):
       counters.feedback[type] += 1
       counters.eventsBySource[source][1 + type] += 1
@@ -116,7 +131,8 @@ public final class LabelEngine {
     }
   }
 
-  private func processPrediction(key: String, time: Int64, object: JSONValue) throws {
+  private func processPrediction(key: String, event: ScannedEvent) throws {
+    let time = event.time
     var datasets: UInt64 = 0
     for (d, window) in rules.datasetMaxWindow.enumerated() where time &+ window > watermark {
       datasets |= 1 << UInt64(d)
@@ -143,12 +159,17 @@ public final class LabelEngine {
       try store.deletePrediction(seq: old.seq)
     }
     var payload: [UInt8] = [UInt8(ascii: "[")]
-    for (d, dataset) in rules.datasets.enumerated() {
+    for (d, slots) in rules.columnSlots.enumerated() {
       if d > 0 { payload.append(UInt8(ascii: ",")) }
-      if let columns = dataset.columns {
-        JSONValue.array(columns.map { object.value(at: $0.path) ?? .null }).write(to: &payload)
+      if let slots {
+        payload.append(UInt8(ascii: "["))
+        for (i, slot) in slots.enumerated() {
+          if i > 0 { payload.append(UInt8(ascii: ",")) }
+          event.writeCompact(slot, to: &payload)
+        }
+        payload.append(UInt8(ascii: "]"))
       } else {
-        object.write(to: &payload)
+        event.writeDocument(to: &payload)
       }
     }
     payload.append(UInt8(ascii: "]"))
@@ -162,7 +183,7 @@ public final class LabelEngine {
     }
   }
 
-  private func processFeedback(type: Int, key: String, event: Event, lineHash: UInt64) throws {
+  private func processFeedback(type: Int, key: String, event: ScannedEvent, lineHash: UInt64) throws {
     let time = event.time
     if let prediction = try store.prediction(key: key) {
       // Late if it falls in a window of a row already written.
@@ -199,13 +220,17 @@ public final class LabelEngine {
     return false
   }
 
-  private func makeFeedback(type: Int, key: String, event: Event, lineHash: UInt64) -> StoredFeedback {
-    let feedbackType = rules.feedbackTypes[type]
-    let dedupe = feedbackType.dedupeBy.flatMap { event.object.value(at: $0)?.jsonText }
+  private func makeFeedback(type: Int, key: String, event: ScannedEvent, lineHash: UInt64) -> StoredFeedback {
+    let dedupe = rules.dedupeSlots[type].flatMap { event.compactText($0) }
     var fields: [UInt8] = []
-    let paths = rules.neededPaths[type]
-    if !paths.isEmpty {
-      JSONValue.array(paths.map { event.object.value(at: $0) ?? .null }).write(to: &fields)
+    let slots = rules.neededSlots[type]
+    if !slots.isEmpty {
+      fields.append(UInt8(ascii: "["))
+      for (i, slot) in slots.enumerated() {
+        if i > 0 { fields.append(UInt8(ascii: ",")) }
+        event.writeCompact(slot, to: &fields)
+      }
+      fields.append(UInt8(ascii: "]"))
     }
     return StoredFeedback(
       seq: seq, key: key, type: type, time: event.time, lineHash: lineHash, dedupe: dedupe, fields: fields)
@@ -254,17 +279,18 @@ public final class LabelEngine {
   private func makeRow(
     prediction: StoredPrediction, dataset d: Int, feedback: [StoredFeedback], due: DueRow
   ) throws -> LabeledRow {
-    let payload = try JSONValue.parse(prediction.payload)
-    guard case .array(let perDataset) = payload, d < perDataset.count else {
-      throw LabelingError.corruptState("prediction \(prediction.seq) payload")
+    let columns: [UInt8]? = prediction.payload.withUnsafeBytes { raw in
+      guard JSONValue.arrayElements(raw, into: &elementRanges), d < elementRanges.count else { return nil }
+      return Array(raw[elementRanges[d]])
     }
+    guard let columns else { throw LabelingError.corruptState("prediction \(prediction.seq) payload") }
     var outcomes: [LabelOutcome] = []
     for label in rules.datasets[d].labels {
       outcomes.append(try outcome(label: label, predictedAt: prediction.time, feedback: feedback))
     }
     return LabeledRow(
       dataset: d, key: prediction.key, predictedAt: prediction.time, finalizeAt: due.finalizeAt,
-      columns: perDataset[d], labels: outcomes)
+      columnsJSON: columns, labels: outcomes)
   }
 
   /// Computes one label from the stored feedback of a key (already in (time, seq) order).

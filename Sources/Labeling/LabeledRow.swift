@@ -19,20 +19,32 @@ public struct LabeledRow: Sendable {
   public var predictedAt: Int64
   /// The watermark value at which the row became final (`tp + max window`).
   public var finalizeAt: Int64
-  /// The kept columns as a JSON array, or the whole prediction object.
-  public var columns: JSONValue
+  /// Compact JSON text of the kept columns as an array, or of the whole prediction object.
+  public var columnsJSON: [UInt8]
   /// In the order of the dataset's labels.
   public var labels: [LabelOutcome]
 
+  /// `columnsJSON` parsed.
+  public var columns: JSONValue { (try? JSONValue.parse(columnsJSON)) ?? .null }
+
   public init(
-    dataset: Int, key: String, predictedAt: Int64, finalizeAt: Int64, columns: JSONValue, labels: [LabelOutcome]
+    dataset: Int, key: String, predictedAt: Int64, finalizeAt: Int64, columnsJSON: [UInt8], labels: [LabelOutcome]
   ) {
     self.dataset = dataset
     self.key = key
     self.predictedAt = predictedAt
     self.finalizeAt = finalizeAt
-    self.columns = columns
+    self.columnsJSON = columnsJSON
     self.labels = labels
+  }
+
+  public init(
+    dataset: Int, key: String, predictedAt: Int64, finalizeAt: Int64, columns: JSONValue, labels: [LabelOutcome]
+  ) {
+    var bytes: [UInt8] = []
+    columns.write(to: &bytes)
+    self.init(
+      dataset: dataset, key: key, predictedAt: predictedAt, finalizeAt: finalizeAt, columnsJSON: bytes, labels: labels)
   }
 }
 

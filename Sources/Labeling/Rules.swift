@@ -125,6 +125,27 @@ public struct Rules: Sendable {
   /// The longest window of any label: how long a finished key is remembered.
   public let maxWindow: Int64
 
+  /// Every field path the rules read, once each: a scan with a selector over these paths puts
+  /// path `i` in slot `i`.
+  public let fieldPaths: [FieldPath]
+  struct CompiledMatch: Sendable {
+    var slot: Int
+    var value: MatchValue
+    var utf8: [UInt8]
+  }
+  struct CompiledRule: Sendable {
+    var matches: [CompiledMatch]
+    var keySlot: Int
+  }
+  let compiledPrediction: CompiledRule
+  let compiledFeedback: [CompiledRule]
+  /// Per feedback type: the slot of `dedupe_by`.
+  let dedupeSlots: [Int?]
+  /// Per feedback type: the slots of `neededPaths`.
+  let neededSlots: [[Int]]
+  /// Per dataset: the slots of its kept columns (nil: the whole object).
+  let columnSlots: [[Int]?]
+
   public init(
     prediction: EventRule, feedbackTypes: [FeedbackType], labels: [LabelSpec], datasets: [DatasetSpec],
     clockSkew: Int64 = 0, maxOutOfOrder: Int64 = 5_000_000_000
@@ -157,6 +178,54 @@ public struct Rules: Sendable {
     labelFieldIndex = fieldIndex
     labelsOfType = ofType
     maxWindow = labels.map(\.window).max() ?? 0
+
+    var paths: [FieldPath] = []
+    func slot(_ path: FieldPath) -> Int {
+      if let existing = paths.firstIndex(of: path) { return existing }
+      paths.append(path)
+      return paths.count - 1
+    }
+    func compile(_ rule: EventRule) -> CompiledRule {
+      CompiledRule(
+        matches: rule.matches.map { match in
+          var utf8: [UInt8] = []
+          if case .string(let text) = match.value { utf8 = Array(text.utf8) }
+          return CompiledMatch(slot: slot(match.path), value: match.value, utf8: utf8)
+        }, keySlot: slot(rule.key))
+    }
+    compiledPrediction = compile(prediction)
+    compiledFeedback = feedbackTypes.map { compile($0.rule) }
+    dedupeSlots = feedbackTypes.map { $0.dedupeBy.map(slot) }
+    neededSlots = needed.map { $0.map(slot) }
+    columnSlots = datasets.map { $0.columns?.map { slot($0.path) } }
+    fieldPaths = paths
+  }
+
+  func accepts(_ rule: CompiledRule, _ event: ScannedEvent) -> Bool {
+    for match in rule.matches {
+      let matched: Bool
+      switch match.value {
+      case .string: matched = event.stringEquals(match.slot, match.utf8)
+      case .number(let n): matched = event.doubleValue(match.slot) == n
+      case .bool(let b): matched = event.boolValue(match.slot) == b
+      case .null: matched = event.slot(match.slot).kind == .null
+      }
+      if !matched { return false }
+    }
+    return true
+  }
+
+  /// `classify` on a scanned event whose slots follow `fieldPaths`.
+  public func classify(_ event: ScannedEvent) -> Classification {
+    if accepts(compiledPrediction, event) {
+      guard let key = event.keyText(compiledPrediction.keySlot) else { return .missingKey }
+      return .prediction(key: key)
+    }
+    for (i, rule) in compiledFeedback.enumerated() where accepts(rule, event) {
+      guard let key = event.keyText(rule.keySlot) else { return .missingKey }
+      return .feedback(type: i, key: key)
+    }
+    return .ignored
   }
 
   public enum Classification: Sendable, Equatable {

@@ -76,3 +76,61 @@ extension JSONValue {
     out.append(ASCII.quote)
   }
 }
+
+extension JSONValue {
+  /// The ranges of the elements of the JSON array in `bytes` (already known to be valid JSON,
+  /// e.g. written by `write(to:)`), without parsing them; `nil` if `bytes` is not an array.
+  public static func arrayElements(_ bytes: UnsafeRawBufferPointer, into ranges: inout [Range<Int>]) -> Bool {
+    ranges.removeAll(keepingCapacity: true)
+    var index = 0
+    let count = bytes.count
+    while index < count, ASCII.isWhitespace(bytes[index]) { index += 1 }
+    guard index < count, bytes[index] == ASCII.openBracket else { return false }
+    index += 1
+    var depth = 0
+    var start = -1
+    var inString = false
+    while index < count {
+      let byte = bytes[index]
+      if inString {
+        if byte == ASCII.backslash {
+          index += 1
+        } else if byte == ASCII.quote {
+          inString = false
+        }
+      } else {
+        switch byte {
+        case ASCII.quote:
+          inString = true
+          if start < 0 { start = index }
+        case ASCII.openBrace, ASCII.openBracket:
+          if start < 0 { start = index }
+          depth += 1
+        case ASCII.closeBrace:
+          depth -= 1
+        case ASCII.closeBracket:
+          if depth == 0 {
+            if start >= 0 { ranges.append(start..<trimmedEnd(bytes, start, index)) }
+            return true
+          }
+          depth -= 1
+        case ASCII.comma where depth == 0:
+          ranges.append(start..<trimmedEnd(bytes, start, index))
+          start = -1
+        case ASCII.space, ASCII.tab, ASCII.lf, ASCII.cr:
+          break
+        default:
+          if start < 0 { start = index }
+        }
+      }
+      index += 1
+    }
+    return false
+  }
+
+  private static func trimmedEnd(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int {
+    var end = end
+    while end > start, ASCII.isWhitespace(bytes[end - 1]) { end -= 1 }
+    return end
+  }
+}

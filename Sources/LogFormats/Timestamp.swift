@@ -205,13 +205,19 @@ public enum Timestamp {
   /// `2026-11-30T09:00:00.123Z`: UTC, exactly `fractionDigits` fraction digits (clamped to 0…9; 0 = no
   /// fraction), truncated toward the past. Correct for negative (pre-1970) times.
   public static func format(_ nanoseconds: Int64, fractionDigits: Int = 3) -> String {
+    var out: [UInt8] = []
+    out.reserveCapacity(32)
+    write(nanoseconds, fractionDigits: fractionDigits, to: &out)
+    return String(decoding: out, as: UTF8.self)
+  }
+
+  /// Appends `format(nanoseconds, fractionDigits:)` to `out`, without making a `String`.
+  public static func write(_ nanoseconds: Int64, fractionDigits: Int = 3, to out: inout [UInt8]) {
     let (seconds, nanos) = splitSeconds(nanoseconds)
     let (days, secondOfDay) = floorDivide(seconds, 86_400)
     let date = civilFromDays(Int(days))
     let secondOfDayInt = Int(secondOfDay)
-    var out: [UInt8] = []
-    out.reserveCapacity(32)
-    func append(_ value: Int, width: Int) {
+    @inline(__always) func append(_ value: Int, width: Int) {
       var divisor = 1
       for _ in 1..<width { divisor *= 10 }
       var value = value
@@ -245,7 +251,6 @@ public enum Timestamp {
       append(Int(nanos) / divisor, width: digits)
     }
     out.append(UInt8(ascii: "Z"))
-    return String(decoding: out, as: UTF8.self)
   }
 
   /// Civil UTC parts, e.g. for partition names.
