@@ -57,7 +57,8 @@ final class Pipeline: EngineOutput {
     let rulesPaths = rules.fieldPaths
     selectors = decoders.map { $0.selector(for: rulesPaths) }
     scanned = selectors.map {
-      ScannedEvent(time: 0, json: UnsafeRawBufferPointer(start: nil, count: 0), fields: ScannedFields(count: $0.paths.count))
+      ScannedEvent(
+        time: 0, json: UnsafeRawBufferPointer(start: nil, count: 0), fields: ScannedFields(count: $0.paths.count))
     }
     metrics = DaemonMetrics(
       rules: rules, sourceNames: config.sources.map(\.name), datasetNames: config.datasets.map(\.name))

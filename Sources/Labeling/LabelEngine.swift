@@ -84,6 +84,7 @@ public final class LabelEngine {
   /// Writes every row that is final and retires every orphan the watermark has passed.
   private func settle() throws {
     if watermark >= nextDue { try emitDueRows() }
+    try store.pruneFinished(expiredBy: watermark)
     let orphanLine = watermark == .max ? Int64.max : watermark &- rules.clockSkew
     if nextOrphan < orphanLine { try retireOrphans(before: orphanLine) }
   }

@@ -1,7 +1,8 @@
-@testable import Dataset
 import Labeling
 import LogFormats
 import Testing
+
+@testable import Dataset
 
 /// The JSON Lines fast path (raw column bytes spliced in) against the generic encoder that
 /// goes through `JSONValue`s.
@@ -22,7 +23,8 @@ import Testing
         rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         let a = Self.values[Int(rng >> 33) % Self.values.count]
         let b = Self.values[Int(rng >> 40) % Self.values.count]
-        let columns: JSONValue = whole ? .object([.init(key: "a", value: a), .init(key: "b", value: b)]) : .array([a, b])
+        let columns: JSONValue =
+          whole ? .object([.init(key: "a", value: a), .init(key: "b", value: b)]) : .array([a, b])
         let clicked = round % 3 == 0
         let row = LabeledRow(
           dataset: 0, key: round % 2 == 0 ? "r-\(round)" : "k\"\\é\(round)", predictedAt: t0 + Int64(round) * 1_234_567,
@@ -33,7 +35,8 @@ import Testing
         encoder.encode(row, into: &fast)
         var generic: [UInt8] = []
         encoder.encodeGeneric(row, into: &generic)
-        #expect(fast == generic, "\(String(decoding: fast, as: UTF8.self)) vs \(String(decoding: generic, as: UTF8.self))")
+        #expect(
+          fast == generic, "\(String(decoding: fast, as: UTF8.self)) vs \(String(decoding: generic, as: UTF8.self))")
       }
     }
   }
@@ -44,7 +47,8 @@ import Testing
     let bytes = Array(text.utf8)
     let ok = bytes.withUnsafeBytes { JSONValue.arrayElements($0, into: &ranges) }
     #expect(ok)
-    #expect(ranges.map { String(decoding: bytes[$0], as: UTF8.self) } == ["1", #""a,]\"""#, "[2,[3]]", #"{"k":"}"}"#, "null"])
+    #expect(
+      ranges.map { String(decoding: bytes[$0], as: UTF8.self) } == ["1", #""a,]\"""#, "[2,[3]]", #"{"k":"}"}"#, "null"])
     let empty = Array("[]".utf8)
     #expect(empty.withUnsafeBytes { JSONValue.arrayElements($0, into: &ranges) } && ranges.isEmpty)
     let notArray = Array("{}".utf8)

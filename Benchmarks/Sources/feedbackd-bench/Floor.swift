@@ -1,0 +1,128 @@
+import Foundation
+import Gzip
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// What the in-process floor read.
+struct FloorResult {
+  var files = 0
+  var gzipFiles = 0
+  var diskBytes = 0
+  /// Decompressed bytes.
+  var bytes = 0
+  var lines = 0
+  var longestLine = 0
+  var seconds = 0.0
+}
+
+/// The in-process floor: read each file (1 MiB reads), inflate it when it starts with the gzip
+/// magic (`GzipInflater`, multi-member), and split the decompressed bytes into lines with
+/// `memchr`, counting lines and bytes. One thread — no parsing, no labeling, no writing: the least
+/// work any replay of these files has to do.
+func measureFloor(files: [String]) throws -> FloorResult {
+  let clock = ContinuousClock()
+  let began = clock.now
+  var result = FloorResult()
+  let readSize = 1 << 20
+  let input = UnsafeMutableRawBufferPointer.allocate(byteCount: readSize, alignment: 16)
+  defer { input.deallocate() }
+  let inflateStep = 64 << 10
+  var inflated: [UInt8] = []
+  inflated.reserveCapacity(4 << 20)
+
+  for path in files {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw BenchError("cannot open \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var splitter = LineSplitter()
+    var inflater: GzipInflater?
+    var first = true
+    while true {
+      let n = read(fd, input.baseAddress, readSize)
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw BenchError("cannot read \(path): \(String(cString: strerror(errno)))")
+      }
+      if n == 0 { break }
+      result.diskBytes += n
+      let chunk = UnsafeRawBufferPointer(rebasing: input[0..<n])
+      if first {
+        first = false
+        if GzipInflater.hasMagic(chunk) {
+          inflater = GzipInflater()
+          result.gzipFiles += 1
+        }
+      }
+      if let inflater {
+        // 64 KiB of compressed input at a time keeps the inflated buffer (and this process's RSS,
+        // which a spawned child's ru_maxrss starts from) small.
+        var offset = 0
+        while offset < n {
+          let piece = UnsafeRawBufferPointer(rebasing: chunk[offset..<min(n, offset + inflateStep)])
+          offset += piece.count
+          inflated.removeAll(keepingCapacity: true)
+          do {
+            try inflater.inflate(piece, into: &inflated)
+          } catch {
+            throw BenchError("\(path): \(error)")
+          }
+          inflated.withUnsafeBytes { splitter.feed($0) }
+        }
+      } else {
+        splitter.feed(chunk)
+      }
+    }
+    if let inflater {
+      do {
+        try inflater.finish()
+      } catch {
+        throw BenchError("\(path): \(error)")
+      }
+    }
+    splitter.finish()
+    result.files += 1
+    result.bytes += splitter.bytes
+    result.lines += splitter.lines
+    result.longestLine = max(result.longestLine, splitter.longestLine)
+  }
+  result.seconds = seconds(clock.now - began)
+  return result
+}
+
+/// Splits a byte stream into lines with `memchr`, across chunk boundaries.
+struct LineSplitter {
+  var bytes = 0
+  var lines = 0
+  var longestLine = 0
+  /// Bytes of the line not yet ended by a newline.
+  private var partial = 0
+
+  mutating func feed(_ chunk: UnsafeRawBufferPointer) {
+    guard let base = chunk.baseAddress, chunk.count > 0 else { return }
+    bytes += chunk.count
+    var start = base
+    let end = base + chunk.count
+    while start < end, let newline = memchr(start, 0x0A, end - start) {
+      let nl = UnsafeRawPointer(newline)
+      let length = partial + (nl - start)
+      if length > longestLine { longestLine = length }
+      lines += 1
+      partial = 0
+      start = nl + 1
+    }
+    partial += end - start
+  }
+
+  /// Counts a last line without a trailing newline (a rotated file's last line is a line).
+  mutating func finish() {
+    if partial > 0 {
+      lines += 1
+      if partial > longestLine { longestLine = partial }
+      partial = 0
+    }
+  }
+}
