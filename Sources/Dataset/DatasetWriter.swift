@@ -55,6 +55,8 @@ public final class DatasetWriter {
   private var encoder: RowEncoder
   /// The segment the last row went to and its partition's time range (valid while not sealed).
   private var lastSegment: (start: Int64, end: Int64, segment: Segment)?
+  /// How many of `toPublish` have had their buffers written and released.
+  private var releasedSealed = 0
   private var nextSegment: Int
   private var open: [String: Segment] = [:]
   private var openPartitions: [String: Int64]
@@ -154,6 +156,7 @@ public final class DatasetWriter {
 
   /// Appends a final row to the open segment of its partition.
   public func append(_ row: LabeledRow, ageClock: Int64) throws {
+    if toPublish.count > releasedSealed { try releaseSealed() }
     // Rows come in near time order: most land in the partition of the row before.
     if let last = lastSegment, !last.segment.sealed, last.start <= row.predictedAt, row.predictedAt < last.end {
       try append(row, to: last.segment)
@@ -213,6 +216,16 @@ public final class DatasetWriter {
     open = [:]
   }
 
+  /// Writes out the buffers of segments sealed since the last call and lets their memory go, so
+  /// that memory does not grow with the number of segments sealed between two commits.
+  private func releaseSealed() throws {
+    for segment in toPublish[releasedSealed...] {
+      try flush(segment, endMember: true)
+      segment.buffer = []
+    }
+    releasedSealed = toPublish.count
+  }
+
   private func flush(_ segment: Segment, endMember: Bool) throws {
     var bytes: [UInt8]
     if let deflater = segment.deflater {
@@ -258,6 +271,7 @@ public final class DatasetWriter {
       directories.insert(FileSystem.directory(of: segment.path))
     }
     toPublish = []
+    releasedSealed = 0
     for dir in directories.sorted() { try FileSystem.syncDirectory(dir) }
     var completed: [String] = []
     for (partition, end) in openPartitions.sorted(by: { $0.key < $1.key })

@@ -37,3 +37,30 @@ struct Heap<Element: Comparable> {
     return top
   }
 }
+
+/// A first-in, first-out queue over an array (amortised O(1) push and pop).
+struct Queue<Element> {
+  private var items: [Element] = []
+  private var head = 0
+
+  var isEmpty: Bool { head == items.count }
+  var count: Int { items.count - head }
+  var first: Element? { head < items.count ? items[head] : nil }
+
+  mutating func append(_ element: Element) { items.append(element) }
+
+  @discardableResult
+  mutating func popFirst() -> Element? {
+    guard head < items.count else { return nil }
+    let element = items[head]
+    head += 1
+    if head == items.count {
+      items.removeAll(keepingCapacity: true)
+      head = 0
+    } else if head >= 4096 && head * 2 >= items.count {
+      items.removeFirst(head)
+      head = 0
+    }
+    return element
+  }
+}

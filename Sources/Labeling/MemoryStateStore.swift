@@ -38,7 +38,9 @@ public final class MemoryStateStore: StateStore {
   /// Candidates for orphans, by time; entries go stale when claimed or removed.
   private var unclaimed = Heap<UnclaimedEntry>()
   private var finished: [String: FinishedKey] = [:]
-  private var finishedExpiry = Heap<ExpiryEntry>()
+  /// Finished keys in the order they finished, which is close to expiry order: an entry
+  /// behind a later-expiring one is dropped a little late, never early.
+  private var finishedExpiry = Queue<ExpiryEntry>()
   private var pendingCount: Int
   public private(set) var journal = StateJournal()
   private let coldTier: (any ColdTier)?
@@ -137,9 +139,15 @@ public final class MemoryStateStore: StateStore {
   }
 
   public func deletePrediction(seq: Int64) throws {
-    guard let p = try prediction(seq: seq) else { return }
-    predictionsBySeq[seq] = nil
-    if seqByKey[p.key] == seq { seqByKey[p.key] = nil }
+    let p: StoredPrediction
+    if let cached = predictionsBySeq.removeValue(forKey: seq) {
+      p = cached
+    } else {
+      guard let cold = try prediction(seq: seq) else { return }
+      predictionsBySeq[seq] = nil
+      p = cold
+    }
+    if let owner = seqByKey.removeValue(forKey: p.key), owner != seq { seqByKey[p.key] = owner }
     journal.removePrediction(seq)
     pendingCount -= 1
   }
@@ -273,7 +281,7 @@ public final class MemoryStateStore: StateStore {
     if let known = finished[key] {
       entry = known
     } else if let cold, journal.finished[key] == nil, let stored = try cold.finished(key: key) {
-      finished[key] = stored
+      if stored.expiresAt > watermark { finished[key] = stored }
       entry = stored
     } else {
       entry = nil
@@ -285,20 +293,22 @@ public final class MemoryStateStore: StateStore {
   public func insertFinished(key: String, time: Int64, expiresAt: Int64) {
     let entry = FinishedKey(key: key, time: time, expiresAt: expiresAt)
     finished[key] = entry
-    finishedExpiry.insert(ExpiryEntry(expiresAt: expiresAt, key: key))
+    finishedExpiry.append(ExpiryEntry(expiresAt: expiresAt, key: key))
     journal.finished[key] = entry
   }
 
   public func pruneFinished(expiredBy watermark: Int64) {
-    while let top = finishedExpiry.min, top.expiresAt <= watermark {
-      finishedExpiry.popMin()
-      if let entry = finished[top.key], entry.expiresAt <= watermark {
-        finished[top.key] = nil
-        // Not journaled as a delete: the owner deletes every persisted entry that expired by
-        // the watermark when it commits, so an entry born and expired between two checkpoints
-        // never reaches the cold tier.
-        journal.finished[top.key] = nil
+    while let top = finishedExpiry.first, top.expiresAt <= watermark {
+      finishedExpiry.popFirst()
+      guard let entry = finished.removeValue(forKey: top.key) else { continue }
+      if entry.expiresAt > watermark {
+        finished[top.key] = entry  // finished again later: still remembered
+        continue
       }
+      // Not journaled as a delete: the owner deletes every persisted entry that expired by
+      // the watermark when it commits, so an entry born and expired between two checkpoints
+      // never reaches the cold tier.
+      journal.finished.removeValue(forKey: top.key)
     }
   }
 
@@ -346,7 +356,7 @@ public final class MemoryStateStore: StateStore {
     }
     if finished.count > maxInMemory {
       finished = [:]
-      finishedExpiry = Heap()
+      finishedExpiry = Queue()
     }
     let after = (predictionsBySeq.count, feedbackByKey.count, liveDue.count, finished.count)
     if after != before { coldMayHold = true }
