@@ -52,19 +52,57 @@ public struct RotationName: Sendable, Hashable {
   private static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
 
   /// `<family>[-._]<date>[-<counter>]`, the date as 8 to 14 digits (`20261130`,
-  /// `2026113009`) or as `2026-11-30` optionally followed by `-09`.
+  /// `2026113009`) or as `2026-11-30` optionally followed by `-09`; the family is as short as
+  /// possible. Hand-written (the daemon lists directories several times a second).
   private static func parseDated(_ bytes: [UInt8]) -> (String, String, Int)? {
-    let name = String(decoding: bytes, as: UTF8.self)
-    guard let match = name.wholeMatch(of: datedPattern) else { return nil }
-    let family = String(match.1)
-    let date = String(match.2).filter(\.isNumber)
-    let counter = match.3.map { Int($0)! } ?? 0
-    guard !family.isEmpty else { return nil }
-    return (family, date, counter)
+    var i = 1
+    while i < bytes.count - 1 {
+      let b = bytes[i]
+      if b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_"),
+        let (date, counter) = matchDate(bytes, from: i + 1)
+      {
+        return (String(decoding: bytes[0..<i], as: UTF8.self), date, counter)
+      }
+      i += 1
+    }
+    return nil
   }
 
-  nonisolated(unsafe) private static let datedPattern =
-    /(.+?)[-._](\d{8,14}|\d{4}-\d{2}-\d{2}(?:-\d{2})?)(?:-(\d{1,4}))?/
+  private static func digitRun(_ bytes: [UInt8], _ start: Int) -> Int {
+    var end = start
+    while end < bytes.count, isDigit(bytes[end]) { end += 1 }
+    return end - start
+  }
+
+  /// The end of the name (counter 0) or `-` and 1 to 4 digits ending it.
+  private static func counter(_ bytes: [UInt8], _ start: Int) -> Int? {
+    if start == bytes.count { return 0 }
+    guard bytes[start] == UInt8(ascii: "-") else { return nil }
+    let run = digitRun(bytes, start + 1)
+    guard (1...4).contains(run), start + 1 + run == bytes.count else { return nil }
+    return Int(String(decoding: bytes[(start + 1)...], as: UTF8.self))
+  }
+
+  private static func matchDate(_ bytes: [UInt8], from start: Int) -> (String, Int)? {
+    func text(_ ranges: Range<Int>...) -> String {
+      String(decoding: ranges.flatMap { bytes[$0] }, as: UTF8.self)
+    }
+    let run = digitRun(bytes, start)
+    if (8...14).contains(run), let c = counter(bytes, start + run) { return (text(start..<(start + run)), c) }
+    func dash(_ at: Int) -> Bool { at < bytes.count && bytes[at] == UInt8(ascii: "-") }
+    guard run == 4, dash(start + 4), digitRun(bytes, start + 5) == 2, dash(start + 7),
+      digitRun(bytes, start + 8) == 2
+    else { return nil }
+    let day = start..<(start + 4)
+    let month = (start + 5)..<(start + 7)
+    let date = (start + 8)..<(start + 10)
+    let end = start + 10
+    if dash(end), digitRun(bytes, end + 1) == 2, let c = counter(bytes, end + 3) {
+      return (text(day, month, date, (end + 1)..<(end + 3)), c)
+    }
+    if let c = counter(bytes, end) { return (text(day, month, date), c) }
+    return nil
+  }
 }
 
 /// Orders the files a source's globs matched: families by name, and in each family the
