@@ -173,6 +173,10 @@ struct ConfigurationDecoder {
       if let v = map.optional("time_field") { source.timeField = try fieldPath(v, at: map.child("time_field")) }
       if let v = map.optional("max_line_bytes") {
         source.maxLineBytes = try positiveSize(v, at: map.child("max_line_bytes"))
+        // Field offsets inside a line are 32-bit.
+        guard source.maxLineBytes <= 1 << 30 else {
+          throw CE(keyPath: map.child("max_line_bytes"), problem: "must be at most 1GiB", line: v.mark?.line)
+        }
       }
       result.append(source)
     }

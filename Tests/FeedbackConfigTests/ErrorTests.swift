@@ -49,6 +49,10 @@ let errorCases: [ErrorCase] = [
   .replacing(
     "unknown column key", "    labels: [clicked]", "    labels: [clicked]\n    columns: [{ path: a, alias: b }]",
     keyPath: "datasets[0].columns[0].alias", problem: "unknown key (known: path, as)"),
+  .replacing(
+    "max_line_bytes too large", "    paths: /var/log/shop/app.log*",
+    "    paths: /var/log/shop/app.log*\n    max_line_bytes: 2GiB", keyPath: "sources[0].max_line_bytes",
+    problem: "must be at most 1GiB"),
   ErrorCase(
     label: "unknown watermark key", yaml: minimal(plus: "watermark: { max_delay: 5s }"),
     keyPath: "watermark.max_delay", problem: "unknown key (known: max_out_of_order, idle_timeout)"),
