@@ -103,13 +103,13 @@ public struct DatasetLayout: Sendable {
     return out
   }
 
-  /// `date=2026-11-30/hour=09` for an event time, and the partition's end time.
   /// Partitions are hours.
   static let partitionNanos: Int64 = 3_600_000_000_000
 
+  /// `date=2026-11-30/hour=09` for an event time, and the partition's end time.
   public static func partition(of time: Int64) -> (name: String, end: Int64) {
     let c = Timestamp.civil(time)
-    let hourNanos: Int64 = 3_600_000_000_000
+    let hourNanos = partitionNanos
     let start = time - ((time % hourNanos) + hourNanos) % hourNanos
     return ("date=\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))/hour=\(pad(c.hour, 2))", start + hourNanos)
   }

@@ -55,8 +55,6 @@ public final class DatasetWriter {
   private var encoder: RowEncoder
   /// The segment the last row went to and its partition's time range (valid while not sealed).
   private var lastSegment: (start: Int64, end: Int64, segment: Segment)?
-  /// How many of `toPublish` have had their buffers written and released.
-  private var releasedSealed = 0
   private var nextSegment: Int
   private var open: [String: Segment] = [:]
   private var openPartitions: [String: Int64]
@@ -156,7 +154,6 @@ public final class DatasetWriter {
 
   /// Appends a final row to the open segment of its partition.
   public func append(_ row: LabeledRow, ageClock: Int64) throws {
-    if toPublish.count > releasedSealed { try releaseSealed() }
     // Rows come in near time order: most land in the partition of the row before.
     if let last = lastSegment, !last.segment.sealed, last.start <= row.predictedAt, row.predictedAt < last.end {
       try append(row, to: last.segment)
@@ -183,47 +180,34 @@ public final class DatasetWriter {
   }
 
   private func append(_ row: LabeledRow, to segment: Segment) throws {
-    let partition = segment.partition
     encoder.encode(row, into: &segment.buffer)
     rowsWritten += 1
     if segment.buffer.count >= 1 << 20 { try flush(segment, endMember: false) }
-    if segment.written + Int64(segment.buffer.count) >= Int64(layout.rollMaxBytes) {
-      segment.sealed = true
-      open[partition] = nil
-      toPublish.append(segment)
-    }
+    if segment.written + Int64(segment.buffer.count) >= Int64(layout.rollMaxBytes) { try seal(segment) }
   }
 
   /// Seals segments older than `roll.max_age` and those of partitions that are complete.
-  public func advance(watermark: Int64, ageClock: Int64) {
+  public func advance(watermark: Int64, ageClock: Int64) throws {
     self.watermark = Swift.max(self.watermark, watermark)
     for (partition, segment) in open.sorted(by: { $0.key < $1.key }) {
       let complete = (openPartitions[partition] ?? .max) &+ layout.maxWindow <= self.watermark
-      if complete || ageClock &- segment.openedAt >= layout.rollMaxAge {
-        segment.sealed = true
-        open[partition] = nil
-        toPublish.append(segment)
-      }
+      if complete || ageClock &- segment.openedAt >= layout.rollMaxAge { try seal(segment) }
     }
   }
 
   /// Seals every open segment (shutdown, end of replay).
-  public func sealAll() {
-    for (_, segment) in open.sorted(by: { $0.key < $1.key }) {
-      segment.sealed = true
-      toPublish.append(segment)
-    }
-    open = [:]
+  public func sealAll() throws {
+    for (_, segment) in open.sorted(by: { $0.key < $1.key }) { try seal(segment) }
   }
 
-  /// Writes out the buffers of segments sealed since the last call and lets their memory go, so
-  /// that memory does not grow with the number of segments sealed between two commits.
-  private func releaseSealed() throws {
-    for segment in toPublish[releasedSealed...] {
-      try flush(segment, endMember: true)
-      segment.buffer = []
-    }
-    releasedSealed = toPublish.count
+  /// Closes a segment to new rows. Its bytes are written at once and its buffer let go: sealed
+  /// segments wait for the next commit to be published, and many may be sealed before it.
+  private func seal(_ segment: Segment) throws {
+    segment.sealed = true
+    open[segment.partition] = nil
+    toPublish.append(segment)
+    try flush(segment, endMember: true)
+    segment.buffer = []
   }
 
   private func flush(_ segment: Segment, endMember: Bool) throws {
@@ -271,7 +255,6 @@ public final class DatasetWriter {
       directories.insert(FileSystem.directory(of: segment.path))
     }
     toPublish = []
-    releasedSealed = 0
     for dir in directories.sorted() { try FileSystem.syncDirectory(dir) }
     var completed: [String] = []
     for (partition, end) in openPartitions.sorted(by: { $0.key < $1.key })

@@ -25,6 +25,10 @@ public enum Check {
       }
       out += "  sample of \(first):\n"
       let decoder = LineDecoder(format: LogFormat(rawValue: source.format) ?? .json, timeField: source.timeField)
+      // Scanned and classified exactly as the pipeline does it.
+      let selector = decoder.selector(for: rules.fieldPaths)
+      var scanned = ScannedEvent(
+        time: 0, json: UnsafeRawBufferPointer(start: nil, count: 0), fields: ScannedFields(count: selector.paths.count))
       let cursor = try LineCursor(path: first, from: 0, maxLineBytes: source.maxLineBytes)
       var shown = 0
       while shown < sampleLines {
@@ -32,7 +36,8 @@ public enum Check {
         let step = try cursor.step(maxLines: sampleLines - shown, flushPartial: true) { item in
           switch item {
           case .line(let bytes, _, _):
-            lines.append(describe(decoder.decode(bytes), rules: rules))
+            let reason = decoder.scan(bytes, selector: selector, into: &scanned)
+            lines.append(describe(reason, scanned, rules: rules))
           case .tooLong:
             lines.append("rejected: line_too_long")
           }
@@ -49,18 +54,14 @@ public enum Check {
     return out
   }
 
-  static func describe(_ result: DecodeResult, rules: Rules) -> String {
-    switch result {
-    case .rejected(let reason):
-      return "rejected: \(reason.rawValue)"
-    case .event(let event):
-      let time = Timestamp.format(event.time, fractionDigits: 3)
-      switch rules.classify(event.object) {
-      case .prediction(let key): return "prediction key=\(key) time=\(time)"
-      case .feedback(let type, let key): return "feedback \(rules.feedbackTypes[type].name) key=\(key) time=\(time)"
-      case .ignored: return "ignored (matches no event rule) time=\(time)"
-      case .missingKey: return "matches a rule but has no usable key time=\(time)"
-      }
+  static func describe(_ rejected: RejectReason?, _ event: ScannedEvent, rules: Rules) -> String {
+    if let rejected { return "rejected: \(rejected.rawValue)" }
+    let time = Timestamp.format(event.time, fractionDigits: 3)
+    switch rules.classify(event) {
+    case .prediction(let key): return "prediction key=\(key) time=\(time)"
+    case .feedback(let type, let key): return "feedback \(rules.feedbackTypes[type].name) key=\(key) time=\(time)"
+    case .ignored: return "ignored (matches no event rule) time=\(time)"
+    case .missingKey: return "matches a rule but has no usable key time=\(time)"
     }
   }
 }

@@ -136,7 +136,7 @@ public final class LiveRunner: Sendable {
         }
         let now = LiveRunner.wallNow()
         let lines = try pollOnce(pipeline: pipeline, feeds: feeds, lastData: &lastData, now: now)
-        pipeline.advanceOutputs()
+        try pipeline.advanceOutputs()
         if ContinuousClock.now - lastCommit >= options.commitInterval {
           try pipeline.commit()
           lastCommit = ContinuousClock.now
@@ -168,7 +168,7 @@ public final class LiveRunner: Sendable {
           break
         }
       }
-      for writer in pipeline.writers { writer.sealAll() }
+      for writer in pipeline.writers { try writer.sealAll() }
       try pipeline.commit()
       publishHealth(pipeline)
       logger.notice("stopped", metadata: ["status": "\(statusLine(pipeline))"])

@@ -183,16 +183,16 @@ final class Pipeline: EngineOutput {
   // MARK: Checkpoint
 
   /// Lets segments roll by age and partitions complete; called between batches of lines.
-  func advanceOutputs() {
+  func advanceOutputs() throws {
     let clock = ageClock()
-    for writer in writers { writer.advance(watermark: engine.watermark, ageClock: clock) }
+    for writer in writers { try writer.advance(watermark: engine.watermark, ageClock: clock) }
   }
 
   /// Commits read positions, join state, segment lengths and side logs in one transaction,
   /// after the bytes they describe are on disk; then publishes what the commit covered.
   func commit() throws {
     let started = ContinuousClock.now
-    advanceOutputs()
+    try advanceOutputs()
     var datasets: [String: DatasetCheckpoint] = [:]
     for (writer, dataset) in zip(writers, config.datasets) {
       datasets[dataset.name] = try writer.prepareCommit()

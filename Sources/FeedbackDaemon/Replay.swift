@@ -65,7 +65,7 @@ public enum Replay {
           active.removeAll { $0 == next }
           try pipeline.engine.setSourceActive(next, false)
         }
-        pipeline.advanceOutputs()
+        try pipeline.advanceOutputs()
         // Also commit when the uncommitted state reaches the memory budget: only committed state
         // can be evicted. Both counts depend on the input alone, so output stays deterministic.
         if pipeline.linesSinceCommit >= options.commitEveryLines || pipeline.state.dirtyCount >= config.maxInMemory {
@@ -73,7 +73,7 @@ public enum Replay {
         }
       }
       if options.flush { try pipeline.engine.flush() }
-      for writer in pipeline.writers { writer.sealAll() }
+      for writer in pipeline.writers { try writer.sealAll() }
       try pipeline.commit()
       let elapsed = ContinuousClock.now - start
       return ReplaySummary(pipeline: pipeline, elapsed: elapsed, pending: pipeline.state.pendingPredictionCount())

@@ -43,8 +43,6 @@ struct Queue<Element> {
   private var items: [Element] = []
   private var head = 0
 
-  var isEmpty: Bool { head == items.count }
-  var count: Int { items.count - head }
   var first: Element? { head < items.count ? items[head] : nil }
 
   mutating func append(_ element: Element) { items.append(element) }

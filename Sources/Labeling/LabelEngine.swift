@@ -93,17 +93,13 @@ public final class LabelEngine {
 
   /// Processes one decoded event from `source` (tests and tools; the pipeline scans instead).
   public func process(_ event: Event, source: Int, lineHash: @autoclosure () -> UInt64) throws {
-    var bytes: [UInt8] = []
-    event.object.write(to: &bytes)
-    let selector = eventSelector
-    try bytes.withUnsafeBytes { raw in
-      var scanned = ScannedEvent(time: event.time, json: raw, fields: ScannedFields(count: selector.paths.count))
-      _ = selector.scan(raw, into: &scanned.fields)
-      try process(scanned, source: source, lineHash: lineHash())
+    // Errors are carried out of the buffer closure by hand, not rethrown through it.
+    let hash = lineHash()
+    let result = rules.withScanned(event) { scanned in
+      Result { try process(scanned, source: source, lineHash: hash) }
     }
+    try result.get()
   }
-
-  private lazy var eventSelector = FieldSelector(paths: rules.fieldPaths)
 
   /// Processes one scanned event from `source`; its slots follow `rules.fieldPaths`.
   /// `lineHash` (of the raw line, for identical-line dedupe) is only computed for feedback.
@@ -163,12 +159,7 @@ public final class LabelEngine {
     for (d, slots) in rules.columnSlots.enumerated() {
       if d > 0 { payload.append(UInt8(ascii: ",")) }
       if let slots {
-        payload.append(UInt8(ascii: "["))
-        for (i, slot) in slots.enumerated() {
-          if i > 0 { payload.append(UInt8(ascii: ",")) }
-          event.writeCompact(slot, to: &payload)
-        }
-        payload.append(UInt8(ascii: "]"))
+        event.writeCompactArray(slots, to: &payload)
       } else {
         event.writeDocument(to: &payload)
       }
@@ -225,14 +216,7 @@ public final class LabelEngine {
     let dedupe = rules.dedupeSlots[type].flatMap { event.compactText($0) }
     var fields: [UInt8] = []
     let slots = rules.neededSlots[type]
-    if !slots.isEmpty {
-      fields.append(UInt8(ascii: "["))
-      for (i, slot) in slots.enumerated() {
-        if i > 0 { fields.append(UInt8(ascii: ",")) }
-        event.writeCompact(slot, to: &fields)
-      }
-      fields.append(UInt8(ascii: "]"))
-    }
+    if !slots.isEmpty { event.writeCompactArray(slots, to: &fields) }
     return StoredFeedback(
       seq: seq, key: key, type: type, time: event.time, lineHash: lineHash, dedupe: dedupe, fields: fields)
   }

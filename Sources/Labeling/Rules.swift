@@ -7,17 +7,8 @@ public enum MatchValue: Sendable, Hashable {
   case bool(Bool)
   case null
 
-  /// Strings compare as text, numbers numerically (`200` matches `200.0`), `null` matches an
-  /// explicit JSON null.
-  public func matches(_ value: JSONValue?) -> Bool {
-    switch (self, value) {
-    case (.string(let s), .string(let v)?): s == v
-    case (.number(let n), .number?): value?.doubleValue == n
-    case (.bool(let b), .bool(let v)?): b == v
-    case (.null, .null?): true
-    default: false
-    }
-  }
+  // Strings compare as text, numbers numerically (`200` matches `200.0`), `null` matches an
+  // explicit JSON null: see `Rules.CompiledMatch.matches`.
 }
 
 public struct FieldMatch: Sendable, Hashable {
@@ -36,10 +27,6 @@ public struct EventRule: Sendable {
   public init(matches: [FieldMatch], key: FieldPath) {
     self.matches = matches
     self.key = key
-  }
-
-  func accepts(_ object: JSONValue) -> Bool {
-    matches.allSatisfy { $0.value.matches(object.value(at: $0.path)) }
   }
 }
 
@@ -128,10 +115,22 @@ public struct Rules: Sendable {
   /// Every field path the rules read, once each: a scan with a selector over these paths puts
   /// path `i` in slot `i`.
   public let fieldPaths: [FieldPath]
+  /// Path `i` of `fieldPaths` is slot `i`.
+  public let selector: FieldSelector
   struct CompiledMatch: Sendable {
     var slot: Int
     var value: MatchValue
+    /// The string to match, as UTF-8.
     var utf8: [UInt8]
+
+    func matches(_ event: ScannedEvent) -> Bool {
+      switch value {
+      case .string: event.stringEquals(slot, utf8)
+      case .number(let n): event.doubleValue(slot) == n
+      case .bool(let b): event.boolValue(slot) == b
+      case .null: event.slot(slot).kind == .null
+      }
+    }
   }
   struct CompiledRule: Sendable {
     var matches: [CompiledMatch]
@@ -199,23 +198,14 @@ public struct Rules: Sendable {
     neededSlots = needed.map { $0.map(slot) }
     columnSlots = datasets.map { $0.columns?.map { slot($0.path) } }
     fieldPaths = paths
+    selector = FieldSelector(paths: paths)
   }
 
   func accepts(_ rule: CompiledRule, _ event: ScannedEvent) -> Bool {
-    for match in rule.matches {
-      let matched: Bool
-      switch match.value {
-      case .string: matched = event.stringEquals(match.slot, match.utf8)
-      case .number(let n): matched = event.doubleValue(match.slot) == n
-      case .bool(let b): matched = event.boolValue(match.slot) == b
-      case .null: matched = event.slot(match.slot).kind == .null
-      }
-      if !matched { return false }
-    }
-    return true
+    rule.matches.allSatisfy { $0.matches(event) }
   }
 
-  /// `classify` on a scanned event whose slots follow `fieldPaths`.
+  /// What a scanned event is; its slots follow `fieldPaths`.
   public func classify(_ event: ScannedEvent) -> Classification {
     if accepts(compiledPrediction, event) {
       guard let key = event.keyText(compiledPrediction.keySlot) else { return .missingKey }
@@ -236,16 +226,15 @@ public struct Rules: Sendable {
     case missingKey
   }
 
-  public func classify(_ object: JSONValue) -> Classification {
-    if prediction.accepts(object) {
-      guard let key = object.value(at: prediction.key)?.keyText else { return .missingKey }
-      return .prediction(key: key)
+  /// Scans a decoded event's object for `fieldPaths` (tests and tools: the pipeline scans lines).
+  public func withScanned<R>(_ event: Event, _ body: (ScannedEvent) -> R) -> R {
+    var bytes: [UInt8] = []
+    event.object.write(to: &bytes)
+    return bytes.withUnsafeBytes { raw in
+      var scanned = ScannedEvent(time: event.time, json: raw, fields: ScannedFields(count: fieldPaths.count))
+      _ = selector.scan(raw, into: &scanned.fields)
+      return body(scanned)
     }
-    for (i, type) in feedbackTypes.enumerated() where type.rule.accepts(object) {
-      guard let key = object.value(at: type.rule.key)?.keyText else { return .missingKey }
-      return .feedback(type: i, key: key)
-    }
-    return .ignored
   }
 
   /// Whether feedback at `tf` lies in label `label`'s window of a prediction at `tp`:

@@ -185,27 +185,11 @@ struct JSONParser {
     return .object(members)
   }
 
-  /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, returned as its literal text.
+  /// A number, returned as its literal text.
   mutating func parseNumber() throws(JSONParseError) -> String {
     let start = index
-    if bytes[index] == ASCII.minus { index += 1 }
-    guard index < count, ASCII.isDigit(bytes[index]) else { throw error("invalid number") }
-    if bytes[index] == ASCII.zero {
-      index += 1
-    } else {
-      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
-    }
-    if index < count, bytes[index] == ASCII.dot {
-      index += 1
-      guard index < count, ASCII.isDigit(bytes[index]) else { throw error("invalid number: no digits after '.'") }
-      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
-    }
-    if index < count, bytes[index] == ASCII.lowerE || bytes[index] == ASCII.upperE {
-      index += 1
-      if index < count, bytes[index] == ASCII.plus || bytes[index] == ASCII.minus { index += 1 }
-      guard index < count, ASCII.isDigit(bytes[index]) else { throw error("invalid number: no exponent digits") }
-      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
-    }
+    guard let end = JSONGrammar.numberEnd(bytes, index, count) else { throw error("invalid number") }
+    index = end
     return makeString(start, index)
   }
 
@@ -271,39 +255,9 @@ struct JSONParser {
     }
   }
 
-  /// Validates one multi-byte UTF-8 sequence (Unicode Table 3-7: no overlongs, no surrogates, ≤ U+10FFFF).
+  /// Validates one multi-byte UTF-8 sequence.
   mutating func skipUTF8Sequence() throws(JSONParseError) {
-    let lead = bytes[index]
-    var length = 0
-    var low: UInt8 = 0x80
-    var high: UInt8 = 0xBF
-    switch lead {
-    case 0xC2...0xDF: length = 2
-    case 0xE0:
-      length = 3
-      low = 0xA0
-    case 0xE1...0xEC, 0xEE...0xEF: length = 3
-    case 0xED:
-      length = 3
-      high = 0x9F
-    case 0xF0:
-      length = 4
-      low = 0x90
-    case 0xF1...0xF3: length = 4
-    case 0xF4:
-      length = 4
-      high = 0x8F
-    default:
-      throw error("invalid UTF-8")
-    }
-    guard count - index >= length else { throw error("truncated UTF-8 sequence") }
-    let second = bytes[index + 1]
-    guard second >= low, second <= high else { throw error("invalid UTF-8", at: index + 1) }
-    var offset = 2
-    while offset < length {
-      guard bytes[index + offset] & 0xC0 == 0x80 else { throw error("invalid UTF-8", at: index + offset) }
-      offset += 1
-    }
+    guard let length = JSONGrammar.utf8SequenceLength(bytes, index, count) else { throw error("invalid UTF-8") }
     index += length
   }
 
@@ -376,5 +330,69 @@ struct JSONParser {
       scratch.append(UInt8(0x80 | scalar >> 6 & 0x3F))
       scratch.append(UInt8(0x80 | scalar & 0x3F))
     }
+  }
+}
+
+/// The lexical rules the parser and the scanner share.
+enum JSONGrammar {
+  /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?` from `start` (a `-` or a digit): the end of
+  /// the number, or `nil`.
+  static func numberEnd(_ bytes: UnsafePointer<UInt8>, _ start: Int, _ count: Int) -> Int? {
+    var index = start
+    if bytes[index] == ASCII.minus { index += 1 }
+    guard index < count, ASCII.isDigit(bytes[index]) else { return nil }
+    if bytes[index] == ASCII.zero {
+      index += 1
+    } else {
+      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
+    }
+    if index < count, bytes[index] == ASCII.dot {
+      index += 1
+      guard index < count, ASCII.isDigit(bytes[index]) else { return nil }
+      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
+    }
+    if index < count, bytes[index] == ASCII.lowerE || bytes[index] == ASCII.upperE {
+      index += 1
+      if index < count, bytes[index] == ASCII.plus || bytes[index] == ASCII.minus { index += 1 }
+      guard index < count, ASCII.isDigit(bytes[index]) else { return nil }
+      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
+    }
+    return index
+  }
+
+  /// The length of the multi-byte UTF-8 sequence at `index` (Unicode Table 3-7: no overlongs, no
+  /// surrogates, ≤ U+10FFFF), or `nil` if it is invalid or truncated.
+  static func utf8SequenceLength(_ bytes: UnsafePointer<UInt8>, _ index: Int, _ count: Int) -> Int? {
+    var length = 0
+    var low: UInt8 = 0x80
+    var high: UInt8 = 0xBF
+    switch bytes[index] {
+    case 0xC2...0xDF: length = 2
+    case 0xE0:
+      length = 3
+      low = 0xA0
+    case 0xE1...0xEC, 0xEE...0xEF: length = 3
+    case 0xED:
+      length = 3
+      high = 0x9F
+    case 0xF0:
+      length = 4
+      low = 0x90
+    case 0xF1...0xF3: length = 4
+    case 0xF4:
+      length = 4
+      high = 0x8F
+    default:
+      return nil
+    }
+    guard count - index >= length else { return nil }
+    let second = bytes[index + 1]
+    guard second >= low, second <= high else { return nil }
+    for offset in 2..<length where bytes[index + offset] & 0xC0 != 0x80 { return nil }
+    return length
+  }
+
+  @inline(__always) static func isHex(_ byte: UInt8) -> Bool {
+    ASCII.isDigit(byte) || (byte | 0x20) &- UInt8(ascii: "a") < 6
   }
 }

@@ -114,7 +114,8 @@ struct JSONScanner {
   var depth = 0
   /// Set when anything makes the text differ from its compact form.
   var rewrite = false
-  var scratch: [UInt8] = []
+  /// Whether the string scanned last held an escape.
+  var stringHadEscape = false
 
   init(bytes: UnsafePointer<UInt8>, count: Int, nodes: [FieldSelector.Node]) {
     self.bytes = bytes
@@ -148,7 +149,7 @@ struct JSONScanner {
   mutating func scanValue(node: Int, fields: inout ScannedFields) -> JSONKind? {
     guard index < count else { return nil }
     switch bytes[index] {
-    case ASCII.quote: return scanString(keyOut: nil) ? .string : nil
+    case ASCII.quote: return scanString() ? .string : nil
     case ASCII.openBrace: return scanObject(node: node, fields: &fields) ? .object : nil
     case ASCII.openBracket: return scanArray(fields: &fields) ? .array : nil
     case UInt8(ascii: "t"): return literal("true") ? .bool : nil
@@ -209,12 +210,10 @@ struct JSONScanner {
       skipWhitespace()
       guard index < count, bytes[index] == ASCII.quote else { return false }
       let keyStart = index + 1
-      var keyHadEscape = false
-      guard scanString(keyOut: &keyHadEscape) else { return false }
-      let keyEnd = index - 1
+      guard scanString() else { return false }
       var child = -1
       if node >= 0, !nodes[node].keys.isEmpty {
-        child = findChild(node, keyStart, keyEnd, escaped: keyHadEscape)
+        child = findChild(node, keyStart, index - 1, escaped: stringHadEscape)
       }
       skipWhitespace()
       guard index < count, bytes[index] == ASCII.colon else { return false }
@@ -254,7 +253,7 @@ struct JSONScanner {
       let length = end - start
       for (position, key) in keys.enumerated() where key.count == length {
         let equal = key.withUnsafeBufferPointer { k in
-          k.count == 0 || memcmpBytes(k.baseAddress!, bytes + start, length)
+          k.count == 0 || memcmp(k.baseAddress!, bytes + start, length) == 0
         }
         if equal { return nodes[node].children[position] }
       }
@@ -269,41 +268,16 @@ struct JSONScanner {
     return -1
   }
 
-  @inline(__always) func memcmpBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ length: Int) -> Bool {
-    var offset = 0
-    while offset < length {
-      if a[offset] != b[offset] { return false }
-      offset += 1
-    }
-    return true
-  }
-
-  /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
   mutating func scanNumber() -> Bool {
-    if bytes[index] == ASCII.minus { index += 1 }
-    guard index < count, ASCII.isDigit(bytes[index]) else { return false }
-    if bytes[index] == ASCII.zero {
-      index += 1
-    } else {
-      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
-    }
-    if index < count, bytes[index] == ASCII.dot {
-      index += 1
-      guard index < count, ASCII.isDigit(bytes[index]) else { return false }
-      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
-    }
-    if index < count, bytes[index] == ASCII.lowerE || bytes[index] == ASCII.upperE {
-      index += 1
-      if index < count, bytes[index] == ASCII.plus || bytes[index] == ASCII.minus { index += 1 }
-      guard index < count, ASCII.isDigit(bytes[index]) else { return false }
-      while index < count, ASCII.isDigit(bytes[index]) { index += 1 }
-    }
+    guard let end = JSONGrammar.numberEnd(bytes, index, count) else { return false }
+    index = end
     return true
   }
 
   /// Scans a string from its opening quote to after its closing quote.
-  mutating func scanString(keyOut: UnsafeMutablePointer<Bool>?) -> Bool {
+  mutating func scanString() -> Bool {
     index += 1
+    stringHadEscape = false
     while index < count {
       let byte = bytes[index]
       if byte == ASCII.quote {
@@ -312,14 +286,15 @@ struct JSONScanner {
       }
       if byte == ASCII.backslash {
         rewrite = true
-        keyOut?.pointee = true
+        stringHadEscape = true
         guard skipEscape() else { return false }
       } else if byte < 0x20 {
         return false
       } else if byte < 0x80 {
         index += 1
       } else {
-        guard skipUTF8Sequence() else { return false }
+        guard let length = JSONGrammar.utf8SequenceLength(bytes, index, count) else { return false }
+        index += length
       }
     }
     return false
@@ -334,7 +309,7 @@ struct JSONScanner {
       return true
     case UInt8(ascii: "u"):
       guard count - index >= 6 else { return false }
-      for position in (index + 2)..<(index + 6) where !isHex(bytes[position]) { return false }
+      for position in (index + 2)..<(index + 6) where !JSONGrammar.isHex(bytes[position]) { return false }
       // Lone or mismatched surrogates decode to U+FFFD in the parser; they are valid here too.
       index += 6
       return true
@@ -343,46 +318,6 @@ struct JSONScanner {
     }
   }
 
-  @inline(__always) func isHex(_ byte: UInt8) -> Bool {
-    ASCII.isDigit(byte) || (byte | 0x20) &- UInt8(ascii: "a") < 6
-  }
-
-  /// One multi-byte UTF-8 sequence (Unicode Table 3-7), as in `JSONParser`.
-  mutating func skipUTF8Sequence() -> Bool {
-    let lead = bytes[index]
-    var length = 0
-    var low: UInt8 = 0x80
-    var high: UInt8 = 0xBF
-    switch lead {
-    case 0xC2...0xDF: length = 2
-    case 0xE0:
-      length = 3
-      low = 0xA0
-    case 0xE1...0xEC, 0xEE...0xEF: length = 3
-    case 0xED:
-      length = 3
-      high = 0x9F
-    case 0xF0:
-      length = 4
-      low = 0x90
-    case 0xF1...0xF3: length = 4
-    case 0xF4:
-      length = 4
-      high = 0x8F
-    default:
-      return false
-    }
-    guard count - index >= length else { return false }
-    let second = bytes[index + 1]
-    guard second >= low, second <= high else { return false }
-    var offset = 2
-    while offset < length {
-      guard bytes[index + offset] & 0xC0 == 0x80 else { return false }
-      offset += 1
-    }
-    index += length
-    return true
-  }
 }
 
 // MARK: - Reading scanned values
@@ -424,6 +359,16 @@ public struct ScannedEvent {
     default:
       (try? JSONValue.parse(raw(slot)))?.write(to: &out)
     }
+  }
+
+  /// Appends `[v1,v2,…]`: the compact serializations of the values in `slots`.
+  public func writeCompactArray(_ slots: [Int], to out: inout [UInt8]) {
+    out.append(ASCII.openBracket)
+    for (position, slot) in slots.enumerated() {
+      if position > 0 { out.append(ASCII.comma) }
+      writeCompact(slot, to: &out)
+    }
+    out.append(ASCII.closeBracket)
   }
 
   /// Appends the whole document's compact serialization.

@@ -53,40 +53,50 @@ public struct LineDecoder: Sendable {
     }
   }
 
-  /// Decodes one line given WITHOUT its trailing `\n`; a trailing `\r` is stripped here.
-  ///
-  /// A time field that is present but `null` counts as missing (`missingTime`).
-  public func decode(_ line: UnsafeRawBufferPointer) -> DecodeResult {
+  /// Where a line's JSON record is, and the time its other columns give (fluentd).
+  private enum Frame {
+    case rejected(RejectReason)
+    case json(UnsafeRawBufferPointer, columnTime: Int64?)
+  }
+
+  /// Strips a trailing `\r`, rejects blank lines, and finds the JSON record of the format.
+  private func frame(_ line: UnsafeRawBufferPointer) -> Frame {
     var end = line.count
     if end > 0, line[end - 1] == ASCII.cr { end -= 1 }
     var start = 0
     while start < end, ASCII.isWhitespace(line[start]) { start += 1 }
     if start == end { return .rejected(.blankLine) }
     let content = UnsafeRawBufferPointer(rebasing: line[0..<end])
-
     switch format {
     case .json, .logstash:
-      return decodeObject(content, columnTime: nil)
+      return .json(content, columnTime: nil)
     case .fluentd:
       guard let firstTab = content.firstIndex(of: ASCII.tab),
         let secondTab = content[(firstTab + 1)...].firstIndex(of: ASCII.tab)
       else { return .rejected(.badFluentdLine) }
       let timeColumn = UnsafeRawBufferPointer(rebasing: content[0..<firstTab])
       let jsonColumn = UnsafeRawBufferPointer(rebasing: content[(secondTab + 1)...])
-      let columnTime: Int64?
-      if timeField == nil {
-        columnTime = Timestamp.parse(text: timeColumn) ?? Timestamp.epochNanoseconds(numberText: timeColumn)
-        guard columnTime != nil else { return .rejected(.badTime) }
-      } else {
-        columnTime = nil
+      guard timeField == nil else { return .json(jsonColumn, columnTime: nil) }
+      guard let time = Timestamp.parse(text: timeColumn) ?? Timestamp.epochNanoseconds(numberText: timeColumn) else {
+        return .rejected(.badTime)
       }
-      let result = decodeObject(jsonColumn, columnTime: columnTime)
-      // JSON text may contain tabs only as insignificant whitespace; an unparseable record column
-      // that contains a tab is an extra column.
-      if case .rejected(.invalidJSON) = result, jsonColumn.contains(ASCII.tab) {
-        return .rejected(.badFluentdLine)
-      }
-      return result
+      return .json(jsonColumn, columnTime: time)
+    }
+  }
+
+  /// A record that is not JSON: in fluentd lines an extra column is the likelier cause (JSON
+  /// text may contain tabs only as insignificant whitespace).
+  private func invalidJSON(_ json: UnsafeRawBufferPointer) -> RejectReason {
+    format == .fluentd && json.contains(ASCII.tab) ? .badFluentdLine : .invalidJSON
+  }
+
+  /// Decodes one line given WITHOUT its trailing `\n`; a trailing `\r` is stripped here.
+  ///
+  /// A time field that is present but `null` counts as missing (`missingTime`).
+  public func decode(_ line: UnsafeRawBufferPointer) -> DecodeResult {
+    switch frame(line) {
+    case .rejected(let reason): return .rejected(reason)
+    case .json(let json, let columnTime): return decodeObject(json, columnTime: columnTime)
     }
   }
 
@@ -112,29 +122,10 @@ public struct LineDecoder: Sendable {
   public func scan(
     _ line: UnsafeRawBufferPointer, selector: FieldSelector, into event: inout ScannedEvent
   ) -> RejectReason? {
-    var end = line.count
-    if end > 0, line[end - 1] == ASCII.cr { end -= 1 }
-    var start = 0
-    while start < end, ASCII.isWhitespace(line[start]) { start += 1 }
-    if start == end { return .blankLine }
-    let content = UnsafeRawBufferPointer(rebasing: line[0..<end])
-    switch format {
-    case .json, .logstash:
-      return scanObject(content, columnTime: nil, selector: selector, into: &event)
-    case .fluentd:
-      guard let firstTab = content.firstIndex(of: ASCII.tab),
-        let secondTab = content[(firstTab + 1)...].firstIndex(of: ASCII.tab)
-      else { return .badFluentdLine }
-      let timeColumn = UnsafeRawBufferPointer(rebasing: content[0..<firstTab])
-      let jsonColumn = UnsafeRawBufferPointer(rebasing: content[(secondTab + 1)...])
-      var columnTime: Int64?
-      if timeField == nil {
-        columnTime = Timestamp.parse(text: timeColumn) ?? Timestamp.epochNanoseconds(numberText: timeColumn)
-        guard columnTime != nil else { return .badTime }
-      }
-      let result = scanObject(jsonColumn, columnTime: columnTime, selector: selector, into: &event)
-      if result == .invalidJSON, jsonColumn.contains(ASCII.tab) { return .badFluentdLine }
-      return result
+    switch frame(line) {
+    case .rejected(let reason): return reason
+    case .json(let json, let columnTime):
+      return scanObject(json, columnTime: columnTime, selector: selector, into: &event)
     }
   }
 
@@ -142,7 +133,7 @@ public struct LineDecoder: Sendable {
     _ bytes: UnsafeRawBufferPointer, columnTime: Int64?, selector: FieldSelector, into event: inout ScannedEvent
   ) -> RejectReason? {
     event.json = bytes
-    guard let kind = selector.scan(bytes, into: &event.fields) else { return .invalidJSON }
+    guard let kind = selector.scan(bytes, into: &event.fields) else { return invalidJSON(bytes) }
     guard kind == .object else { return .notAnObject }
     if let columnTime {
       event.time = columnTime
@@ -177,7 +168,7 @@ public struct LineDecoder: Sendable {
     do {
       value = try JSONValue.parse(bytes)
     } catch {
-      return .rejected(.invalidJSON)
+      return .rejected(invalidJSON(bytes))
     }
     guard case .object = value else { return .rejected(.notAnObject) }
     if let columnTime { return .event(Event(time: columnTime, object: value)) }

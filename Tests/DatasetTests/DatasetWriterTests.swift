@@ -52,7 +52,7 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     _ = try writer.prepareCommit()
     try writer.afterCommit()
     #expect(files(dir).contains("date=2026-11-30/hour=09/.part-000000.jsonl.inprogress"))
-    writer.sealAll()
+    try writer.sealAll()
     _ = try writer.prepareCommit()
     try writer.afterCommit()
     #expect(files(dir) == ["_schema.json", "date=2026-11-30/hour=09/part-000000.jsonl"])
@@ -67,11 +67,11 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     let writer = try DatasetWriter(layout: layout(dir), recovering: DatasetCheckpoint())
     try writer.append(row("a", at: t0), ageClock: 0)
     try writer.append(row("b", at: t0 + hour), ageClock: 0)
-    writer.advance(watermark: t0 + hour + hour / 2 - 1, ageClock: 0)
+    try writer.advance(watermark: t0 + hour + hour / 2 - 1, ageClock: 0)
     _ = try writer.prepareCommit()
     try writer.afterCommit()
     #expect(!FileManager.default.fileExists(atPath: dir + "/date=2026-11-30/hour=09/_SUCCESS"))
-    writer.advance(watermark: t0 + hour + hour / 2, ageClock: 0)
+    try writer.advance(watermark: t0 + hour + hour / 2, ageClock: 0)
     _ = try writer.prepareCommit()
     let done = try writer.afterCommit()
     #expect(done == ["date=2026-11-30/hour=09"])
@@ -84,7 +84,7 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     let dir = try tempDir()
     let writer = try DatasetWriter(layout: layout(dir, maxBytes: 300, maxAge: 100), recovering: DatasetCheckpoint())
     for i in 0..<5 { try writer.append(row("k\(i)", at: t0), ageClock: 0) }
-    writer.advance(watermark: t0, ageClock: 10)
+    try writer.advance(watermark: t0, ageClock: 10)
     _ = try writer.prepareCommit()
     try writer.afterCommit()
     let visible = files(dir).filter { $0.contains("/part-") }
@@ -93,7 +93,7 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     #expect(visible == ["date=2026-11-30/hour=09/part-000000.jsonl"])
     #expect(text(dir + "/" + visible[0]).split(separator: "\n").count == 3)
     try writer.append(row("late", at: t0), ageClock: 50)
-    writer.advance(watermark: t0, ageClock: 200)
+    try writer.advance(watermark: t0, ageClock: 200)
     _ = try writer.prepareCommit()
     try writer.afterCommit()
     #expect(files(dir).filter { $0.contains(".inprogress") }.isEmpty)
@@ -118,7 +118,7 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     let writer = try DatasetWriter(layout: layout(dir), recovering: checkpoint)
     #expect(files(dir).count == 2)
     try writer.append(row("b", at: t0), ageClock: 0)
-    writer.sealAll()
+    try writer.sealAll()
     _ = try writer.prepareCommit()
     try writer.afterCommit()
     let content = text(dir + "/date=2026-11-30/hour=09/part-000000.jsonl")
@@ -135,7 +135,7 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     do {
       let writer = try DatasetWriter(layout: layout(dir), recovering: DatasetCheckpoint())
       try writer.append(row("a", at: t0), ageClock: 0)
-      writer.sealAll()
+      try writer.sealAll()
       checkpoint = try writer.prepareCommit()
       // crash between the commit and the rename
     }
@@ -151,7 +151,7 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
       _ = try writer.prepareCommit()
       try writer.afterCommit()
     }
-    writer.sealAll()
+    try writer.sealAll()
     _ = try writer.prepareCommit()
     try writer.afterCommit()
     let bytes = [UInt8](
@@ -164,7 +164,7 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     let dir = try tempDir()
     let writer = try DatasetWriter(layout: layout(dir, format: .csv), recovering: DatasetCheckpoint())
     try writer.append(row("a,\"b\"", at: t0, category: .object([.init(key: "x", value: .number("1"))])), ageClock: 0)
-    writer.sealAll()
+    try writer.sealAll()
     _ = try writer.prepareCommit()
     try writer.afterCommit()
     #expect(

@@ -258,13 +258,22 @@ struct Harness {
     #expect(h.value("123") == "1")
   }
 
-  @Test func whereMatchesNumbersBoolsAndNulls() {
-    #expect(MatchValue.number(200).matches(.number("200.0")))
-    #expect(!MatchValue.number(200).matches(.string("200")))
-    #expect(MatchValue.bool(true).matches(.bool(true)))
-    #expect(MatchValue.null.matches(.null))
-    #expect(!MatchValue.null.matches(nil))
-    #expect(!MatchValue.string("a").matches(nil))
+  @Test func whereMatchesNumbersBoolsAndNulls() throws {
+    func matches(_ value: MatchValue, _ json: String) throws -> Bool {
+      let rules = Rules(
+        prediction: EventRule(matches: [FieldMatch(path: path("v"), value: value)], key: path("id")),
+        feedbackTypes: [], labels: [], datasets: [])
+      let event = Event(time: t0, object: try JSONValue.parse(json))
+      return rules.withScanned(event) { rules.classify($0) } == .prediction(key: "k")
+    }
+    #expect(try matches(.number(200), #"{"id":"k","v":200.0}"#))
+    #expect(try !matches(.number(200), #"{"id":"k","v":"200"}"#))
+    #expect(try matches(.bool(true), #"{"id":"k","v":true}"#))
+    #expect(try !matches(.bool(true), #"{"id":"k","v":false}"#))
+    #expect(try matches(.null, #"{"id":"k","v":null}"#))
+    #expect(try !matches(.null, #"{"id":"k"}"#))
+    #expect(try !matches(.string("a"), #"{"id":"k"}"#))
+    #expect(try matches(.string("a\"é"), #"{"id":"k","v":"a\u0022\u00e9"}"#))
   }
 
   @Test func watermarkIsTheMinimumOverActiveSources() throws {
