@@ -11,20 +11,36 @@
 /// the scan still descends into it.
 public struct FieldSelector: Sendable {
   public let paths: [FieldPath]
+  let trie: Trie
 
-  struct Node: Sendable {
-    var keys: [[UInt8]] = []
-    var children: [Int] = []
-    /// The slots of the paths ending here (a path may be selected twice).
+  /// The key trie, flattened into arrays of plain values so that walking it retains nothing.
+  /// Node 0 is the document; node `n`'s ranges run from `…Start[n]` to `…Start[n + 1]`.
+  struct Trie: Sendable {
+    struct Edge: Sendable {
+      var keyStart: Int
+      var keyLength: Int
+      var child: Int
+    }
+    var edgeStart: [Int] = []
+    var edges: [Edge] = []
+    /// Every edge's key, as UTF-8, back to back.
+    var keyBytes: [UInt8] = []
+    /// The slots of the paths ending at a node (a path may be selected twice).
+    var slotStart: [Int] = []
     var slots: [Int] = []
-    /// Slots of the paths strictly below this node: reset when the key appears again (last wins).
+    /// The slots of the paths strictly below a node: reset when its key appears again (last wins).
+    var belowStart: [Int] = []
     var below: [Int] = []
   }
 
-  let nodes: [Node]
-
   public init(paths: [FieldPath]) {
     self.paths = paths
+    // Built as nested nodes, then flattened.
+    struct Node {
+      var keys: [[UInt8]] = []
+      var children: [Int] = []
+      var slots: [Int] = []
+    }
     var nodes = [Node()]
     for (slot, path) in paths.enumerated() {
       var current = 0
@@ -41,17 +57,25 @@ public struct FieldSelector: Sendable {
       }
       nodes[current].slots.append(slot)
     }
-    // Every slot below a node, for resetting on a repeated key.
-    func collect(_ node: Int) -> [Int] {
-      var result: [Int] = []
-      for child in nodes[node].children {
-        result += nodes[child].slots
-        result += collect(child)
-      }
-      return result
+    func below(_ node: Int) -> [Int] {
+      nodes[node].children.flatMap { nodes[$0].slots + below($0) }
     }
-    for index in nodes.indices { nodes[index].below = collect(index) }
-    self.nodes = nodes
+    var trie = Trie()
+    for (index, node) in nodes.enumerated() {
+      trie.edgeStart.append(trie.edges.count)
+      for (key, child) in zip(node.keys, node.children) {
+        trie.edges.append(Trie.Edge(keyStart: trie.keyBytes.count, keyLength: key.count, child: child))
+        trie.keyBytes += key
+      }
+      trie.slotStart.append(trie.slots.count)
+      trie.slots += node.slots
+      trie.belowStart.append(trie.below.count)
+      trie.below += below(index)
+    }
+    trie.edgeStart.append(trie.edges.count)
+    trie.slotStart.append(trie.slots.count)
+    trie.belowStart.append(trie.below.count)
+    self.trie = trie
   }
 }
 
@@ -99,7 +123,7 @@ extension FieldSelector {
     fields.reset()
     guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
     var scanner = JSONScanner(
-      bytes: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, nodes: nodes)
+      bytes: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, trie: trie)
     let kind = scanner.scanDocument(into: &fields)
     return kind
   }
@@ -109,7 +133,7 @@ extension FieldSelector {
 struct JSONScanner {
   let bytes: UnsafePointer<UInt8>
   let count: Int
-  let nodes: [FieldSelector.Node]
+  let trie: FieldSelector.Trie
   var index = 0
   var depth = 0
   /// Set when anything makes the text differ from its compact form.
@@ -117,10 +141,10 @@ struct JSONScanner {
   /// Whether the string scanned last held an escape.
   var stringHadEscape = false
 
-  init(bytes: UnsafePointer<UInt8>, count: Int, nodes: [FieldSelector.Node]) {
+  init(bytes: UnsafePointer<UInt8>, count: Int, trie: FieldSelector.Trie) {
     self.bytes = bytes
     self.count = count
-    self.nodes = nodes
+    self.trie = trie
   }
 
   mutating func scanDocument(into fields: inout ScannedFields) -> JSONKind? {
@@ -212,7 +236,7 @@ struct JSONScanner {
       let keyStart = index + 1
       guard scanString() else { return false }
       var child = -1
-      if node >= 0, !nodes[node].keys.isEmpty {
+      if node >= 0, trie.edgeStart[node] < trie.edgeStart[node + 1] {
         child = findChild(node, keyStart, index - 1, escaped: stringHadEscape)
       }
       skipWhitespace()
@@ -220,13 +244,15 @@ struct JSONScanner {
       index += 1
       skipWhitespace()
       if child >= 0 {
-        for slot in nodes[child].below { fields.slots[slot] = FieldSlot() }
+        for position in trie.belowStart[child]..<trie.belowStart[child + 1] {
+          fields.slots[trie.below[position]] = FieldSlot()
+        }
         let start = index
         let rewriteBefore = rewrite
         rewrite = false
         guard let kind = scanValue(node: child, fields: &fields) else { return false }
-        for slot in nodes[child].slots {
-          fields.slots[slot] = FieldSlot(
+        for position in trie.slotStart[child]..<trie.slotStart[child + 1] {
+          fields.slots[trie.slots[position]] = FieldSlot(
             start: Int32(truncatingIfNeeded: start), end: Int32(truncatingIfNeeded: index), kind: kind,
             needsRewrite: rewrite)
         }
@@ -248,23 +274,22 @@ struct JSONScanner {
 
   /// The child of `node` named by the key in `start..<end` (raw bytes between the quotes).
   mutating func findChild(_ node: Int, _ start: Int, _ end: Int, escaped: Bool) -> Int {
-    let keys = nodes[node].keys
-    if !escaped {
-      let length = end - start
-      for (position, key) in keys.enumerated() where key.count == length {
-        let equal = key.withUnsafeBufferPointer { k in
-          k.count == 0 || memcmp(k.baseAddress!, bytes + start, length) == 0
-        }
-        if equal { return nodes[node].children[position] }
-      }
-      return -1
-    }
+    if !escaped { return findChild(node, bytes + start, end - start) }
     // Rare: decode the key with the parser, then compare.
     var parser = JSONParser(bytes: bytes, count: count)
     parser.index = start - 1
-    guard let decoded = try? parser.parseString() else { return -1 }
-    let utf8 = Array(decoded.utf8)
-    if let position = keys.firstIndex(of: utf8) { return nodes[node].children[position] }
+    guard var decoded = try? parser.parseString() else { return -1 }
+    return decoded.withUTF8 { findChild(node, $0.baseAddress ?? bytes, $0.count) }
+  }
+
+  func findChild(_ node: Int, _ key: UnsafePointer<UInt8>, _ length: Int) -> Int {
+    for position in trie.edgeStart[node]..<trie.edgeStart[node + 1] {
+      let edge = trie.edges[position]
+      guard edge.keyLength == length else { continue }
+      var offset = 0
+      while offset < length, trie.keyBytes[edge.keyStart + offset] == key[offset] { offset += 1 }
+      if offset == length { return edge.child }
+    }
     return -1
   }
 
