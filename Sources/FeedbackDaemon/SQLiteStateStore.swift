@@ -46,50 +46,41 @@ final class SQLiteStateStore: ColdTier {
 
   /// Writes what changed since the last checkpoint (inside the open transaction).
   func apply(_ journal: StateJournal) throws {
+    let deletePrediction = try db.cachedStatement(sql: "DELETE FROM predictions WHERE seq = ?")
+    for seq in journal.deletedPredictions { try deletePrediction.execute(arguments: [seq]) }
     let upsertPrediction = try db.cachedStatement(
       sql: "INSERT OR REPLACE INTO predictions (seq, key, time, payload, datasets, pending) VALUES (?, ?, ?, ?, ?, ?)")
-    let deletePrediction = try db.cachedStatement(sql: "DELETE FROM predictions WHERE seq = ?")
-    // Deletions first: a key's old prediction must be gone before its replacement is inserted.
-    for (seq, value) in journal.predictions where value == nil {
-      try deletePrediction.execute(arguments: [seq])
-    }
-    for (_, value) in journal.predictions.sorted(by: { $0.key < $1.key }) {
-      guard let p = value else { continue }
+    for p in journal.predictions {
       try upsertPrediction.execute(arguments: [
         p.seq, p.key, p.time, Data(p.payload), Int64(bitPattern: p.datasets), Int64(bitPattern: p.pending),
       ])
     }
+    let updatePending = try db.cachedStatement(sql: "UPDATE predictions SET pending = ? WHERE seq = ?")
+    for update in journal.pendingUpdates {
+      try updatePending.execute(arguments: [Int64(bitPattern: update.pending), update.seq])
+    }
+    let deleteDue = try db.cachedStatement(sql: "DELETE FROM due WHERE finalize_at = ? AND seq = ? AND dataset = ?")
+    for row in journal.deletedDue { try deleteDue.execute(arguments: [row.finalizeAt, row.seq, row.dataset]) }
     let insertDue = try db.cachedStatement(
       sql: "INSERT OR IGNORE INTO due (finalize_at, seq, dataset) VALUES (?, ?, ?)")
-    let deleteDue = try db.cachedStatement(sql: "DELETE FROM due WHERE finalize_at = ? AND seq = ? AND dataset = ?")
-    for (row, present) in journal.due {
-      try (present ? insertDue : deleteDue).execute(arguments: [row.finalizeAt, row.seq, row.dataset])
-    }
+    for row in journal.insertedDue { try insertDue.execute(arguments: [row.finalizeAt, row.seq, row.dataset]) }
+    let deleteFeedback = try db.cachedStatement(sql: "DELETE FROM feedback WHERE seq = ?")
+    for seq in journal.deletedFeedback { try deleteFeedback.execute(arguments: [seq]) }
     let upsertFeedback = try db.cachedStatement(
       sql: """
         INSERT OR REPLACE INTO feedback (seq, key, type, time, line_hash, dedupe, fields)
         VALUES (?, ?, ?, ?, ?, ?, ?)
         """)
-    let deleteFeedback = try db.cachedStatement(sql: "DELETE FROM feedback WHERE seq = ?")
-    for (seq, value) in journal.feedback {
-      if let f = value {
-        try upsertFeedback.execute(arguments: [
-          f.seq, f.key, f.type, f.time, Int64(bitPattern: f.lineHash), f.dedupe, Data(f.fields),
-        ])
-      } else {
-        try deleteFeedback.execute(arguments: [seq])
-      }
+    for f in journal.feedback {
+      try upsertFeedback.execute(arguments: [
+        f.seq, f.key, f.type, f.time, Int64(bitPattern: f.lineHash), f.dedupe, Data(f.fields),
+      ])
     }
+    let deleteFinished = try db.cachedStatement(sql: "DELETE FROM finished WHERE key = ?")
+    for key in journal.deletedFinished { try deleteFinished.execute(arguments: [key]) }
     let upsertFinished = try db.cachedStatement(
       sql: "INSERT OR REPLACE INTO finished (key, time, expires_at) VALUES (?, ?, ?)")
-    let deleteFinished = try db.cachedStatement(sql: "DELETE FROM finished WHERE key = ?")
-    for (key, value) in journal.finished {
-      if let f = value {
-        try upsertFinished.execute(arguments: [f.key, f.time, f.expiresAt])
-      } else {
-        try deleteFinished.execute(arguments: [key])
-      }
-    }
+    for f in journal.finished { try upsertFinished.execute(arguments: [f.key, f.time, f.expiresAt]) }
   }
 
   func pendingPredictionCount() throws -> Int {

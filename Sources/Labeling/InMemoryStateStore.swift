@@ -1,86 +1,93 @@
-/// A `StateStore` in dictionaries: for tests and for replays that fit in memory.
+/// A `StateStore` in plain dictionaries, written to be obviously correct rather than fast:
+/// the reference the other stores are tested against.
 public final class InMemoryStateStore: StateStore {
-  private var predictionsBySeq: [Int64: StoredPrediction] = [:]
-  private var seqByKey: [String: Int64] = [:]
-  private var due = Set<DueRow>()
-  private var feedbackByKey: [String: [StoredFeedback]] = [:]
-  private var finished: [String: (time: Int64, expiresAt: Int64)] = [:]
+  public var dueOffsets: [Int64] = []
+  private var keys: [String] = []
+  private var refs: [String: Int32] = [:]
+  private var predictions: [Int32: StoredPrediction] = [:]
+  /// Every due row, with the key it belongs to.
+  private var due: [DueRow: Int32] = [:]
+  private var feedbackByRef: [Int32: [StoredFeedback]] = [:]
+  private var finished: [Int32: (time: Int64, expiresAt: Int64)] = [:]
 
   public init() {}
 
-  public func prediction(key: String) -> StoredPrediction? {
-    seqByKey[key].flatMap { predictionsBySeq[$0] }
+  public func ref(key: String) -> KeyRef {
+    if let index = refs[key] { return KeyRef(index) }
+    keys.append(key)
+    refs[key] = Int32(keys.count - 1)
+    return KeyRef(Int32(keys.count - 1))
   }
 
-  public func prediction(seq: Int64) -> StoredPrediction? { predictionsBySeq[seq] }
+  public func key(_ ref: KeyRef) -> String { keys[Int(ref.index)] }
 
-  public func insertPrediction(_ prediction: StoredPrediction) {
-    predictionsBySeq[prediction.seq] = prediction
-    seqByKey[prediction.key] = prediction.seq
-  }
-
-  public func updatePending(seq: Int64, pending: UInt64) {
-    predictionsBySeq[seq]?.pending = pending
-  }
-
-  public func deletePrediction(seq: Int64) {
-    if let p = predictionsBySeq.removeValue(forKey: seq), seqByKey[p.key] == seq {
-      seqByKey[p.key] = nil
+  public func prediction(_ ref: KeyRef) -> PendingPrediction? {
+    predictions[ref.index].map {
+      PendingPrediction(seq: $0.seq, time: $0.time, datasets: $0.datasets, pending: $0.pending)
     }
   }
 
-  public func pendingPredictionCount() -> Int { predictionsBySeq.count }
+  public func payload(_ ref: KeyRef) -> [UInt8] { predictions[ref.index]?.payload ?? [] }
 
-  public func insertDue(_ row: DueRow) { due.insert(row) }
-  public func deleteDue(_ row: DueRow) { due.remove(row) }
-
-  public func popDueRows(through watermark: Int64, limit: Int) -> [DueRow] {
-    let rows = Array(due.filter { $0.finalizeAt <= watermark }.sorted().prefix(limit))
-    due.subtract(rows)
-    return rows
-  }
-
-  public func earliestDue() -> Int64? { due.map(\.finalizeAt).min() }
-
-  public func claimFeedback(key: String) {}
-
-  public func insertFeedback(_ feedback: StoredFeedback, claimed: Bool) {
-    feedbackByKey[feedback.key, default: []].append(feedback)
-  }
-
-  public func feedback(key: String) -> [StoredFeedback] {
-    (feedbackByKey[key] ?? []).sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }
-  }
-
-  public func deleteFeedback(key: String) { feedbackByKey[key] = nil }
-
-  private func deleteFeedback(seq: Int64) {
-    for (key, list) in feedbackByKey where list.contains(where: { $0.seq == seq }) {
-      let rest = list.filter { $0.seq != seq }
-      feedbackByKey[key] = rest.isEmpty ? nil : rest
+  public func setPrediction(_ ref: KeyRef, seq: Int64, time: Int64, payload: [UInt8], datasets: UInt64) {
+    if let old = predictions[ref.index] {
+      due = due.filter { $0.key.seq != old.seq }
+    }
+    predictions[ref.index] = StoredPrediction(
+      seq: seq, key: key(ref), time: time, payload: payload, datasets: datasets, pending: datasets)
+    for d in dueOffsets.indices where datasets & (1 << UInt64(d)) != 0 {
+      due[DueRow(finalizeAt: time + dueOffsets[d], seq: seq, dataset: d)] = ref.index
     }
   }
 
+  public func rowWritten(_ ref: KeyRef, dataset: Int) -> UInt64 {
+    predictions[ref.index]?.pending &= ~(1 << UInt64(dataset))
+    return predictions[ref.index]?.pending ?? 0
+  }
+
+  public func finish(_ ref: KeyRef, expiresAt: Int64) {
+    guard let p = predictions.removeValue(forKey: ref.index) else { return }
+    due = due.filter { $0.key.seq != p.seq }
+    feedbackByRef[ref.index] = nil
+    finished[ref.index] = (p.time, expiresAt)
+  }
+
+  public func pendingPredictionCount() -> Int { predictions.count }
+
+  public func popDue(through watermark: Int64) -> DueRef? {
+    guard let row = due.keys.filter({ $0.finalizeAt <= watermark }).min(), let index = due.removeValue(forKey: row)
+    else { return nil }
+    return DueRef(row: row, ref: KeyRef(index))
+  }
+
+  public func earliestDue() -> Int64? { due.keys.map(\.finalizeAt).min() }
+
+  public func addFeedback(_ ref: KeyRef, _ feedback: StoredFeedback) {
+    feedbackByRef[ref.index, default: []].append(feedback)
+  }
+
+  public func feedback(_ ref: KeyRef) -> [StoredFeedback] {
+    (feedbackByRef[ref.index] ?? []).sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }
+  }
+
+  /// Feedback of keys without a pending prediction.
   private var unclaimed: [StoredFeedback] {
-    feedbackByKey.filter { seqByKey[$0.key] == nil }.values.flatMap { $0 }
+    feedbackByRef.filter { predictions[$0.key] == nil }.values.flatMap { $0 }
   }
 
-  public func popUnclaimedFeedback(before: Int64, limit: Int) -> [StoredFeedback] {
-    let taken = Array(
-      unclaimed.filter { $0.time < before }.sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }.prefix(limit))
-    for f in taken { deleteFeedback(seq: f.seq) }
-    return taken
+  public func popUnclaimedFeedback(before: Int64) -> StoredFeedback? {
+    guard let f = unclaimed.filter({ $0.time < before }).min(by: { ($0.time, $0.seq) < ($1.time, $1.seq) }),
+      let index = refs[f.key]
+    else { return nil }
+    feedbackByRef[index] = feedbackByRef[index]?.filter { $0.seq != f.seq }
+    return f
   }
 
   public func earliestUnclaimedFeedback() -> Int64? { unclaimed.map(\.time).min() }
 
-  public func finishedPrediction(key: String, at watermark: Int64) -> Int64? {
-    guard let entry = finished[key], entry.expiresAt > watermark else { return nil }
+  public func finishedPrediction(_ ref: KeyRef, at watermark: Int64) -> Int64? {
+    guard let entry = finished[ref.index], entry.expiresAt > watermark else { return nil }
     return entry.time
-  }
-
-  public func insertFinished(key: String, time: Int64, expiresAt: Int64) {
-    finished[key] = (time, expiresAt)
   }
 
   public func pruneFinished(expiredBy watermark: Int64) {

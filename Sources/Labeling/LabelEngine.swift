@@ -22,6 +22,8 @@ public final class LabelEngine {
   private var nextDue: Int64 = .max
   private var elementRanges: [Range<Int>] = []
   private var nextOrphan: Int64 = .max
+  /// Reused while building a prediction's payload.
+  private var payload: [UInt8] = []
 
   public init(rules: Rules, store: any StateStore, output: any EngineOutput, sources: Int) throws {
     self.rules = rules
@@ -31,6 +33,7 @@ public final class LabelEngine {
       feedbackTypes: rules.feedbackTypes.count, datasets: rules.datasets.count, sources: sources)
     sourceMaxTime = Array(repeating: nil, count: sources)
     sourceActive = Array(repeating: true, count: sources)
+    store.dueOffsets = rules.datasetMaxWindow
     nextDue = try store.earliestDue() ?? .max
     nextOrphan = try store.earliestUnclaimedFeedback() ?? .max
   }
@@ -84,7 +87,7 @@ public final class LabelEngine {
   /// Writes every row that is final and retires every orphan the watermark has passed.
   private func settle() throws {
     if watermark >= nextDue { try emitDueRows() }
-    try store.pruneFinished(expiredBy: watermark)
+    store.pruneFinished(expiredBy: watermark)
     let orphanLine = watermark == .max ? Int64.max : watermark &- rules.clockSkew
     if nextOrphan < orphanLine { try retireOrphans(before: orphanLine) }
   }
@@ -139,23 +142,19 @@ public final class LabelEngine {
       try output.side(.latePrediction(key: key, time: time))
       return
     }
-    if try store.finishedPrediction(key: key, at: watermark) != nil {
+    let ref = try store.ref(key: key)
+    if store.finishedPrediction(ref, at: watermark) != nil {
       counters.duplicatePredictions += 1
       return
     }
-    if let old = try store.prediction(key: key) {
-      // First prediction wins: the earliest event time; on a tie, the one read first.
-      guard time < old.time else {
-        counters.duplicatePredictions += 1
-        return
-      }
+    if let old = store.prediction(ref) {
+      // First prediction wins: the earliest event time; on a tie, the one read first. An
+      // earlier one read later replaces it.
       counters.duplicatePredictions += 1
-      for d in 0..<rules.datasets.count where old.pending & (1 << UInt64(d)) != 0 {
-        try store.deleteDue(DueRow(finalizeAt: old.time &+ rules.datasetMaxWindow[d], seq: old.seq, dataset: d))
-      }
-      try store.deletePrediction(seq: old.seq)
+      guard time < old.time else { return }
     }
-    var payload: [UInt8] = [UInt8(ascii: "[")]
+    payload.removeAll(keepingCapacity: true)
+    payload.append(UInt8(ascii: "["))
     for (d, slots) in rules.columnSlots.enumerated() {
       if d > 0 { payload.append(UInt8(ascii: ",")) }
       if let slots {
@@ -165,29 +164,27 @@ public final class LabelEngine {
       }
     }
     payload.append(UInt8(ascii: "]"))
-    try store.insertPrediction(
-      StoredPrediction(seq: seq, key: key, time: time, payload: payload, datasets: datasets, pending: datasets))
-    try store.claimFeedback(key: key)
+    try store.setPrediction(
+      ref, seq: seq, time: time, payload: payload.withUnsafeBufferPointer { Array($0) }, datasets: datasets)
     for d in 0..<rules.datasets.count where datasets & (1 << UInt64(d)) != 0 {
-      let due = DueRow(finalizeAt: time &+ rules.datasetMaxWindow[d], seq: seq, dataset: d)
-      try store.insertDue(due)
-      nextDue = Swift.min(nextDue, due.finalizeAt)
+      nextDue = Swift.min(nextDue, time &+ rules.datasetMaxWindow[d])
     }
   }
 
   private func processFeedback(type: Int, key: String, event: ScannedEvent, lineHash: UInt64) throws {
     let time = event.time
-    if let prediction = try store.prediction(key: key) {
+    let ref = try store.ref(key: key)
+    if let prediction = store.prediction(ref) {
       // Late if it falls in a window of a row already written.
       let written = prediction.datasets & ~prediction.pending
       if written != 0, isLate(type: type, time: time, predictedAt: prediction.time, datasets: written) {
         counters.lateFeedback[type] += 1
         try output.side(.lateFeedback(type: type, key: key, time: time, predictedAt: prediction.time))
       }
-      try store.insertFeedback(makeFeedback(type: type, key: key, event: event, lineHash: lineHash), claimed: true)
+      store.addFeedback(ref, makeFeedback(type: type, key: key, event: event, lineHash: lineHash))
       return
     }
-    if let predictedAt = try store.finishedPrediction(key: key, at: watermark) {
+    if let predictedAt = store.finishedPrediction(ref, at: watermark) {
       if isLate(type: type, time: time, predictedAt: predictedAt, datasets: .max) {
         counters.lateFeedback[type] += 1
         try output.side(.lateFeedback(type: type, key: key, time: time, predictedAt: predictedAt))
@@ -197,7 +194,7 @@ public final class LabelEngine {
       }
       return
     }
-    try store.insertFeedback(makeFeedback(type: type, key: key, event: event, lineHash: lineHash), claimed: false)
+    store.addFeedback(ref, makeFeedback(type: type, key: key, event: event, lineHash: lineHash))
     nextOrphan = Swift.min(nextOrphan, time)
     let orphanLine = watermark == .max ? Int64.max : watermark &- rules.clockSkew
     if nextOrphan < orphanLine { try retireOrphans(before: orphanLine) }
@@ -224,27 +221,21 @@ public final class LabelEngine {
   // MARK: Rows
 
   private func emitDueRows() throws {
-    while true {
-      let batch = try store.popDueRows(through: watermark, limit: 512)
-      if batch.isEmpty { break }
-      for due in batch {
-        guard var prediction = try store.prediction(seq: due.seq) else { continue }
-        let feedback = try store.feedback(key: prediction.key)
-        try output.write(makeRow(prediction: prediction, dataset: due.dataset, feedback: feedback, due: due))
-        counters.rows[due.dataset] += 1
-        prediction.pending &= ~(1 << UInt64(due.dataset))
-        if prediction.pending == 0 {
-          try finish(prediction, feedback: feedback)
-        } else {
-          try store.updatePending(seq: prediction.seq, pending: prediction.pending)
-        }
+    while let due = try store.popDue(through: watermark) {
+      guard let prediction = store.prediction(due.ref) else { continue }
+      let feedback = store.feedback(due.ref)
+      try output.write(
+        try makeRow(prediction: prediction, ref: due.ref, dataset: due.row.dataset, feedback: feedback, due: due.row))
+      counters.rows[due.row.dataset] += 1
+      if store.rowWritten(due.ref, dataset: due.row.dataset) == 0 {
+        try finish(prediction, ref: due.ref, feedback: feedback)
       }
     }
     nextDue = try store.earliestDue() ?? .max
   }
 
   /// Retires a prediction whose rows are all written; its unattributed feedback are orphans.
-  private func finish(_ prediction: StoredPrediction, feedback: [StoredFeedback]) throws {
+  private func finish(_ prediction: PendingPrediction, ref: KeyRef, feedback: [StoredFeedback]) throws {
     for f in feedback {
       let attributed = rules.labelsOfType[f.type].contains {
         rules.inWindow(label: $0, predictionTime: prediction.time, feedbackTime: f.time)
@@ -254,28 +245,26 @@ public final class LabelEngine {
         try output.side(.orphan(type: f.type, key: f.key, time: f.time))
       }
     }
-    try store.deleteFeedback(key: prediction.key)
-    try store.deletePrediction(seq: prediction.seq)
     // Remember the key for duplicate and late detection for one more longest window.
-    let expires = prediction.time &+ 2 &* Swift.max(rules.maxWindow, 1)
-    try store.insertFinished(key: prediction.key, time: prediction.time, expiresAt: expires)
+    store.finish(ref, expiresAt: prediction.time &+ 2 &* Swift.max(rules.maxWindow, 1))
   }
 
   private func makeRow(
-    prediction: StoredPrediction, dataset d: Int, feedback: [StoredFeedback], due: DueRow
+    prediction: PendingPrediction, ref: KeyRef, dataset d: Int, feedback: [StoredFeedback], due: DueRow
   ) throws -> LabeledRow {
-    let columns: [UInt8]? = prediction.payload.withUnsafeBytes { raw in
+    let payload = store.payload(ref)
+    let range: Range<Int>? = payload.withUnsafeBytes { raw in
       guard JSONValue.arrayElements(raw, into: &elementRanges), d < elementRanges.count else { return nil }
-      return Array(raw[elementRanges[d]])
+      return elementRanges[d]
     }
-    guard let columns else { throw LabelingError.corruptState("prediction \(prediction.seq) payload") }
+    guard let range else { throw LabelingError.corruptState("prediction \(prediction.seq) payload") }
     var outcomes: [LabelOutcome] = []
     for label in rules.datasets[d].labels {
       outcomes.append(try outcome(label: label, predictedAt: prediction.time, feedback: feedback))
     }
     return LabeledRow(
-      dataset: d, key: prediction.key, predictedAt: prediction.time, finalizeAt: due.finalizeAt,
-      columnsJSON: columns, labels: outcomes)
+      dataset: d, key: store.key(ref), predictedAt: prediction.time, finalizeAt: due.finalizeAt,
+      columnsJSON: payload[range], labels: outcomes)
   }
 
   /// Computes one label from the stored feedback of a key (already in (time, seq) order).
@@ -320,13 +309,9 @@ public final class LabelEngine {
   // MARK: Orphans
 
   private func retireOrphans(before line: Int64) throws {
-    while true {
-      let batch = try store.popUnclaimedFeedback(before: line, limit: 512)
-      if batch.isEmpty { break }
-      for f in batch {
-        counters.orphans[f.type] += 1
-        try output.side(.orphan(type: f.type, key: f.key, time: f.time))
-      }
+    while let f = try store.popUnclaimedFeedback(before: line) {
+      counters.orphans[f.type] += 1
+      try output.side(.orphan(type: f.type, key: f.key, time: f.time))
     }
     nextOrphan = try store.earliestUnclaimedFeedback() ?? .max
   }

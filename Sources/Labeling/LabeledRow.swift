@@ -19,16 +19,26 @@ public struct LabeledRow: Sendable {
   public var predictedAt: Int64
   /// The watermark value at which the row became final (`tp + max window`).
   public var finalizeAt: Int64
-  /// Compact JSON text of the kept columns as an array, or of the whole prediction object.
-  public var columnsJSON: [UInt8]
+  /// Compact JSON text of the kept columns as an array, or of the whole prediction object
+  /// (a slice of the stored prediction's payload: making a row copies no bytes).
+  public var columnsJSON: ArraySlice<UInt8>
   /// In the order of the dataset's labels.
   public var labels: [LabelOutcome]
 
   /// `columnsJSON` parsed.
-  public var columns: JSONValue { (try? JSONValue.parse(columnsJSON)) ?? .null }
+  public var columns: JSONValue { (try? JSONValue.parse(Array(columnsJSON))) ?? .null }
 
   public init(
     dataset: Int, key: String, predictedAt: Int64, finalizeAt: Int64, columnsJSON: [UInt8], labels: [LabelOutcome]
+  ) {
+    self.init(
+      dataset: dataset, key: key, predictedAt: predictedAt, finalizeAt: finalizeAt, columnsJSON: columnsJSON[...],
+      labels: labels)
+  }
+
+  public init(
+    dataset: Int, key: String, predictedAt: Int64, finalizeAt: Int64, columnsJSON: ArraySlice<UInt8>,
+    labels: [LabelOutcome]
   ) {
     self.dataset = dataset
     self.key = key

@@ -1,7 +1,7 @@
 /// Persisted join state, read when something is not in memory (embedded SQLite in the daemon).
 ///
-/// It holds the state as of the last checkpoint; what changed since then is in memory and in
-/// the journal, which `MemoryStateStore` consults before trusting a cold read.
+/// It holds the state as of the last checkpoint; what changed since then is in memory, and
+/// `MemoryStateStore` knows per key what the cold tier holds, so it never trusts a stale read.
 public protocol ColdTier: AnyObject {
   func prediction(key: String) throws -> StoredPrediction?
   func prediction(seq: Int64) throws -> StoredPrediction?
@@ -17,50 +17,101 @@ public protocol ColdTier: AnyObject {
   func hasState() throws -> Bool
 }
 
-/// The join state as a write-back cache: everything changed since the last checkpoint is in
-/// memory (and in the journal); older state may live only in the `ColdTier`.
+/// The join state as a write-back cache over a `ColdTier`, organised by key.
 ///
-/// At each checkpoint the owner writes the journal to the cold tier in the transaction that
-/// also commits read positions and dataset offsets, then calls `evict()`, which lets memory
-/// shrink back to `maxInMemory` entries per kind: the oldest predictions with their feedback,
-/// the due rows furthest in the future, finished keys. So memory does not grow with the
-/// number of pending predictions or the window length. Without a cold tier nothing is evicted
-/// (tests, small replays).
+/// Each known key has one entry in an array: its pending prediction, its feedback, its
+/// finished memory, and what the cold tier holds for it as of the last checkpoint. Keys are
+/// hashed once per event; due rows, orphan candidates and expiries refer to entries by index,
+/// so writing a row costs no lookup by key or sequence number. Changing an entry marks it
+/// dirty; a checkpoint (`takeJournal`) writes the difference between each dirty entry and its
+/// cold image, so state born and gone between two checkpoints (most of it, in replay) never
+/// reaches the cold tier.
+///
+/// After a checkpoint `evict()` lets memory shrink back to `maxInMemory` entries per kind: the
+/// pending predictions due furthest in the future (with their feedback), the due rows furthest
+/// in the future, finished keys. An evicted key is read back from the cold tier the next time
+/// it is looked up. Without a cold tier nothing is evicted (tests, small replays).
 public final class MemoryStateStore: StateStore {
-  private var predictionsBySeq: [Int64: StoredPrediction] = [:]
-  private var seqByKey: [String: Int64] = [:]
-  private var due = Heap<DueRow>()
-  private var liveDue = Set<DueRow>()
+  struct Entry {
+    var key: String
+    /// The key's hash in `keys`.
+    var hash: UInt32 = 0
+    /// False while the entry is on the free list.
+    var live = true
+    /// Incremented whenever the entry is freed: references made before are stale.
+    var generation: UInt32 = 0
+    /// The pending prediction's sequence number; 0 when there is none.
+    var seq: Int64 = 0
+    var time: Int64 = 0
+    var datasets: UInt64 = 0
+    var pending: UInt64 = 0
+    var payload: [UInt8] = []
+    /// In (time, seq) order.
+    var feedback: [StoredFeedback] = []
+    var finishedTime: Int64 = 0
+    /// `.min`: not finished (or the memory expired).
+    var finishedExpires: Int64 = .min
+    // What the cold tier holds for the key.
+    var coldSeq: Int64 = 0
+    var coldTime: Int64 = 0
+    var coldPending: UInt64 = 0
+    var coldFeedback: [Int64] = []
+    var coldFinishedExpires: Int64 = .min
+    var dirty = false
+
+    init(key: String) { self.key = key }
+
+    var isEmpty: Bool { seq == 0 && feedback.isEmpty && finishedExpires == .min }
+    /// Nothing in memory and nothing persisted: the entry can go even before a checkpoint,
+    /// which would write nothing for it.
+    var isGone: Bool { isEmpty && coldSeq == 0 && coldFeedback.isEmpty && coldFinishedExpires == .min }
+  }
+
+  struct DueEntry: Comparable {
+    var finalizeAt: Int64
+    var seq: Int64
+    var dataset: Int32
+    /// The entry the row's prediction was in when it was scheduled, or -1 (read from the cold tier).
+    var index: Int32
+    var generation: UInt32
+    static func < (a: Self, b: Self) -> Bool { (a.finalizeAt, a.seq, a.dataset) < (b.finalizeAt, b.seq, b.dataset) }
+    var row: DueRow { DueRow(finalizeAt: finalizeAt, seq: seq, dataset: Int(dataset)) }
+  }
+
+  struct UnclaimedEntry: Comparable {
+    var time: Int64
+    var seq: Int64
+    var index: Int32
+    var generation: UInt32
+    static func < (a: Self, b: Self) -> Bool { (a.time, a.seq) < (b.time, b.seq) }
+  }
+
+  struct ExpiryEntry {
+    var expiresAt: Int64
+    var index: Int32
+  }
+
+  public var dueOffsets: [Int64] = []
+  private var entries: [Entry] = []
+  private var freeEntries: [Int32] = []
+  private var keys = KeyTable()
+  /// Entries marked dirty since the last checkpoint (some may have been released since).
+  private var dirtyEntries: [Int32] = []
+  public private(set) var dirtyCount = 0
+  private var due = Heap<DueEntry>()
   /// Every live due row with `finalizeAt <= dueBoundary` is in memory; later ones may be cold.
   private var dueBoundary: Int64
-  /// A key's list here is complete (all its feedback), or the key is absent.
-  private var feedbackByKey: [String: [StoredFeedback]] = [:]
-  /// Candidates for orphans, by time; entries go stale when claimed or removed.
+  /// Orphan candidates by time; entries go stale when claimed or removed.
   private var unclaimed = Heap<UnclaimedEntry>()
-  private var finished: [String: FinishedKey] = [:]
   /// Finished keys in the order they finished, which is close to expiry order: an entry
   /// behind a later-expiring one is dropped a little late, never early.
   private var finishedExpiry = Queue<ExpiryEntry>()
   private var pendingCount: Int
-  public private(set) var journal = StateJournal()
   private let coldTier: (any ColdTier)?
   /// The cold tier, once it may hold something memory does not (state at start, or evicted).
   private var cold: (any ColdTier)? { coldMayHold ? coldTier : nil }
   private var coldMayHold: Bool
   public let maxInMemory: Int
-
-  struct UnclaimedEntry: Comparable {
-    var time: Int64
-    var seq: Int64
-    var key: String
-    static func < (a: Self, b: Self) -> Bool { (a.time, a.seq) < (b.time, b.seq) }
-  }
-
-  struct ExpiryEntry: Comparable {
-    var expiresAt: Int64
-    var key: String
-    static func < (a: Self, b: Self) -> Bool { a.expiresAt < b.expiresAt }
-  }
 
   /// All in memory, nothing persisted.
   public init() {
@@ -78,133 +129,178 @@ public final class MemoryStateStore: StateStore {
     self.maxInMemory = max(1, maxInMemory)
     dueBoundary = coldMayHold ? .min : .max
     pendingCount = try cold.pendingPredictionCount()
-    for f in try cold.unclaimedFeedback().sorted(by: { ($0.time, $0.seq) < ($1.time, $1.seq) }) {
-      feedbackByKey[f.key, default: []].append(f)
-      unclaimed.insert(UnclaimedEntry(time: f.time, seq: f.seq, key: f.key))
+    var seen = Set<String>()
+    for f in try cold.unclaimedFeedback() where seen.insert(f.key).inserted {
+      let index = try ref(key: f.key).index
+      for f in entries[Int(index)].feedback {
+        unclaimed.insert(
+          UnclaimedEntry(time: f.time, seq: f.seq, index: index, generation: entries[Int(index)].generation))
+      }
     }
   }
 
-  /// Entries changed since the last checkpoint: they stay in memory until it is written.
-  public var dirtyCount: Int { journal.predictions.count + journal.feedback.count + journal.finished.count }
-
-  /// Hands over what changed since the last call, for persisting.
-  public func takeJournal() -> StateJournal {
-    let taken = journal
-    journal = StateJournal()
-    return taken
+  private func markDirty(_ index: Int32) {
+    if !entries[Int(index)].dirty {
+      entries[Int(index)].dirty = true
+      dirtyEntries.append(index)
+      dirtyCount += 1
+    }
   }
 
-  private func deletedSinceCheckpoint(prediction seq: Int64) -> Bool {
-    if case .some(.none) = journal.predictions[seq] { return true }
-    return false
+  private func release(_ index: Int32) {
+    let i = Int(index)
+    keys.remove(hash: entries[i].hash, index: index)
+    if entries[i].dirty { dirtyCount -= 1 }
+    var empty = Entry(key: "")
+    empty.live = false
+    empty.generation = entries[i].generation &+ 1
+    entries[i] = empty
+    freeEntries.append(index)
   }
 
-  private func cache(_ p: StoredPrediction) {
-    predictionsBySeq[p.seq] = p
-    seqByKey[p.key] = p.seq
+  // MARK: Keys
+
+  public func ref(key: String) throws -> KeyRef {
+    let hash = keys.hash(key)
+    if let index = keys.find(key, hash: hash, keyOf: { entries[Int($0)].key }) { return KeyRef(index) }
+    var entry = Entry(key: key)
+    entry.hash = hash
+    if let cold { try load(&entry, from: cold) }
+    let index: Int32
+    if let reused = freeEntries.popLast() {
+      index = reused
+      entry.generation = entries[Int(index)].generation
+      entries[Int(index)] = entry
+    } else {
+      index = Int32(entries.count)
+      entries.append(entry)
+    }
+    keys.insert(hash: hash, index: index)
+    return KeyRef(index)
   }
+
+  /// Reads everything the cold tier holds for the entry's key; that is also its cold image.
+  private func load(_ entry: inout Entry, from cold: any ColdTier) throws {
+    if let p = try cold.prediction(key: entry.key) {
+      entry.seq = p.seq
+      entry.time = p.time
+      entry.datasets = p.datasets
+      entry.pending = p.pending
+      entry.payload = p.payload
+      entry.coldSeq = p.seq
+      entry.coldTime = p.time
+      entry.coldPending = p.pending
+    }
+    entry.feedback = try cold.feedback(key: entry.key).sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }
+    entry.coldFeedback = entry.feedback.map(\.seq)
+    if let finished = try cold.finished(key: entry.key) {
+      entry.finishedTime = finished.time
+      entry.finishedExpires = finished.expiresAt
+      entry.coldFinishedExpires = finished.expiresAt
+    }
+  }
+
+  public func key(_ ref: KeyRef) -> String { entries[Int(ref.index)].key }
 
   // MARK: Predictions
 
-  public func prediction(key: String) throws -> StoredPrediction? {
-    if let seq = seqByKey[key] { return predictionsBySeq[seq] }
-    guard let cold, let p = try cold.prediction(key: key), !deletedSinceCheckpoint(prediction: p.seq) else {
-      return nil
+  public func prediction(_ ref: KeyRef) -> PendingPrediction? {
+    let e = entries[Int(ref.index)]
+    guard e.seq != 0 else { return nil }
+    return PendingPrediction(seq: e.seq, time: e.time, datasets: e.datasets, pending: e.pending)
+  }
+
+  public func payload(_ ref: KeyRef) -> [UInt8] { entries[Int(ref.index)].payload }
+
+  public func setPrediction(_ ref: KeyRef, seq: Int64, time: Int64, payload: [UInt8], datasets: UInt64) {
+    let i = Int(ref.index)
+    if entries[i].seq == 0 { pendingCount += 1 }
+    entries[i].seq = seq
+    entries[i].time = time
+    entries[i].datasets = datasets
+    entries[i].pending = datasets
+    entries[i].payload = payload
+    markDirty(ref.index)
+    let generation = entries[i].generation
+    datasets.forEachBit { d in
+      due.insert(
+        DueEntry(
+          finalizeAt: time &+ dueOffsets[d], seq: seq, dataset: Int32(d), index: ref.index, generation: generation))
     }
-    cache(p)
-    return p
   }
 
-  public func prediction(seq: Int64) throws -> StoredPrediction? {
-    if let p = predictionsBySeq[seq] { return p }
-    guard let cold, !deletedSinceCheckpoint(prediction: seq), let p = try cold.prediction(seq: seq) else {
-      return nil
-    }
-    cache(p)
-    return p
+  public func rowWritten(_ ref: KeyRef, dataset: Int) -> UInt64 {
+    let i = Int(ref.index)
+    entries[i].pending &= ~(1 << UInt64(dataset))
+    markDirty(ref.index)
+    return entries[i].pending
   }
 
-  public func insertPrediction(_ prediction: StoredPrediction) {
-    cache(prediction)
-    journal.predictions[prediction.seq] = prediction
-    journal.newPredictions.insert(prediction.seq)
-    pendingCount += 1
-  }
-
-  public func updatePending(seq: Int64, pending: UInt64) throws {
-    guard var p = try prediction(seq: seq) else { return }
-    p.pending = pending
-    predictionsBySeq[seq] = p
-    journal.predictions[seq] = p
-  }
-
-  public func deletePrediction(seq: Int64) throws {
-    let p: StoredPrediction
-    if let cached = predictionsBySeq.removeValue(forKey: seq) {
-      p = cached
-    } else {
-      guard let cold = try prediction(seq: seq) else { return }
-      predictionsBySeq[seq] = nil
-      p = cold
-    }
-    if let owner = seqByKey.removeValue(forKey: p.key), owner != seq { seqByKey[p.key] = owner }
-    journal.removePrediction(seq)
+  public func finish(_ ref: KeyRef, expiresAt: Int64) {
+    let i = Int(ref.index)
+    guard entries[i].seq != 0 else { return }
+    entries[i].seq = 0
+    entries[i].pending = 0
+    entries[i].payload = []
+    entries[i].feedback = []
+    entries[i].finishedTime = entries[i].time
+    entries[i].finishedExpires = expiresAt
     pendingCount -= 1
+    markDirty(ref.index)
+    finishedExpiry.append(ExpiryEntry(expiresAt: expiresAt, index: ref.index))
   }
 
   public func pendingPredictionCount() -> Int { pendingCount }
 
   // MARK: Due rows
 
-  private func isDeletedSinceCheckpoint(_ row: DueRow) -> Bool { journal.due[row] == false }
-
-  public func insertDue(_ row: DueRow) {
-    if liveDue.insert(row).inserted { due.insert(row) }
-    journal.due[row] = true
-  }
-
-  public func deleteDue(_ row: DueRow) {
-    liveDue.remove(row)
-    journal.removeDue(row)
-  }
-
   /// Brings cold due rows up to `watermark` into memory.
   private func loadDue(through watermark: Int64) throws {
     guard let cold else { return }
     while dueBoundary < watermark {
       let rows = try cold.dueRows(after: dueBoundary, through: watermark, limit: 4096)
-      for row in rows where !isDeletedSinceCheckpoint(row) && !liveDue.contains(row) {
-        liveDue.insert(row)
-        due.insert(row)
+      for row in rows {
+        due.insert(
+          DueEntry(
+            finalizeAt: row.finalizeAt, seq: row.seq, dataset: Int32(row.dataset), index: -1, generation: 0))
       }
       if rows.count < 4096 {
         dueBoundary = watermark
       } else {
         dueBoundary = rows.last!.finalizeAt - 1
-        // Rows sharing that finalizeAt are reloaded on the next round; duplicates are skipped.
+        // Rows sharing that finalizeAt are read again on the next round; the copies are
+        // skipped when popped (the first one written clears the pending bit).
         if rows.first!.finalizeAt == rows.last!.finalizeAt { dueBoundary = rows.last!.finalizeAt }
       }
     }
   }
 
-  public func popDueRows(through watermark: Int64, limit: Int) throws -> [DueRow] {
-    try loadDue(through: watermark)
-    var rows: [DueRow] = []
-    while rows.count < limit, let top = due.min, top.finalizeAt <= watermark {
-      due.popMin()
-      guard liveDue.remove(top) != nil else { continue }
-      journal.removeDue(top)
-      rows.append(top)
+  /// The key of a due row, if its prediction is still pending in that dataset. A row whose
+  /// entry was freed since (evicted) is looked up by its sequence number in the cold tier.
+  private func live(_ row: DueEntry) throws -> KeyRef? {
+    var index = row.index
+    if index < 0 || entries[Int(index)].generation != row.generation {
+      guard let cold, let p = try cold.prediction(seq: row.seq) else { return nil }
+      index = try ref(key: p.key).index
     }
-    return rows
+    let e = entries[Int(index)]
+    guard e.seq == row.seq, e.pending & (1 << UInt64(row.dataset)) != 0 else { return nil }
+    return KeyRef(index)
+  }
+
+  public func popDue(through watermark: Int64) throws -> DueRef? {
+    try loadDue(through: watermark)
+    while let top = due.min, top.finalizeAt <= watermark {
+      due.popMin()
+      if let ref = try live(top) { return DueRef(row: top.row, ref: ref) }
+    }
+    return nil
   }
 
   public func earliestDue() throws -> Int64? {
-    while let top = due.min, !liveDue.contains(top) { due.popMin() }
     let inMemory = due.min?.finalizeAt
     guard let cold, dueBoundary < .max else { return inMemory }
-    // Cold rows after the boundary may come earlier than anything in memory (a lower bound is
-    // enough: it only decides when to look).
+    // Cold rows after the boundary may come earlier than anything in memory.
     let coldMin = try cold.earliestDue(after: dueBoundary)
     switch (inMemory, coldMin) {
     case (let a?, let b?): return min(a, b)
@@ -216,150 +312,183 @@ public final class MemoryStateStore: StateStore {
 
   // MARK: Feedback
 
-  /// The complete list of a key's feedback, loaded from the cold tier if needed.
-  private func loadFeedback(key: String) throws -> [StoredFeedback] {
-    if let list = feedbackByKey[key] { return list }
-    guard let cold else { return [] }
-    let list = try cold.feedback(key: key).filter {
-      if case .some(.none) = journal.feedback[$0.seq] { return false }
-      return true
-    }.sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }
-    feedbackByKey[key] = list
-    return list
-  }
-
-  public func insertFeedback(_ feedback: StoredFeedback, claimed: Bool) throws {
-    var list = try loadFeedback(key: feedback.key)
-    var index = list.count
-    while index > 0, (list[index - 1].time, list[index - 1].seq) > (feedback.time, feedback.seq) { index -= 1 }
-    list.insert(feedback, at: index)
-    feedbackByKey[feedback.key] = list
-    if !claimed { unclaimed.insert(UnclaimedEntry(time: feedback.time, seq: feedback.seq, key: feedback.key)) }
-    journal.feedback[feedback.seq] = feedback
-    journal.newFeedback.insert(feedback.seq)
-  }
-
-  /// Claims are implied: feedback is unclaimed exactly while its key has no pending prediction.
-  public func claimFeedback(key: String) {}
-
-  public func feedback(key: String) throws -> [StoredFeedback] { try loadFeedback(key: key) }
-
-  public func deleteFeedback(key: String) throws {
-    let list = try loadFeedback(key: key)
-    feedbackByKey[key] = nil
-    for f in list { journal.removeFeedback(f.seq) }
-  }
-
-  private func isUnclaimed(_ entry: UnclaimedEntry) throws -> Bool {
-    guard feedbackByKey[entry.key]?.contains(where: { $0.seq == entry.seq }) ?? false else { return false }
-    return try prediction(key: entry.key) == nil
-  }
-
-  public func popUnclaimedFeedback(before: Int64, limit: Int) throws -> [StoredFeedback] {
-    var taken: [StoredFeedback] = []
-    while taken.count < limit, let top = unclaimed.min, top.time < before {
-      unclaimed.popMin()
-      guard try isUnclaimed(top), var list = feedbackByKey[top.key],
-        let index = list.firstIndex(where: { $0.seq == top.seq })
-      else { continue }
-      taken.append(list.remove(at: index))
-      feedbackByKey[top.key] = list.isEmpty ? nil : list
-      journal.removeFeedback(top.seq)
+  public func addFeedback(_ ref: KeyRef, _ feedback: StoredFeedback) {
+    let i = Int(ref.index)
+    var at = entries[i].feedback.count
+    while at > 0, (entries[i].feedback[at - 1].time, entries[i].feedback[at - 1].seq) > (feedback.time, feedback.seq) {
+      at -= 1
     }
-    return taken
+    entries[i].feedback.insert(feedback, at: at)
+    if entries[i].seq == 0 {
+      unclaimed.insert(
+        UnclaimedEntry(time: feedback.time, seq: feedback.seq, index: ref.index, generation: entries[i].generation))
+    }
+    markDirty(ref.index)
   }
 
-  public func earliestUnclaimedFeedback() throws -> Int64? {
-    while let top = unclaimed.min, try !isUnclaimed(top) { unclaimed.popMin() }
+  public func feedback(_ ref: KeyRef) -> [StoredFeedback] { entries[Int(ref.index)].feedback }
+
+  /// Where an orphan candidate is in its entry's list, if it still is one.
+  private func position(of candidate: UnclaimedEntry) -> Int? {
+    let e = entries[Int(candidate.index)]
+    guard e.generation == candidate.generation, e.seq == 0 else { return nil }
+    return e.feedback.firstIndex { $0.seq == candidate.seq }
+  }
+
+  public func popUnclaimedFeedback(before: Int64) -> StoredFeedback? {
+    while let top = unclaimed.min, top.time < before {
+      unclaimed.popMin()
+      guard let at = position(of: top) else { continue }
+      let i = Int(top.index)
+      let f = entries[i].feedback.remove(at: at)
+      markDirty(top.index)
+      if entries[i].isGone { release(top.index) }
+      return f
+    }
+    return nil
+  }
+
+  public func earliestUnclaimedFeedback() -> Int64? {
+    while let top = unclaimed.min, position(of: top) == nil { unclaimed.popMin() }
     return unclaimed.min?.time
   }
 
   // MARK: Finished keys
 
-  public func finishedPrediction(key: String, at watermark: Int64) throws -> Int64? {
-    let entry: FinishedKey?
-    if let known = finished[key] {
-      entry = known
-    } else if let cold, journal.finished[key] == nil, let stored = try cold.finished(key: key) {
-      if stored.expiresAt > watermark { finished[key] = stored }
-      entry = stored
-    } else {
-      entry = nil
-    }
-    guard let entry, entry.expiresAt > watermark else { return nil }
-    return entry.time
-  }
-
-  public func insertFinished(key: String, time: Int64, expiresAt: Int64) {
-    let entry = FinishedKey(key: key, time: time, expiresAt: expiresAt)
-    finished[key] = entry
-    finishedExpiry.append(ExpiryEntry(expiresAt: expiresAt, key: key))
-    journal.finished[key] = entry
+  public func finishedPrediction(_ ref: KeyRef, at watermark: Int64) -> Int64? {
+    let e = entries[Int(ref.index)]
+    guard e.finishedExpires > watermark else { return nil }
+    return e.finishedTime
   }
 
   public func pruneFinished(expiredBy watermark: Int64) {
     while let top = finishedExpiry.first, top.expiresAt <= watermark {
       finishedExpiry.popFirst()
-      guard let entry = finished.removeValue(forKey: top.key) else { continue }
-      if entry.expiresAt > watermark {
-        finished[top.key] = entry  // finished again later: still remembered
-        continue
-      }
-      // Not journaled as a delete: the owner deletes every persisted entry that expired by
-      // the watermark when it commits, so an entry born and expired between two checkpoints
-      // never reaches the cold tier.
-      journal.finished.removeValue(forKey: top.key)
+      let i = Int(top.index)
+      // Whatever entry is there now: if its memory expired, it goes.
+      guard entries[i].finishedExpires != .min, entries[i].finishedExpires <= watermark else { continue }
+      entries[i].finishedExpires = .min
+      // The owner deletes every persisted entry that expired by the watermark when it
+      // commits, so this needs no delete of its own: an entry born and expired between two
+      // checkpoints never reaches the cold tier.
+      entries[i].coldFinishedExpires = .min
+      if entries[i].isGone { release(top.index) }
     }
+  }
+
+  // MARK: Checkpoints
+
+  /// Hands over what changed since the last call, for persisting, and takes the result as
+  /// the new cold image.
+  public func takeJournal() -> StateJournal {
+    var journal = StateJournal()
+    for index in dirtyEntries where entries[Int(index)].dirty {
+      let i = Int(index)
+      var e = entries[i]
+      e.dirty = false
+      let offsets = dueOffsets
+      if e.coldSeq != 0 && e.coldSeq != e.seq {
+        journal.deletedPredictions.append(e.coldSeq)
+        let (seq, time) = (e.coldSeq, e.coldTime)
+        e.coldPending.forEachBit { d in
+          journal.deletedDue.append(DueRow(finalizeAt: time &+ offsets[d], seq: seq, dataset: d))
+        }
+      }
+      if e.seq != 0 {
+        let (seq, time) = (e.seq, e.time)
+        if e.coldSeq == e.seq {
+          if e.pending != e.coldPending {
+            journal.pendingUpdates.append(PendingUpdate(seq: e.seq, pending: e.pending))
+            (e.coldPending & ~e.pending).forEachBit { d in
+              journal.deletedDue.append(DueRow(finalizeAt: time &+ offsets[d], seq: seq, dataset: d))
+            }
+          }
+        } else {
+          journal.predictions.append(
+            StoredPrediction(
+              seq: e.seq, key: e.key, time: e.time, payload: e.payload, datasets: e.datasets, pending: e.pending))
+          e.pending.forEachBit { d in
+            journal.insertedDue.append(DueRow(finalizeAt: time &+ offsets[d], seq: seq, dataset: d))
+          }
+        }
+      }
+      e.coldSeq = e.seq
+      e.coldTime = e.time
+      e.coldPending = e.pending
+      if !e.coldFeedback.isEmpty || !e.feedback.isEmpty {
+        for seq in e.coldFeedback where !e.feedback.contains(where: { $0.seq == seq }) {
+          journal.deletedFeedback.append(seq)
+        }
+        for f in e.feedback where !e.coldFeedback.contains(f.seq) {
+          journal.feedback.append(f)
+        }
+        e.coldFeedback = e.feedback.map(\.seq)
+      }
+      if e.finishedExpires != e.coldFinishedExpires {
+        if e.finishedExpires == .min {
+          journal.deletedFinished.append(e.key)
+        } else {
+          journal.finished.append(FinishedKey(key: e.key, time: e.finishedTime, expiresAt: e.finishedExpires))
+        }
+        e.coldFinishedExpires = e.finishedExpires
+      }
+      entries[i] = e
+      if e.isEmpty { release(index) }
+    }
+    dirtyEntries.removeAll(keepingCapacity: true)
+    dirtyCount = 0
+    return journal
   }
 
   // MARK: Eviction
 
   /// After a checkpoint (journal persisted): lets clean state go so memory stays bounded.
   public func evict() {
-    guard coldTier != nil, journal.isEmpty else { return }
-    let before = (predictionsBySeq.count, feedbackByKey.count, liveDue.count, finished.count)
-    if predictionsBySeq.count > maxInMemory {
+    guard coldTier != nil, dirtyCount == 0 else { return }
+    var evicted = false
+    var predictions: [Int32] = []
+    var finishedOnly: [Int32] = []
+    for (i, e) in entries.enumerated() where e.live {
+      if e.seq != 0 {
+        predictions.append(Int32(i))
+      } else if e.feedback.isEmpty && e.finishedExpires != .min {
+        finishedOnly.append(Int32(i))
+      }
+    }
+    if predictions.count > maxInMemory {
       // Keep the newest quarter (their feedback is still arriving) and, of the rest, those due
       // soonest (their rows are written next); evict the ones due furthest in the future.
-      var nextDue: [Int64: Int64] = [:]
-      for row in liveDue { nextDue[row.seq] = min(nextDue[row.seq] ?? .max, row.finalizeAt) }
-      let bySeq = predictionsBySeq.keys.sorted()
-      let protected = Set(bySeq.suffix(maxInMemory / 4))
-      let victims = bySeq.filter { !protected.contains($0) }
-        .sorted { (nextDue[$0] ?? .max, $0) > (nextDue[$1] ?? .max, $1) }
-        .prefix(predictionsBySeq.count - maxInMemory / 2)
-      for seq in victims {
-        guard let p = predictionsBySeq.removeValue(forKey: seq) else { continue }
-        if seqByKey[p.key] == seq {
-          seqByKey[p.key] = nil
-          feedbackByKey[p.key] = nil
-        }
+      // Their feedback goes with them; orphan candidates (feedback without a prediction)
+      // always stay.
+      func nextDue(_ e: Entry) -> Int64 {
+        var next = Int64.max
+        e.pending.forEachBit { next = min(next, e.time &+ dueOffsets[$0]) }
+        return next
+      }
+      predictions.sort { entries[Int($0)].seq < entries[Int($1)].seq }
+      let older = predictions.dropLast(maxInMemory / 4)
+        .map { (index: $0, due: nextDue(entries[Int($0)]), seq: entries[Int($0)].seq) }
+        .sorted { ($0.due, $0.seq) > ($1.due, $1.seq) }
+      for victim in older.prefix(predictions.count - maxInMemory / 2) {
+        release(victim.index)
+        evicted = true
       }
     }
-    // Feedback lists of keys whose prediction is not in memory and that are not orphan
-    // candidates are complete in the cold tier.
-    if feedbackByKey.count > maxInMemory {
-      let candidates = Set(unclaimed.items.map(\.key))
-      for key in Array(feedbackByKey.keys) where seqByKey[key] == nil && !candidates.contains(key) {
-        feedbackByKey[key] = nil
-      }
+    if finishedOnly.count > maxInMemory {
+      // Their expiry entries stay queued; they find nothing to expire.
+      for index in finishedOnly { release(index) }
+      evicted = true
     }
-    if liveDue.count > maxInMemory {
-      let kept = liveDue.sorted().prefix(maxInMemory / 2)
+    if due.count > maxInMemory {
+      let kept = due.items.sorted().prefix(maxInMemory / 2)
       // Rows sharing the last kept time may have been cut: the boundary stays below it.
       let newBoundary = (kept.last?.finalizeAt ?? .min) &- 1
-      let keptRows = kept.filter { $0.finalizeAt <= newBoundary }
-      liveDue = Set(keptRows)
       due = Heap()
-      for row in keptRows { due.insert(row) }
+      for row in kept where row.finalizeAt <= newBoundary { due.insert(row) }
       dueBoundary = min(dueBoundary, newBoundary)
+      evicted = true
     }
-    if finished.count > maxInMemory {
-      finished = [:]
-      finishedExpiry = Queue()
-    }
-    let after = (predictionsBySeq.count, feedbackByKey.count, liveDue.count, finished.count)
-    if after != before { coldMayHold = true }
+    if evicted { coldMayHold = true }
   }
 }
 
@@ -374,43 +503,22 @@ public struct FinishedKey: Sendable, Equatable {
   }
 }
 
-/// What changed since the last checkpoint: a value to write, or `.some(nil)` to delete.
-///
-/// Entries created and removed between two checkpoints cancel out (sequence numbers are never
-/// reused), so a checkpoint writes only the net change, not every event since the last one.
+public struct PendingUpdate: Sendable, Equatable {
+  public var seq: Int64
+  public var pending: UInt64
+}
+
+/// What changed since the last checkpoint, as writes to apply in this order: deletions, then
+/// insertions (a key's old prediction must be gone before its replacement is inserted).
 public struct StateJournal: Sendable {
-  public var predictions: [Int64: StoredPrediction?] = [:]
-  public var due: [DueRow: Bool] = [:]
-  public var feedback: [Int64: StoredFeedback?] = [:]
-  public var finished: [String: FinishedKey?] = [:]
-  var isEmpty: Bool { predictions.isEmpty && due.isEmpty && feedback.isEmpty && finished.isEmpty }
-  /// Created since the last checkpoint: never persisted, so removing them needs no delete.
-  public internal(set) var newPredictions = Set<Int64>()
-  public internal(set) var newFeedback = Set<Int64>()
+  public var deletedPredictions: [Int64] = []
+  public var predictions: [StoredPrediction] = []
+  public var pendingUpdates: [PendingUpdate] = []
+  public var deletedDue: [DueRow] = []
+  public var insertedDue: [DueRow] = []
+  public var deletedFeedback: [Int64] = []
+  public var feedback: [StoredFeedback] = []
+  public var deletedFinished: [String] = []
+  public var finished: [FinishedKey] = []
   public init() {}
-
-  mutating func removePrediction(_ seq: Int64) {
-    if newPredictions.remove(seq) != nil {
-      predictions[seq] = nil
-    } else {
-      predictions[seq] = .some(nil)
-    }
-  }
-
-  mutating func removeDue(_ row: DueRow) {
-    // A due row is inserted once, with its prediction: `true` here means since the checkpoint.
-    if due[row] == true {
-      due[row] = nil
-    } else {
-      due[row] = false
-    }
-  }
-
-  mutating func removeFeedback(_ seq: Int64) {
-    if newFeedback.remove(seq) != nil {
-      feedback[seq] = nil
-    } else {
-      feedback[seq] = .some(nil)
-    }
-  }
 }

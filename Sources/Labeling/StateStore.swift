@@ -21,6 +21,22 @@ public struct StoredPrediction: Sendable, Equatable {
   }
 }
 
+/// What the engine decides with about a key's pending prediction (its payload is read only
+/// when a row is written).
+public struct PendingPrediction: Sendable, Equatable {
+  public var seq: Int64
+  public var time: Int64
+  public var datasets: UInt64
+  public var pending: UInt64
+
+  public init(seq: Int64, time: Int64, datasets: UInt64, pending: UInt64) {
+    self.seq = seq
+    self.time = time
+    self.datasets = datasets
+    self.pending = pending
+  }
+}
+
 /// A feedback event kept until the prediction it may belong to is final.
 public struct StoredFeedback: Sendable, Equatable {
   public var seq: Int64
@@ -64,40 +80,81 @@ public struct DueRow: Sendable, Hashable, Comparable {
   }
 }
 
-/// Where join state lives: embedded SQLite today, a shared database tomorrow.
+/// A store's handle on the state of one join key. It stays valid while the engine works on
+/// one event or one due row; the next call that may drop state (`pruneFinished`,
+/// `popUnclaimedFeedback`, eviction) may invalidate it.
+public struct KeyRef: Sendable, Hashable {
+  public let index: Int32
+  public init(_ index: Int32) { self.index = index }
+}
+
+/// A row that became due, with the key it belongs to (whose prediction is pending in its dataset).
+public struct DueRef: Sendable {
+  public var row: DueRow
+  public var ref: KeyRef
+  public init(row: DueRow, ref: KeyRef) {
+    self.row = row
+    self.ref = ref
+  }
+}
+
+/// Where join state lives, organised by join key: a key has at most one pending prediction,
+/// the feedback read for it, and, once its prediction is finished, the memory of that.
 ///
 /// The engine calls these from one thread; implementations need not be thread-safe. Writes
 /// become durable when the owner commits, together with read positions and dataset offsets.
 public protocol StateStore: AnyObject {
-  func prediction(key: String) throws -> StoredPrediction?
-  func prediction(seq: Int64) throws -> StoredPrediction?
-  func insertPrediction(_ prediction: StoredPrediction) throws
-  func updatePending(seq: Int64, pending: UInt64) throws
-  func deletePrediction(seq: Int64) throws
-  func pendingPredictionCount() throws -> Int
+  /// Per dataset: how long after a prediction's time its row becomes due. Set by the engine
+  /// before anything else is called.
+  var dueOffsets: [Int64] { get set }
 
-  func insertDue(_ row: DueRow) throws
-  func deleteDue(_ row: DueRow) throws
-  /// Removes and returns due rows with `finalizeAt <= watermark`, in (finalizeAt, seq, dataset)
-  /// order, at most `limit`.
-  func popDueRows(through watermark: Int64, limit: Int) throws -> [DueRow]
+  /// The handle on `key`'s state (an empty entry if nothing is known of it).
+  func ref(key: String) throws -> KeyRef
+  func key(_ ref: KeyRef) -> String
+
+  func prediction(_ ref: KeyRef) -> PendingPrediction?
+  /// The pending prediction's payload: compact JSON, an array holding per dataset its kept
+  /// columns (or the whole object).
+  func payload(_ ref: KeyRef) -> [UInt8]
+  /// Makes this the key's pending prediction, replacing one that was pending (whose rows are
+  /// then never written). Its rows become due at `time + dueOffsets[d]` for each `d` in
+  /// `datasets`.
+  func setPrediction(_ ref: KeyRef, seq: Int64, time: Int64, payload: [UInt8], datasets: UInt64) throws
+  /// Records that the row of `dataset` was written; returns the datasets still pending.
+  func rowWritten(_ ref: KeyRef, dataset: Int) -> UInt64
+  /// Retires the pending prediction and the key's feedback, and remembers that the key had a
+  /// prediction at that time until the watermark reaches `expiresAt`.
+  func finish(_ ref: KeyRef, expiresAt: Int64)
+  func pendingPredictionCount() -> Int
+
+  /// Removes and returns the next due row with `finalizeAt <= watermark`, in
+  /// (finalizeAt, seq, dataset) order.
+  func popDue(through watermark: Int64) throws -> DueRef?
+  /// A lower bound of the earliest due row's time (it decides when to look).
   func earliestDue() throws -> Int64?
 
-  /// `claimed`: a pending prediction exists for the key (so it cannot become an orphan
-  /// before that prediction is final).
-  func insertFeedback(_ feedback: StoredFeedback, claimed: Bool) throws
-  /// Marks a key's stored feedback as claimed by a newly read prediction.
-  func claimFeedback(key: String) throws
-  /// All stored feedback for a key, in (time, seq) order.
-  func feedback(key: String) throws -> [StoredFeedback]
-  func deleteFeedback(key: String) throws
-  /// Removes and returns unclaimed feedback with `time < before`, in (time, seq) order, at most
-  /// `limit`.
-  func popUnclaimedFeedback(before: Int64, limit: Int) throws -> [StoredFeedback]
+  /// Stores a feedback event of the key. While the key has no pending prediction it is an
+  /// orphan candidate.
+  func addFeedback(_ ref: KeyRef, _ feedback: StoredFeedback)
+  /// The key's stored feedback in (time, seq) order.
+  func feedback(_ ref: KeyRef) -> [StoredFeedback]
+  /// Removes and returns the earliest orphan candidate with `time < before`.
+  func popUnclaimedFeedback(before: Int64) throws -> StoredFeedback?
   func earliestUnclaimedFeedback() throws -> Int64?
 
   /// The event time of the prediction a finished key had, unless that memory expired.
-  func finishedPrediction(key: String, at watermark: Int64) throws -> Int64?
-  func insertFinished(key: String, time: Int64, expiresAt: Int64) throws
-  func pruneFinished(expiredBy watermark: Int64) throws
+  func finishedPrediction(_ ref: KeyRef, at watermark: Int64) -> Int64?
+  func pruneFinished(expiredBy watermark: Int64)
+}
+
+extension UInt64 {
+  /// The indices of the set bits, lowest first.
+  func forEachBit(_ body: (Int) throws -> Void) rethrows {
+    var rest = self
+    while rest != 0 {
+      let bit = rest.trailingZeroBitCount
+      try body(bit)
+      rest &= rest &- 1
+    }
+  }
 }

@@ -9,28 +9,40 @@
 /// Path `i` of `paths` is reported in slot `i` of `ScannedFields`. A path that is a prefix of
 /// another (`features` and `features.device`) is fine: the outer value is recorded whole and
 /// the scan still descends into it.
-public struct FieldSelector: Sendable {
+public final class FieldSelector: Sendable {
   public let paths: [FieldPath]
+  /// Owned by this object: allocated in `init`, freed in `deinit`.
   let trie: Trie
 
-  /// The key trie, flattened into arrays of plain values so that walking it retains nothing.
-  /// Node 0 is the document; node `n`'s ranges run from `…Start[n]` to `…Start[n + 1]`.
-  struct Trie: Sendable {
+  /// The key trie, flattened into buffers of plain values that this selector owns, so that
+  /// a scan copies and retains nothing. Node 0 is the document; node `n`'s ranges run from
+  /// `…Start[n]` to `…Start[n + 1]`.
+  struct Trie: @unchecked Sendable {
     struct Edge: Sendable {
       var keyStart: Int
       var keyLength: Int
       var child: Int
     }
-    var edgeStart: [Int] = []
-    var edges: [Edge] = []
+    let edgeStart: UnsafeBufferPointer<Int>
+    let edges: UnsafeBufferPointer<Edge>
     /// Every edge's key, as UTF-8, back to back.
-    var keyBytes: [UInt8] = []
+    let keyBytes: UnsafeBufferPointer<UInt8>
     /// The slots of the paths ending at a node (a path may be selected twice).
-    var slotStart: [Int] = []
-    var slots: [Int] = []
+    let slotStart: UnsafeBufferPointer<Int>
+    let slots: UnsafeBufferPointer<Int>
     /// The slots of the paths strictly below a node: reset when its key appears again (last wins).
-    var belowStart: [Int] = []
-    var below: [Int] = []
+    let belowStart: UnsafeBufferPointer<Int>
+    let below: UnsafeBufferPointer<Int>
+
+    static func copy<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
+      let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
+      _ = buffer.initialize(from: array)
+      return UnsafeBufferPointer(start: buffer.baseAddress, count: array.count)
+    }
+
+    static func free<T>(_ buffer: UnsafeBufferPointer<T>) {
+      UnsafeMutableRawPointer(mutating: buffer.baseAddress!).deallocate()
+    }
   }
 
   public init(paths: [FieldPath]) {
@@ -60,22 +72,41 @@ public struct FieldSelector: Sendable {
     func below(_ node: Int) -> [Int] {
       nodes[node].children.flatMap { nodes[$0].slots + below($0) }
     }
-    var trie = Trie()
+    var edgeStart: [Int] = []
+    var edges: [Trie.Edge] = []
+    var keyBytes: [UInt8] = []
+    var slotStart: [Int] = []
+    var slots: [Int] = []
+    var belowStart: [Int] = []
+    var belowSlots: [Int] = []
     for (index, node) in nodes.enumerated() {
-      trie.edgeStart.append(trie.edges.count)
+      edgeStart.append(edges.count)
       for (key, child) in zip(node.keys, node.children) {
-        trie.edges.append(Trie.Edge(keyStart: trie.keyBytes.count, keyLength: key.count, child: child))
-        trie.keyBytes += key
+        edges.append(Trie.Edge(keyStart: keyBytes.count, keyLength: key.count, child: child))
+        keyBytes += key
       }
-      trie.slotStart.append(trie.slots.count)
-      trie.slots += node.slots
-      trie.belowStart.append(trie.below.count)
-      trie.below += below(index)
+      slotStart.append(slots.count)
+      slots += node.slots
+      belowStart.append(belowSlots.count)
+      belowSlots += below(index)
     }
-    trie.edgeStart.append(trie.edges.count)
-    trie.slotStart.append(trie.slots.count)
-    trie.belowStart.append(trie.below.count)
-    self.trie = trie
+    edgeStart.append(edges.count)
+    slotStart.append(slots.count)
+    belowStart.append(belowSlots.count)
+    trie = Trie(
+      edgeStart: Trie.copy(edgeStart), edges: Trie.copy(edges), keyBytes: Trie.copy(keyBytes),
+      slotStart: Trie.copy(slotStart), slots: Trie.copy(slots), belowStart: Trie.copy(belowStart),
+      below: Trie.copy(belowSlots))
+  }
+
+  deinit {
+    Trie.free(trie.edgeStart)
+    Trie.free(trie.edges)
+    Trie.free(trie.keyBytes)
+    Trie.free(trie.slotStart)
+    Trie.free(trie.slots)
+    Trie.free(trie.belowStart)
+    Trie.free(trie.below)
   }
 }
 

@@ -1,0 +1,70 @@
+import Testing
+
+@testable import Labeling
+
+@Suite struct KeyTableTests {
+  /// Random inserts and removals with heavy churn, checked against a `Dictionary` after every
+  /// step: backward-shift deletion must never lose a key that probed past the hole.
+  @Test(arguments: [1, 2, 3] as [UInt64])
+  func matchesADictionaryUnderChurn(seed: UInt64) {
+    var rng = SplitMix64(seed: seed)
+    var table = KeyTable(seed: seed)
+    var keys: [String] = []
+    var reference: [String: Int32] = [:]
+    var live: [Int32] = []
+    for step in 0..<20_000 {
+      if live.count < 64 || rng.next() % 3 != 0 {
+        let key = "k\(rng.next() % 5000)-\(step % 7)"
+        let hash = table.hash(key)
+        if reference[key] == nil {
+          let index = Int32(keys.count)
+          keys.append(key)
+          table.insert(hash: hash, index: index)
+          reference[key] = index
+          live.append(index)
+        }
+      } else {
+        let at = Int(rng.next() % UInt64(live.count))
+        let index = live.remove(at: at)
+        table.remove(hash: table.hash(keys[Int(index)]), index: index)
+        reference[keys[Int(index)]] = nil
+      }
+      if step % 97 == 0 {
+        for (key, index) in reference {
+          #expect(table.find(key, hash: table.hash(key), keyOf: { keys[Int($0)] }) == index)
+        }
+        #expect(table.count == reference.count)
+      }
+    }
+    for key in keys where reference[key] == nil {
+      #expect(table.find(key, hash: table.hash(key), keyOf: { keys[Int($0)] }) == nil)
+    }
+  }
+
+  /// Keys that all land in one bucket still resolve: probing compares keys, not only hashes.
+  @Test func collidingHashesResolveByKey() {
+    var table = KeyTable(seed: 7)
+    let keys = (0..<200).map { "key-\($0)" }
+    for (i, _) in keys.enumerated() { table.insert(hash: 42, index: Int32(i)) }
+    for (i, key) in keys.enumerated() {
+      #expect(table.find(key, hash: 42, keyOf: { keys[Int($0)] }) == Int32(i))
+    }
+    for i in stride(from: 0, to: 200, by: 2) { table.remove(hash: 42, index: Int32(i)) }
+    for (i, key) in keys.enumerated() {
+      #expect(table.find(key, hash: 42, keyOf: { keys[Int($0)] }) == (i % 2 == 0 ? nil : Int32(i)))
+    }
+  }
+}
+
+/// SplitMix64, so failures reproduce.
+struct SplitMix64 {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
