@@ -125,11 +125,28 @@ public enum Check {
       let name = rules.feedbackTypes[type].name
       return (name, "feedback \(name) key=\(key) time=\(time)")
     case .ignored:
-      return ("ignored", "ignored (time=\(time)): " + rules.whyIgnored(event).joined(separator: "; "))
+      return ("ignored", "ignored (time=\(time)): " + whyIgnored(rules.whyIgnored(event)))
     case .missingKey:
       return ("no key", "no key (time=\(time)): " + rules.whyNoKey(event))
     }
   }
+}
+
+/// `event is "http_request": prediction needs "prediction", click needs "click"`: the failed
+/// conditions grouped by the field and what it holds.
+func whyIgnored(_ mismatches: [Rules.Mismatch]) -> String {
+  var groups: [(path: String, found: String?, needs: [String])] = []
+  for mismatch in mismatches {
+    let need = "\(mismatch.rule) needs \(mismatch.expected)"
+    if let index = groups.firstIndex(where: { $0.path == mismatch.path && $0.found == mismatch.found }) {
+      groups[index].needs.append(need)
+    } else {
+      groups.append((mismatch.path, mismatch.found, [need]))
+    }
+  }
+  return groups.map { group in
+    "\(group.path) \(group.found.map { "is \($0)" } ?? "is missing"): \(group.needs.joined(separator: ", "))"
+  }.joined(separator: "; ")
 }
 
 /// The first lines of a file, for format detection and `check`.

@@ -1,15 +1,25 @@
 import LogFormats
 
 extension Rules {
+  /// A `where` condition an event fails: `rule` needs `path` to be `expected`, it is `found`
+  /// (compact JSON; nil when missing).
+  public struct Mismatch: Sendable, Equatable {
+    public var rule: String
+    public var path: String
+    public var found: String?
+    public var expected: String
+  }
+
   /// Why `event` is not a prediction nor feedback: per rule, the first `where` condition it
-  /// fails, e.g. `prediction: event is "http_request", not "prediction"` (`feedbackd check`).
-  public func whyIgnored(_ event: ScannedEvent) -> [String] {
-    var reasons: [String] = []
+  /// fails (`feedbackd check`).
+  public func whyIgnored(_ event: ScannedEvent) -> [Mismatch] {
+    var reasons: [Mismatch] = []
     func explain(_ name: String, _ rule: CompiledRule) {
       for match in rule.matches where !match.matches(event) {
-        let path = fieldPaths[match.slot].description
-        let found = event.compactText(match.slot).map { "is \($0)" } ?? "is missing"
-        reasons.append("\(name): \(path) \(found), not \(Self.text(match.value))")
+        reasons.append(
+          Mismatch(
+            rule: name, path: fieldPaths[match.slot].description, found: event.compactText(match.slot),
+            expected: Self.text(match.value)))
         return
       }
     }

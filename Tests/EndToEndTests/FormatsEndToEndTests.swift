@@ -228,13 +228,41 @@ import Testing
     for file in corpus.files { #expect(out.contains(file + "  "), "\(file) not listed") }
     #expect(out.contains("read as cri"), "\(out)")
     #expect(out.contains(#"ignored (time="#), "\(out)")
-    #expect(out.contains(#"prediction: event is "http_request", not "prediction""#), "\(out)")
-    #expect(out.contains(#"click: event is "http_request", not "click""#), "\(out)")
+    #expect(
+      out.contains(
+        #"event is "http_request": prediction needs "prediction", click needs "click", purchase needs "purchase""#),
+      "\(out)")
     let summary = out.split(separator: "\n").first { $0.contains("line(s): ") }
     #expect(summary?.contains("prediction ") == true && summary?.contains("ignored ") == true, "\(out)")
     // A prediction shows its key and time.
     #expect(out.contains("prediction key=r-"), "\(out)")
     #expect(
       out.range(of: #"key=r-[0-9a-f]{16} time=2026-1[12]-[0-9]{2}T"#, options: .regularExpression) != nil, "\(out)")
+  }
+}
+
+@Suite struct FormatExamplesTests {
+  static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../Examples/formats").standardized.path
+
+  /// Each sample of `Examples/formats/` with its configuration (state moved to a temp
+  /// directory) gives the same rows as the logstash sample, and `check` finds its format.
+  @Test func everyExampleGivesTheSameRows() throws {
+    let dir = try makeTempDir("examples")
+    var rows: [String: [String]] = [:]
+    for format in ["logstash"] + FormatsEndToEndTests.wrappers {
+      let root = dir + "/" + format
+      try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+      try FileManager.default.copyItem(atPath: Self.examples + "/\(format).log", toPath: root + "/\(format).log")
+      let yaml = try String(contentsOfFile: Self.examples + "/\(format).yaml", encoding: .utf8)
+        .replacingOccurrences(of: "../../.feedbackd-example/formats/\(format)", with: root)
+      try yaml.write(toFile: root + "/feedbackd.yaml", atomically: true, encoding: .utf8)
+      let check = try run(Binaries.feedbackd, ["check", "--config", root + "/feedbackd.yaml"])
+      #expect(check.stdout.contains("looks like \(format)") && !check.stdout.contains("warning"), "\(check.stdout)")
+      _ = try ReplayEndToEndTests.replay(root + "/feedbackd.yaml", flush: true)
+      rows[format] = try readDataset(root + "/datasets/ctr").map { ReplayEndToEndTests.canonical($0.row) }
+      #expect(rows[format]?.count == 40, "\(format)")
+      #expect(rows[format] == rows["logstash"], "\(format): rows differ from the logstash sample")
+    }
   }
 }
