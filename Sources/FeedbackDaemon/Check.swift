@@ -100,7 +100,11 @@ public enum Check {
     }
     out += "\n"
     if tally["prediction"] == nil {
-      out += "  hint: no sampled line is a prediction; see the ignored lines above for the condition that fails\n"
+      if tally.keys.allSatisfy({ $0 == "rejected" || $0 == "held" || $0 == "skipped" }) {
+        out += "  hint: no sampled line is an event: is the format right? (see the format each file looks like)\n"
+      } else {
+        out += "  hint: no sampled line is a prediction; the ignored lines above show the condition that fails\n"
+      }
     }
     return out
   }
