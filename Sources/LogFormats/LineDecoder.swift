@@ -221,6 +221,8 @@ public struct LineDecoder: Sendable {
       event.time = columnTime
       return nil
     }
+    // A wrapper format's time comes from its wrapper (`scanInner`): none here.
+    guard timeField != nil else { return .missingTime }
     let slot = event.fields.slots[selector.paths.count - 1]
     switch slot.kind {
     case .absent, .null:
