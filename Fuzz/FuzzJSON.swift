@@ -59,5 +59,29 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
   }
   _ = Timestamp.parse(text: bytes)
+  _ = FormatDetector.recognize(Array(bytes))
+  fuzzReaders(bytes)
   return 0
+}
+
+/// Per wrapper format: the input's lines through one `EventReader` (state carried from line to
+/// line). Every event is a JSON object, held events start at or before the line being read, and
+/// nothing is held after `finish`.
+func fuzzReaders(_ bytes: UnsafeRawBufferPointer) {
+  for format in LogFormat.allCases where !format.isLineFormat {
+    let reader = EventReader(format: format, timeField: nil, paths: fuzzPaths, maxEventBytes: 4096)
+    var offset: Int64 = 0
+    for line in bytes.split(separator: ASCII.lf, omittingEmptySubsequences: false) {
+      let line = UnsafeRawBufferPointer(rebasing: line)
+      reader.read(line, offset: offset) { outcome, event in
+        if case .event = outcome {
+          guard case .object? = try? JSONValue.parse(event.json) else { fatalError("\(format): event is no object") }
+        }
+      }
+      if let start = reader.pendingStart, start > offset { fatalError("\(format): held past the line") }
+      offset += Int64(line.count + 1)
+    }
+    _ = reader.finish()
+    guard reader.pendingStart == nil else { fatalError("\(format): held after finish") }
+  }
 }

@@ -20,7 +20,9 @@ public struct Configuration: Sendable {
   public static let defaultMaxInMemory = 200_000
   public var http: HTTPConfig
 
-  public static let knownFormats: [String] = LogFormat.allCases.map(\.rawValue)
+  /// Every `LogFormat`, and `auto` (each file's format detected from its first lines).
+  public static let knownFormats: [String] = LogFormat.allCases.map(\.rawValue) + [autoFormat]
+  public static let autoFormat = "auto"
 
   public init(
     stateDir: String, sources: [SourceConfig], events: EventsConfig, labels: [LabelConfig],
@@ -47,7 +49,7 @@ public struct SourceConfig: Sendable {
   public var name: String
   /// Absolute globs, at least one.
   public var paths: [String]
-  /// One of `Configuration.knownFormats`; default `json`.
+  /// One of `Configuration.knownFormats`; default `json`. `auto`: per file, see `FormatDetector`.
   public var format: String
   /// `time_field`; nil means the format's default.
   public var timeField: FieldPath?

@@ -84,6 +84,10 @@ final class DaemonMetrics {
         Self.add(
           "feedbackd_lines_rejected_total", source + [("reason", reason)], count - (last.rejects[reason] ?? 0))
       }
+      for (reason, count) in current.skipped {
+        Self.add(
+          "feedbackd_lines_skipped_total", source + [("reason", reason)], count - (last.skipped[reason] ?? 0))
+      }
     }
     let kinds = ["prediction"] + rules.feedbackTypes.map(\.name) + ["ignored", "missing_key"]
     for (i, counts) in engine.eventsBySource.enumerated() where i < sourceNames.count {

@@ -16,6 +16,8 @@ struct SourceCounters: Sendable {
   var lines = 0
   var bytes: Int64 = 0
   var rejects: [String: Int] = [:]
+  /// Valid lines that hold no event (CloudWatch control messages, bulk deletes), by reason.
+  var skipped: [String: Int] = [:]
 }
 
 /// The engine wired to its inputs and outputs: decode → classify → join → write, plus the
@@ -29,6 +31,11 @@ final class Pipeline: EngineOutput {
   private(set) var engine: LabelEngine!
   let writers: [DatasetWriter]
   let decoders: [LineDecoder]
+  /// Per source: its configured format, nil for `auto` (detected per file).
+  let formats: [LogFormat?]
+  /// Per file (`source/fingerprint`) whose saved position was held back to the start of an
+  /// incomplete event: the offset up to which its lines were processed (see `SourceFeed`).
+  var processedTo: [String: Int64] = [:]
   var sourceCounters: [SourceCounters]
   private let rejects: AppendLog
   private let orphans: AppendLog
@@ -50,6 +57,7 @@ final class Pipeline: EngineOutput {
     rules = try RulesBuilder.rules(from: config)
     store = SQLiteStateStore(db: db)
     state = try MemoryStateStore(cold: store, maxInMemory: config.maxInMemory)
+    formats = config.sources.map { LogFormat(rawValue: $0.format) }
     decoders = config.sources.map {
       LineDecoder(format: LogFormat(rawValue: $0.format) ?? .json, timeField: $0.timeField)
     }
@@ -64,6 +72,7 @@ final class Pipeline: EngineOutput {
       rules: rules, sourceNames: config.sources.map(\.name), datasetNames: config.datasets.map(\.name))
 
     let checkpoint = try store.meta("checkpoint").map { try JSONDecoder().decode(Checkpoint.self, from: $0) }
+    processedTo = checkpoint?.processedTo ?? [:]
     var writers: [DatasetWriter] = []
     for (i, dataset) in config.datasets.enumerated() {
       let layout = RulesBuilder.layout(for: dataset, index: i, rules: rules, config: config)
@@ -100,6 +109,46 @@ final class Pipeline: EngineOutput {
     }
   }
 
+  /// Reads one line through a file's `EventReader` (the wrapper formats, and `auto`): each of
+  /// its events goes to the engine, bad ones are counted and kept. With `replaying`, the line
+  /// was processed before (its file is re-read from the start of an incomplete event): it only
+  /// rebuilds the reader's state.
+  func handle(
+    line: UnsafeRawBufferPointer, reader: EventReader, source: Int, file: String, offset: Int64, replaying: Bool
+  ) throws {
+    guard !replaying else {
+      reader.read(line, offset: offset) { _, _ in }
+      return
+    }
+    sourceCounters[source].lines += 1
+    sourceCounters[source].bytes += Int64(line.count + 1)
+    linesSinceCommit += 1
+    try reader.read(line, offset: offset) { outcome, event in
+      switch outcome {
+      case .event(let record):
+        try engine.process(event, source: source, lineHash: Self.eventHash(record, time: event.time))
+      case .rejected(let reason, let member, let text):
+        reject(reason.rawValue, source: source, file: file, offset: offset, line: text, member: member)
+      case .skipped(let reason):
+        sourceCounters[source].skipped[reason.rawValue, default: 0] += 1
+      case .held:
+        break
+      }
+    }
+  }
+
+  /// Identical application lines at the same time are one event read twice (DESIGN.md §4.3).
+  static func eventHash(_ record: UnsafeRawBufferPointer, time: Int64) -> UInt64 {
+    LogTail.lineHash(record) ^ (UInt64(bitPattern: time) &* 0x9E37_79B9_7F4A_7C15)
+  }
+
+  /// A file ended for good with events still incomplete: they are rejected.
+  func handleUnfinished(_ reader: EventReader, source: Int, file: String) {
+    for (reason, offset) in reader.finish() {
+      reject(reason.rawValue, source: source, file: file, offset: offset, line: nil)
+    }
+  }
+
   func handleTooLong(source: Int, file: String, offset: Int64, end: Int64) {
     sourceCounters[source].lines += 1
     sourceCounters[source].bytes += end - offset
@@ -108,7 +157,8 @@ final class Pipeline: EngineOutput {
   }
 
   private func reject(
-    _ reason: String, source: Int, file: String, offset: Int64, line: UnsafeRawBufferPointer?, length: Int64? = nil
+    _ reason: String, source: Int, file: String, offset: Int64, line: UnsafeRawBufferPointer?, length: Int64? = nil,
+    member: Int? = nil
   ) {
     sourceCounters[source].rejects[reason, default: 0] += 1
     var members: [JSONMember] = [
@@ -117,6 +167,7 @@ final class Pipeline: EngineOutput {
       .init(key: "offset", value: .number(String(offset))),
       .init(key: "reason", value: .string(reason)),
     ]
+    if let member { members.append(.init(key: "member", value: .number(String(member)))) }
     if let line {
       let kept = UnsafeRawBufferPointer(rebasing: line.prefix(1024))
       members.append(.init(key: "line", value: .string(String(decoding: kept, as: UTF8.self))))
@@ -208,7 +259,7 @@ final class Pipeline: EngineOutput {
         "rejects": try rejects.prepareCommit(), "orphans": try orphans.prepareCommit(),
         "late": try late.prepareCommit(),
       ],
-      committedAt: LiveRunner.wallNow())
+      committedAt: LiveRunner.wallNow(), processedTo: processedTo.isEmpty ? nil : processedTo)
     try store.setMeta("checkpoint", try JSONEncoder().encode(checkpoint))
     for record in touchedFiles.values { try store.saveFile(record) }
     touchedFiles = [:]
@@ -239,4 +290,6 @@ struct Checkpoint: Codable {
   var sideLogs: [String: AppendLog.Position]
   /// Wall-clock time of the commit (nanoseconds since the epoch), for `status`.
   var committedAt: Int64?
+  /// `Pipeline.processedTo`; absent when no file is held back.
+  var processedTo: [String: Int64]?
 }

@@ -17,6 +17,8 @@ public struct ReplaySummary: Sendable {
   public var duplicatePredictions = 0
   public var rows: [(String, Int)] = []
   public var rejects: [(String, Int)] = []
+  /// Valid lines without events (CloudWatch control messages, bulk deletes and updates).
+  public var skipped: [(String, Int)] = []
   public var orphans: [(String, Int)] = []
   public var lateFeedback: [(String, Int)] = []
   public var latePredictions = 0
@@ -39,6 +41,11 @@ public struct ReplaySummary: Sendable {
     let rejectedMissingKey = counters.missingKey
     if rejectedMissingKey > 0 { rejectTotals["missing_key"] = rejectedMissingKey }
     rejects = rejectTotals.sorted { $0.key < $1.key }
+    var skippedTotals: [String: Int] = [:]
+    for c in pipeline.sourceCounters {
+      for (reason, n) in c.skipped { skippedTotals[reason, default: 0] += n }
+    }
+    skipped = skippedTotals.sorted { $0.key < $1.key }
     let types = pipeline.rules.feedbackTypes.map(\.name)
     predictions = counters.predictions
     feedback = Array(zip(types, counters.feedback))
@@ -67,6 +74,7 @@ public struct ReplaySummary: Sendable {
       rows        \(list(rows))
       pending     \(pendingPredictions) predictions (windows still open)
       rejects     \(list(rejects))
+      skipped     \(list(skipped))
       orphans     \(list(orphans))
       late        \(list(lateFeedback)), prediction \(latePredictions)
       elapsed     \(String(format: "%.2f", seconds)) s, \(String(format: "%.1f", rate)) MB/s

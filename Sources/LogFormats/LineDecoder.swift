@@ -1,4 +1,9 @@
-/// The layout of one log line.
+/// The layout of a source's log lines.
+///
+/// `json`, `logstash` and `fluentd` are line formats: one line, one event, decoded by
+/// `LineDecoder` alone. The others wrap the application's JSON object in what a log shipper or
+/// platform writes around it; `EventReader` unwraps them (several events per line, partial
+/// lines continued on the next line) and hands the application's object to a `LineDecoder`.
 public enum LogFormat: String, Sendable, CaseIterable {
   /// A JSON object per line; time in `time` by default.
   case json
@@ -6,6 +11,30 @@ public enum LogFormat: String, Sendable, CaseIterable {
   case logstash
   /// Fluentd `out_file`: `<time>\t<tag>\t<json object>`; time from the first column by default.
   case fluentd
+  /// Docker's json-file driver: `{"log":"<app line>\n","stream":"stdout","time":"…"}`.
+  case docker
+  /// Kubernetes CRI: `<time> <stream> <P|F> <content>`; `P` lines continue on the next line of
+  /// the same stream.
+  case cri
+  /// A Google Cloud Logging `LogEntry` per line; the event is `jsonPayload`, time `timestamp`.
+  case gcp
+  /// AWS CloudWatch Logs: an export line `<time> <message>`, or a subscription record (one
+  /// line, many `logEvents`, each with a `message` and a millisecond `timestamp`).
+  case cloudwatch
+  /// Azure diagnostic records: one per line, or many in a `{"records":[…]}` line; the event is
+  /// `properties`, time `time`.
+  case azure
+  /// Elasticsearch: search hits (`_source`) or `_bulk` NDJSON (an action line, then its
+  /// document); time `@timestamp` of the document by default.
+  case elasticsearch
+
+  /// One line is one event and carries its own JSON object (no wrapper, no state).
+  public var isLineFormat: Bool {
+    switch self {
+    case .json, .logstash, .fluentd: true
+    default: false
+    }
+  }
 }
 
 /// One decoded log record.
@@ -29,6 +58,30 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
   case missingTime = "missing_time"
   case badTime = "bad_time"
   case badFluentdLine = "bad_fluentd_line"
+  /// The wrapper is fine, but the application's text inside it is not JSON.
+  case invalidInnerJSON = "invalid_inner_json"
+  /// The application's text inside the wrapper is JSON, but not an object.
+  case innerNotAnObject = "inner_not_an_object"
+  /// The wrapper is JSON, but lacks the field that holds the event (`log`, `jsonPayload`,
+  /// `message`, `properties`, `_source`), or that field has the wrong kind.
+  case missingPayload = "missing_payload"
+  /// A CRI line that is not `<time> <stdout|stderr> <P|F> <content>`.
+  case badCRILine = "bad_cri_line"
+  /// A CloudWatch line that is neither `<time> <message>` nor a subscription record.
+  case badCloudWatchLine = "bad_cloudwatch_line"
+  /// A CloudWatch subscription record or Azure `records` line whose array is missing or holds
+  /// something other than objects (the neighbours of a bad member are kept).
+  case badBatch = "bad_batch"
+  /// An Elasticsearch line that is neither a search hit nor a bulk action (and no action waits
+  /// for its document).
+  case badBulkLine = "bad_bulk_line"
+  /// Partial lines (CRI `P`, docker `log` without its newline) whose last part never came:
+  /// the file ended.
+  case unterminatedPartial = "unterminated_partial"
+  /// A bulk `index`/`create` action whose document never came: the file ended.
+  case missingBulkDocument = "missing_bulk_document"
+  /// Partial lines that together grew longer than `max_line_bytes`.
+  case lineTooLong = "line_too_long"
 }
 
 public enum DecodeResult: Sendable {
@@ -42,14 +95,20 @@ public struct LineDecoder: Sendable {
   /// Where the time is read from; `nil` only for fluentd without an explicit field (time from column 1).
   public let timeField: FieldPath?
 
-  /// `timeField` nil → the format's default: json → `time`, logstash → `@timestamp`, fluentd → the first
-  /// column. A `timeField` given for fluentd reads the time from that field of the JSON record instead.
+  /// `timeField` nil → the format's default: json → `time`, logstash and elasticsearch →
+  /// `@timestamp`, fluentd → the first column, the other wrappers → the wrapper's time. A
+  /// `timeField` given for fluentd reads the time from that field of the JSON record instead; for
+  /// a wrapper format it names a field of the application's object, and the wrapper's time is
+  /// used only where that field is absent.
+  ///
+  /// For the wrapper formats (`!format.isLineFormat`) this decodes the application's object
+  /// once `EventReader` has taken it out of its wrapper.
   public init(format: LogFormat, timeField: FieldPath?) {
     self.format = format
     switch format {
     case .json: self.timeField = timeField ?? FieldPath(segments: ["time"])
-    case .logstash: self.timeField = timeField ?? FieldPath(segments: ["@timestamp"])
-    case .fluentd: self.timeField = timeField
+    case .logstash, .elasticsearch: self.timeField = timeField ?? FieldPath(segments: ["@timestamp"])
+    case .fluentd, .docker, .cri, .gcp, .cloudwatch, .azure: self.timeField = timeField
     }
   }
 
@@ -68,7 +127,7 @@ public struct LineDecoder: Sendable {
     if start == end { return .rejected(.blankLine) }
     let content = UnsafeRawBufferPointer(rebasing: line[0..<end])
     switch format {
-    case .json, .logstash:
+    case .json, .logstash, .docker, .cri, .gcp, .cloudwatch, .azure, .elasticsearch:
       return .json(content, columnTime: nil)
     case .fluentd:
       guard let firstTab = content.firstIndex(of: ASCII.tab),
@@ -129,8 +188,31 @@ public struct LineDecoder: Sendable {
     }
   }
 
+  /// Scans an application's object taken out of its wrapper (`EventReader`): the time is
+  /// `wrapperTime` unless this decoder's time field is present in the object.
+  public func scanInner(
+    _ json: UnsafeRawBufferPointer, wrapperTime: Int64?, selector: FieldSelector, into event: inout ScannedEvent
+  ) -> RejectReason? {
+    var end = json.count
+    while end > 0, ASCII.isWhitespace(json[end - 1]) { end -= 1 }
+    if end == 0 { return .invalidInnerJSON }
+    let reason: RejectReason?
+    if timeField == nil {
+      guard let wrapperTime else { return .missingTime }
+      reason = scanObject(json, columnTime: wrapperTime, selector: selector, into: &event)
+    } else {
+      reason = scanObject(json, columnTime: nil, fallbackTime: wrapperTime, selector: selector, into: &event)
+    }
+    switch reason {
+    case .invalidJSON?: return .invalidInnerJSON
+    case .notAnObject?: return .innerNotAnObject
+    default: return reason
+    }
+  }
+
   private func scanObject(
-    _ bytes: UnsafeRawBufferPointer, columnTime: Int64?, selector: FieldSelector, into event: inout ScannedEvent
+    _ bytes: UnsafeRawBufferPointer, columnTime: Int64?, fallbackTime: Int64? = nil, selector: FieldSelector,
+    into event: inout ScannedEvent
   ) -> RejectReason? {
     event.json = bytes
     guard let kind = selector.scan(bytes, into: &event.fields) else { return invalidJSON(bytes) }
@@ -139,10 +221,14 @@ public struct LineDecoder: Sendable {
       event.time = columnTime
       return nil
     }
+    // A wrapper format's time comes from its wrapper (`scanInner`): none here.
+    guard timeField != nil else { return .missingTime }
     let slot = event.fields.slots[selector.paths.count - 1]
     switch slot.kind {
     case .absent, .null:
-      return .missingTime
+      guard let fallbackTime else { return .missingTime }
+      event.time = fallbackTime
+      return nil
     case .number:
       guard let time = Timestamp.epochNanoseconds(numberText: event.raw(slot)) else { return .badTime }
       event.time = time

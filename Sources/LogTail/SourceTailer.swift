@@ -29,8 +29,9 @@ public enum TailEvent: Sendable {
 public protocol TailDelegate: AnyObject {
   func position(of fingerprint: Fingerprint) throws -> TailPosition?
   func save(_ position: TailPosition, of fingerprint: Fingerprint, path: String) throws
-  func line(_ bytes: UnsafeRawBufferPointer, file: String, offset: Int64) throws
-  func tooLong(file: String, offset: Int64, end: Int64) throws
+  /// One line of the file `fingerprint` (at `file` now), starting at `offset`.
+  func line(_ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64) throws
+  func tooLong(file: String, fingerprint: Fingerprint, offset: Int64, end: Int64) throws
   func note(_ event: TailEvent)
 }
 
@@ -283,9 +284,9 @@ public final class SourceTailer {
       handed += 1
       switch item {
       case .line(let bytes, let offset, _):
-        try delegate.line(bytes, file: path, offset: offset)
+        try delegate.line(bytes, file: path, fingerprint: fingerprint, offset: offset)
       case .tooLong(let offset, let end):
-        try delegate.tooLong(file: path, offset: offset, end: end)
+        try delegate.tooLong(file: path, fingerprint: fingerprint, offset: offset, end: end)
       }
     }
     if let size = cursor.reader.fileStat()?.size, size != file.lastSize {

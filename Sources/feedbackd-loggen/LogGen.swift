@@ -46,7 +46,13 @@ struct LogGen: ParsableCommand {
   @Option(help: "Rotated file names: numbered (NAME.1, NAME.2.gz) or dated (NAME-20261130[09].gz).")
   var rotation: RotationStyle = .numbered
 
-  @Option(help: "Line format: logstash, json (\"time\" field) or fluentd (TIME<TAB>TAG<TAB>JSON).")
+  @Option(
+    help: """
+      Line format: logstash, json ("time" field), fluentd (TIME<TAB>TAG<TAB>JSON), or the logstash line \
+      wrapped as docker, cri (predictions split into P+F lines), gcp, cloudwatch (subscription records \
+      of 4 events, a CONTROL_MESSAGE first), azure ({"records":[…]} of 4) or elasticsearch (_bulk NDJSON, \
+      with an occasional delete action).
+      """)
   var format: LogFormat = .logstash
 
   @Option(help: "Live file name.")
@@ -120,6 +126,8 @@ struct LogGen: ParsableCommand {
       let sink = try FileSink(
         path: temp, gzip: number >= 1 && number >= gzipFrom, level: gzipLevel,
         memberBytes: multiMember ? memberBytes : .max)
+      // Distinct per file: files are told apart by their first bytes.
+      renderer.startFile(time: options.startMs + Int64(index))
       while line < boundaries[index + 1], let record = sim.next() {
         switch record {
         case .item(let item):
@@ -135,6 +143,7 @@ struct LogGen: ParsableCommand {
           sim.truth.removeAll(keepingCapacity: true)
         }
       }
+      renderer.endFile()
       if buffer.count > 0 { try sink.write(buffer) }
       try sink.close()
       rawBytes += sink.rawBytes

@@ -1,7 +1,15 @@
 /// Hand-written line rendering into a raw byte buffer (no JSONEncoder on the write path).
 
 enum LogFormat: String, CaseIterable {
-  case logstash, json, fluentd
+  case logstash, json, fluentd, docker, cri, gcp, cloudwatch, azure, elasticsearch
+
+  /// The wrapper formats carry the application's logstash line inside what a platform writes.
+  var isWrapper: Bool {
+    switch self {
+    case .logstash, .json, .fluentd: false
+    default: true
+    }
+  }
 }
 
 /// A growable byte buffer with unchecked appends; call `reserve` before each line.
@@ -215,12 +223,22 @@ struct DayCache {
 struct Renderer {
   let format: LogFormat
   let out: ByteBuffer
-  private var days = DayCache()
+  var days = DayCache()
   private let scratch = ByteBuffer(capacity: 1024)
+  /// The format of the application's line: logstash inside every wrapper.
+  let lineFormat: LogFormat
+  /// The application's line, before it is wrapped.
+  let app = ByteBuffer(capacity: 4096)
+  /// The open CloudWatch subscription record / Azure `records` line and its member count.
+  let batch = ByteBuffer(capacity: 8192)
+  var batched = 0
+  /// Wrapped lines so far: ids, and which lines get a bulk delete or a partial split.
+  var wrapped: UInt64 = 0
 
   init(format: LogFormat, out: ByteBuffer) {
     self.format = format
     self.out = out
+    lineFormat = format.isWrapper ? .logstash : format
   }
 
   static let categories: [StaticString] = [
@@ -232,7 +250,7 @@ struct Renderer {
   /// Opens the line: the time and envelope, then the object up to (not including) `"level"`.
   @inline(__always)
   private mutating func open(_ time: Int64, tag: StaticString, into out: ByteBuffer) {
-    switch format {
+    switch lineFormat {
     case .logstash:
       out.put("{\"@timestamp\":\"")
       days.putTime(time, into: out, offsetStyle: false)
@@ -246,11 +264,16 @@ struct Renderer {
       out.put(UInt8(ascii: "\t"))
       out.put(tag)
       out.put("\t{")
+    default:
+      preconditionFailure("wrapper formats render the application's line as logstash")
     }
   }
 
   mutating func render(_ item: Item) {
-    render(item, into: out)
+    guard format.isWrapper else { return render(item, into: out) }
+    app.count = 0
+    render(item, into: app)
+    wrap(time: item.time, isObject: true, stream: "stdout", split: item.kind == .prediction)
   }
 
   private mutating func render(_ item: Item, into out: ByteBuffer) {
@@ -323,6 +346,14 @@ struct Renderer {
   }
 
   mutating func renderJunk(_ kind: JunkKind, time: Int64, param: UInt64) {
+    guard format.isWrapper else { return renderJunk(kind, time: time, param: param, into: out) }
+    app.count = 0
+    renderJunk(kind, time: time, param: param, into: app)
+    let isObject = kind == .missingTime || kind == .badTime
+    wrap(time: time, isObject: isObject, stream: kind == .plainText ? "stderr" : "stdout", split: false)
+  }
+
+  private mutating func renderJunk(_ kind: JunkKind, time: Int64, param: UInt64, into out: ByteBuffer) {
     out.reserve(1024)
     switch kind {
     case .plainText:
@@ -342,14 +373,15 @@ struct Renderer {
       out.put(UnsafeRawBufferPointer(rebasing: scratch.bytes[0..<cut]))
       out.put(UInt8(ascii: "\n"))
     case .missingTime:
-      switch format {
+      switch lineFormat {
       case .logstash:
         out.put("{\"@version\":\"1\",\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
       case .json: out.put("{\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
       case .fluentd: out.put("{\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
+      default: preconditionFailure("wrapped")
       }
     case .badTime:
-      switch format {
+      switch lineFormat {
       case .logstash:
         out.put(
           "{\"@timestamp\":\"2026-13-45T25:61:00Z\",\"@version\":\"1\",\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n"
@@ -359,6 +391,7 @@ struct Renderer {
           "{\"time\":\"yesterday at noon\",\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
       case .fluentd:
         out.put("not-a-time\tshop.health\t{\"level\":\"WARN\",\"logger\":\"shop.health\",\"event\":\"heartbeat\"}\n")
+      default: preconditionFailure("wrapped")
       }
     case .emptyLine:
       out.put(UInt8(ascii: "\n"))

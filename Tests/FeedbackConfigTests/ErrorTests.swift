@@ -247,8 +247,11 @@ let errorCases: [ErrorCase] = [
   // formats and label values
   .replacing(
     "unknown source format", "    paths: /var/log/shop/app.log*",
-    "    paths: /var/log/shop/app.log*\n    format: docker",
-    keyPath: "sources[0].format", problem: "\"docker\" is not a known format (known: json, logstash, fluentd)"),
+    "    paths: /var/log/shop/app.log*\n    format: syslog",
+    keyPath: "sources[0].format",
+    problem:
+      "\"syslog\" is not a known format (known: json, logstash, fluentd, docker, cri, gcp, cloudwatch, azure, elasticsearch, auto)"
+  ),
   .replacing(
     "unknown dataset format", "labels: [clicked]", "labels: [clicked]\n    format: parquet",
     keyPath: "datasets[0].format",

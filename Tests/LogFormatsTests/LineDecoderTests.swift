@@ -195,8 +195,13 @@ struct LineDecoderMetadataTests {
     #expect(
       RejectReason.allCases.map(\.rawValue) == [
         "blank_line", "invalid_json", "not_an_object", "missing_time", "bad_time", "bad_fluentd_line",
+        "invalid_inner_json", "inner_not_an_object", "missing_payload", "bad_cri_line", "bad_cloudwatch_line",
+        "bad_batch", "bad_bulk_line", "unterminated_partial", "missing_bulk_document", "line_too_long",
       ])
-    #expect(LogFormat.allCases.map(\.rawValue) == ["json", "logstash", "fluentd"])
+    #expect(
+      LogFormat.allCases.map(\.rawValue) == [
+        "json", "logstash", "fluentd", "docker", "cri", "gcp", "cloudwatch", "azure", "elasticsearch",
+      ])
     #expect(LogFormat(rawValue: "fluentd") == .fluentd)
   }
 
@@ -204,5 +209,9 @@ struct LineDecoderMetadataTests {
     #expect(LineDecoder(format: .json, timeField: nil).timeField == FieldPath(segments: ["time"]))
     #expect(LineDecoder(format: .logstash, timeField: nil).timeField == FieldPath(segments: ["@timestamp"]))
     #expect(LineDecoder(format: .fluentd, timeField: nil).timeField == nil)
+    #expect(LineDecoder(format: .elasticsearch, timeField: nil).timeField == FieldPath(segments: ["@timestamp"]))
+    for format in [LogFormat.docker, .cri, .gcp, .cloudwatch, .azure] {
+      #expect(LineDecoder(format: format, timeField: nil).timeField == nil, "\(format): the wrapper's time")
+    }
   }
 }

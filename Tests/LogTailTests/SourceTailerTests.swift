@@ -10,10 +10,10 @@ final class RecordingDelegate: TailDelegate {
   var events: [String] = []
   func position(of fingerprint: Fingerprint) -> TailPosition? { positions[fingerprint] }
   func save(_ position: TailPosition, of fingerprint: Fingerprint, path: String) { positions[fingerprint] = position }
-  func line(_ bytes: UnsafeRawBufferPointer, file: String, offset: Int64) {
+  func line(_ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64) {
     lines.append(String(decoding: bytes, as: UTF8.self))
   }
-  func tooLong(file: String, offset: Int64, end: Int64) { lines.append("<too long>") }
+  func tooLong(file: String, fingerprint: Fingerprint, offset: Int64, end: Int64) { lines.append("<too long>") }
   func note(_ event: TailEvent) { events.append("\(event)") }
 }
 

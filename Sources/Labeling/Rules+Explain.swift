@@ -1,0 +1,56 @@
+import LogFormats
+
+extension Rules {
+  /// A `where` condition an event fails: `rule` needs `path` to be `expected`, it is `found`
+  /// (compact JSON; nil when missing).
+  public struct Mismatch: Sendable, Equatable {
+    public var rule: String
+    public var path: String
+    public var found: String?
+    public var expected: String
+  }
+
+  /// Why `event` is not a prediction nor feedback: per rule, the first `where` condition it
+  /// fails (`feedbackd check`).
+  public func whyIgnored(_ event: ScannedEvent) -> [Mismatch] {
+    var reasons: [Mismatch] = []
+    func explain(_ name: String, _ rule: CompiledRule) {
+      for match in rule.matches where !match.matches(event) {
+        reasons.append(
+          Mismatch(
+            rule: name, path: fieldPaths[match.slot].description, found: event.compactText(match.slot),
+            expected: Self.text(match.value)))
+        return
+      }
+    }
+    explain("prediction", compiledPrediction)
+    for (type, rule) in zip(feedbackTypes, compiledFeedback) { explain(type.name, rule) }
+    return reasons
+  }
+
+  /// Why an event that matches a rule has no usable key: the rule and what its key path holds.
+  public func whyNoKey(_ event: ScannedEvent) -> String {
+    var rule = compiledPrediction
+    var name = "prediction"
+    if !accepts(rule, event), let type = compiledFeedback.indices.first(where: { accepts(compiledFeedback[$0], event) })
+    {
+      rule = compiledFeedback[type]
+      name = feedbackTypes[type].name
+    }
+    let path = fieldPaths[rule.keySlot].description
+    let found = event.compactText(rule.keySlot).map { "is \($0)" } ?? "is missing"
+    return "matches \(name), but its key \(path) \(found) (a string or integer is needed)"
+  }
+
+  static func text(_ value: MatchValue) -> String {
+    switch value {
+    case .string(let s):
+      var out: [UInt8] = []
+      JSONValue.writeString(s, to: &out)
+      return String(decoding: out, as: UTF8.self)
+    case .number(let n): return n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)
+    case .bool(let b): return String(b)
+    case .null: return "null"
+    }
+  }
+}
