@@ -210,3 +210,45 @@ func readAll(
         == Fingerprint.of(head: Array("head\nyy\n".utf8), isComplete: false))
   }
 }
+
+/// Gzip files are inflated on a thread of their own, a few chunks ahead of the reader.
+@Suite struct InflateAheadTests {
+  /// Many chunks (and several gzip members) come out whole and in order, with the compressed
+  /// byte count of the whole file.
+  @Test func manyChunksArriveInOrder() throws {
+    let dir = try tempDir()
+    var text: [UInt8] = []
+    var rng = SystemRandomNumberGenerator()
+    for i in 0..<300_000 { text += Array("line \(i) \(UInt64.random(in: 0...UInt64.max, using: &rng))\n".utf8) }
+    let gz = GzipDeflater.compress(Array(text[0..<3_000_000])) + GzipDeflater.compress(Array(text[3_000_000...]))
+    try write(dir + "/big.gz", gz)
+    let reader = try LogFileReader(path: dir + "/big.gz")
+    var out: [UInt8] = []
+    var reads = 0
+    while reader.read(into: &out) > 0 { reads += 1 }
+    #expect(reader.atEnd && reader.damage == nil)
+    #expect(reads > 4, "the file should span several chunks")
+    #expect(out == text)
+    #expect(reader.offset == Int64(text.count))
+    #expect(reader.fileBytesRead == Int64(gz.count))
+  }
+
+  /// Readers dropped halfway (a file given up, a shutdown) stop their thread before the file
+  /// is closed; many in a row leave no thread or descriptor behind.
+  @Test func droppingAReaderHalfwayStopsItsThread() throws {
+    let dir = try tempDir()
+    let text = Array((0..<400_000).map { "line \($0)\n" }.joined().utf8)
+    try write(dir + "/big.gz", GzipDeflater.compress(text))
+    let before = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+    for _ in 0..<50 {
+      let reader = try LogFileReader(path: dir + "/big.gz")
+      var out: [UInt8] = []
+      #expect(reader.read(into: &out) > 0)
+      #expect(Array(out.prefix(7)) == Array("line 0\n".utf8))
+    }
+    let after = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+    #expect(after <= before + 2)
+    let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count
+    #expect(threads < 40, "inflating threads must end with their readers")
+  }
+}
