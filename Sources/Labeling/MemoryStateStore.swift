@@ -205,9 +205,11 @@ public final class MemoryStateStore: StateStore {
   // MARK: Predictions
 
   public func prediction(_ ref: KeyRef) -> PendingPrediction? {
-    let e = entries[Int(ref.index)]
-    guard e.seq != 0 else { return nil }
-    return PendingPrediction(seq: e.seq, time: e.time, datasets: e.datasets, pending: e.pending)
+    // Field by field: copying the whole entry would retain its key and arrays.
+    let i = Int(ref.index)
+    guard entries[i].seq != 0 else { return nil }
+    return PendingPrediction(
+      seq: entries[i].seq, time: entries[i].time, datasets: entries[i].datasets, pending: entries[i].pending)
   }
 
   public func payload(_ ref: KeyRef) -> [UInt8] { entries[Int(ref.index)].payload }
@@ -283,8 +285,8 @@ public final class MemoryStateStore: StateStore {
       guard let cold, let p = try cold.prediction(seq: row.seq) else { return nil }
       index = try ref(key: p.key).index
     }
-    let e = entries[Int(index)]
-    guard e.seq == row.seq, e.pending & (1 << UInt64(row.dataset)) != 0 else { return nil }
+    let i = Int(index)
+    guard entries[i].seq == row.seq, entries[i].pending & (1 << UInt64(row.dataset)) != 0 else { return nil }
     return KeyRef(index)
   }
 
@@ -330,9 +332,9 @@ public final class MemoryStateStore: StateStore {
 
   /// Where an orphan candidate is in its entry's list, if it still is one.
   private func position(of candidate: UnclaimedEntry) -> Int? {
-    let e = entries[Int(candidate.index)]
-    guard e.generation == candidate.generation, e.seq == 0 else { return nil }
-    return e.feedback.firstIndex { $0.seq == candidate.seq }
+    let i = Int(candidate.index)
+    guard entries[i].generation == candidate.generation, entries[i].seq == 0 else { return nil }
+    return entries[i].feedback.firstIndex { $0.seq == candidate.seq }
   }
 
   public func popUnclaimedFeedback(before: Int64) -> StoredFeedback? {
@@ -356,9 +358,9 @@ public final class MemoryStateStore: StateStore {
   // MARK: Finished keys
 
   public func finishedPrediction(_ ref: KeyRef, at watermark: Int64) -> Int64? {
-    let e = entries[Int(ref.index)]
-    guard e.finishedExpires > watermark else { return nil }
-    return e.finishedTime
+    let i = Int(ref.index)
+    guard entries[i].finishedExpires > watermark else { return nil }
+    return entries[i].finishedTime
   }
 
   public func pruneFinished(expiredBy watermark: Int64) {
