@@ -335,6 +335,25 @@ struct JSONScanner {
     index += 1
     stringHadEscape = false
     while index < count {
+      // Eight bytes at a time while none is special: a quote, a backslash, a control byte or
+      // a non-ASCII byte (SWAR: a byte's high bit is set in `special` if it is one of those;
+      // bits above the first real hit may be false alarms, so only the lowest one is used).
+      while index + 8 <= count {
+        let word = UInt64(littleEndian: UnsafeRawPointer(bytes + index).loadUnaligned(as: UInt64.self))
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quotes = word ^ (ones &* UInt64(ASCII.quote))
+        let backslashes = word ^ (ones &* UInt64(ASCII.backslash))
+        let special =
+          ((word &- ones &* 0x20) | (quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes | word) & highs
+        if special == 0 {
+          index += 8
+        } else {
+          index += special.trailingZeroBitCount / 8
+          break
+        }
+      }
+      guard index < count else { break }
       let byte = bytes[index]
       if byte == ASCII.quote {
         index += 1
