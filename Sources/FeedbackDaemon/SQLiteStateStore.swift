@@ -165,6 +165,11 @@ final class SQLiteStateStore: ColdTier {
         """) ?? false
   }
 
+  func keys() throws -> [String] {
+    try String.fetchAll(
+      db, sql: "SELECT key FROM predictions UNION SELECT key FROM feedback UNION SELECT key FROM finished")
+  }
+
   // MARK: Checkpoint data
 
   func meta(_ name: String) throws -> Data? {

@@ -17,15 +17,15 @@ struct KeyTable {
     mask = 63
   }
 
-  /// The hash of a key; the table keeps its low 32 bits.
-  func hash(_ key: String) -> UInt32 {
+  /// The 64-bit hash of a key (seeded per table); the table keeps its low 32 bits.
+  func hash(_ key: String) -> UInt64 {
     if let h = key.utf8.withContiguousStorageIfAvailable({ Self.hash(UnsafeRawBufferPointer($0), seed: seed) }) {
       return h
     }
     return Array(key.utf8).withUnsafeBytes { Self.hash($0, seed: seed) }
   }
 
-  static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64) -> UInt32 {
+  static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
     var h = seed ^ (UInt64(bytes.count) &* 0x9E37_79B9_7F4A_7C15)
     var offset = 0
     while offset + 8 <= bytes.count {
@@ -47,12 +47,13 @@ struct KeyTable {
     }
     h = (h ^ (h >> 32)) &* 0xD6E8_FEB8_6659_FD93
     h ^= h >> 32
-    return UInt32(truncatingIfNeeded: h)
+    return h
   }
 
   /// The index stored for `key`, if any.
   @inline(__always)
-  func find(_ key: String, hash: UInt32, keyOf: (Int32) -> String) -> Int32? {
+  func find(_ key: String, hash fullHash: UInt64, keyOf: (Int32) -> String) -> Int32? {
+    let hash = UInt32(truncatingIfNeeded: fullHash)
     var bucket = Int(hash) & mask
     while true {
       let value = buckets[bucket]
@@ -66,7 +67,8 @@ struct KeyTable {
   }
 
   /// Adds `index` for a key known to be absent.
-  mutating func insert(hash: UInt32, index: Int32) {
+  mutating func insert(hash fullHash: UInt64, index: Int32) {
+    let hash = UInt32(truncatingIfNeeded: fullHash)
     if (count + 1) * 2 > buckets.count { grow() }
     var bucket = Int(hash) & mask
     while buckets[bucket] != 0 { bucket = (bucket + 1) & mask }
@@ -75,7 +77,8 @@ struct KeyTable {
   }
 
   /// Removes the bucket holding `index` (found by its key's hash).
-  mutating func remove(hash: UInt32, index: Int32) {
+  mutating func remove(hash fullHash: UInt64, index: Int32) {
+    let hash = UInt32(truncatingIfNeeded: fullHash)
     let wanted = UInt64(hash) << 32 | UInt64(UInt32(index + 1))
     var hole = Int(hash) & mask
     while buckets[hole] != wanted {

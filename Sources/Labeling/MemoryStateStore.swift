@@ -15,6 +15,8 @@ public protocol ColdTier: AnyObject {
   func pendingPredictionCount() throws -> Int
   /// Whether anything is stored at all (if not, misses need not be looked up).
   func hasState() throws -> Bool
+  /// Every key with a stored prediction, feedback event or finished memory, read at start.
+  func keys() throws -> [String]
 }
 
 /// The join state as a write-back cache over a `ColdTier`, organised by key.
@@ -34,8 +36,8 @@ public protocol ColdTier: AnyObject {
 public final class MemoryStateStore: StateStore {
   struct Entry {
     var key: String
-    /// The key's hash in `keys`.
-    var hash: UInt32 = 0
+    /// The key's hash in `keys` (and in `coldKeys`).
+    var hash: UInt64 = 0
     /// False while the entry is on the free list.
     var live = true
     /// Incremented whenever the entry is freed: references made before are stale.
@@ -111,6 +113,9 @@ public final class MemoryStateStore: StateStore {
   /// The cold tier, once it may hold something memory does not (state at start, or evicted).
   private var cold: (any ColdTier)? { coldMayHold ? coldTier : nil }
   private var coldMayHold: Bool
+  /// The hashes of every key the cold tier may hold something for (and a few it no longer
+  /// does): a key not in here is new, and looking it up needs no query.
+  private var coldKeys = Set<UInt64>()
   public let maxInMemory: Int
 
   /// All in memory, nothing persisted.
@@ -129,6 +134,7 @@ public final class MemoryStateStore: StateStore {
     self.maxInMemory = max(1, maxInMemory)
     dueBoundary = coldMayHold ? .min : .max
     pendingCount = try cold.pendingPredictionCount()
+    for key in try cold.keys() { coldKeys.insert(keys.hash(key)) }
     var seen = Set<String>()
     for f in try cold.unclaimedFeedback() where seen.insert(f.key).inserted {
       let index = try ref(key: f.key).index
@@ -165,7 +171,7 @@ public final class MemoryStateStore: StateStore {
     if let index = keys.find(key, hash: hash, keyOf: { entries[Int($0)].key }) { return KeyRef(index) }
     var entry = Entry(key: key)
     entry.hash = hash
-    if let cold { try load(&entry, from: cold) }
+    if let coldTier, coldKeys.contains(hash) { try load(&entry, from: coldTier) }
     let index: Int32
     if let reused = freeEntries.popLast() {
       index = reused
@@ -435,6 +441,11 @@ public final class MemoryStateStore: StateStore {
         e.coldFinishedExpires = e.finishedExpires
       }
       entries[i] = e
+      if e.isGone {
+        coldKeys.remove(e.hash)
+      } else if coldTier != nil {
+        coldKeys.insert(e.hash)
+      }
       if e.isEmpty { release(index) }
     }
     dirtyEntries.removeAll(keepingCapacity: true)
