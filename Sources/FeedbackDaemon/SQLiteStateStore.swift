@@ -7,7 +7,9 @@ import Labeling
 /// All SQL lives in this file. The engine works on a `MemoryStateStore`; at each checkpoint its
 /// journal is written here in the same transaction as the read positions it came from.
 final class SQLiteStateStore: ColdTier {
-  static let schemaVersion = 1
+  /// 2: due rows are derived from `predictions` (`time` index, `pending` bits) instead of
+  /// being a table of their own.
+  static let schemaVersion = 2
 
   let db: Database
 
@@ -26,9 +28,7 @@ final class SQLiteStateStore: ColdTier {
         CREATE TABLE IF NOT EXISTS predictions (
           seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, time INTEGER NOT NULL,
           payload BLOB NOT NULL, datasets INTEGER NOT NULL, pending INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS due (
-          finalize_at INTEGER NOT NULL, seq INTEGER NOT NULL, dataset INTEGER NOT NULL,
-          PRIMARY KEY (finalize_at, seq, dataset)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (time, seq);
         CREATE TABLE IF NOT EXISTS feedback (
           seq INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL, time INTEGER NOT NULL,
           line_hash INTEGER NOT NULL, dedupe TEXT, fields BLOB NOT NULL);
@@ -36,10 +36,10 @@ final class SQLiteStateStore: ColdTier {
         CREATE TABLE IF NOT EXISTS finished (
           key TEXT PRIMARY KEY, time INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
         """)
-    if try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == nil {
-      try db.execute(
-        sql: "INSERT INTO meta (name, value) VALUES ('schema_version', ?)", arguments: ["\(schemaVersion)"])
-    }
+    // Version 1 kept due rows in a table; they are the pending bits of the predictions.
+    try db.execute(sql: "DROP TABLE IF EXISTS due")
+    try db.execute(
+      sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('schema_version', ?)", arguments: ["\(schemaVersion)"])
   }
 
   // MARK: Join state
@@ -59,11 +59,6 @@ final class SQLiteStateStore: ColdTier {
     for update in journal.pendingUpdates {
       try updatePending.execute(arguments: [Int64(bitPattern: update.pending), update.seq])
     }
-    let deleteDue = try db.cachedStatement(sql: "DELETE FROM due WHERE finalize_at = ? AND seq = ? AND dataset = ?")
-    for row in journal.deletedDue { try deleteDue.execute(arguments: [row.finalizeAt, row.seq, row.dataset]) }
-    let insertDue = try db.cachedStatement(
-      sql: "INSERT OR IGNORE INTO due (finalize_at, seq, dataset) VALUES (?, ?, ?)")
-    for row in journal.insertedDue { try insertDue.execute(arguments: [row.finalizeAt, row.seq, row.dataset]) }
     let deleteFeedback = try db.cachedStatement(sql: "DELETE FROM feedback WHERE seq = ?")
     for seq in journal.deletedFeedback { try deleteFeedback.execute(arguments: [seq]) }
     let upsertFeedback = try db.cachedStatement(
@@ -124,20 +119,43 @@ final class SQLiteStateStore: ColdTier {
     return try Row.fetchAll(statement, arguments: [key]).map(Self.feedback)
   }
 
-  func dueRows(after: Int64, through: Int64, limit: Int) throws -> [DueRow] {
+  /// Due rows are the pending bits of the stored predictions: dataset `d`'s row of a
+  /// prediction is due at `time + offsets[d]`.
+  func dueRows(after: Int64, through: Int64, limit: Int, offsets: [Int64]) throws -> [DueRow] {
     let statement = try db.cachedStatement(
       sql: """
-        SELECT finalize_at, seq, dataset FROM due WHERE finalize_at > ? AND finalize_at <= ?
-        ORDER BY finalize_at, seq, dataset LIMIT ?
+        SELECT seq, time FROM predictions WHERE time > ? AND time <= ? AND (pending >> ?) & 1 = 1
+        ORDER BY time, seq LIMIT ?
         """)
-    return try Row.fetchAll(statement, arguments: [after, through, limit]).map {
-      DueRow(finalizeAt: $0[0], seq: $0[1], dataset: $0[2])
+    var rows: [DueRow] = []
+    for (d, offset) in offsets.enumerated() {
+      let cursor = try Row.fetchCursor(
+        statement, arguments: [Self.before(after, offset), Self.before(through, offset), d, limit])
+      while let row = try cursor.next() {
+        let time: Int64 = row[1]
+        rows.append(DueRow(finalizeAt: time &+ offset, seq: row[0], dataset: d))
+      }
     }
+    rows.sort()
+    return Array(rows.prefix(limit))
   }
 
-  func earliestDue(after: Int64) throws -> Int64? {
-    try Int64.fetchOne(
-      db.cachedStatement(sql: "SELECT MIN(finalize_at) FROM due WHERE finalize_at > ?"), arguments: [after])
+  /// `time - offset`, or `Int64.min` where that lies before every time.
+  private static func before(_ time: Int64, _ offset: Int64) -> Int64 {
+    let (difference, overflow) = time.subtractingReportingOverflow(offset)
+    return overflow ? .min : difference
+  }
+
+  func earliestDue(after: Int64, offsets: [Int64]) throws -> Int64? {
+    let statement = try db.cachedStatement(
+      sql: "SELECT MIN(time) FROM predictions WHERE time > ? AND (pending >> ?) & 1 = 1")
+    var earliest: Int64?
+    for (d, offset) in offsets.enumerated() {
+      if let time = try Int64.fetchOne(statement, arguments: [Self.before(after, offset), d]) {
+        earliest = min(earliest ?? .max, time &+ offset)
+      }
+    }
+    return earliest
   }
 
   func finished(key: String) throws -> FinishedKey? {
@@ -161,7 +179,7 @@ final class SQLiteStateStore: ColdTier {
       db,
       sql: """
         SELECT EXISTS (SELECT 1 FROM predictions) OR EXISTS (SELECT 1 FROM feedback)
-          OR EXISTS (SELECT 1 FROM finished) OR EXISTS (SELECT 1 FROM due)
+          OR EXISTS (SELECT 1 FROM finished)
         """) ?? false
   }
 

@@ -6,9 +6,10 @@ public protocol ColdTier: AnyObject {
   func prediction(key: String) throws -> StoredPrediction?
   func prediction(seq: Int64) throws -> StoredPrediction?
   func feedback(key: String) throws -> [StoredFeedback]
-  /// Due rows with `after < finalizeAt <= through`, in order, at most `limit`.
-  func dueRows(after: Int64, through: Int64, limit: Int) throws -> [DueRow]
-  func earliestDue(after: Int64) throws -> Int64?
+  /// Due rows with `after < finalizeAt <= through`, in order, at most `limit`: the pending
+  /// datasets `d` of the stored predictions, due at `time + offsets[d]`.
+  func dueRows(after: Int64, through: Int64, limit: Int, offsets: [Int64]) throws -> [DueRow]
+  func earliestDue(after: Int64, offsets: [Int64]) throws -> Int64?
   func finished(key: String) throws -> FinishedKey?
   /// Feedback whose key has no prediction (orphan candidates), loaded at start.
   func unclaimedFeedback() throws -> [StoredFeedback]
@@ -55,7 +56,6 @@ public final class MemoryStateStore: StateStore {
     var finishedExpires: Int64 = .min
     // What the cold tier holds for the key.
     var coldSeq: Int64 = 0
-    var coldTime: Int64 = 0
     var coldPending: UInt64 = 0
     var coldFeedback: [Int64] = []
     var coldFinishedExpires: Int64 = .min
@@ -194,7 +194,6 @@ public final class MemoryStateStore: StateStore {
       entry.pending = p.pending
       entry.payload = p.payload
       entry.coldSeq = p.seq
-      entry.coldTime = p.time
       entry.coldPending = p.pending
     }
     entry.feedback = try cold.feedback(key: entry.key).sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }
@@ -266,7 +265,7 @@ public final class MemoryStateStore: StateStore {
   private func loadDue(through watermark: Int64) throws {
     guard let cold else { return }
     while dueBoundary < watermark {
-      let rows = try cold.dueRows(after: dueBoundary, through: watermark, limit: 4096)
+      let rows = try cold.dueRows(after: dueBoundary, through: watermark, limit: 4096, offsets: dueOffsets)
       for row in rows {
         due.insert(
           DueEntry(
@@ -309,7 +308,7 @@ public final class MemoryStateStore: StateStore {
     let inMemory = due.min?.finalizeAt
     guard let cold, dueBoundary < .max else { return inMemory }
     // Cold rows after the boundary may come earlier than anything in memory.
-    let coldMin = try cold.earliestDue(after: dueBoundary)
+    let coldMin = try cold.earliestDue(after: dueBoundary, offsets: dueOffsets)
     switch (inMemory, coldMin) {
     case (let a?, let b?): return min(a, b)
     case (let a?, nil): return a
@@ -394,34 +393,18 @@ public final class MemoryStateStore: StateStore {
       let i = Int(index)
       var e = entries[i]
       e.dirty = false
-      let offsets = dueOffsets
-      if e.coldSeq != 0 && e.coldSeq != e.seq {
-        journal.deletedPredictions.append(e.coldSeq)
-        let (seq, time) = (e.coldSeq, e.coldTime)
-        e.coldPending.forEachBit { d in
-          journal.deletedDue.append(DueRow(finalizeAt: time &+ offsets[d], seq: seq, dataset: d))
-        }
-      }
+      // Due rows are not written: the cold tier derives them from the pending bits.
+      if e.coldSeq != 0 && e.coldSeq != e.seq { journal.deletedPredictions.append(e.coldSeq) }
       if e.seq != 0 {
-        let (seq, time) = (e.seq, e.time)
-        if e.coldSeq == e.seq {
-          if e.pending != e.coldPending {
-            journal.pendingUpdates.append(PendingUpdate(seq: e.seq, pending: e.pending))
-            (e.coldPending & ~e.pending).forEachBit { d in
-              journal.deletedDue.append(DueRow(finalizeAt: time &+ offsets[d], seq: seq, dataset: d))
-            }
-          }
-        } else {
+        if e.coldSeq != e.seq {
           journal.predictions.append(
             StoredPrediction(
               seq: e.seq, key: e.key, time: e.time, payload: e.payload, datasets: e.datasets, pending: e.pending))
-          e.pending.forEachBit { d in
-            journal.insertedDue.append(DueRow(finalizeAt: time &+ offsets[d], seq: seq, dataset: d))
-          }
+        } else if e.pending != e.coldPending {
+          journal.pendingUpdates.append(PendingUpdate(seq: e.seq, pending: e.pending))
         }
       }
       e.coldSeq = e.seq
-      e.coldTime = e.time
       e.coldPending = e.pending
       if !e.coldFeedback.isEmpty || !e.feedback.isEmpty {
         for seq in e.coldFeedback where !e.feedback.contains(where: { $0.seq == seq }) {
@@ -527,8 +510,6 @@ public struct StateJournal: Sendable {
   public var deletedPredictions: [Int64] = []
   public var predictions: [StoredPrediction] = []
   public var pendingUpdates: [PendingUpdate] = []
-  public var deletedDue: [DueRow] = []
-  public var insertedDue: [DueRow] = []
   public var deletedFeedback: [Int64] = []
   public var feedback: [StoredFeedback] = []
   public var deletedFinished: [String] = []

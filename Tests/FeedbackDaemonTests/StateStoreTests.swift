@@ -188,4 +188,42 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
     let left = try queue.inDatabase { try SQLiteStateStore(db: $0).pendingPredictionCount() }
     #expect(left == 0)
   }
+
+  /// A version 1 state file (due rows in a table of their own) opens as version 2: the table
+  /// goes, and the same rows come back derived from the predictions' pending bits.
+  @Test func version1StateMigratesToDerivedDueRows() throws {
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+          INSERT INTO meta (name, value) VALUES ('schema_version', '1');
+          CREATE TABLE predictions (
+            seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, time INTEGER NOT NULL,
+            payload BLOB NOT NULL, datasets INTEGER NOT NULL, pending INTEGER NOT NULL);
+          CREATE TABLE due (
+            finalize_at INTEGER NOT NULL, seq INTEGER NOT NULL, dataset INTEGER NOT NULL,
+            PRIMARY KEY (finalize_at, seq, dataset)) WITHOUT ROWID;
+          INSERT INTO predictions VALUES (7, 'k7', 1000, x'5B5D', 3, 2);
+          INSERT INTO due VALUES (1000 + 500, 7, 1);
+          INSERT INTO predictions VALUES (8, 'k8', 900, x'5B5D', 3, 3);
+          INSERT INTO due VALUES (900 + 100, 8, 0);
+          INSERT INTO due VALUES (900 + 500, 8, 1);
+          """)
+      try SQLiteStateStore.migrate(db)
+      #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "2")
+      #expect(try db.tableExists("due") == false)
+      let store = SQLiteStateStore(db: db)
+      let rows = try store.dueRows(after: .min, through: .max, limit: 10, offsets: [100, 500])
+      #expect(
+        rows == [
+          DueRow(finalizeAt: 1000, seq: 8, dataset: 0), DueRow(finalizeAt: 1400, seq: 8, dataset: 1),
+          DueRow(finalizeAt: 1500, seq: 7, dataset: 1),
+        ])
+      #expect(try store.dueRows(after: 1000, through: 1450, limit: 10, offsets: [100, 500]).map(\.seq) == [8])
+      #expect(try store.dueRows(after: .min, through: .max, limit: 2, offsets: [100, 500]).count == 2)
+      #expect(try store.earliestDue(after: 1000, offsets: [100, 500]) == 1400)
+      #expect(try store.earliestDue(after: .min, offsets: [100, 500]) == 1000)
+    }
+  }
 }
