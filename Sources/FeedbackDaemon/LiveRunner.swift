@@ -110,6 +110,7 @@ public final class LiveRunner: Sendable {
   private func loop(db: Database, config: FeedbackConfig.Configuration) throws {
     do {
       let pipeline = try Pipeline(config: config, db: db, logger: logger)
+      defer { pipeline.close() }
       pipeline.ageClock = { LiveRunner.wallNow() }
       let rotateWait =
         Int64(options.rotateWait.components.seconds) * 1_000_000_000
@@ -119,7 +120,10 @@ public final class LiveRunner: Sendable {
       }
       var lastData = Array(repeating: LiveRunner.wallNow(), count: feeds.count)
       var watcher = DirectoryWatcher(patterns: feeds.flatMap { $0.tailer.patterns })
-      var lastCommit = ContinuousClock.now
+      // The first commit comes at the first round: rows are written on the writers' threads,
+      // and a write that still fails after a restart must surface (at the commit) before the
+      // watchdog is fed.
+      var lastCommit = ContinuousClock.now - options.commitInterval
       var lastStatus = ContinuousClock.now - .seconds(60)
       var lastWatchdog = ContinuousClock.now - .seconds(60)
       health.withLock { $0.ready = true }
@@ -168,7 +172,7 @@ public final class LiveRunner: Sendable {
           break
         }
       }
-      for writer in pipeline.writers { try writer.sealAll() }
+      try pipeline.sealAll()
       try pipeline.commit()
       publishHealth(pipeline)
       logger.notice("stopped", metadata: ["status": "\(statusLine(pipeline))"])

@@ -29,7 +29,8 @@ final class Pipeline: EngineOutput {
   let state: MemoryStateStore
   let logger: Logger
   private(set) var engine: LabelEngine!
-  let writers: [DatasetWriter]
+  /// Per dataset: its writer, on a thread of its own.
+  let writers: [BackgroundWriter]
   let decoders: [LineDecoder]
   /// Per source: its configured format, nil for `auto` (detected per file).
   let formats: [LogFormat?]
@@ -73,19 +74,20 @@ final class Pipeline: EngineOutput {
 
     let checkpoint = try store.meta("checkpoint").map { try JSONDecoder().decode(Checkpoint.self, from: $0) }
     processedTo = checkpoint?.processedTo ?? [:]
-    var writers: [DatasetWriter] = []
-    for (i, dataset) in config.datasets.enumerated() {
-      let layout = RulesBuilder.layout(for: dataset, index: i, rules: rules, config: config)
-      let committed = checkpoint?.datasets[dataset.name] ?? DatasetCheckpoint()
-      writers.append(try DatasetWriter(layout: layout, recovering: committed))
-    }
-    self.writers = writers
     rejects = try AppendLog(
       directory: config.stateDir + "/rejects", baseName: "rejects", committed: checkpoint?.sideLogs["rejects"])
     orphans = try AppendLog(
       directory: config.stateDir + "/side/orphans", baseName: "orphans", committed: checkpoint?.sideLogs["orphans"])
     late = try AppendLog(
       directory: config.stateDir + "/side/late", baseName: "late", committed: checkpoint?.sideLogs["late"])
+    var datasetWriters: [DatasetWriter] = []
+    for (i, dataset) in config.datasets.enumerated() {
+      let layout = RulesBuilder.layout(for: dataset, index: i, rules: rules, config: config)
+      let committed = checkpoint?.datasets[dataset.name] ?? DatasetCheckpoint()
+      datasetWriters.append(try DatasetWriter(layout: layout, recovering: committed))
+    }
+    // Threads start only once nothing before can fail; `deinit` stops them.
+    writers = datasetWriters.map(BackgroundWriter.init)
 
     engine = try LabelEngine(rules: rules, store: state, output: self, sources: config.sources.count)
     if let checkpoint {
@@ -94,6 +96,8 @@ final class Pipeline: EngineOutput {
         sourceMaxTime: config.sources.map { checkpoint.sourceMaxTime[$0.name] })
     }
   }
+
+  deinit { close() }
 
   // MARK: Lines
 
@@ -181,7 +185,7 @@ final class Pipeline: EngineOutput {
   // MARK: EngineOutput
 
   func write(_ row: LabeledRow) throws {
-    try writers[row.dataset].append(row, ageClock: ageClock())
+    writers[row.dataset].append(row, ageClock: ageClock())
     metrics.recordRow(row)
   }
 
@@ -231,12 +235,22 @@ final class Pipeline: EngineOutput {
     touchedFiles[record.source + "/" + record.fingerprint] = record
   }
 
+  /// Seals every open segment (the end of a replay, shutdown); the next commit publishes them.
+  func sealAll() throws {
+    for writer in writers { try writer.sync { try $0.sealAll() } }
+  }
+
+  /// Stops the writer threads; call once, when the pipeline is done (also after an error).
+  func close() {
+    for writer in writers { writer.stop() }
+  }
+
   // MARK: Checkpoint
 
   /// Lets segments roll by age and partitions complete; called between batches of lines.
   func advanceOutputs() throws {
     let clock = ageClock()
-    for writer in writers { try writer.advance(watermark: engine.watermark, ageClock: clock) }
+    for writer in writers { writer.advance(watermark: engine.watermark, ageClock: clock) }
   }
 
   /// Commits read positions, join state, segment lengths and side logs in one transaction,
@@ -246,7 +260,7 @@ final class Pipeline: EngineOutput {
     try advanceOutputs()
     var datasets: [String: DatasetCheckpoint] = [:]
     for (writer, dataset) in zip(writers, config.datasets) {
-      datasets[dataset.name] = try writer.prepareCommit()
+      datasets[dataset.name] = try writer.sync { try $0.prepareCommit() }
     }
     let checkpoint = Checkpoint(
       seq: engine.seq, watermark: engine.watermark,
@@ -270,7 +284,7 @@ final class Pipeline: EngineOutput {
     try store.db.commit()
     try store.db.beginTransaction()
     state.evict()
-    for writer in writers { try writer.afterCommit() }
+    for writer in writers { _ = try writer.sync { try $0.afterCommit() } }
     linesSinceCommit = 0
     let took = ContinuousClock.now - started
     metrics.recordCommit(

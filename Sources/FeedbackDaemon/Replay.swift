@@ -52,6 +52,7 @@ public enum Replay {
 
     func replay(db: Database) throws -> ReplaySummary {
       let pipeline = try Pipeline(config: config, db: db, logger: logger)
+      defer { pipeline.close() }
       pipeline.ageClock = { [unowned pipeline] in pipeline.engine.watermark }
       let feeds = config.sources.indices.map { SourceFeed(index: $0, pipeline: pipeline, live: false) }
       var active = Array(feeds.indices)
@@ -73,7 +74,7 @@ public enum Replay {
         }
       }
       if options.flush { try pipeline.engine.flush() }
-      for writer in pipeline.writers { try writer.sealAll() }
+      try pipeline.sealAll()
       try pipeline.commit()
       let elapsed = ContinuousClock.now - start
       return ReplaySummary(pipeline: pipeline, elapsed: elapsed, pending: pipeline.state.pendingPredictionCount())

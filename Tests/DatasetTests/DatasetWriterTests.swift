@@ -198,3 +198,64 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     #expect(DatasetLayout.partition(of: -1).name == "date=1969-12-31/hour=23")
   }
 }
+
+/// The writer on its own thread must write exactly what the writer in line writes.
+@Suite struct BackgroundWriterTests {
+  @Test(arguments: [OutputFormat.jsonl, .jsonlGz])
+  func writesWhatTheInlineWriterWrites(format: OutputFormat) throws {
+    let direct = try tempDir()
+    let threaded = try tempDir()
+    let inline = try DatasetWriter(layout: layout(direct, format: format, maxBytes: 20_000), recovering: .init())
+    let background = BackgroundWriter(
+      try DatasetWriter(layout: layout(threaded, format: format, maxBytes: 20_000), recovering: .init()))
+    defer { background.stop() }
+    var checkpoints: [(DatasetCheckpoint, DatasetCheckpoint)] = []
+    var rng = SystemRandomNumberGenerator()
+    var time = t0
+    for i in 0..<5000 {
+      time += Int64.random(in: 0...(hour / 200), using: &rng)
+      let r = row("k\(i)", at: time, score: "0.\(i % 97)", clicked: i % 7 == 0)
+      try inline.append(r, ageClock: time)
+      background.append(r, ageClock: time)
+      if i % 300 == 0 {
+        try inline.advance(watermark: time - hour / 2, ageClock: time)
+        background.advance(watermark: time - hour / 2, ageClock: time)
+      }
+      if i % 1000 == 999 {
+        let a = try inline.prepareCommit()
+        let b = try background.sync { try $0.prepareCommit() }
+        checkpoints.append((a, b))
+        try inline.afterCommit()
+        _ = try background.sync { try $0.afterCommit() }
+      }
+    }
+    try inline.sealAll()
+    try background.sync { try $0.sealAll() }
+    checkpoints.append((try inline.prepareCommit(), try background.sync { try $0.prepareCommit() }))
+    try inline.afterCommit()
+    _ = try background.sync { try $0.afterCommit() }
+    for (a, b) in checkpoints { #expect(a == b) }
+    #expect(files(direct) == files(threaded))
+    #expect(files(direct).count > 5, "the rows should span several segments and partitions")
+    for name in files(direct) {
+      let same =
+        FileManager.default.contents(atPath: direct + "/" + name)
+        == FileManager.default.contents(atPath: threaded + "/" + name)
+      #expect(same, "\(name) differs")
+    }
+  }
+
+  /// A write that fails on the thread is thrown by the next `sync`: nothing after it commits.
+  @Test func aFailedWriteIsThrownAtTheNextSync() throws {
+    let dir = try tempDir()
+    let background = BackgroundWriter(try DatasetWriter(layout: layout(dir), recovering: .init()))
+    defer { background.stop() }
+    background.append(row("a", at: t0), ageClock: 0)
+    _ = try background.sync { try $0.prepareCommit() }
+    // The next partition's directory cannot be made: a file stands where it would go.
+    try FileManager.default.removeItem(atPath: dir + "/date=2026-11-30")
+    try Data().write(to: URL(fileURLWithPath: dir + "/date=2026-11-30"))
+    background.append(row("b", at: t0 + hour), ageClock: 0)
+    #expect(throws: (any Error).self) { _ = try background.sync { try $0.prepareCommit() } }
+  }
+}
