@@ -114,8 +114,18 @@ public final class MemoryStateStore: StateStore {
   private var cold: (any ColdTier)? { coldMayHold ? coldTier : nil }
   private var coldMayHold: Bool
   /// The hashes of every key the cold tier may hold something for (and a few it no longer
-  /// does): a key not in here is new, and looking it up needs no query.
-  private var coldKeys = Set<UInt64>()
+  /// does): a key not in here is new, and looking it up needs no query. (Two keys sharing a
+  /// 64-bit hash would share an entry here; with a million keys held, the odds of any such
+  /// pair are about 3 in 10^8.)
+  /// Per hash, until when the cold tier's state for the key matters: `.max` while it holds a
+  /// prediction or feedback, else the expiry of its finished memory.
+  private var coldKeys: [UInt64: Int64] = [:]
+  /// Finished keys evicted from memory, by expiry: once expired (the owner then deletes them
+  /// from the cold tier too), their hashes leave `coldKeys`, which so stays as small as the
+  /// state itself.
+  private var evictedFinished = Queue<(expiresAt: Int64, key: String, hash: UInt64)>()
+  /// How many key hashes `coldKeys` holds (tests: it must not grow without bound).
+  public var coldKeyCount: Int { coldKeys.count }
   public let maxInMemory: Int
 
   /// All in memory, nothing persisted.
@@ -134,7 +144,7 @@ public final class MemoryStateStore: StateStore {
     self.maxInMemory = max(1, maxInMemory)
     dueBoundary = coldMayHold ? .min : .max
     pendingCount = try cold.pendingPredictionCount()
-    for key in try cold.keys() { coldKeys.insert(keys.hash(key)) }
+    for key in try cold.keys() { coldKeys[keys.hash(key)] = .max }
     var seen = Set<String>()
     for f in try cold.unclaimedFeedback() where seen.insert(f.key).inserted {
       let index = try ref(key: f.key).index
@@ -171,7 +181,7 @@ public final class MemoryStateStore: StateStore {
     if let index = keys.find(key, hash: hash, keyOf: { entries[Int($0)].key }) { return KeyRef(index) }
     var entry = Entry(key: key)
     entry.hash = hash
-    if let coldTier, coldKeys.contains(hash) { try load(&entry, from: coldTier) }
+    if let coldTier, coldKeys[hash] != nil { try load(&entry, from: coldTier) }
     let index: Int32
     if let reused = freeEntries.popLast() {
       index = reused
@@ -182,6 +192,10 @@ public final class MemoryStateStore: StateStore {
       entries.append(entry)
     }
     keys.insert(hash: hash, index: index)
+    // Finished memory read back expires like any other.
+    if entries[Int(index)].finishedExpires != .min {
+      finishedExpiry.append(ExpiryEntry(expiresAt: entries[Int(index)].finishedExpires, index: index))
+    }
     return KeyRef(index)
   }
 
@@ -349,7 +363,10 @@ public final class MemoryStateStore: StateStore {
       let i = Int(top.index)
       let f = entries[i].feedback.remove(at: at)
       markDirty(top.index)
-      if entries[i].isGone { release(top.index) }
+      if entries[i].isGone {
+        coldKeys.removeValue(forKey: entries[i].hash)
+        release(top.index)
+      }
       return f
     }
     return nil
@@ -379,7 +396,19 @@ public final class MemoryStateStore: StateStore {
       // commits, so this needs no delete of its own: an entry born and expired between two
       // checkpoints never reaches the cold tier.
       entries[i].coldFinishedExpires = .min
-      if entries[i].isGone { release(top.index) }
+      if entries[i].isGone {
+        coldKeys.removeValue(forKey: entries[i].hash)
+        release(top.index)
+      }
+    }
+    while let first = evictedFinished.first, first.expiresAt <= watermark {
+      evictedFinished.popFirst()
+      // Unless the key was read back and stored anew since (then that state decides).
+      if coldKeys[first.hash] == first.expiresAt,
+        keys.find(first.key, hash: first.hash, keyOf: { entries[Int($0)].key }) == nil
+      {
+        coldKeys.removeValue(forKey: first.hash)
+      }
     }
   }
 
@@ -425,9 +454,9 @@ public final class MemoryStateStore: StateStore {
       }
       entries[i] = e
       if e.isGone {
-        coldKeys.remove(e.hash)
+        coldKeys.removeValue(forKey: e.hash)
       } else if coldTier != nil {
-        coldKeys.insert(e.hash)
+        coldKeys[e.hash] = e.coldSeq != 0 || !e.coldFeedback.isEmpty ? .max : e.coldFinishedExpires
       }
       if e.isEmpty { release(index) }
     }
@@ -472,7 +501,11 @@ public final class MemoryStateStore: StateStore {
     }
     if finishedOnly.count > maxInMemory {
       // Their expiry entries stay queued; they find nothing to expire.
-      for index in finishedOnly { release(index) }
+      for index in finishedOnly {
+        let e = entries[Int(index)]
+        evictedFinished.append((e.finishedExpires, e.key, e.hash))
+        release(index)
+      }
       evicted = true
     }
     if due.count > maxInMemory {

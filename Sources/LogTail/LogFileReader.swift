@@ -189,7 +189,7 @@ public final class LogFileReader {
 /// It reads exactly as `LogFileReader.read` did inline: to the end of what the file holds,
 /// then checks that the gzip stream ended (a truncated or corrupt stream ends the data with
 /// its error).
-final class InflateAhead: @unchecked Sendable {
+public final class InflateAhead: @unchecked Sendable {
   struct Chunk {
     var bytes: [UInt8]
     /// Compressed bytes read for it.
@@ -200,6 +200,8 @@ final class InflateAhead: @unchecked Sendable {
   }
 
   static let depth = 3
+  /// What `top -H` and `/proc/PID/task/*/comm` show for the thread.
+  public static let threadName = "inflate-ahead"
   static let chunkBytes = 512 * 1024
   /// Compressed bytes read at a time (a chunk ends at most one read's output past `chunkBytes`).
   static let readBytes = 64 * 1024
@@ -227,6 +229,7 @@ final class InflateAhead: @unchecked Sendable {
       &thread, nil,
       { context in
         let me = Unmanaged<InflateAhead>.fromOpaque(context!).takeRetainedValue()
+        nameThisThread(InflateAhead.threadName)
         me.produce()
         return nil
       }, context)
@@ -342,4 +345,12 @@ final class InflateAhead: @unchecked Sendable {
     chunk.bytes = out
     return chunk
   }
+}
+
+/// Names the calling thread (Linux: `/proc/thread-self/comm`, at most 15 bytes); best effort.
+func nameThisThread(_ name: String) {
+  let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+  guard fd >= 0 else { return }
+  _ = Array(name.utf8.prefix(15)).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+  close(fd)
 }

@@ -226,4 +226,48 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
       #expect(try store.earliestDue(after: .min, offsets: [100, 500]) == 1000)
     }
   }
+
+  /// The set of keys the cold tier holds forgets keys whose state is gone (finished memory
+  /// expired, in memory or evicted): in a daemon running for months it must not grow with
+  /// every key ever seen.
+  @Test func coldKeysForgetWhatExpired() throws {
+    let events = randomEvents(seed: 11, count: 3000)
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      try db.beginTransaction()
+      let sqlite = SQLiteStateStore(db: db)
+      let memory = try MemoryStateStore(cold: sqlite, maxInMemory: 8)
+      let recorder = Recorder()
+      let engine = try LabelEngine(rules: rules, store: memory, output: recorder, sources: 1)
+      var peak = 0
+      func checkpoint() throws {
+        memory.pruneFinished(expiredBy: engine.watermark)
+        try sqlite.apply(memory.takeJournal())
+        try sqlite.pruneFinished(expiredBy: engine.watermark)
+        try db.commit()
+        try db.beginTransaction()
+        memory.evict()
+        peak = max(peak, memory.coldKeyCount)
+      }
+      for (i, (event, hash)) in events.enumerated() {
+        try engine.process(event, source: 0, lineHash: hash)
+        if i % 97 == 0 { try checkpoint() }
+      }
+      #expect(peak > 20, "the test should put keys in the cold tier")
+      try engine.flush()
+      try checkpoint()
+      try checkpoint()
+      #expect(memory.pendingPredictionCount() == 0)
+      #expect(memory.coldKeyCount == 0, "every key's state expired with the flush")
+      let stored = try Int.fetchOne(
+        db,
+        sql:
+          "SELECT (SELECT COUNT(*) FROM predictions) + (SELECT COUNT(*) FROM feedback) + (SELECT COUNT(*) FROM finished)"
+      )
+      #expect(stored == 0)
+      #expect(recorder.log.count > 500)
+      try db.commit()
+    }
+  }
 }
