@@ -29,6 +29,7 @@ let package = Package(
     .target(name: "LogFormats"),
     .target(name: "Labeling", dependencies: ["LogFormats"]),
     .target(name: "Dataset", dependencies: ["Gzip", "LogFormats", "Labeling"]),
+    .target(name: "Monitoring"),
     .target(
       name: "FeedbackConfig",
       dependencies: ["LogFormats", .product(name: "Yams", package: "Yams")]
@@ -36,7 +37,7 @@ let package = Package(
     .target(
       name: "FeedbackDaemon",
       dependencies: [
-        "LogTail", "LogFormats", "Labeling", "Dataset", "FeedbackConfig",
+        "Gzip", "LogTail", "LogFormats", "Labeling", "Dataset", "FeedbackConfig", "Monitoring",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -71,6 +72,7 @@ let package = Package(
     .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats"]),
     .testTarget(name: "LabelingTests", dependencies: ["Labeling", "LogFormats"]),
     .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Labeling", "LogFormats", "Gzip"]),
+    .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"]),
     .testTarget(name: "FeedbackConfigTests", dependencies: ["FeedbackConfig", "LogFormats"]),
     .testTarget(name: "FeedbackDaemonTests", dependencies: ["FeedbackDaemon", "FeedbackConfig"]),
     .testTarget(
