@@ -20,6 +20,10 @@ public struct MonitorSpec: Sendable {
   public var minAUCChange = 0.02
   public var minRelativeLabelRateChange = 0.10
   public var minCalibrationRatio = 1.10
+  /// A metric flagged as changed alerts again only after a window within this many standard
+  /// errors of its baseline (hysteresis: a changed slice hovering around the threshold does
+  /// not alert at every other window).
+  public var rearmZ = 2.0
   public var cusumK = 0.5
   public var cusumH = 10.0
   /// Values of one slice column beyond this many go to the slice `column=(other)`, so a
@@ -160,7 +164,7 @@ public final class Monitor {
   /// come and go: pooling 24 buckets of thousands of bins at every window would dominate).
   var pooledHistograms: [String: DenseHistogram] = [:]
   var cusums: [String: Cusum] = [:]
-  /// `slice|metric` pairs whose last verdict was `changed`: alerts fire on the onset only.
+  /// `slice|metric` pairs changed and not yet back to normal: alerts fire on the onset only.
   var changed: Set<String> = []
   public internal(set) var lateRows: Int64 = 0
   private let criticalZ: Double
@@ -255,22 +259,21 @@ public final class Monitor {
           verdict.z = z
           verdict.verdict = abs(z) >= criticalZ && effect ? .changed : .ok
           let key = name + "|" + metric.rawValue
-          if verdict.verdict == .changed {
-            if !changed.contains(key) {
-              changed.insert(key)
-              result.alerts.append(
-                Alert(
-                  monitor: spec.name, slice: name, metric: metric, kind: .sudden, windowStart: start, windowEnd: end,
-                  baselineValue: value(metric, base), value: value(metric, figures), statistic: z, since: nil))
-              if metric == .auc { cusums[name, default: Cusum()].reset() }
-            }
-          } else {
+          if verdict.verdict == .changed, !changed.contains(key) {
+            changed.insert(key)
+            result.alerts.append(
+              Alert(
+                monitor: spec.name, slice: name, metric: metric, kind: .sudden, windowStart: start, windowEnd: end,
+                baselineValue: value(metric, base), value: value(metric, figures), statistic: z, since: nil))
+          } else if changed.contains(key), abs(z) < spec.rearmZ {
+            // Back to normal (or the baseline has caught up): the next change alerts again.
             changed.remove(key)
+            if metric == .auc { cusums[name] = Cusum() }
           }
           if metric == .auc {
             var cusum = cusums[name] ?? Cusum()
-            // A window the sudden test already flags is not counted twice as drift.
-            if verdict.verdict == .ok, cusum.add(-z, windowStart: start, k: spec.cusumK, h: spec.cusumH) {
+            // While a sudden change stands, its windows are not counted again as drift.
+            if !changed.contains(key), cusum.add(-z, windowStart: start, k: spec.cusumK, h: spec.cusumH) {
               result.alerts.append(
                 Alert(
                   monitor: spec.name, slice: name, metric: .auc, kind: .gradual, windowStart: start, windowEnd: end,

@@ -85,10 +85,4 @@ public struct Cusum: Sendable, Equatable {
     }
     return false
   }
-
-  public mutating func reset() {
-    sum = 0
-    armed = true
-    since = nil
-  }
 }
