@@ -59,7 +59,7 @@ struct SimulatedRows {
 enum Hours {
   static let hour: Int64 = 3_600_000_000_000
   /// 2026-11-30T00:00:00Z.
-  static let start: Int64 = 1_764_460_800 * 1_000_000_000
+  static let start: Int64 = 1_795_996_800 * 1_000_000_000
 }
 
 /// Feeds `hours` hourly windows of `rowsPerHour` rows to a monitor, closing windows as a
