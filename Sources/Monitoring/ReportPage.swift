@@ -268,7 +268,7 @@ public enum ReportPage {
     font-size:11px;font-weight:600}
     svg.chart{width:100%;height:auto;display:block}
     .plot{fill:#fcfcfd;stroke:var(--line)}.grid{stroke:var(--line);stroke-width:1}
-    .tick{font-size:11.5px;fill:var(--muted)}
+    .tick{font-size:12px;fill:#475467}
     path.series{fill:none;stroke:var(--accent);stroke-width:1.5;stroke-linejoin:round}
     path.baseline{fill:none;stroke:#98a2b3;stroke-width:1.2;stroke-dasharray:4 3}
     circle.untested{fill:#c0c6d0}
