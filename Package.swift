@@ -34,6 +34,7 @@ let package = Package(
     .target(name: "LogFormats", swiftSettings: hotPath),
     .target(name: "Labeling", dependencies: ["LogFormats"], swiftSettings: hotPath),
     .target(name: "Dataset", dependencies: ["Gzip", "LogFormats", "Labeling"], swiftSettings: hotPath),
+    .target(name: "Monitoring"),
     .target(
       name: "FeedbackConfig",
       dependencies: ["LogFormats", .product(name: "Yams", package: "Yams")]
@@ -41,7 +42,7 @@ let package = Package(
     .target(
       name: "FeedbackDaemon",
       dependencies: [
-        "LogTail", "LogFormats", "Labeling", "Dataset", "FeedbackConfig",
+        "Gzip", "LogTail", "LogFormats", "Labeling", "Dataset", "FeedbackConfig", "Monitoring",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -77,6 +78,7 @@ let package = Package(
     .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats"]),
     .testTarget(name: "LabelingTests", dependencies: ["Labeling", "LogFormats"]),
     .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Labeling", "LogFormats", "Gzip"]),
+    .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"]),
     .testTarget(name: "FeedbackConfigTests", dependencies: ["FeedbackConfig", "LogFormats"]),
     .testTarget(name: "FeedbackDaemonTests", dependencies: ["FeedbackDaemon", "FeedbackConfig"]),
     .testTarget(

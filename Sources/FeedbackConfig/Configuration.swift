@@ -19,6 +19,8 @@ public struct Configuration: Sendable {
   public var maxInMemory: Int = Configuration.defaultMaxInMemory
   public static let defaultMaxInMemory = 200_000
   public var http: HTTPConfig
+  /// Model-quality monitors over datasets' final rows (issue #6).
+  public var monitors: [MonitorConfig] = []
 
   /// Every `LogFormat`, and `auto` (each file's format detected from its first lines).
   public static let knownFormats: [String] = LogFormat.allCases.map(\.rawValue) + [autoFormat]
@@ -140,6 +142,42 @@ public struct LabelConfig: Sendable {
     self.from = from
     self.window = window
     self.value = value
+  }
+}
+
+/// A model-quality monitor: per slice and window of prediction time, the label rate,
+/// calibration, log loss and ROC AUC of a score column against a label, with alerts.
+public struct MonitorConfig: Sendable {
+  public var name: String
+  public var dataset: String
+  /// A binary or count label of the dataset (count: positive when > 0).
+  public var label: String
+  /// A column of the dataset holding the model's probability (a kept column's name, or a
+  /// field path into the prediction when the dataset keeps the whole prediction).
+  public var score: String
+  /// Columns whose every value is a slice (besides the whole dataset).
+  public var slices: [String]
+  /// Nanoseconds, > 0.
+  public var window: Int64
+  /// Nanoseconds, at least two windows.
+  public var baseline: Int64
+  public var minRows: Int
+  /// Per-test two-sided false-alarm rate; default 1e-6.
+  public var alpha: Double
+
+  public init(
+    name: String, dataset: String, label: String, score: String, slices: [String] = [], window: Int64,
+    baseline: Int64, minRows: Int = 200, alpha: Double = 1e-6
+  ) {
+    self.name = name
+    self.dataset = dataset
+    self.label = label
+    self.score = score
+    self.slices = slices
+    self.window = window
+    self.baseline = baseline
+    self.minRows = minRows
+    self.alpha = alpha
   }
 }
 

@@ -58,6 +58,7 @@ struct ConfigurationDecoder {
 
   static let topKeys = [
     "state_dir", "sources", "events", "labels", "datasets", "watermark", "clock_skew", "http", "max_in_memory",
+    "monitors",
   ]
 
   func configuration(_ root: Node) throws(CE) -> Configuration {
@@ -115,6 +116,9 @@ struct ConfigurationDecoder {
       stateDir: stateDir, sources: sources, events: events, labels: labels, datasets: datasets,
       watermark: watermark, clockSkew: clockSkew, http: http)
     configuration.maxInMemory = maxInMemory
+    if let node = top.optional("monitors") {
+      configuration.monitors = try monitors(node, at: top.child("monitors"), labels: labels, datasets: datasets)
+    }
     return configuration
   }
 

@@ -15,17 +15,21 @@ final class AppendLog {
   let baseName: String
   let maxFileBytes: Int64
   let keepFiles: Int
+  /// A single, never rotated file of this name instead of numbered ones.
+  let fixedName: String?
   private var index: Int
   private var written: Int64
   private var fd: Int32 = -1
   private var buffer: [UInt8] = []
 
   init(
-    directory: String, baseName: String, committed: Position?, maxFileBytes: Int64 = 64 << 20, keepFiles: Int = 4
+    directory: String, baseName: String, committed: Position?, maxFileBytes: Int64 = 64 << 20, keepFiles: Int = 4,
+    fixedName: String? = nil
   ) throws {
     self.directory = directory
     self.baseName = baseName
-    self.maxFileBytes = maxFileBytes
+    self.fixedName = fixedName
+    self.maxFileBytes = fixedName == nil ? maxFileBytes : .max
     self.keepFiles = keepFiles
     index = committed?.index ?? 1
     written = committed?.length ?? 0
@@ -38,7 +42,7 @@ final class AppendLog {
     }
     // Files a crashed run started after the committed one hold nothing committed.
     var next = index + 1
-    while FileSystem.exists(self.path(next)) {
+    while fixedName == nil, FileSystem.exists(self.path(next)) {
       FileSystem.remove(self.path(next))
       next += 1
     }
@@ -49,7 +53,8 @@ final class AppendLog {
   }
 
   func path(_ index: Int) -> String {
-    "\(directory)/\(baseName)-\(DatasetLayoutPad.pad(index)).jsonl"
+    if let fixedName { return "\(directory)/\(fixedName)" }
+    return "\(directory)/\(baseName)-\(DatasetLayoutPad.pad(index)).jsonl"
   }
 
   var currentPath: String { path(index) }

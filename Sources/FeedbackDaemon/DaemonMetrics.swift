@@ -1,6 +1,7 @@
 import CoreMetrics
 import Labeling
 import Metrics
+import Monitoring
 
 /// Every metric feedbackd exports, named in one place.
 ///
@@ -115,5 +116,45 @@ final class DaemonMetrics {
     }
     lastSources = sources
     lastEngine = engine
+  }
+}
+
+// MARK: Monitors
+
+extension DaemonMetrics {
+  /// The latest closed window's figures per monitor and slice, and its alerts.
+  func recordMonitorWindow(monitor: String, _ window: ClosedWindow) {
+    for slice in window.slices {
+      let dimensions = [("monitor", monitor), ("slice", slice.slice)]
+      let f = slice.figures
+      Gauge(label: "feedbackd_monitor_rows", dimensions: dimensions).record(f.rows)
+      if let v = f.auc { Gauge(label: "feedbackd_monitor_auc", dimensions: dimensions).record(v) }
+      if let v = f.labelRate { Gauge(label: "feedbackd_monitor_label_rate", dimensions: dimensions).record(v) }
+      if let v = f.calibration { Gauge(label: "feedbackd_monitor_calibration", dimensions: dimensions).record(v) }
+      if let v = f.logLoss { Gauge(label: "feedbackd_monitor_log_loss", dimensions: dimensions).record(v) }
+    }
+    for alert in window.alerts {
+      Counter(
+        label: "feedbackd_monitor_alerts_total",
+        dimensions: [
+          ("monitor", monitor), ("slice", alert.slice), ("metric", alert.metric.rawValue),
+          ("kind", alert.kind.rawValue),
+        ]
+      ).increment()
+    }
+  }
+
+  /// Exported at zero from the start, like the pipeline's counters.
+  func registerMonitor(_ name: String) {
+    for metric in Metric.allCases {
+      for kind in ["sudden", "gradual"] where kind == "sudden" || metric == .auc {
+        Counter(
+          label: "feedbackd_monitor_alerts_total",
+          dimensions: [
+            ("monitor", name), ("slice", MonitorSpec.wholeDataset), ("metric", metric.rawValue), ("kind", kind),
+          ]
+        ).increment(by: 0)
+      }
+    }
   }
 }

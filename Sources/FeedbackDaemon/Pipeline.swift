@@ -41,6 +41,9 @@ final class Pipeline: EngineOutput {
   private let rejects: AppendLog
   private let orphans: AppendLog
   private let late: AppendLog
+  /// The configured monitors; per dataset, the indices of its monitors.
+  let monitors: [DatasetMonitor]
+  private let monitorsOfDataset: [[Int]]
   /// Replay rolls segments by event time so that file names and boundaries are deterministic.
   var ageClock: () -> Int64 = { 0 }
   var linesSinceCommit = 0
@@ -80,6 +83,19 @@ final class Pipeline: EngineOutput {
       directory: config.stateDir + "/side/orphans", baseName: "orphans", committed: checkpoint?.sideLogs["orphans"])
     late = try AppendLog(
       directory: config.stateDir + "/side/late", baseName: "late", committed: checkpoint?.sideLogs["late"])
+    var monitors: [DatasetMonitor] = []
+    var monitorsOfDataset = Array(repeating: [Int](), count: config.datasets.count)
+    for monitor in config.monitors {
+      let d = config.datasets.firstIndex { $0.name == monitor.dataset }!
+      monitorsOfDataset[d].append(monitors.count)
+      monitors.append(
+        try DatasetMonitor(
+          config: monitor, dataset: d, datasetConfig: config.datasets[d], closeLag: rules.datasetMaxWindow[d],
+          stateDir: config.stateDir, store: store, sideLogs: checkpoint?.sideLogs ?? [:], logger: logger))
+      metrics.registerMonitor(monitor.name)
+    }
+    self.monitors = monitors
+    self.monitorsOfDataset = monitorsOfDataset
     var datasetWriters: [DatasetWriter] = []
     for (i, dataset) in config.datasets.enumerated() {
       let layout = RulesBuilder.layout(for: dataset, index: i, rules: rules, config: config)
@@ -187,6 +203,7 @@ final class Pipeline: EngineOutput {
   func write(_ row: LabeledRow) throws {
     writers[row.dataset].append(row, ageClock: ageClock())
     metrics.recordRow(row)
+    for m in monitorsOfDataset[row.dataset] { monitors[m].observe(row) }
   }
 
   func side(_ sideRecord: SideRecord) throws {
@@ -251,6 +268,7 @@ final class Pipeline: EngineOutput {
   func advanceOutputs() throws {
     let clock = ageClock()
     for writer in writers { writer.advance(watermark: engine.watermark, ageClock: clock) }
+    for monitor in monitors { monitor.advance(watermark: engine.watermark) }
   }
 
   /// Commits read positions, join state, segment lengths and side logs in one transaction,
@@ -262,6 +280,13 @@ final class Pipeline: EngineOutput {
     for (writer, dataset) in zip(writers, config.datasets) {
       datasets[dataset.name] = try writer.sync { try $0.prepareCommit() }
     }
+    var sideLogs = [
+      "rejects": try rejects.prepareCommit(), "orphans": try orphans.prepareCommit(),
+      "late": try late.prepareCommit(),
+    ]
+    for monitor in monitors {
+      sideLogs.merge(try monitor.prepareCommit(store: store)) { _, new in new }
+    }
     let checkpoint = Checkpoint(
       seq: engine.seq, watermark: engine.watermark,
       sourceMaxTime: Dictionary(
@@ -269,10 +294,7 @@ final class Pipeline: EngineOutput {
           time.map { (source.name, $0) }
         }),
       datasets: datasets,
-      sideLogs: [
-        "rejects": try rejects.prepareCommit(), "orphans": try orphans.prepareCommit(),
-        "late": try late.prepareCommit(),
-      ],
+      sideLogs: sideLogs,
       committedAt: LiveRunner.wallNow(), processedTo: processedTo.isEmpty ? nil : processedTo)
     try store.setMeta("checkpoint", try JSONEncoder().encode(checkpoint))
     for record in touchedFiles.values { try store.saveFile(record) }
@@ -285,6 +307,7 @@ final class Pipeline: EngineOutput {
     try store.db.beginTransaction()
     state.evict()
     for writer in writers { _ = try writer.sync { try $0.afterCommit() } }
+    for monitor in monitors { monitor.afterCommit(metrics: metrics) }
     linesSinceCommit = 0
     let took = ContinuousClock.now - started
     metrics.recordCommit(

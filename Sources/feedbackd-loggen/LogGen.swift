@@ -6,6 +6,20 @@ enum RotationStyle: String, CaseIterable, ExpressibleByArgument {
 }
 
 extension LogFormat: ExpressibleByArgument {}
+extension Drift.Kind: ExpressibleByArgument {}
+
+extension Drift {
+  /// Slice column names (as a dataset would call them, or their paths) → column.
+  static let columns = [
+    "category": "category", "features.item_category": "category", "item_category": "category",
+    "device": "device", "features.device": "device",
+  ]
+
+  func matches(category: Int, device: Int) -> Bool {
+    let actual = column == "category" ? Renderer.categories[category] : Renderer.devices[device]
+    return actual.description == value
+  }
+}
 
 @main
 struct LogGen: ParsableCommand {
@@ -76,6 +90,22 @@ struct LogGen: ParsableCommand {
   @Flag(help: "Replace existing NAME, NAME.* and NAME-* files in the output directory.")
   var force = false
 
+  @Option(
+    help: """
+      Inject a drift into one slice (--drift-slice) from --drift-at on: its clicks stop following the \
+      score at once (sudden) or less and less over --drift-over (gradual).
+      """)
+  var drift: Drift.Kind?
+
+  @Option(help: "The drifting slice: category=VALUE or device=VALUE (e.g. category=shoes).")
+  var driftSlice: String?
+
+  @Option(help: "When the drift starts (RFC 3339).")
+  var driftAt: String?
+
+  @Option(help: "Hours a gradual drift takes to complete.")
+  var driftOver: Double = 72
+
   mutating func validate() throws {
     guard predictions >= 1 else { throw ValidationError("--predictions must be >= 1") }
     guard files >= 1 else { throw ValidationError("--files must be >= 1") }
@@ -86,6 +116,32 @@ struct LogGen: ParsableCommand {
     guard (1...9).contains(gzipLevel) else { throw ValidationError("--gzip-level must be in 1…9") }
     guard parseTimestamp(start) != nil else { throw ValidationError("--start: not an RFC 3339 time: \(start)") }
     guard !name.isEmpty, !name.contains("/") else { throw ValidationError("--name must be a plain file name") }
+    _ = try driftOptions()
+  }
+
+  /// The `--drift*` options, checked; nil without `--drift`.
+  func driftOptions() throws -> Drift? {
+    guard let drift else {
+      guard driftSlice == nil, driftAt == nil else {
+        throw ValidationError("--drift-slice and --drift-at need --drift")
+      }
+      return nil
+    }
+    guard let slice = driftSlice, let at = driftAt else {
+      throw ValidationError("--drift needs --drift-slice and --drift-at")
+    }
+    let parts = slice.split(separator: "=", maxSplits: 1).map(String.init)
+    guard parts.count == 2, let column = Drift.columns[parts[0]] else {
+      throw ValidationError("--drift-slice: expected category=VALUE or device=VALUE, got \(slice)")
+    }
+    let known = column == "category" ? Renderer.categories : Renderer.devices
+    guard known.contains(where: { $0.description == parts[1] }) else {
+      throw ValidationError(
+        "--drift-slice: \(parts[1]) is not a \(column) (known: \(known.map(\.description).joined(separator: ", ")))")
+    }
+    guard let atMs = parseTimestamp(at) else { throw ValidationError("--drift-at: not an RFC 3339 time: \(at)") }
+    guard driftOver > 0 else { throw ValidationError("--drift-over must be > 0") }
+    return Drift(kind: drift, column: column, value: parts[1], atMs: atMs, overMs: Int64(driftOver * 3_600_000))
   }
 
   func run() throws {
@@ -96,7 +152,8 @@ struct LogGen: ParsableCommand {
       startMs: parseTimestamp(start)!,
       ratePerSecond: rate ?? Double(predictions) / 172_800,
       junkRate: junkRate,
-      seed: seed
+      seed: seed,
+      drift: try driftOptions()
     )
     try prepareDirectory()
 

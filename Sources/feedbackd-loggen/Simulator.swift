@@ -122,6 +122,34 @@ struct SimulationOptions {
   var ratePerSecond: Double
   var junkRate: Double
   var seed: UInt64
+  var drift: Drift?
+}
+
+/// A change in how one slice's clicks relate to the score, to test model monitors: from `atMs`,
+/// the slice's click probability moves from the score's to a constant (the overall mean), at
+/// once (sudden) or linearly over `overMs` (gradual). The slice's click rate stays about the
+/// same; only the ranking quality (AUC) falls.
+struct Drift {
+  enum Kind: String, CaseIterable {
+    case sudden, gradual
+  }
+  var kind: Kind
+  /// `category` or `device` and the value, e.g. category=shoes.
+  var column: String
+  var value: String
+  var atMs: Int64
+  var overMs: Int64
+
+  static let meanClickProbability = 0.15
+
+  /// How far the drift has gone at `time`: 0 (none) … 1 (clicks ignore the score).
+  func progress(at time: Int64) -> Double {
+    guard time >= atMs else { return 0 }
+    switch kind {
+    case .sudden: return 1
+    case .gradual: return min(Double(time - atMs) / Double(max(overMs, 1)), 1)
+    }
+  }
 }
 
 struct Simulator {
@@ -245,7 +273,12 @@ struct Simulator {
 
     // Clicks: probability rises with the score.
     let s = Double(p.score) / 10_000
-    if rng.chance(0.5 * s * s.squareRoot()) {
+    var clickProbability = 0.5 * s * s.squareRoot()
+    if let drift = options.drift, drift.matches(category: Int(p.a), device: Int(p.b)) {
+      let f = drift.progress(at: tp)
+      clickProbability = (1 - f) * clickProbability + f * Drift.meanClickProbability
+    }
+    if rng.chance(clickProbability) {
       let tc = tp + drawClickDelay()
       pushClick(rid: rid, user: p.user, time: tc)
       record.clicks.append(tc)

@@ -9,7 +9,7 @@ struct Feedbackd: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "feedbackd",
     abstract: "Turns prediction and feedback events in application logs into a labeled training dataset.",
-    subcommands: [RunCommand.self, ReplayCommand.self, CheckCommand.self, StatusCommand.self]
+    subcommands: [RunCommand.self, ReplayCommand.self, CheckCommand.self, StatusCommand.self, ReportCommand.self]
   )
 }
 
@@ -115,5 +115,24 @@ struct StatusCommand: ParsableCommand {
   func run() throws {
     let configuration = configFile.load()
     print(try Status.report(config: configuration), terminator: "")
+  }
+}
+
+struct ReportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "report",
+    abstract: "Write one self-contained HTML page: model quality per monitor and slice over time, alerts, data volume."
+  )
+
+  @OptionGroup var configFile: ConfigFileOption
+
+  @Option(name: .long, help: "The HTML file to write.")
+  var out: String = "report.html"
+
+  func run() throws {
+    let configuration = configFile.load()
+    let html = try Report.html(config: configuration, configPath: configFile.config)
+    try html.write(toFile: out, atomically: true, encoding: .utf8)
+    print("report      \(out) (\(configuration.monitors.count) monitor(s))")
   }
 }
