@@ -11,7 +11,9 @@ import Testing
   static let changeAt = "2026-12-01T12:00:00Z"
   static let changeHour = 36
 
-  func config(dir: String, logs: String, maxInMemory: Int? = nil, minRows: Int = 200) throws -> String {
+  func config(
+    dir: String, logs: String, maxInMemory: Int? = nil, minRows: Int = 200, httpPort: Int? = nil
+  ) throws -> String {
     var yaml = """
       state_dir: \(dir)/state
       sources:
@@ -41,6 +43,7 @@ import Testing
 
       """
     if let maxInMemory { yaml += "max_in_memory: \(maxInMemory)\n" }
+    if let httpPort { yaml += "http: { listen: \"127.0.0.1:\(httpPort)\" }\n" }
     let path = dir + "/feedbackd.yaml"
     try yaml.write(toFile: path, atomically: true, encoding: .utf8)
     return path
@@ -59,6 +62,45 @@ import Testing
     formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     let date = try #require(formatter.date(from: start))
     return Int((date.timeIntervalSince1970 - 1_795_996_800) / 3600)
+  }
+
+  /// The live daemon runs the same monitors: reading logs with a sudden drift in shoes, it
+  /// writes the alert to `alerts.jsonl` and the log, and `/metrics` carries the monitor's
+  /// figures and the alert counter.
+  @Test func liveDaemonAlertsToTheLogTheFileAndMetrics() throws {
+    let dir = try makeTempDir("monitor-live")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try run(
+      Binaries.loggen,
+      [
+        "--out", dir + "/logs", "--seed", "3", "--predictions", "90000", "--rate", "0.5", "--files", "3",
+        "--drift", "sudden", "--drift-slice", "category=shoes", "--drift-at", Self.changeAt,
+      ])
+    let port = Int.random(in: 20_000...60_000)
+    let configPath = try config(dir: dir, logs: dir + "/logs", httpPort: port)
+    let daemon = try DaemonProcess(config: configPath)
+    let alertsPath = dir + "/state/monitor/ctr-quality/alerts.jsonl"
+    let deadline = Date().addingTimeInterval(90)
+    var shoes: [String: Any]?
+    while shoes == nil && Date() < deadline {
+      Thread.sleep(forTimeInterval: 0.5)
+      shoes = (try? records(alertsPath))?.first {
+        $0["slice"] as? String == "category=shoes" && $0["metric"] as? String == "auc"
+      }
+    }
+    #expect(shoes?["kind"] as? String == "sudden", "no sudden AUC alert for shoes from the live daemon")
+    let metrics = try run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/metrics"])
+    for series in [
+      "feedbackd_monitor_rows{monitor=\"ctr-quality\",slice=\"all\"}",
+      "feedbackd_monitor_auc{monitor=\"ctr-quality\",slice=\"category=shoes\"}",
+      "feedbackd_monitor_label_rate{monitor=\"ctr-quality\",slice=\"all\"}",
+      "feedbackd_monitor_calibration{monitor=\"ctr-quality\",slice=\"all\"}",
+      "feedbackd_monitor_alerts_total{monitor=\"ctr-quality\",slice=\"category=shoes\",metric=\"auc\",kind=\"sudden\"}",
+    ] {
+      #expect(metrics.stdout.contains(series), "\(series) missing from /metrics")
+    }
+    #expect(daemon.terminate() == 0, "\(daemon.log)")
+    #expect(daemon.log.contains("category=shoes"), "the alert was not logged")
   }
 
   /// A sudden drift in shoes: an AUC alert for category=shoes within two windows of the
