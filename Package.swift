@@ -30,10 +30,11 @@ let package = Package(
       providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
     ),
     .target(name: "Gzip", dependencies: ["CZlib"]),
-    .target(name: "LogTail", dependencies: ["Gzip"], swiftSettings: hotPath),
+    .target(name: "Threads", swiftSettings: hotPath),
+    .target(name: "LogTail", dependencies: ["Gzip", "Threads"], swiftSettings: hotPath),
     .target(name: "LogFormats", swiftSettings: hotPath),
     .target(name: "Labeling", dependencies: ["LogFormats"], swiftSettings: hotPath),
-    .target(name: "Dataset", dependencies: ["Gzip", "LogFormats", "Labeling"], swiftSettings: hotPath),
+    .target(name: "Dataset", dependencies: ["Gzip", "LogFormats", "Labeling", "Threads"], swiftSettings: hotPath),
     .target(name: "Monitoring"),
     .target(
       name: "FeedbackConfig",
@@ -73,14 +74,15 @@ let package = Package(
       dependencies: ["Gzip", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Benchmarks/Sources/feedbackd-bench"
     ),
+    .target(name: "TestSupport", path: "Tests/TestSupport"),
     .testTarget(name: "GzipTests", dependencies: ["Gzip"]),
     .testTarget(name: "LogTailTests", dependencies: ["LogTail", "Gzip"]),
-    .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats"]),
-    .testTarget(name: "LabelingTests", dependencies: ["Labeling", "LogFormats"]),
+    .testTarget(name: "LogFormatsTests", dependencies: ["TestSupport", "LogFormats"]),
+    .testTarget(name: "LabelingTests", dependencies: ["TestSupport", "Labeling", "LogFormats"]),
     .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Labeling", "LogFormats", "Gzip"]),
-    .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"]),
+    .testTarget(name: "MonitoringTests", dependencies: ["TestSupport", "Monitoring"]),
     .testTarget(name: "FeedbackConfigTests", dependencies: ["FeedbackConfig", "LogFormats"]),
-    .testTarget(name: "FeedbackDaemonTests", dependencies: ["FeedbackDaemon", "FeedbackConfig"]),
+    .testTarget(name: "FeedbackDaemonTests", dependencies: ["TestSupport", "FeedbackDaemon", "FeedbackConfig"]),
     .testTarget(
       name: "EndToEndTests",
       dependencies: ["feedbackd", "feedbackd-loggen", "Gzip"]

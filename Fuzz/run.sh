@@ -11,10 +11,14 @@ trap 'rm -rf "$work"' EXIT
 flags=(-sanitize=fuzzer,address -parse-as-library -O -swift-version 6 -module-name FuzzTarget -suppress-warnings)
 swiftc "${flags[@]}" "$root"/Sources/LogFormats/*.swift "$here/FuzzJSON.swift" -o "$work/fuzz-json" 2>&1 \
   | grep -v "ld.gold: warning" || true
-# One module: LogTail's `import Gzip` lines are dropped from copies of its sources.
+# One module: LogTail's `import Gzip` and `import Threads` lines are dropped from copies of its
+# sources, which are compiled with Gzip's and Threads'.
 mkdir -p "$work/src"
-for f in "$root"/Sources/LogTail/*.swift; do grep -v '^import Gzip$' "$f" > "$work/src/$(basename "$f")"; done
-swiftc "${flags[@]}" -I "$root/Sources/CZlib" -lz "$root"/Sources/Gzip/*.swift "$work"/src/*.swift \
+for f in "$root"/Sources/LogTail/*.swift; do
+  grep -v -e '^import Gzip$' -e '^import Threads$' "$f" > "$work/src/$(basename "$f")"
+done
+swiftc "${flags[@]}" -I "$root/Sources/CZlib" -lz "$root"/Sources/Gzip/*.swift "$root"/Sources/Threads/*.swift \
+  "$work"/src/*.swift \
   "$here/FuzzGzip.swift" -o "$work/fuzz-gzip" 2>&1 | grep -v "ld.gold: warning" || true
 for target in json gzip; do
   [ -x "$work/fuzz-$target" ] || { echo "fuzz-$target did not build"; exit 1; }

@@ -1,10 +1,5 @@
 import Labeling
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Musl)
-  import Musl
-#endif
+import Threads
 
 /// A `DatasetWriter` on a thread of its own: rows are encoded and written while the engine
 /// goes on joining, so the two overlap on two cores.
@@ -29,54 +24,30 @@ public final class BackgroundWriter: @unchecked Sendable {
   private let writer: DatasetWriter
   /// The caller's batch being filled (caller's thread only).
   private var batch: [Operation] = []
-  // Guarded by `mutex`.
-  private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-  private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+  private let lock = ConditionLock()
+  // Guarded by `lock`.
   private var queued: [[Operation]] = []
   private var busy = false
   private var stopping = false
   private var failure: (any Error)?
-  private var thread = pthread_t()
-  /// Without a thread (it could not be started), operations run on the caller's thread.
-  private var inline = false
+  /// Nil when no thread could be started: operations then run on the caller's thread.
+  private var worker: WorkerThread?
 
   public init(_ writer: DatasetWriter) {
     self.writer = writer
     batch.reserveCapacity(Self.batchSize)
-    pthread_mutex_init(mutex, nil)
-    pthread_cond_init(changed, nil)
-    let context = Unmanaged.passRetained(self).toOpaque()
-    let created = pthread_create(
-      &thread, nil,
-      { context in
-        let me = Unmanaged<BackgroundWriter>.fromOpaque(context!).takeRetainedValue()
-        me.work()
-        return nil
-      }, context)
-    if created != 0 {
-      Unmanaged<BackgroundWriter>.fromOpaque(context).release()
-      thread = pthread_t()
-      inline = true
-    }
-  }
-
-  deinit {
-    pthread_cond_destroy(changed)
-    pthread_mutex_destroy(mutex)
-    changed.deallocate()
-    mutex.deallocate()
+    worker = WorkerThread(name: "dataset-writer") { [self] in work() }
   }
 
   /// Stops the thread after it applied what it was given (errors are dropped: call `sync`
   /// first to see them).
   public func stop() {
     submit()
-    pthread_mutex_lock(mutex)
-    stopping = true
-    pthread_cond_broadcast(changed)
-    pthread_mutex_unlock(mutex)
-    if thread != pthread_t() { pthread_join(thread, nil) }
-    thread = pthread_t()
+    lock.withLock {
+      stopping = true
+      lock.broadcast()
+    }
+    worker?.join()
   }
 
   public func append(_ row: LabeledRow, ageClock: Int64) {
@@ -92,45 +63,45 @@ public final class BackgroundWriter: @unchecked Sendable {
   /// Waits until everything handed over is applied, then runs `body` on the writer.
   public func sync<T>(_ body: (DatasetWriter) throws -> T) throws -> T {
     submit()
-    pthread_mutex_lock(mutex)
-    while !queued.isEmpty || busy { pthread_cond_wait(changed, mutex) }
-    let error = failure
-    pthread_mutex_unlock(mutex)
+    let error = lock.withLock {
+      while !queued.isEmpty || busy { lock.wait() }
+      return failure
+    }
     if let error { throw error }
     return try body(writer)
   }
 
   private func submit() {
     guard !batch.isEmpty else { return }
-    if inline {
+    if worker == nil {
       apply(batch)
       batch.removeAll(keepingCapacity: true)
       return
     }
-    pthread_mutex_lock(mutex)
-    while queued.count >= Self.maxQueued { pthread_cond_wait(changed, mutex) }
-    queued.append(batch)
-    pthread_cond_broadcast(changed)
-    pthread_mutex_unlock(mutex)
+    lock.withLock {
+      while queued.count >= Self.maxQueued { lock.wait() }
+      queued.append(batch)
+      lock.broadcast()
+    }
     batch = []
     batch.reserveCapacity(Self.batchSize)
   }
 
   private func work() {
-    pthread_mutex_lock(mutex)
+    lock.lock()
     while true {
-      while queued.isEmpty && !stopping { pthread_cond_wait(changed, mutex) }
+      while queued.isEmpty && !stopping { lock.wait() }
       if queued.isEmpty && stopping { break }
       let next = queued.removeFirst()
       busy = true
-      pthread_cond_broadcast(changed)
-      pthread_mutex_unlock(mutex)
+      lock.broadcast()
+      lock.unlock()
       apply(next)
-      pthread_mutex_lock(mutex)
+      lock.lock()
       busy = false
-      pthread_cond_broadcast(changed)
+      lock.broadcast()
     }
-    pthread_mutex_unlock(mutex)
+    lock.unlock()
   }
 
   /// Applies operations in order; after a failure the rest are dropped (the next `sync` throws
@@ -145,9 +116,7 @@ public final class BackgroundWriter: @unchecked Sendable {
         }
       }
     } catch {
-      pthread_mutex_lock(mutex)
-      if failure == nil { failure = error }
-      pthread_mutex_unlock(mutex)
+      lock.withLock { if failure == nil { failure = error } }
     }
   }
 }

@@ -164,6 +164,8 @@ public final class LabelEngine {
       }
     }
     payload.append(UInt8(ascii: "]"))
+    // An exact-size copy: handing over the reused buffer itself would leave every stored
+    // payload holding a buffer of the largest capacity seen (measured: peak RSS 48 -> 90 MB).
     try store.setPrediction(
       ref, seq: seq, time: time, payload: payload.withUnsafeBufferPointer { Array($0) }, datasets: datasets)
     for d in 0..<rules.datasets.count where datasets & (1 << UInt64(d)) != 0 {

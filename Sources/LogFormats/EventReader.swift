@@ -351,22 +351,11 @@ public final class EventReader {
     if type.kind == .string, slotBytes(line, type).elementsEqual(#""CONTROL_MESSAGE""#.utf8) {
       return try body(.skipped(.controlMessage), event)
     }
-    let array = wrapper.slots[1]
-    let arrayBytes = slotBytes(line, array)
-    guard array.kind == .array, JSONValue.arrayElements(arrayBytes, into: &elements) else {
-      return try body(.rejected(.badBatch, member: nil, text: line), event)
-    }
-    for (index, range) in elements.enumerated() {
-      let bytes = UnsafeRawBufferPointer(rebasing: arrayBytes[range])
-      guard memberSelector.scan(bytes, into: &member) == .object else {
-        try body(.rejected(.badBatch, member: index, text: bytes), event)
-        continue
-      }
+    try forEachMember(of: wrapper.slots[1], in: line, body) { index, bytes in
       let message = member.slots[0]
       let timeSlot = member.slots[1]
       guard message.kind == .string else {
-        try body(.rejected(.missingPayload, member: index, text: bytes), event)
-        continue
+        return try body(.rejected(.missingPayload, member: index, text: bytes), event)
       }
       switch wrapperTime(slotBytes(bytes, timeSlot), kind: timeSlot.kind, needsRewrite: timeSlot.needsRewrite) {
       case .success(let time):
@@ -384,8 +373,20 @@ public final class EventReader {
     guard records.kind != .absent else {
       return try emitAzure(line, payload: wrapper.slots[1], time: wrapper.slots[2], member: nil, body)
     }
-    let arrayBytes = slotBytes(line, records)
-    guard records.kind == .array, JSONValue.arrayElements(arrayBytes, into: &elements) else {
+    try forEachMember(of: records, in: line, body) { index, bytes in
+      try emitAzure(bytes, payload: member.slots[0], time: member.slots[1], member: index, body)
+    }
+  }
+
+  /// Scans each member of the array at `slot` (CloudWatch `logEvents`, Azure `records`) into
+  /// `member` and hands it to `each`; a slot that is not an array, and members that are not
+  /// objects, are rejected as `bad_batch` without losing their neighbours.
+  private func forEachMember(
+    of slot: FieldSlot, in line: UnsafeRawBufferPointer, _ body: (Outcome, ScannedEvent) throws -> Void,
+    _ each: (Int, UnsafeRawBufferPointer) throws -> Void
+  ) rethrows {
+    let arrayBytes = slotBytes(line, slot)
+    guard slot.kind == .array, JSONValue.arrayElements(arrayBytes, into: &elements) else {
       return try body(.rejected(.badBatch, member: nil, text: line), event)
     }
     for (index, range) in elements.enumerated() {
@@ -394,7 +395,7 @@ public final class EventReader {
         try body(.rejected(.badBatch, member: index, text: bytes), event)
         continue
       }
-      try emitAzure(bytes, payload: member.slots[0], time: member.slots[1], member: index, body)
+      try each(index, bytes)
     }
   }
 

@@ -1,4 +1,5 @@
 import Gzip
+import Threads
 
 #if canImport(Glibc)
   import Glibc
@@ -68,7 +69,7 @@ public final class LogFileReader {
   public func read(into buffer: inout [UInt8]) -> Int {
     guard !atEnd else { return 0 }
     if let inflater {
-      if ahead == nil { ahead = InflateAhead(fd: fd, inflater: inflater, chunkSize: InflateAhead.readBytes) }
+      if ahead == nil { ahead = InflateAhead(fd: fd, inflater: inflater) }
       // Handed back without a second reference, so the producer refills it in place.
       var recycled: [UInt8]? = nil
       swap(&recycled, &spare)
@@ -83,6 +84,7 @@ public final class LogFileReader {
       }
       return chunk.bytes.count
     }
+    // Plain files are read in line: a read is cheap next to what is done with the lines.
     while true {
       let n = raw.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
       if n < 0 {
@@ -91,39 +93,11 @@ public final class LogFileReader {
         atEnd = true
         return 0
       }
-      if n == 0 {
-        if let inflater {
-          do throws(GzipError) {
-            try inflater.finish()
-          } catch {
-            damage = error
-          }
-          atEnd = true
-        }
-        return 0
-      }
+      if n == 0 { return 0 }
       fileBytesRead += Int64(n)
-      guard let inflater else {
-        buffer.append(contentsOf: raw[0..<n])
-        offset += Int64(n)
-        return n
-      }
-      let before = buffer.count
-      let failure: GzipError? = raw.withUnsafeBytes { all in
-        do throws(GzipError) {
-          try inflater.inflate(UnsafeRawBufferPointer(rebasing: all[0..<n]), into: &buffer)
-          return nil
-        } catch {
-          return error
-        }
-      }
-      if let failure {
-        damage = failure
-        atEnd = true
-      }
-      let produced = buffer.count - before
-      offset += Int64(produced)
-      if produced > 0 || atEnd { return produced }
+      buffer.append(contentsOf: raw[0..<n])
+      offset += Int64(n)
+      return n
     }
   }
 
@@ -186,9 +160,8 @@ public final class LogFileReader {
 /// Inflates a gzip file on a thread of its own, up to `depth` chunks ahead of its reader, so
 /// that inflating and processing the lines overlap on two cores.
 ///
-/// It reads exactly as `LogFileReader.read` did inline: to the end of what the file holds,
-/// then checks that the gzip stream ended (a truncated or corrupt stream ends the data with
-/// its error).
+/// It reads to the end of what the file holds, then checks that the gzip stream ended (a
+/// truncated or corrupt stream ends the data with its error).
 public final class InflateAhead: @unchecked Sendable {
   struct Chunk {
     var bytes: [UInt8]
@@ -208,107 +181,75 @@ public final class InflateAhead: @unchecked Sendable {
 
   private let fd: Int32
   private let inflater: GzipInflater
-  private let chunkSize: Int
-  // Guarded by `mutex`.
-  private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-  private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+  /// Only the producer (the thread, or `next` when there is none) reads into it.
+  private var raw = [UInt8](repeating: 0, count: readBytes)
+  private let lock = ConditionLock()
+  // Guarded by `lock`.
   private var ready: [Chunk] = []
   private var spares: [[UInt8]] = []
   private var stopping = false
   private var running = true
-  private var thread = pthread_t()
+  private var worker: WorkerThread?
 
-  init(fd: Int32, inflater: GzipInflater, chunkSize: Int) {
+  init(fd: Int32, inflater: GzipInflater) {
     self.fd = fd
     self.inflater = inflater
-    self.chunkSize = chunkSize
-    pthread_mutex_init(mutex, nil)
-    pthread_cond_init(changed, nil)
-    let context = Unmanaged.passRetained(self).toOpaque()
-    let created = pthread_create(
-      &thread, nil,
-      { context in
-        let me = Unmanaged<InflateAhead>.fromOpaque(context!).takeRetainedValue()
-        nameThisThread(InflateAhead.threadName)
-        me.produce()
-        return nil
-      }, context)
-    if created != 0 {
-      // No thread: produce everything inline on the first `next` instead.
-      Unmanaged<InflateAhead>.fromOpaque(context).release()
-      thread = pthread_t()
-      running = false
-    }
-  }
-
-  deinit {
-    pthread_cond_destroy(changed)
-    pthread_mutex_destroy(mutex)
-    changed.deallocate()
-    mutex.deallocate()
-  }
-
-  private func locked<T>(_ body: () -> T) -> T {
-    pthread_mutex_lock(mutex)
-    defer { pthread_mutex_unlock(mutex) }
-    return body()
+    worker = WorkerThread(name: Self.threadName) { [self] in produce() }
+    // No thread: `next` produces each chunk in line instead.
+    if worker == nil { running = false }
   }
 
   /// The next chunk, waiting for it if needed; `recycling` gives a consumed buffer back.
   func next(recycling: [UInt8]?) -> Chunk {
-    pthread_mutex_lock(mutex)
+    lock.lock()
     if let recycling { spares.append(recycling) }
     if !running && ready.isEmpty {
-      pthread_mutex_unlock(mutex)
+      lock.unlock()
       return makeChunk(into: [])
     }
-    while ready.isEmpty { pthread_cond_wait(changed, mutex) }
+    while ready.isEmpty { lock.wait() }
     let chunk = ready.removeFirst()
-    pthread_cond_broadcast(changed)
-    pthread_mutex_unlock(mutex)
+    lock.broadcast()
+    lock.unlock()
     return chunk
   }
 
   /// Stops the thread (before the file is closed) and waits for it.
   func stop() {
-    locked {
+    lock.withLock {
       stopping = true
-      pthread_cond_broadcast(changed)
+      lock.broadcast()
     }
-    if thread != pthread_t() { pthread_join(thread, nil) }
-    thread = pthread_t()
+    worker?.join()
   }
 
   private func produce() {
     while true {
-      pthread_mutex_lock(mutex)
-      while ready.count >= Self.depth && !stopping { pthread_cond_wait(changed, mutex) }
+      lock.lock()
+      while ready.count >= Self.depth && !stopping { lock.wait() }
       if stopping {
         running = false
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
+        lock.broadcast()
+        lock.unlock()
         return
       }
       let buffer = spares.popLast() ?? []
-      pthread_mutex_unlock(mutex)
+      lock.unlock()
       let chunk = makeChunk(into: buffer)
-      let done = locked {
+      let done = lock.withLock {
         ready.append(chunk)
         if chunk.end { running = false }
-        pthread_cond_broadcast(changed)
+        lock.broadcast()
         return chunk.end
       }
       if done { return }
     }
   }
 
-  private var raw: [UInt8] = []
-
   /// Reads and inflates about `chunkBytes` (less at the end of the file).
   private func makeChunk(into buffer: [UInt8]) -> Chunk {
     var out = buffer
     out.removeAll(keepingCapacity: true)
-    if raw.count != chunkSize { raw = [UInt8](repeating: 0, count: chunkSize) }
     var chunk = Chunk(bytes: [], fileBytes: 0, end: false, damage: nil)
     while out.count < Self.chunkBytes {
       let n = raw.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
@@ -345,12 +286,4 @@ public final class InflateAhead: @unchecked Sendable {
     chunk.bytes = out
     return chunk
   }
-}
-
-/// Names the calling thread (Linux: `/proc/thread-self/comm`, at most 15 bytes); best effort.
-func nameThisThread(_ name: String) {
-  let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
-  guard fd >= 0 else { return }
-  _ = Array(name.utf8.prefix(15)).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-  close(fd)
 }

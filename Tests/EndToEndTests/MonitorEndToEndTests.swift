@@ -49,6 +49,16 @@ import Testing
     return path
   }
 
+  /// 90,000 predictions over 3 files whose shoes clicks stop following the score at `changeAt`.
+  func generateShoesDrift(into logs: String) throws {
+    try run(
+      Binaries.loggen,
+      [
+        "--out", logs, "--seed", "3", "--predictions", "90000", "--rate", "0.5", "--files", "3",
+        "--drift", "sudden", "--drift-slice", "category=shoes", "--drift-at", Self.changeAt,
+      ])
+  }
+
   func records(_ path: String) throws -> [[String: Any]] {
     let text = try String(contentsOfFile: path, encoding: .utf8)
     return try text.split(separator: "\n").map {
@@ -70,12 +80,7 @@ import Testing
   @Test func liveDaemonAlertsToTheLogTheFileAndMetrics() throws {
     let dir = try makeTempDir("monitor-live")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    try run(
-      Binaries.loggen,
-      [
-        "--out", dir + "/logs", "--seed", "3", "--predictions", "90000", "--rate", "0.5", "--files", "3",
-        "--drift", "sudden", "--drift-slice", "category=shoes", "--drift-at", Self.changeAt,
-      ])
+    try generateShoesDrift(into: dir + "/logs")
     let port = Int.random(in: 20_000...60_000)
     let configPath = try config(dir: dir, logs: dir + "/logs", httpPort: port)
     let daemon = try DaemonProcess(config: configPath)
@@ -108,12 +113,7 @@ import Testing
   @Test func suddenDriftAlertsForTheSliceThroughReplay() throws {
     let dir = try makeTempDir("monitor-sudden")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    try run(
-      Binaries.loggen,
-      [
-        "--out", dir + "/logs", "--seed", "3", "--predictions", "90000", "--rate", "0.5", "--files", "3",
-        "--drift", "sudden", "--drift-slice", "category=shoes", "--drift-at", Self.changeAt,
-      ])
+    try generateShoesDrift(into: dir + "/logs")
     let configPath = try config(dir: dir, logs: dir + "/logs")
     let replay = try run(Binaries.feedbackd, ["replay", "--config", configPath, "--flush"])
     #expect(replay.status == 0, "\(replay.stderr)")

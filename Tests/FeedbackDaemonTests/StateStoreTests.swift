@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Labeling
 import LogFormats
+import TestSupport
 import Testing
 
 @testable import FeedbackDaemon
@@ -22,19 +23,6 @@ final class Recorder: EngineOutput {
     )
   }
   func side(_ record: SideRecord) { log.append("side \(record)") }
-}
-
-/// A small deterministic generator (SplitMix64), so failures reproduce.
-struct SplitMix {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-  mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 
 func path(_ s: String) -> FieldPath { try! FieldPath(parsing: s) }
@@ -64,7 +52,7 @@ let rules = Rules(
 
 /// Random events with out-of-order times, repeated keys, duplicate lines and late arrivals.
 func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
-  var rng = SplitMix(state: seed)
+  var rng = SplitMix64(seed: seed)
   var events: [(Event, UInt64)] = []
   var clock: Int64 = 1_796_029_200 * second
   for i in 0..<count {

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import Labeling
@@ -53,18 +54,5 @@ import Testing
     for (i, key) in keys.enumerated() {
       #expect(table.find(key, hash: 42 | 7 << 40, keyOf: { keys[Int($0)] }) == (i % 2 == 0 ? nil : Int32(i)))
     }
-  }
-}
-
-/// SplitMix64, so failures reproduce.
-struct SplitMix64 {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LogFormats
+import TestSupport
 import Testing
 
 /// The field scanner against the obviously-correct parser: same validity, same values.
@@ -77,7 +78,7 @@ struct JSONScannerTests {
   }
 
   @Test func agreesOnRandomDocuments() {
-    var rng = SplitMix(seed: 7)
+    var rng = SplitMix64(seed: 7)
     for round in 0..<3000 {
       let text = Self.randomValue(&rng, depth: 0, forceObject: true)
       Self.expectAgreement(Array(text.utf8), "round \(round): \(text)")
@@ -93,7 +94,7 @@ struct JSONScannerTests {
     }
   }
 
-  static func randomValue(_ rng: inout SplitMix, depth: Int, forceObject: Bool = false) -> String {
+  static func randomValue(_ rng: inout SplitMix64, depth: Int, forceObject: Bool = false) -> String {
     let pick = forceObject ? 0 : Int(rng.next() % (depth > 3 ? 5 : 7))
     let space = rng.next() % 4 == 0 ? " " : ""
     switch pick {
@@ -153,18 +154,5 @@ struct JSONScannerTests {
         }
       }
     }
-  }
-}
-
-/// A small deterministic generator for tests.
-struct SplitMix {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

@@ -1,4 +1,5 @@
 import LogFormats
+import TestSupport
 import Testing
 
 struct JSONParsingTests {
@@ -274,18 +275,5 @@ struct JSONAccessTests {
     #expect(document["f"]?.doubleValue == 1.25)
     #expect(JSONValue.number("-3e2").doubleValue == -300)
     #expect(JSONValue.string("1").doubleValue == nil)
-  }
-}
-
-/// Deterministic PRNG for reproducible randomized tests.
-struct SplitMix64: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Monitoring
+import TestSupport
 
 /// A seeded stream of scored, labeled rows like the shop's, with optional drift in one slice.
 struct SimulatedRows {
@@ -16,21 +17,15 @@ struct SimulatedRows {
   /// Mean click probability 0.5 · E[s^1.5] with s = u^1.5.
   static let meanRate = 0.5 / 3.25
 
-  var state: UInt64
+  var random: SplitMix64
   var drift: Drift = .none
   var driftCategory = "shoes"
 
-  init(seed: UInt64) { state = seed }
+  init(seed: UInt64) { random = SplitMix64(seed: seed) }
 
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
+  mutating func next() -> UInt64 { random.next() }
 
-  mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+  mutating func uniform() -> Double { random.uniform() }
 
   mutating func row(at time: Int64) -> MonitorObservation {
     let u = uniform()
