@@ -18,6 +18,10 @@ public struct Configuration: Sendable {
   /// finished keys) stay in memory; the rest is read back from SQLite when needed.
   public var maxInMemory: Int = Configuration.defaultMaxInMemory
   public static let defaultMaxInMemory = 200_000
+  /// `state_memory`: about how many bytes the join state may take in memory (keys, payloads,
+  /// feedback, due rows, bookkeeping); beyond it, state is committed and evicted to SQLite.
+  public var stateMemory: Int = Configuration.defaultStateMemory
+  public static let defaultStateMemory = 32 << 20
   public var http: HTTPConfig
   /// Model-quality monitors over datasets' final rows (issue #6).
   public var monitors: [MonitorConfig] = []

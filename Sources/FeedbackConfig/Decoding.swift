@@ -58,7 +58,7 @@ struct ConfigurationDecoder {
 
   static let topKeys = [
     "state_dir", "sources", "events", "labels", "datasets", "watermark", "clock_skew", "http", "max_in_memory",
-    "monitors",
+    "state_memory", "monitors",
   ]
 
   func configuration(_ root: Node) throws(CE) -> Configuration {
@@ -112,10 +112,19 @@ struct ConfigurationDecoder {
       }
       maxInMemory = n
     }
+    var stateMemory = Configuration.defaultStateMemory
+    if let node = top.optional("state_memory") {
+      let path = top.child("state_memory")
+      stateMemory = try positiveSize(node, at: path)
+      guard stateMemory >= 1 << 20 else {
+        throw CE(keyPath: path, problem: "must be at least 1MiB", line: node.mark?.line)
+      }
+    }
     var configuration = Configuration(
       stateDir: stateDir, sources: sources, events: events, labels: labels, datasets: datasets,
       watermark: watermark, clockSkew: clockSkew, http: http)
     configuration.maxInMemory = maxInMemory
+    configuration.stateMemory = stateMemory
     if let node = top.optional("monitors") {
       configuration.monitors = try monitors(node, at: top.child("monitors"), labels: labels, datasets: datasets)
     }

@@ -141,7 +141,7 @@ public final class LiveRunner: Sendable {
         let now = LiveRunner.wallNow()
         let lines = try pollOnce(pipeline: pipeline, feeds: feeds, lastData: &lastData, now: now)
         try pipeline.advanceOutputs()
-        if ContinuousClock.now - lastCommit >= options.commitInterval {
+        if ContinuousClock.now - lastCommit >= options.commitInterval || pipeline.stateOverBudget {
           try pipeline.commit()
           lastCommit = ContinuousClock.now
           publishHealth(pipeline)

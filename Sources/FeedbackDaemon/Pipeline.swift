@@ -54,13 +54,25 @@ final class Pipeline: EngineOutput {
   private let selectors: [FieldSelector]
   /// Per source: the reused scan result.
   private var scanned: [ScannedEvent]
+  /// `state.stateBytes` after the last commit evicted what it could.
+  private var stateBytesAfterCommit = 0
+
+  /// The join state outgrew `state_memory` (and grew by a quarter of it since the last
+  /// commit, so state that cannot be evicted, such as orphan candidates, does not force a
+  /// commit per read): commit now, so it can be evicted. It depends on the input alone.
+  var stateOverBudget: Bool {
+    let bytes = state.stateBytes
+    return bytes >= config.stateMemory && bytes >= stateBytesAfterCommit + config.stateMemory / 4
+  }
 
   init(config: FeedbackConfig.Configuration, db: Database, logger: Logger) throws {
+    // Replay and daemon both run a pipeline: memory they free must go back to the system.
+    MallocTuning.apply()
     self.config = config
     self.logger = logger
     rules = try RulesBuilder.rules(from: config)
     store = SQLiteStateStore(db: db)
-    state = try MemoryStateStore(cold: store, maxInMemory: config.maxInMemory)
+    state = try MemoryStateStore(cold: store, maxInMemory: config.maxInMemory, maxBytes: config.stateMemory)
     formats = config.sources.map { LogFormat(rawValue: $0.format) }
     decoders = config.sources.map {
       LineDecoder(format: LogFormat(rawValue: $0.format) ?? .json, timeField: $0.timeField)
@@ -306,6 +318,7 @@ final class Pipeline: EngineOutput {
     try store.db.commit()
     try store.db.beginTransaction()
     state.evict()
+    stateBytesAfterCommit = state.stateBytes
     for writer in writers { _ = try writer.sync { try $0.afterCommit() } }
     for monitor in monitors { monitor.afterCommit(metrics: metrics) }
     linesSinceCommit = 0

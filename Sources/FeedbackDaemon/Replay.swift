@@ -67,9 +67,11 @@ public enum Replay {
           try pipeline.engine.setSourceActive(next, false)
         }
         try pipeline.advanceOutputs()
-        // Also commit when the uncommitted state reaches the memory budget: only committed state
-        // can be evicted. Both counts depend on the input alone, so output stays deterministic.
-        if pipeline.linesSinceCommit >= options.commitEveryLines || pipeline.state.dirtyCount >= config.maxInMemory {
+        // Also commit when the state reaches its memory bounds: only committed state can be
+        // evicted. These depend on the input alone, so output stays deterministic.
+        if pipeline.linesSinceCommit >= options.commitEveryLines || pipeline.state.dirtyCount >= config.maxInMemory
+          || pipeline.stateOverBudget
+        {
           try pipeline.commit()
         }
       }

@@ -119,24 +119,59 @@ final class SQLiteStateStore: ColdTier {
     return try Row.fetchAll(statement, arguments: [key]).map(Self.feedback)
   }
 
+  /// The feedback of many keys, up to 512 per query.
+  func feedback(keys: [String]) throws -> [StoredFeedback] {
+    try inChunks(of: keys, "SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback WHERE key IN")
+      .map(Self.feedback)
+  }
+
+  func finished(keys: [String]) throws -> [FinishedKey] {
+    try inChunks(of: keys, "SELECT key, time, expires_at FROM finished WHERE key IN").map {
+      FinishedKey(key: $0[0], time: $0[1], expiresAt: $0[2])
+    }
+  }
+
+  /// Runs `select … IN (?, …)` over the keys, up to 512 per query. A query takes a power of
+  /// two of keys (the last one repeated to fill it), so a few cached statements serve all.
+  private func inChunks(of keys: [String], _ select: String) throws -> [Row] {
+    var rows: [Row] = []
+    var start = 0
+    while start < keys.count {
+      let count = min(keys.count - start, 512)
+      var size = 1
+      while size < count { size *= 2 }
+      var chunk = Array(keys[start..<(start + count)])
+      chunk += Array(repeating: chunk[count - 1], count: size - count)
+      let placeholders = Array(repeating: "?", count: size).joined(separator: ",")
+      let statement = try db.cachedStatement(sql: "\(select) (\(placeholders))")
+      rows += try Row.fetchAll(statement, arguments: StatementArguments(chunk))
+      start += count
+    }
+    return rows
+  }
+
   /// Due rows are the pending bits of the stored predictions: dataset `d`'s row of a
   /// prediction is due at `time + offsets[d]`.
-  func dueRows(after: Int64, through: Int64, limit: Int, offsets: [Int64]) throws -> [DueRow] {
+  func dueRows(after: Int64, through: Int64, limit: Int, offsets: [Int64]) throws -> [DuePrediction] {
     let statement = try db.cachedStatement(
       sql: """
-        SELECT seq, time FROM predictions WHERE time > ? AND time <= ? AND (pending >> ?) & 1 = 1
+        SELECT seq, key, time, payload, datasets, pending FROM predictions
+        WHERE time > ? AND time <= ? AND (pending >> ?) & 1 = 1
         ORDER BY time, seq LIMIT ?
         """)
-    var rows: [DueRow] = []
+    var rows: [DuePrediction] = []
     for (d, offset) in offsets.enumerated() {
       let cursor = try Row.fetchCursor(
         statement, arguments: [Self.before(after, offset), Self.before(through, offset), d, limit])
       while let row = try cursor.next() {
-        let time: Int64 = row[1]
-        rows.append(DueRow(finalizeAt: time &+ offset, seq: row[0], dataset: d))
+        let prediction = Self.prediction(row)
+        rows.append(
+          DuePrediction(
+            row: DueRow(finalizeAt: prediction.time &+ offset, seq: prediction.seq, dataset: d),
+            prediction: prediction))
       }
     }
-    rows.sort()
+    rows.sort { $0.row < $1.row }
     return Array(rows.prefix(limit))
   }
 

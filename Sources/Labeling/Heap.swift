@@ -5,6 +5,13 @@ struct Heap<Element: Comparable> {
   var isEmpty: Bool { items.isEmpty }
   var count: Int { items.count }
   var min: Element? { items.first }
+  /// Bytes the heap's storage holds.
+  var bytes: Int { items.capacity * MemoryLayout<Element>.stride }
+
+  /// A heap of `elements` (any order).
+  init(_ elements: [Element] = []) {
+    items = elements.sorted()
+  }
 
   mutating func insert(_ element: Element) {
     items.append(element)
@@ -44,6 +51,15 @@ struct Queue<Element> {
   private var head = 0
 
   var first: Element? { head < items.count ? items[head] : nil }
+  var count: Int { items.count - head }
+  /// Bytes the queue's storage holds.
+  var bytes: Int { items.capacity * MemoryLayout<Element>.stride }
+
+  /// Replaces each element by `transform`'s result, dropping those it returns nil for.
+  mutating func compactMap(_ transform: (Element) -> Element?) {
+    items = items[head...].compactMap(transform)
+    head = 0
+  }
 
   mutating func append(_ element: Element) { items.append(element) }
 

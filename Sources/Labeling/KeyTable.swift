@@ -101,6 +101,18 @@ struct KeyTable {
     count -= 1
   }
 
+  /// Bytes the table holds.
+  var bytes: Int { buckets.capacity * MemoryLayout<UInt64>.stride }
+
+  /// Empties the table, sized for `count` keys (same seed: hashes stay valid).
+  mutating func removeAll(sizedFor count: Int) {
+    var size = 64
+    while size < count * 2 { size *= 2 }
+    buckets = Array(repeating: 0, count: size)
+    mask = size - 1
+    self.count = 0
+  }
+
   private mutating func grow() {
     let old = buckets
     buckets = Array(repeating: 0, count: old.count * 2)

@@ -223,6 +223,7 @@ public final class LabelEngine {
   // MARK: Rows
 
   private func emitDueRows() throws {
+    var written = 0
     while let due = try store.popDue(through: watermark) {
       guard let prediction = store.prediction(due.ref) else { continue }
       let feedback = store.feedback(due.ref)
@@ -232,6 +233,10 @@ public final class LabelEngine {
       if store.rowWritten(due.ref, dataset: due.row.dataset) == 0 {
         try finish(prediction, ref: due.ref, feedback: feedback)
       }
+      // Finished keys whose memory expired go as rows are written, not only after: a flush
+      // writes every pending row at once, and their memory must not pile up meanwhile.
+      written += 1
+      if written & 4095 == 0 { store.pruneFinished(expiredBy: watermark) }
     }
     nextDue = try store.earliestDue() ?? .max
   }

@@ -6,11 +6,15 @@ public protocol ColdTier: AnyObject {
   func prediction(key: String) throws -> StoredPrediction?
   func prediction(seq: Int64) throws -> StoredPrediction?
   func feedback(key: String) throws -> [StoredFeedback]
-  /// Due rows with `after < finalizeAt <= through`, in order, at most `limit`: the pending
-  /// datasets `d` of the stored predictions, due at `time + offsets[d]`.
-  func dueRows(after: Int64, through: Int64, limit: Int, offsets: [Int64]) throws -> [DueRow]
+  /// The feedback of all these keys, in no particular order.
+  func feedback(keys: [String]) throws -> [StoredFeedback]
+  /// Due rows with `after < finalizeAt <= through`, in order, at most `limit`, with their
+  /// predictions: the pending datasets `d` of the stored predictions, due at `time + offsets[d]`.
+  func dueRows(after: Int64, through: Int64, limit: Int, offsets: [Int64]) throws -> [DuePrediction]
   func earliestDue(after: Int64, offsets: [Int64]) throws -> Int64?
   func finished(key: String) throws -> FinishedKey?
+  /// The finished memory of those of these keys that have one.
+  func finished(keys: [String]) throws -> [FinishedKey]
   /// Feedback whose key has no prediction (orphan candidates), loaded at start.
   func unclaimedFeedback() throws -> [StoredFeedback]
   func pendingPredictionCount() throws -> Int
@@ -30,10 +34,15 @@ public protocol ColdTier: AnyObject {
 /// cold image, so state born and gone between two checkpoints (most of it, in replay) never
 /// reaches the cold tier.
 ///
-/// After a checkpoint `evict()` lets memory shrink back to `maxInMemory` entries per kind: the
-/// pending predictions due furthest in the future (with their feedback), the due rows furthest
-/// in the future, finished keys. An evicted key is read back from the cold tier the next time
-/// it is looked up. Without a cold tier nothing is evicted (tests, small replays).
+/// Memory is bounded two ways: `maxInMemory` entries per kind, and `maxBytes` for the whole
+/// state (`stateBytes`, an estimate of what its entries, keys, payloads, feedback, due rows and
+/// queues take, kept up to date as they change). After a checkpoint `evict()` lets memory
+/// shrink back to half of either bound: finished keys first, then the pending predictions due
+/// furthest in the future (with their feedback), then the due rows furthest in the future; and
+/// when most of the entry array is free it is compacted. An evicted key is read back from the
+/// cold tier the next time it is looked up; due rows come back from it in batches, their
+/// predictions, feedback and finished memory with them (a few queries per 4096 rows). Without
+/// a cold tier nothing is evicted (tests, small replays).
 public final class MemoryStateStore: StateStore {
   struct Entry {
     var key: String
@@ -60,6 +69,8 @@ public final class MemoryStateStore: StateStore {
     var coldFeedback: [Int64] = []
     var coldFinishedExpires: Int64 = .min
     var dirty = false
+    /// What `variableBytes` was when last counted into `entryBytes`.
+    var cost = 0
 
     init(key: String) { self.key = key }
 
@@ -127,21 +138,54 @@ public final class MemoryStateStore: StateStore {
   /// How many key hashes `coldKeys` holds (tests: it must not grow without bound).
   public var coldKeyCount: Int { coldKeys.count }
   public let maxInMemory: Int
+  public let maxBytes: Int
+  private var compactAt = 1024
+  /// How often the entry array was compacted (tests).
+  public private(set) var compactions = 0
+  /// The heap bytes of the live entries' keys, payloads and feedback (`variableBytes`).
+  private var entryBytes = 0
+  /// Deletes owed to the cold tier by retired entries (`retire`), for the next journal.
+  private var retired = StateJournal()
+  /// The sequence numbers of the predictions in `retired`: the cold tier still holds them.
+  private var retiredSeqs = Set<Int64>()
+
+  /// What the live state needs, estimated: entries and their heap allocations, key-table
+  /// buckets, due rows, orphan candidates and expiry queues. It depends on the input alone
+  /// (so commits it triggers keep output deterministic).
+  public var stateBytes: Int {
+    let live = entries.count - freeEntries.count
+    return live * (MemoryLayout<Entry>.stride + 2 * MemoryLayout<UInt64>.stride) + entryBytes
+      + due.count * MemoryLayout<DueEntry>.stride + unclaimed.count * MemoryLayout<UnclaimedEntry>.stride
+      + finishedExpiry.count * MemoryLayout<ExpiryEntry>.stride
+      + (retired.deletedPredictions.count + retired.deletedFeedback.count) * 3 * MemoryLayout<Int64>.stride
+  }
+
+  /// What the store holds, estimated, including spare capacity and the cold key set (which
+  /// grows with what the cold tier holds: about 24 bytes per key).
+  public var memoryBytes: Int {
+    entries.capacity * MemoryLayout<Entry>.stride + entryBytes + keys.bytes + due.bytes + unclaimed.bytes
+      + finishedExpiry.bytes + (freeEntries.capacity + dirtyEntries.capacity) * MemoryLayout<Int32>.stride
+      + coldKeys.capacity * 22 + evictedFinished.bytes + evictedFinished.count * 48
+  }
 
   /// All in memory, nothing persisted.
   public init() {
     coldTier = nil
     coldMayHold = false
     maxInMemory = .max
+    maxBytes = .max
     dueBoundary = .max
     pendingCount = 0
   }
 
   /// Over a cold tier holding the last checkpoint; loads only the orphan candidates.
-  public init(cold: any ColdTier, maxInMemory: Int = 200_000) throws {
+  /// `compactAt`: the least number of entries (live and free) worth compacting.
+  public init(cold: any ColdTier, maxInMemory: Int = 200_000, maxBytes: Int = .max, compactAt: Int = 1024) throws {
     coldTier = cold
     coldMayHold = try cold.hasState()
     self.maxInMemory = max(1, maxInMemory)
+    self.maxBytes = max(1, maxBytes)
+    self.compactAt = compactAt
     dueBoundary = coldMayHold ? .min : .max
     pendingCount = try cold.pendingPredictionCount()
     for key in try cold.keys() { coldKeys[keys.hash(key)] = .max }
@@ -163,8 +207,45 @@ public final class MemoryStateStore: StateStore {
     }
   }
 
+  // MARK: Accounting
+
+  /// The malloc chunk holding `bytes` (16-byte granules, 8 bytes of header).
+  @inline(__always) private static func chunk(_ bytes: Int) -> Int { (bytes + 8 + 15) & ~15 }
+
+  /// Heap bytes of a string (native strings of up to 15 UTF-8 bytes are stored inline).
+  @inline(__always) private static func heapBytes(_ string: String) -> Int {
+    let count = string.utf8.count
+    return count <= 15 ? 0 : chunk(32 + count + 1)
+  }
+
+  /// Heap bytes of an array's storage.
+  @inline(__always) private static func heapBytes<T>(_ array: [T]) -> Int {
+    array.capacity == 0 ? 0 : chunk(32 + array.capacity * MemoryLayout<T>.stride)
+  }
+
+  /// What an entry holds on the heap: its key, payload and feedback.
+  private static func variableBytes(_ e: Entry) -> Int {
+    var bytes = heapBytes(e.key) + heapBytes(e.payload) + heapBytes(e.coldFeedback)
+    if e.feedback.capacity > 0 {
+      bytes += heapBytes(e.feedback)
+      for f in e.feedback {
+        bytes += heapBytes(f.key) + heapBytes(f.fields) + (f.dedupe.map { heapBytes($0) } ?? 0)
+      }
+    }
+    return bytes
+  }
+
+  /// Counts an entry's changed heap bytes into `entryBytes`.
+  private func recount(_ index: Int32) {
+    let i = Int(index)
+    let bytes = Self.variableBytes(entries[i])
+    entryBytes += bytes - entries[i].cost
+    entries[i].cost = bytes
+  }
+
   private func release(_ index: Int32) {
     let i = Int(index)
+    entryBytes -= entries[i].cost
     keys.remove(hash: entries[i].hash, index: index)
     if entries[i].dirty { dirtyCount -= 1 }
     var empty = Entry(key: "")
@@ -182,6 +263,13 @@ public final class MemoryStateStore: StateStore {
     var entry = Entry(key: key)
     entry.hash = hash
     if let coldTier, coldKeys[hash] != nil { try load(&entry, from: coldTier) }
+    return KeyRef(insert(entry))
+  }
+
+  /// Stores a new entry for a key that has none.
+  private func insert(_ entry: Entry) -> Int32 {
+    var entry = entry
+    let hash = entry.hash
     let index: Int32
     if let reused = freeEntries.popLast() {
       index = reused
@@ -196,12 +284,22 @@ public final class MemoryStateStore: StateStore {
     if entries[Int(index)].finishedExpires != .min {
       finishedExpiry.append(ExpiryEntry(expiresAt: entries[Int(index)].finishedExpires, index: index))
     }
-    return KeyRef(index)
+    recount(index)
+    return index
   }
 
   /// Reads everything the cold tier holds for the entry's key; that is also its cold image.
   private func load(_ entry: inout Entry, from cold: any ColdTier) throws {
-    if let p = try cold.prediction(key: entry.key) {
+    Self.fill(
+      &entry, prediction: try cold.prediction(key: entry.key), feedback: try cold.feedback(key: entry.key),
+      finished: try cold.finished(key: entry.key))
+  }
+
+  /// Makes an entry what the cold tier holds for its key; that is also its cold image.
+  private static func fill(
+    _ entry: inout Entry, prediction p: StoredPrediction?, feedback: [StoredFeedback], finished: FinishedKey?
+  ) {
+    if let p {
       entry.seq = p.seq
       entry.time = p.time
       entry.datasets = p.datasets
@@ -210,9 +308,9 @@ public final class MemoryStateStore: StateStore {
       entry.coldSeq = p.seq
       entry.coldPending = p.pending
     }
-    entry.feedback = try cold.feedback(key: entry.key).sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }
+    entry.feedback = feedback.sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }
     entry.coldFeedback = entry.feedback.map(\.seq)
-    if let finished = try cold.finished(key: entry.key) {
+    if let finished {
       entry.finishedTime = finished.time
       entry.finishedExpires = finished.expiresAt
       entry.coldFinishedExpires = finished.expiresAt
@@ -242,6 +340,7 @@ public final class MemoryStateStore: StateStore {
     entries[i].pending = datasets
     entries[i].payload = payload
     markDirty(ref.index)
+    recount(ref.index)
     let generation = entries[i].generation
     datasets.forEachBit { d in
       due.insert(
@@ -268,6 +367,7 @@ public final class MemoryStateStore: StateStore {
     entries[i].finishedExpires = expiresAt
     pendingCount -= 1
     markDirty(ref.index)
+    recount(ref.index)
     finishedExpiry.append(ExpiryEntry(expiresAt: expiresAt, index: ref.index))
   }
 
@@ -275,24 +375,53 @@ public final class MemoryStateStore: StateStore {
 
   // MARK: Due rows
 
-  /// Brings cold due rows up to `watermark` into memory.
-  private func loadDue(through watermark: Int64) throws {
-    guard let cold else { return }
-    while dueBoundary < watermark {
-      let rows = try cold.dueRows(after: dueBoundary, through: watermark, limit: 4096, offsets: dueOffsets)
-      for row in rows {
-        due.insert(
-          DueEntry(
-            finalizeAt: row.finalizeAt, seq: row.seq, dataset: Int32(row.dataset), index: -1, generation: 0))
+  /// Reads the next batch of cold due rows up to `watermark` into memory. Batches are read
+  /// only as rows are popped, so writing many cold rows (a flush) holds one batch at a time.
+  private func loadDueBatch(through watermark: Int64, from cold: any ColdTier) throws {
+    let rows = try cold.dueRows(after: dueBoundary, through: watermark, limit: 4096, offsets: dueOffsets)
+    try adopt(rows, from: cold)
+    if rows.count < 4096 {
+      dueBoundary = watermark
+    } else {
+      dueBoundary = rows.last!.row.finalizeAt - 1
+      // Rows sharing that finalizeAt are read again on the next round; the copies are
+      // skipped when popped (the first one written clears the pending bit).
+      if rows.first!.row.finalizeAt == rows.last!.row.finalizeAt { dueBoundary = rows.last!.row.finalizeAt }
+    }
+  }
+
+  /// Schedules cold due rows on their keys' entries. Keys not in memory are read back: the
+  /// prediction comes with the row, their feedback and finished memory in one query each for
+  /// the whole batch (instead of four queries per row).
+  private func adopt(_ rows: [DuePrediction], from cold: any ColdTier) throws {
+    var missing: [String: StoredPrediction] = [:]
+    var order: [String] = []
+    for r in rows where !retiredSeqs.contains(r.row.seq) {
+      let key = r.prediction.key
+      guard missing[key] == nil, keys.find(key, hash: keys.hash(key), keyOf: { entries[Int($0)].key }) == nil
+      else { continue }
+      missing[key] = r.prediction
+      order.append(key)
+    }
+    if !order.isEmpty {
+      var feedback: [String: [StoredFeedback]] = [:]
+      for f in try cold.feedback(keys: order) { feedback[f.key, default: []].append(f) }
+      var finished: [String: FinishedKey] = [:]
+      for f in try cold.finished(keys: order) { finished[f.key] = f }
+      for key in order {
+        var entry = Entry(key: key)
+        entry.hash = keys.hash(key)
+        Self.fill(&entry, prediction: missing[key], feedback: feedback[key] ?? [], finished: finished[key])
+        _ = insert(entry)
       }
-      if rows.count < 4096 {
-        dueBoundary = watermark
-      } else {
-        dueBoundary = rows.last!.finalizeAt - 1
-        // Rows sharing that finalizeAt are read again on the next round; the copies are
-        // skipped when popped (the first one written clears the pending bit).
-        if rows.first!.finalizeAt == rows.last!.finalizeAt { dueBoundary = rows.last!.finalizeAt }
-      }
+    }
+    for r in rows where !retiredSeqs.contains(r.row.seq) {
+      let key = r.prediction.key
+      let index = keys.find(key, hash: keys.hash(key), keyOf: { entries[Int($0)].key }) ?? -1
+      due.insert(
+        DueEntry(
+          finalizeAt: r.row.finalizeAt, seq: r.row.seq, dataset: Int32(r.row.dataset), index: index,
+          generation: index < 0 ? 0 : entries[Int(index)].generation))
     }
   }
 
@@ -301,7 +430,7 @@ public final class MemoryStateStore: StateStore {
   private func live(_ row: DueEntry) throws -> KeyRef? {
     var index = row.index
     if index < 0 || entries[Int(index)].generation != row.generation {
-      guard let cold, let p = try cold.prediction(seq: row.seq) else { return nil }
+      guard let cold, !retiredSeqs.contains(row.seq), let p = try cold.prediction(seq: row.seq) else { return nil }
       index = try ref(key: p.key).index
     }
     let i = Int(index)
@@ -310,12 +439,17 @@ public final class MemoryStateStore: StateStore {
   }
 
   public func popDue(through watermark: Int64) throws -> DueRef? {
-    try loadDue(through: watermark)
-    while let top = due.min, top.finalizeAt <= watermark {
+    while true {
+      // Every due row up to `dueBoundary` is in memory; beyond it, the cold tier may hold
+      // earlier ones than the heap's first.
+      if let cold, dueBoundary < watermark, due.min.map({ $0.finalizeAt > dueBoundary }) ?? true {
+        try loadDueBatch(through: watermark, from: cold)
+        continue
+      }
+      guard let top = due.min, top.finalizeAt <= watermark else { return nil }
       due.popMin()
       if let ref = try live(top) { return DueRef(row: top.row, ref: ref) }
     }
-    return nil
   }
 
   public func earliestDue() throws -> Int64? {
@@ -345,6 +479,7 @@ public final class MemoryStateStore: StateStore {
         UnclaimedEntry(time: feedback.time, seq: feedback.seq, index: ref.index, generation: entries[i].generation))
     }
     markDirty(ref.index)
+    recount(ref.index)
   }
 
   public func feedback(_ ref: KeyRef) -> [StoredFeedback] { entries[Int(ref.index)].feedback }
@@ -363,6 +498,7 @@ public final class MemoryStateStore: StateStore {
       let i = Int(top.index)
       let f = entries[i].feedback.remove(at: at)
       markDirty(top.index)
+      recount(top.index)
       if entries[i].isGone {
         coldKeys.removeValue(forKey: entries[i].hash)
         release(top.index)
@@ -399,6 +535,8 @@ public final class MemoryStateStore: StateStore {
       if entries[i].isGone {
         coldKeys.removeValue(forKey: entries[i].hash)
         release(top.index)
+      } else if entries[i].isEmpty {
+        retire(top.index)
       }
     }
     while let first = evictedFinished.first, first.expiresAt <= watermark {
@@ -416,8 +554,26 @@ public final class MemoryStateStore: StateStore {
 
   /// Hands over what changed since the last call, for persisting, and takes the result as
   /// the new cold image.
+  /// Lets an entry go that holds nothing any more while the cold tier still holds its old
+  /// prediction or feedback: the deletes the next checkpoint owes are noted, and the key
+  /// leaves `coldKeys`, so it is never read back. (Otherwise a flush of long windows, which
+  /// reads every pending prediction back from the cold tier and writes its rows, would keep
+  /// an entry per row until the next checkpoint.)
+  private func retire(_ index: Int32) {
+    let e = entries[Int(index)]
+    if e.coldSeq != 0 {
+      retired.deletedPredictions.append(e.coldSeq)
+      retiredSeqs.insert(e.coldSeq)
+    }
+    retired.deletedFeedback += e.coldFeedback
+    coldKeys.removeValue(forKey: e.hash)
+    release(index)
+  }
+
   public func takeJournal() -> StateJournal {
-    var journal = StateJournal()
+    var journal = retired
+    retired = StateJournal()
+    retiredSeqs.removeAll()
     for index in dirtyEntries where entries[Int(index)].dirty {
       let i = Int(index)
       var e = entries[i]
@@ -453,6 +609,7 @@ public final class MemoryStateStore: StateStore {
         e.coldFinishedExpires = e.finishedExpires
       }
       entries[i] = e
+      recount(index)
       if e.isGone {
         coldKeys.removeValue(forKey: e.hash)
       } else if coldTier != nil {
@@ -470,6 +627,7 @@ public final class MemoryStateStore: StateStore {
   /// After a checkpoint (journal persisted): lets clean state go so memory stays bounded.
   public func evict() {
     guard coldTier != nil, dirtyCount == 0 else { return }
+    let overBytes = stateBytes > maxBytes
     var evicted = false
     var predictions: [Int32] = []
     var finishedOnly: [Int32] = []
@@ -480,26 +638,8 @@ public final class MemoryStateStore: StateStore {
         finishedOnly.append(Int32(i))
       }
     }
-    if predictions.count > maxInMemory {
-      // Keep the newest quarter (their feedback is still arriving) and, of the rest, those due
-      // soonest (their rows are written next); evict the ones due furthest in the future.
-      // Their feedback goes with them; orphan candidates (feedback without a prediction)
-      // always stay.
-      func nextDue(_ e: Entry) -> Int64 {
-        var next = Int64.max
-        e.pending.forEachBit { next = min(next, e.time &+ dueOffsets[$0]) }
-        return next
-      }
-      predictions.sort { entries[Int($0)].seq < entries[Int($1)].seq }
-      let older = predictions.dropLast(maxInMemory / 4)
-        .map { (index: $0, due: nextDue(entries[Int($0)]), seq: entries[Int($0)].seq) }
-        .sorted { ($0.due, $0.seq) > ($1.due, $1.seq) }
-      for victim in older.prefix(predictions.count - maxInMemory / 2) {
-        release(victim.index)
-        evicted = true
-      }
-    }
-    if finishedOnly.count > maxInMemory {
+    if finishedOnly.count > maxInMemory || (overBytes && !finishedOnly.isEmpty) {
+      // Finished keys go first: they are looked up again only by a duplicate or late event.
       // Their expiry entries stay queued; they find nothing to expire.
       for index in finishedOnly {
         let e = entries[Int(index)]
@@ -508,16 +648,91 @@ public final class MemoryStateStore: StateStore {
       }
       evicted = true
     }
-    if due.count > maxInMemory {
-      let kept = due.items.sorted().prefix(maxInMemory / 2)
+    if predictions.count > maxInMemory || (overBytes && stateBytes > maxBytes / 2) {
+      // Keep the newest (their feedback is still arriving: up to a quarter of the count
+      // bound and an eighth of the byte bound) and, of the rest, those due soonest (their
+      // rows are written next); evict the ones due furthest in the future until both bounds
+      // are met by half. Their feedback goes with them; orphan candidates (feedback without a
+      // prediction) always stay.
+      func nextDue(_ e: Entry) -> Int64 {
+        var next = Int64.max
+        e.pending.forEachBit { next = min(next, e.time &+ dueOffsets[$0]) }
+        return next
+      }
+      predictions.sort { entries[Int($0)].seq < entries[Int($1)].seq }
+      var newest = 0
+      var newestBytes = 0
+      for index in predictions.reversed() {
+        let bytes = MemoryLayout<Entry>.stride + entries[Int(index)].cost
+        guard newest < maxInMemory / 4, newestBytes + bytes <= maxBytes / 8 else { break }
+        newest += 1
+        newestBytes += bytes
+      }
+      let older = predictions.dropLast(newest)
+        .map { (index: $0, due: nextDue(entries[Int($0)]), seq: entries[Int($0)].seq) }
+        .sorted { ($0.due, $0.seq) > ($1.due, $1.seq) }
+      var left = predictions.count
+      for victim in older {
+        guard left > maxInMemory / 2 || (overBytes && stateBytes > maxBytes / 2) else { break }
+        release(victim.index)
+        left -= 1
+        evicted = true
+      }
+    }
+    let dueBudget = maxBytes / 16 / MemoryLayout<DueEntry>.stride
+    if due.count > maxInMemory || (overBytes && due.count > dueBudget) {
+      let kept = due.items.sorted().prefix(min(maxInMemory / 2, dueBudget / 2))
       // Rows sharing the last kept time may have been cut: the boundary stays below it.
       let newBoundary = (kept.last?.finalizeAt ?? .min) &- 1
-      due = Heap()
-      for row in kept where row.finalizeAt <= newBoundary { due.insert(row) }
+      due = Heap(kept.filter { $0.finalizeAt <= newBoundary })
       dueBoundary = min(dueBoundary, newBoundary)
       evicted = true
     }
     if evicted { coldMayHold = true }
+    if entries.count >= compactAt && freeEntries.count * 2 > entries.count { compact() }
+  }
+
+  /// Moves the live entries to the front of a right-sized array (free slots of a larger past
+  /// would otherwise be kept for good) and renumbers everything that refers to them.
+  private func compact() {
+    var newIndex = [Int32](repeating: -1, count: entries.count)
+    var kept: [Entry] = []
+    kept.reserveCapacity(entries.count - freeEntries.count)
+    for i in entries.indices where entries[i].live {
+      newIndex[i] = Int32(kept.count)
+      kept.append(entries[i])
+    }
+    /// The new index of a live entry, nil for a reference made before it was freed.
+    func moved(_ index: Int32, _ generation: UInt32) -> Int32? {
+      guard index >= 0, entries[Int(index)].live, entries[Int(index)].generation == generation else { return nil }
+      return newIndex[Int(index)]
+    }
+    due = Heap(
+      due.items.map {
+        var row = $0
+        // A row whose entry went is looked up in the cold tier when due, as before.
+        row.index = moved(row.index, row.generation) ?? -1
+        return row
+      })
+    unclaimed = Heap(
+      unclaimed.items.compactMap {
+        var candidate = $0
+        guard let index = moved(candidate.index, candidate.generation) else { return nil }
+        candidate.index = index
+        return candidate
+      })
+    finishedExpiry.compactMap {
+      var expiry = $0
+      guard entries[Int(expiry.index)].live else { return nil }
+      expiry.index = newIndex[Int(expiry.index)]
+      return expiry
+    }
+    dirtyEntries = dirtyEntries.compactMap { entries[Int($0)].live ? newIndex[Int($0)] : nil }
+    entries = kept
+    freeEntries = []
+    keys.removeAll(sizedFor: entries.count)
+    for (i, e) in entries.enumerated() { keys.insert(hash: e.hash, index: Int32(i)) }
+    compactions += 1
   }
 }
 

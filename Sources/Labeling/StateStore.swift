@@ -80,6 +80,16 @@ public struct DueRow: Sendable, Hashable, Comparable {
   }
 }
 
+/// A due row read from the cold tier, with its prediction.
+public struct DuePrediction: Sendable, Equatable {
+  public var row: DueRow
+  public var prediction: StoredPrediction
+  public init(row: DueRow, prediction: StoredPrediction) {
+    self.row = row
+    self.prediction = prediction
+  }
+}
+
 /// A store's handle on the state of one join key. It stays valid while the engine works on
 /// one event or one due row; the next call that may drop state (`pruneFinished`,
 /// `popUnclaimedFeedback`, eviction) may invalidate it.

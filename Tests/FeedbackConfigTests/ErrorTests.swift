@@ -23,7 +23,7 @@ let errorCases: [ErrorCase] = [
   .replacing(
     "unknown top-level key", "state_dir:", "stat_dir: /x\nstate_dir:", keyPath: "stat_dir",
     problem:
-      "unknown key (known: state_dir, sources, events, labels, datasets, watermark, clock_skew, http, max_in_memory, monitors)"
+      "unknown key (known: state_dir, sources, events, labels, datasets, watermark, clock_skew, http, max_in_memory, state_memory, monitors)"
   ),
   .replacing(
     "unknown source key", "    paths:", "    fromat: json\n    paths:", keyPath: "sources[0].fromat",

@@ -269,6 +269,21 @@ import Testing
     #expect(try Configuration.parse(yaml: Self.base + "\nmax_in_memory: 5000", baseDirectory: "/").maxInMemory == 5000)
   }
 
+  @Test func stateMemoryDefaultsAndParses() throws {
+    #expect(
+      try Configuration.parse(yaml: Self.base, baseDirectory: "/").stateMemory == Configuration.defaultStateMemory)
+    #expect(
+      try Configuration.parse(yaml: Self.base + "\nstate_memory: 64MiB", baseDirectory: "/").stateMemory == 64 << 20)
+    for (text, problem) in [("512KiB", "must be at least 1MiB"), ("lots", "is not a size"), ("0", "greater than 0")] {
+      #expect {
+        try Configuration.parse(yaml: Self.base + "\nstate_memory: \(text)", baseDirectory: "/")
+      } throws: { error in
+        let description = (error as? ConfigurationError)?.description ?? ""
+        return description.contains("state_memory") && description.contains(problem)
+      }
+    }
+  }
+
   @Test func rejectsNonPositive() {
     #expect {
       try Configuration.parse(yaml: Self.base + "\nmax_in_memory: 0", baseDirectory: "/")

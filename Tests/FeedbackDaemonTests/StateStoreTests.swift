@@ -96,8 +96,12 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
   /// One engine over SQLite with a tiny memory budget: predictions, feedback, due rows and
   /// finished keys are evicted at every checkpoint and read back when needed, and every
   /// decision stays the reference store's.
-  @Test(arguments: [(7, 8), (8, 40), (9, 3)] as [(UInt64, Int)])
-  func evictingToSQLiteChangesNoDecision(seed: UInt64, maxInMemory: Int) throws {
+  /// With a byte budget instead (`maxBytes`), the state stays within it after every
+  /// checkpoint's eviction.
+  @Test(
+    arguments: [(7, 8, .max), (8, 40, .max), (9, 3, .max), (10, 1_000_000, 16 << 10), (12, 1_000_000, 24 << 10)]
+      as [(UInt64, Int, Int)])
+  func evictingToSQLiteChangesNoDecision(seed: UInt64, maxInMemory: Int, maxBytes: Int) throws {
     let events = randomEvents(seed: seed, count: 3000)
     let straight = Recorder()
     let reference = try LabelEngine(rules: rules, store: InMemoryStateStore(), output: straight, sources: 1)
@@ -107,11 +111,12 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
     let queue = try DatabaseQueue()
     let cached = Recorder()
     var evictions = 0
+    var compactions = 0
     try queue.inDatabase { db in
       try SQLiteStateStore.migrate(db)
       try db.beginTransaction()
       let sqlite = SQLiteStateStore(db: db)
-      let memory = try MemoryStateStore(cold: sqlite, maxInMemory: maxInMemory)
+      let memory = try MemoryStateStore(cold: sqlite, maxInMemory: maxInMemory, maxBytes: maxBytes, compactAt: 16)
       let engine = try LabelEngine(rules: rules, store: memory, output: cached, sources: 1)
       for (i, (event, hash)) in events.enumerated() {
         try engine.process(event, source: 0, lineHash: hash)
@@ -121,16 +126,19 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
           try sqlite.apply(journal)
           try db.commit()
           try db.beginTransaction()
-          let before = memory.pendingPredictionCount()
+          let before = (memory.pendingPredictionCount(), memory.stateBytes)
           memory.evict()
-          if before > maxInMemory { evictions += 1 }
+          if before.0 > maxInMemory || before.1 > maxBytes { evictions += 1 }
+          #expect(memory.stateBytes <= maxBytes, "state \(memory.stateBytes) bytes after evicting, budget \(maxBytes)")
         }
       }
       try engine.flush()
       #expect(memory.pendingPredictionCount() == 0)
+      compactions = memory.compactions
       try db.commit()
     }
     #expect(evictions > 5, "the budget should force evictions")
+    #expect(compactions > 0, "evicting should leave the entry array to compact")
     #expect(straight.log.count > 500)
     #expect(firstDifference(straight.log, cached.log) == nil)
   }
@@ -202,13 +210,13 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
       #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "2")
       #expect(try db.tableExists("due") == false)
       let store = SQLiteStateStore(db: db)
-      let rows = try store.dueRows(after: .min, through: .max, limit: 10, offsets: [100, 500])
+      let rows = try store.dueRows(after: .min, through: .max, limit: 10, offsets: [100, 500]).map(\.row)
       #expect(
         rows == [
           DueRow(finalizeAt: 1000, seq: 8, dataset: 0), DueRow(finalizeAt: 1400, seq: 8, dataset: 1),
           DueRow(finalizeAt: 1500, seq: 7, dataset: 1),
         ])
-      #expect(try store.dueRows(after: 1000, through: 1450, limit: 10, offsets: [100, 500]).map(\.seq) == [8])
+      #expect(try store.dueRows(after: 1000, through: 1450, limit: 10, offsets: [100, 500]).map(\.row.seq) == [8])
       #expect(try store.dueRows(after: .min, through: .max, limit: 2, offsets: [100, 500]).count == 2)
       #expect(try store.earliestDue(after: 1000, offsets: [100, 500]) == 1400)
       #expect(try store.earliestDue(after: .min, offsets: [100, 500]) == 1000)
