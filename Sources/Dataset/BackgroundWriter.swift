@@ -10,23 +10,26 @@ import Threads
 /// what is batched, waits until the thread has applied everything, and rethrows the first
 /// error the thread met; so nothing is committed that was not written. While the thread is
 /// idle between `sync` calls, `sync` runs its body on the caller's thread.
+///
+/// A batch is flat bytes (`RowRecord`): the caller copies each row's bytes in, so no row is
+/// retained across threads, and batches go back and forth between the threads to be reused.
 public final class BackgroundWriter: @unchecked Sendable {
-  enum Operation {
-    case row(LabeledRow, ageClock: Int64)
-    case advance(watermark: Int64, ageClock: Int64)
-  }
-
-  static let batchSize = 256
+  /// A batch is handed over at this many entries or bytes.
+  static let batchEntries = 512
+  static let batchBytes = 1 << 16
   /// Batches waiting for the thread before `append` waits (bounds memory).
   static let maxQueued = 16
 
   /// Only touched by the writer thread, or by `sync` while the thread is idle.
   private let writer: DatasetWriter
   /// The caller's batch being filled (caller's thread only).
-  private var batch: [Operation] = []
+  private var batch = ByteBuffer(capacity: BackgroundWriter.batchBytes)
+  private var entries = 0
   private let lock = ConditionLock()
   // Guarded by `lock`.
-  private var queued: [[Operation]] = []
+  private var queued: [ByteBuffer] = []
+  /// Applied batches, for the caller to fill again.
+  private var spare: [ByteBuffer] = []
   private var busy = false
   private var stopping = false
   private var failure: (any Error)?
@@ -35,7 +38,8 @@ public final class BackgroundWriter: @unchecked Sendable {
 
   public init(_ writer: DatasetWriter) {
     self.writer = writer
-    batch.reserveCapacity(Self.batchSize)
+    queued.reserveCapacity(Self.maxQueued)
+    spare.reserveCapacity(Self.maxQueued + 1)
     worker = WorkerThread(name: "dataset-writer") { [self] in work() }
   }
 
@@ -51,13 +55,15 @@ public final class BackgroundWriter: @unchecked Sendable {
   }
 
   public func append(_ row: LabeledRow, ageClock: Int64) {
-    batch.append(.row(row, ageClock: ageClock))
-    if batch.count >= Self.batchSize { submit() }
+    RowRecord.write(row, ageClock: ageClock, to: batch)
+    entries += 1
+    if entries >= Self.batchEntries || batch.count >= Self.batchBytes { submit() }
   }
 
   public func advance(watermark: Int64, ageClock: Int64) {
-    batch.append(.advance(watermark: watermark, ageClock: ageClock))
-    if batch.count >= Self.batchSize { submit() }
+    RowRecord.writeAdvance(watermark: watermark, ageClock: ageClock, to: batch)
+    entries += 1
+    if entries >= Self.batchEntries || batch.count >= Self.batchBytes { submit() }
   }
 
   /// Waits until everything handed over is applied, then runs `body` on the writer.
@@ -73,18 +79,20 @@ public final class BackgroundWriter: @unchecked Sendable {
 
   private func submit() {
     guard !batch.isEmpty else { return }
+    entries = 0
     if worker == nil {
       apply(batch)
-      batch.removeAll(keepingCapacity: true)
+      batch.removeAll()
       return
     }
-    lock.withLock {
+    let full = batch
+    let next: ByteBuffer? = lock.withLock {
       while queued.count >= Self.maxQueued { lock.wait() }
-      queued.append(batch)
+      queued.append(full)
       lock.broadcast()
+      return spare.popLast()
     }
-    batch = []
-    batch.reserveCapacity(Self.batchSize)
+    batch = next ?? ByteBuffer(capacity: Self.batchBytes)
   }
 
   private func work() {
@@ -97,21 +105,26 @@ public final class BackgroundWriter: @unchecked Sendable {
       lock.broadcast()
       lock.unlock()
       apply(next)
+      next.removeAll()
       lock.lock()
       busy = false
+      // Kept for reuse unless it grew for a huge row.
+      if next.capacity <= 4 * Self.batchBytes { spare.append(next) }
       lock.broadcast()
     }
     lock.unlock()
   }
 
-  /// Applies operations in order; after a failure the rest are dropped (the next `sync` throws
-  /// it, and nothing after it is committed).
-  private func apply(_ operations: [Operation]) {
+  /// Applies a batch's entries in order; after a failure the rest are dropped (the next `sync`
+  /// throws it, and nothing after it is committed).
+  private func apply(_ batch: ByteBuffer) {
     if failure != nil { return }
+    var p = UnsafeRawPointer(batch.base)
+    let end = p + batch.count
     do {
-      for operation in operations {
-        switch operation {
-        case .row(let row, let ageClock): try writer.append(row, ageClock: ageClock)
+      while p < end {
+        switch RowRecord.read(&p) {
+        case .row(let row): try writer.append(row)
         case .advance(let watermark, let ageClock): try writer.advance(watermark: watermark, ageClock: ageClock)
         }
       }

@@ -52,9 +52,18 @@ public struct DatasetCheckpoint: Sendable, Equatable, Codable {
 /// writes `_SUCCESS` files. A crash anywhere is undone by `init(…, recovering:)`.
 public final class DatasetWriter {
   public let layout: DatasetLayout
-  private var encoder: RowEncoder
-  /// The segment the last row went to and its partition's time range (valid while not sealed).
-  private var lastSegment: (start: Int64, end: Int64, segment: Segment)?
+  private let rollMaxBytes: Int64
+  private let encoder: RowEncoder
+  /// `append(_: LabeledRow, …)`: the row as a record (see `RowRecord`).
+  private let record = ByteBuffer()
+  /// A sealed segment's buffer storage, kept for the next segment (it has grown to the flush size).
+  private let spareBuffer = ByteBuffer()
+  /// The segment the last row went to and its partition's time range. Sealing that segment
+  /// empties the range, so the segment is open (and held by `open`) while a time is in it:
+  /// rows that land in it touch no reference count.
+  private var lastSegment: Unmanaged<Segment>?
+  private var lastStart: Int64 = .max
+  private var lastEnd: Int64 = .min
   private var nextSegment: Int
   private var open: [String: Segment] = [:]
   private var openPartitions: [String: Int64]
@@ -71,7 +80,7 @@ public final class DatasetWriter {
     let fd: Int32
     let path: String
     var written: Int64
-    var buffer: [UInt8] = []
+    let buffer = ByteBuffer()
     var sealed = false
     let deflater: GzipDeflater?
     var memberOpen = false
@@ -92,6 +101,7 @@ public final class DatasetWriter {
   public init(layout: DatasetLayout, recovering checkpoint: DatasetCheckpoint) throws {
     self.layout = layout
     encoder = RowEncoder(layout: layout)
+    rollMaxBytes = Int64(layout.rollMaxBytes)
     nextSegment = checkpoint.nextSegment
     openPartitions = checkpoint.openPartitions
     try FileSystem.makeDirectories(layout.directory)
@@ -154,11 +164,22 @@ public final class DatasetWriter {
 
   /// Appends a final row to the open segment of its partition.
   public func append(_ row: LabeledRow, ageClock: Int64) throws {
+    record.removeAll()
+    RowRecord.write(row, ageClock: ageClock, to: record)
+    var p = UnsafeRawPointer(record.base)
+    guard case .row(let view) = RowRecord.read(&p) else { return }
+    try append(view)
+  }
+
+  /// Appends a row read from a batch (`BackgroundWriter`); its age clock is the record's.
+  func append(_ row: RowView) throws {
     // Rows come in near time order: most land in the partition of the row before.
-    if let last = lastSegment, !last.segment.sealed, last.start <= row.predictedAt, row.predictedAt < last.end {
-      try append(row, to: last.segment)
+    if lastStart <= row.predictedAt, row.predictedAt < lastEnd, let last = lastSegment {
+      let full = last._withUnsafeGuaranteedRef { encode(row, into: $0) }
+      if full { try flushOrSeal(last.takeUnretainedValue()) }
       return
     }
+    let ageClock = row.ageClock
     let (partition, end) = DatasetLayout.partition(of: row.predictedAt)
     let segment: Segment
     if let existing = open[partition] {
@@ -171,19 +192,29 @@ public final class DatasetWriter {
       let fd = try FileSystem.openForAppend(path)
       _ = ftruncate(fd, 0)
       segment = Segment(state: state, path: path, fd: fd, gzip: layout.format == .jsonlGz)
-      segment.buffer = encoder.header()
+      if spareBuffer.capacity > segment.buffer.capacity { segment.buffer.swapStorage(with: spareBuffer) }
+      segment.buffer.append(encoder.header())
       open[partition] = segment
     }
     openPartitions[partition] = end
-    lastSegment = (end - DatasetLayout.partitionNanos, end, segment)
-    try append(row, to: segment)
+    lastSegment = Unmanaged.passUnretained(segment)
+    lastStart = end - DatasetLayout.partitionNanos
+    lastEnd = end
+    if encode(row, into: segment) { try flushOrSeal(segment) }
   }
 
-  private func append(_ row: LabeledRow, to segment: Segment) throws {
-    encoder.encode(row, into: &segment.buffer)
+  /// Encodes a row into the segment's buffer; true if the buffer is to be flushed or the
+  /// segment sealed.
+  @inline(__always)
+  private func encode(_ row: RowView, into segment: Segment) -> Bool {
+    encoder.encode(row, into: segment.buffer)
     rowsWritten += 1
+    return segment.buffer.count >= 1 << 20 || segment.written + Int64(segment.buffer.count) >= rollMaxBytes
+  }
+
+  private func flushOrSeal(_ segment: Segment) throws {
     if segment.buffer.count >= 1 << 20 { try flush(segment, endMember: false) }
-    if segment.written + Int64(segment.buffer.count) >= Int64(layout.rollMaxBytes) { try seal(segment) }
+    if segment.written + Int64(segment.buffer.count) >= rollMaxBytes { try seal(segment) }
   }
 
   /// Seals segments older than `roll.max_age` and those of partitions that are complete.
@@ -204,31 +235,41 @@ public final class DatasetWriter {
   /// segments wait for the next commit to be published, and many may be sealed before it.
   private func seal(_ segment: Segment) throws {
     segment.sealed = true
+    if lastSegment?.toOpaque() == Unmanaged.passUnretained(segment).toOpaque() {
+      lastSegment = nil
+      lastStart = .max
+      lastEnd = .min
+    }
     open[segment.partition] = nil
     toPublish.append(segment)
     try flush(segment, endMember: true)
-    segment.buffer = []
+    if segment.buffer.capacity > spareBuffer.capacity { segment.buffer.swapStorage(with: spareBuffer) }
+    segment.buffer.release()
   }
 
   private func flush(_ segment: Segment, endMember: Bool) throws {
-    var bytes: [UInt8]
+    let buffer = segment.buffer
+    // The buffer is emptied even when the write fails (the next `sync` throws, nothing after
+    // it is committed).
+    defer { buffer.removeAll() }
     if let deflater = segment.deflater {
-      bytes = []
-      if !segment.buffer.isEmpty {
-        segment.buffer.withUnsafeBytes { deflater.compress($0, into: &bytes) }
+      var bytes: [UInt8] = []
+      if !buffer.isEmpty {
+        deflater.compress(buffer.bytes, into: &bytes)
         segment.memberOpen = true
       }
       if endMember && segment.memberOpen {
         deflater.finish(into: &bytes)
         segment.memberOpen = false
       }
+      guard !bytes.isEmpty else { return }
+      try FileSystem.writeAll(segment.fd, bytes, path: segment.path)
+      segment.written += Int64(bytes.count)
     } else {
-      bytes = segment.buffer
+      guard !buffer.isEmpty else { return }
+      try FileSystem.writeAll(segment.fd, buffer.bytes, path: segment.path)
+      segment.written += Int64(buffer.count)
     }
-    segment.buffer.removeAll(keepingCapacity: true)
-    guard !bytes.isEmpty else { return }
-    try FileSystem.writeAll(segment.fd, bytes, path: segment.path)
-    segment.written += Int64(bytes.count)
   }
 
   /// Makes every appended row durable and returns the state to commit with it.

@@ -44,6 +44,19 @@ public enum FileSystem {
     }
   }
 
+  public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+    guard let base = bytes.baseAddress else { return }
+    var done = 0
+    while done < bytes.count {
+      let n = write(fd, base + done, bytes.count - done)
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw FileSystemError(path: path, operation: "write", code: errno)
+      }
+      done += n
+    }
+  }
+
   public static func sync(_ fd: Int32, path: String) throws {
     guard fsync(fd) == 0 else { throw FileSystemError(path: path, operation: "fsync", code: errno) }
   }

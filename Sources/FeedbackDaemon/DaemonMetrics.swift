@@ -18,7 +18,8 @@ final class DaemonMetrics {
   private let pending = Gauge(label: "feedbackd_pending_predictions")
   private let watermark = Gauge(label: "feedbackd_watermark_seconds")
   private let lag = Gauge(label: "feedbackd_watermark_lag_seconds")
-  private let labelDelays: [Recorder]
+  /// Per dataset, the delay recorder of each of its rows' labels, in row order.
+  private let rowDelays: [[Recorder]]
 
   init(rules: Rules, sourceNames: [String], datasetNames: [String]) {
     self.rules = rules
@@ -27,9 +28,10 @@ final class DaemonMetrics {
     lastSources = Array(repeating: SourceCounters(), count: sourceNames.count)
     lastEngine = EngineCounters(
       feedbackTypes: rules.feedbackTypes.count, datasets: rules.datasets.count, sources: sourceNames.count)
-    labelDelays = rules.labels.map {
+    let labelDelays = rules.labels.map {
       Recorder(label: "feedbackd_label_delay_seconds", dimensions: [("label", $0.name)], aggregate: true)
     }
+    rowDelays = rules.datasets.map { dataset in dataset.labels.map { labelDelays[$0] } }
     // Every series that can be known up front is exported from the start, at zero, so that
     // dashboards and alerts see a 0 rather than nothing.
     let kinds = ["prediction"] + rules.feedbackTypes.map(\.name) + ["ignored", "missing_key"]
@@ -57,8 +59,12 @@ final class DaemonMetrics {
 
   /// Time from a prediction to the feedback that set its label, per label with feedback.
   func recordRow(_ row: LabeledRow) {
-    for (label, outcome) in zip(rules.datasets[row.dataset].labels, row.labels) {
-      if let at = outcome.at { labelDelays[label].record(Double(at - row.predictedAt) / 1e9) }
+    rowDelays[row.dataset].withUnsafeBufferPointer { delays in
+      row.labels.withUnsafeBufferPointer { labels in
+        for i in 0..<min(delays.count, labels.count) {
+          if let at = labels[i].at { delays[i].record(Double(at - row.predictedAt) / 1e9) }
+        }
+      }
     }
   }
 

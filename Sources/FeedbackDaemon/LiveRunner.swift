@@ -111,7 +111,7 @@ public final class LiveRunner: Sendable {
     do {
       let pipeline = try Pipeline(config: config, db: db, logger: logger)
       defer { pipeline.close() }
-      pipeline.ageClock = { LiveRunner.wallNow() }
+      pipeline.ageClockKind = .wall
       let rotateWait =
         Int64(options.rotateWait.components.seconds) * 1_000_000_000
         + options.rotateWait.components.attoseconds / 1_000_000_000

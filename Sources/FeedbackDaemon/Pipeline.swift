@@ -44,8 +44,15 @@ final class Pipeline: EngineOutput {
   /// The configured monitors; per dataset, the indices of its monitors.
   let monitors: [DatasetMonitor]
   private let monitorsOfDataset: [[Int]]
-  /// Replay rolls segments by event time so that file names and boundaries are deterministic.
-  var ageClock: () -> Int64 = { 0 }
+  /// What segments' age is measured by: replay rolls them by event time (the watermark), so
+  /// that file names and boundaries are deterministic; the daemon by wall time.
+  enum AgeClock {
+    case zero
+    case watermark
+    case wall
+  }
+
+  var ageClockKind = AgeClock.zero
   var linesSinceCommit = 0
   private var touchedFiles: [String: FileRecord] = [:]
   let metrics: DaemonMetrics
@@ -210,12 +217,23 @@ final class Pipeline: EngineOutput {
     rejects.append(record)
   }
 
+  /// The age clock's value now (a switch rather than a closure: it is read for every row).
+  func ageClock() -> Int64 {
+    switch ageClockKind {
+    case .zero: return 0
+    case .watermark: return engine.watermark
+    case .wall: return LiveRunner.wallNow()
+    }
+  }
+
   // MARK: EngineOutput
 
   func write(_ row: LabeledRow) throws {
     writers[row.dataset].append(row, ageClock: ageClock())
     metrics.recordRow(row)
-    for m in monitorsOfDataset[row.dataset] { monitors[m].observe(row) }
+    if !monitors.isEmpty {
+      for m in monitorsOfDataset[row.dataset] { monitors[m].observe(row) }
+    }
   }
 
   func side(_ sideRecord: SideRecord) throws {

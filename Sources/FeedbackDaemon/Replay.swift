@@ -53,7 +53,7 @@ public enum Replay {
     func replay(db: Database) throws -> ReplaySummary {
       let pipeline = try Pipeline(config: config, db: db, logger: logger)
       defer { pipeline.close() }
-      pipeline.ageClock = { [unowned pipeline] in pipeline.engine.watermark }
+      pipeline.ageClockKind = .watermark
       let feeds = config.sources.indices.map { SourceFeed(index: $0, pipeline: pipeline, live: false) }
       var active = Array(feeds.indices)
       while !active.isEmpty {

@@ -78,6 +78,60 @@ extension JSONValue {
 }
 
 extension JSONValue {
+  /// The most bytes `writeString(utf8:to:)` writes for `count` bytes of text.
+  @inline(__always) public static func maxQuotedCount(_ count: Int) -> Int { 6 * count + 2 }
+
+  /// `writeString` through a raw pointer: writes the UTF-8 `text` quoted and minimally escaped
+  /// at `out` (room for `maxQuotedCount(text.count)` bytes) and returns the end of what it wrote.
+  @inline(__always)
+  public static func writeString(
+    utf8 text: UnsafeRawBufferPointer, to out: UnsafeMutablePointer<UInt8>
+  ) -> UnsafeMutablePointer<UInt8> {
+    out[0] = ASCII.quote
+    var p = out + 1
+    let count = text.count
+    guard count > 0, let base = text.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+      p[0] = ASCII.quote
+      return p + 1
+    }
+    // Short texts (keys, names): copied byte by byte as they are checked.
+    for position in 0..<count {
+      let byte = base[position]
+      if byte < 0x20 || byte == ASCII.quote || byte == ASCII.backslash {
+        p = writeEscape(byte, to: p)
+      } else {
+        p[0] = byte
+        p += 1
+      }
+    }
+    p[0] = ASCII.quote
+    return p + 1
+  }
+
+  @inline(never)
+  private static func writeEscape(_ byte: UInt8, to p: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+    p[0] = ASCII.backslash
+    switch byte {
+    case ASCII.quote, ASCII.backslash: p[1] = byte
+    case 0x08: p[1] = UInt8(ascii: "b")
+    case 0x0C: p[1] = UInt8(ascii: "f")
+    case 0x0A: p[1] = UInt8(ascii: "n")
+    case 0x0D: p[1] = UInt8(ascii: "r")
+    case 0x09: p[1] = UInt8(ascii: "t")
+    default:
+      let hexDigits: StaticString = "0123456789abcdef"
+      p[1] = UInt8(ascii: "u")
+      p[2] = ASCII.zero
+      p[3] = ASCII.zero
+      p[4] = hexDigits.utf8Start[Int(byte >> 4)]
+      p[5] = hexDigits.utf8Start[Int(byte & 0x0F)]
+      return p + 6
+    }
+    return p + 2
+  }
+}
+
+extension JSONValue {
   /// The ranges of the elements of the JSON array in `bytes` (already known to be valid JSON,
   /// e.g. written by `write(to:)`), without parsing them; `nil` if `bytes` is not an array.
   public static func arrayElements(_ bytes: UnsafeRawBufferPointer, into ranges: inout [Range<Int>]) -> Bool {

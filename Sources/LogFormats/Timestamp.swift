@@ -318,3 +318,86 @@ public enum Timestamp {
     return (year, month, day)
   }
 }
+
+/// Writes `Timestamp.format(t, fractionDigits:)` through a raw pointer, keeping the last
+/// minute's `YYYY-MM-DDTHH:MM:` (times written one after another are mostly in the same
+/// minute: dataset rows come in near time order). One formatter per stream of times.
+public struct TimestampFormatter {
+  /// Room `write` needs at its destination (it may store up to this many bytes).
+  public static let maxCount = 40
+  /// Two ASCII digits per value 0…99.
+  private static let pairs: [UInt8] = {
+    var digits: [UInt8] = []
+    for n in 0..<100 { digits += [ASCII.zero + UInt8(n / 10), ASCII.zero + UInt8(n % 10)] }
+    return digits
+  }()
+
+  public let fractionDigits: Int
+  private let fractionDivisor: Int64
+  /// The minute (floor of seconds / 60) whose prefix is cached; `.min` for none yet.
+  private var minute: Int64 = .min
+  /// The cached prefix (`2026-11-30T09:00:`), in four words, and its length.
+  private var prefix: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+  private var prefixCount = 0
+
+  public init(fractionDigits: Int = 3) {
+    self.fractionDigits = min(max(fractionDigits, 0), 9)
+    var divisor: Int64 = 1
+    for _ in self.fractionDigits..<9 { divisor *= 10 }
+    fractionDivisor = divisor
+  }
+
+  /// Writes the time at `out` (which has room for `maxCount` bytes) and returns the count written.
+  @inline(__always)
+  public mutating func write(_ nanoseconds: Int64, to out: UnsafeMutablePointer<UInt8>) -> Int {
+    let (seconds, nanos) = Timestamp.splitSeconds(nanoseconds)
+    let (minute, second) = Timestamp.floorDivide(seconds, 60)
+    if minute != self.minute { cachePrefix(minute) }
+    // The prefix words are stored whole (32 bytes); what follows overwrites the excess.
+    let raw = UnsafeMutableRawPointer(out)
+    raw.storeBytes(of: prefix.0, as: UInt64.self)
+    raw.storeBytes(of: prefix.1, toByteOffset: 8, as: UInt64.self)
+    raw.storeBytes(of: prefix.2, toByteOffset: 16, as: UInt64.self)
+    raw.storeBytes(of: prefix.3, toByteOffset: 24, as: UInt64.self)
+    var p = out + prefixCount
+    Self.pairs.withUnsafeBufferPointer { pairs in
+      let s = Int(second) * 2
+      p[0] = pairs[s]
+      p[1] = pairs[s + 1]
+      p += 2
+      if fractionDigits > 0 {
+        p[0] = ASCII.dot
+        p += 1
+        var value = nanos / fractionDivisor
+        var i = fractionDigits
+        while i > 0 {
+          i -= 1
+          p[i] = ASCII.zero &+ UInt8(truncatingIfNeeded: value % 10)
+          value /= 10
+        }
+        p += fractionDigits
+      }
+    }
+    p[0] = UInt8(ascii: "Z")
+    return p + 1 - out
+  }
+
+  @inline(never)
+  private mutating func cachePrefix(_ minute: Int64) {
+    // Any time within the minute has its prefix; the minute's first nanosecond is not an Int64
+    // for the first minute of the range, whose last one is.
+    let (start, overflow) = minute.multipliedReportingOverflow(by: 60 * Timestamp.nanosPerSecond)
+    let inside = overflow ? Int64.min : start
+    var text: [UInt8] = []
+    text.reserveCapacity(32)
+    Timestamp.write(inside, fractionDigits: 0, to: &text)
+    // `…THH:MM:SSZ` less its `SSZ`.
+    prefixCount = text.count - 3
+    var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    withUnsafeMutableBytes(of: &words) { words in
+      for i in 0..<min(prefixCount, 32) { words[i] = text[i] }
+    }
+    prefix = words
+    self.minute = minute
+  }
+}

@@ -201,7 +201,7 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
 
 /// The writer on its own thread must write exactly what the writer in line writes.
 @Suite struct BackgroundWriterTests {
-  @Test(arguments: [OutputFormat.jsonl, .jsonlGz])
+  @Test(arguments: OutputFormat.allCases)
   func writesWhatTheInlineWriterWrites(format: OutputFormat) throws {
     let direct = try tempDir()
     let threaded = try tempDir()
@@ -214,7 +214,12 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     var time = t0
     for i in 0..<5000 {
       time += Int64.random(in: 0...(hour / 200), using: &rng)
-      let r = row("k\(i)", at: time, score: "0.\(i % 97)", clicked: i % 7 == 0)
+      // Now and then a row larger than a whole batch, and keys and values that need escaping.
+      let category: JSONValue =
+        i % 1000 == 500 ? .string(String(repeating: "big \"row\", ", count: 20_000)) : .string("cat\n\(i % 5)é")
+      let r = row(
+        i % 3 == 0 ? "k\(i)" : "k\"\(i)\\,\u{1}", at: time, score: "0.\(i % 97)", category: category,
+        clicked: i % 7 == 0)
       try inline.append(r, ageClock: time)
       background.append(r, ageClock: time)
       if i % 300 == 0 {

@@ -17,7 +17,7 @@ import Testing
     for whole in [false, true] {
       var layout = layout("/tmp/unused")
       if whole { layout.columns = nil }
-      var encoder = RowEncoder(layout: layout)
+      let encoder = RowEncoder(layout: layout)
       var rng: UInt64 = 3
       for round in 0..<500 {
         rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -41,6 +41,83 @@ import Testing
     }
   }
 
+  /// Random rows in every format, every shape of layout: keys that need escapes, unicode,
+  /// columns of every kind (fewer or more than the layout keeps), labels of every kind with and
+  /// without times across minute, day and year boundaries and before 1970.
+  @Test(arguments: OutputFormat.allCases)
+  func randomRowsEqualTheGenericEncoder(format: OutputFormat) {
+    var rng = Random(seed: 0xC0FFEE ^ UInt64(format.rawValue.utf8.count))
+    let times: [Int64] = [
+      0, -1, 1, -1_000_000_000, t0, t0 - 1, 1_798_761_599_999_999_999, 1_798_761_600_000_000_000,  // 2026→2027
+      951_868_799_999_000_000, .max, .min,
+    ]
+    func time() -> Int64 {
+      rng.below(3) == 0 ? times[rng.below(times.count)] : t0 + Int64(rng.below(1 << 40)) - (1 << 39)
+    }
+    for shape in 0..<12 {
+      let columnCount = shape % 4
+      let labelCount = shape / 4
+      let layout = DatasetLayout(
+        name: "d", directory: "/tmp/unused", format: format,
+        columns: shape == 11 ? nil : (0..<columnCount).map { (name: rng.name(), path: "p\($0)") },
+        labels: (0..<labelCount).map { _ in .init(name: rng.name(), type: "json", describe: []) },
+        rollMaxBytes: 1 << 30, rollMaxAge: 1 << 60, maxWindow: hour)
+      let encoder = RowEncoder(layout: layout)
+      for _ in 0..<300 {
+        let columns: JSONValue
+        if layout.columns == nil {
+          columns = .object((0..<rng.below(4)).map { _ in JSONMember(key: rng.name(), value: rng.value()) })
+        } else {
+          columns = .array((0..<rng.below(columnCount + 2)).map { _ in rng.value() })
+        }
+        let row = LabeledRow(
+          dataset: 0, key: rng.text(), predictedAt: time(), finalizeAt: 0, columns: columns,
+          labels: (0..<(labelCount + rng.below(2))).map { _ in
+            LabelOutcome(value: rng.value(), at: rng.below(2) == 0 ? nil : time())
+          })
+        var fast: [UInt8] = []
+        encoder.encode(row, into: &fast)
+        var generic: [UInt8] = []
+        encoder.encodeGeneric(row, into: &generic)
+        if fast != generic {
+          Issue.record("\(String(decoding: fast, as: UTF8.self)) vs \(String(decoding: generic, as: UTF8.self))")
+          return
+        }
+      }
+    }
+  }
+
+  /// Columns' JSON that is not compact (spaces, malformed, not an array) is split as
+  /// `JSONValue.arrayElements` splits it: each element's bytes, `null` for a missing one.
+  @Test func columnsThatAreNotCompactAreSplitLikeArrayElements() {
+    let texts = [
+      "[1,2]", "[ 1 , 2 ]", "[]", "[ ]", "[1]", "[1,2,3]", #"["a,]\"",{"k":[1,"}"]}]"#, "[{ \"a\" : 1 } ,null]",
+      "{}", "", "[", "[1,", "[1,]", "[,1]", "[1 2]", "[\"a\"b,1]", "[1}", "[{]}", "[[1],[2]]  ", "\t[1,2]",
+      "[\"\\\\\",\"\\\"\"]", "[\"é\",\"\u{1}\"]", "[-1.5e3,true,false]", "[1,2] trailing", "[\"unterminated",
+    ]
+    let encoder = RowEncoder(layout: layout("/tmp/unused"))
+    for text in texts {
+      let json = Array(text.utf8)
+      let row = LabeledRow(
+        dataset: 0, key: "k", predictedAt: t0, finalizeAt: 0, columnsJSON: json,
+        labels: [LabelOutcome(value: .number("1"), at: nil)])
+      var actual: [UInt8] = []
+      encoder.encode(row, into: &actual)
+      var ranges: [Range<Int>] = []
+      let isArray = json.withUnsafeBytes { JSONValue.arrayElements($0, into: &ranges) }
+      var expected = Array(#"{"key":"k","predicted_at":"2026-11-30T09:00:00.000Z""#.utf8)
+      for (i, name) in ["score", "category"].enumerated() {
+        expected += Array(",\"\(name)\":".utf8)
+        let valid = isArray && i < ranges.count && ranges[i].lowerBound >= 0
+        expected += valid ? Array(json[ranges[i]]) : Array("null".utf8)
+      }
+      expected += Array(#","clicked":1,"clicked_at":null}"#.utf8) + [10]
+      #expect(
+        actual == expected,
+        "\(text): \(String(decoding: actual, as: UTF8.self)) vs \(String(decoding: expected, as: UTF8.self))")
+    }
+  }
+
   @Test func arrayElementsSplitsNestedValues() {
     let text = #"[ 1 ,"a,]\"",[2,[3]],{"k":"}"} ,null]"#
     var ranges: [Range<Int>] = []
@@ -53,5 +130,43 @@ import Testing
     #expect(empty.withUnsafeBytes { JSONValue.arrayElements($0, into: &ranges) } && ranges.isEmpty)
     let notArray = Array("{}".utf8)
     #expect(!notArray.withUnsafeBytes { JSONValue.arrayElements($0, into: &ranges) })
+  }
+}
+
+/// Deterministic random rows' parts.
+struct Random {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+
+  static let characters: [String] = [
+    "a", "b", "z", "0", "9", "-", "_", " ", ",", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "é", "€",
+    "😀", "]", "}", "[", "{", ":",
+  ]
+
+  mutating func text() -> String {
+    (0..<below(24)).map { _ in Self.characters[below(Self.characters.count)] }.joined()
+  }
+
+  mutating func name() -> String { below(3) == 0 ? text() : "c\(below(1000))" }
+
+  mutating func value(depth: Int = 0) -> JSONValue {
+    switch below(depth > 1 ? 5 : 7) {
+    case 0: return .null
+    case 1: return .bool(below(2) == 0)
+    case 2: return .number(["0", "1", "-1.5e3", "0.25", "12345678901234567890"][below(5)])
+    case 3, 4: return .string(text())
+    case 5: return .array((0..<below(3)).map { _ in value(depth: depth + 1) })
+    default: return .object((0..<below(3)).map { _ in JSONMember(key: name(), value: value(depth: depth + 1)) })
+    }
   }
 }

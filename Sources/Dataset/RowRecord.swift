@@ -1,0 +1,169 @@
+import Labeling
+import LogFormats
+
+/// A row, or a watermark advance, as flat bytes in a batch: what the caller's thread hands to
+/// the writer thread. Writing one copies the row's bytes, so the batch holds no reference into
+/// the row (neither thread retains or releases anything of it per row); reading one gives
+/// pointers into the batch.
+///
+/// Row: tag 0, age clock, predicted at, key count, columns count, label count, the key's
+/// UTF-8, the columns' JSON, then per label: whether it has a time, the time, the value's JSON
+/// count and the value's JSON (compact, as `JSONValue.write` writes it). Advance: tag 1,
+/// watermark, age clock. Integers in native byte order, unaligned.
+enum RowRecord {
+  static let rowTag: UInt8 = 0
+  static let advanceTag: UInt8 = 1
+  static let rowHeaderCount = 1 + 8 + 8 + 4 + 4 + 4
+  static let labelHeaderCount = 1 + 8 + 4
+  static let advanceCount = 1 + 8 + 8
+
+  enum Entry {
+    case row(RowView)
+    case advance(watermark: Int64, ageClock: Int64)
+  }
+
+  static func write(_ row: LabeledRow, ageClock: Int64, to buffer: ByteBuffer) {
+    withUTF8(row.key) { key in
+      row.columnsJSON.withUnsafeBytes { columns in
+        let p = UnsafeMutableRawPointer(buffer.reserve(rowHeaderCount + key.count + columns.count))
+        p.storeBytes(of: rowTag, as: UInt8.self)
+        p.storeBytes(of: ageClock, toByteOffset: 1, as: Int64.self)
+        p.storeBytes(of: row.predictedAt, toByteOffset: 9, as: Int64.self)
+        p.storeBytes(of: UInt32(truncatingIfNeeded: key.count), toByteOffset: 17, as: UInt32.self)
+        p.storeBytes(of: UInt32(truncatingIfNeeded: columns.count), toByteOffset: 21, as: UInt32.self)
+        p.storeBytes(of: UInt32(truncatingIfNeeded: row.labels.count), toByteOffset: 25, as: UInt32.self)
+        var q = p + rowHeaderCount
+        if let base = key.baseAddress { q.copyMemory(from: base, byteCount: key.count) }
+        q += key.count
+        if let base = columns.baseAddress { q.copyMemory(from: base, byteCount: columns.count) }
+        q += columns.count
+        buffer.commit(q.assumingMemoryBound(to: UInt8.self))
+      }
+    }
+    row.labels.withUnsafeBufferPointer { labels in
+      for outcome in labels { write(outcome, to: buffer) }
+    }
+  }
+
+  private static func write(_ outcome: LabelOutcome, to buffer: ByteBuffer) {
+    let header = buffer.count
+    var p = UnsafeMutableRawPointer(buffer.reserve(labelHeaderCount))
+    p.storeBytes(of: outcome.at == nil ? 0 : 1, as: UInt8.self)
+    p.storeBytes(of: outcome.at ?? 0, toByteOffset: 1, as: Int64.self)
+    buffer.commit((p + labelHeaderCount).assumingMemoryBound(to: UInt8.self))
+    switch outcome.value {
+    case .null: append("null", to: buffer)
+    case .bool(let value): append(value ? "true" : "false", to: buffer)
+    case .number(let literal): withUTF8(literal) { buffer.append($0) }
+    case .string(let text):
+      withUTF8(text) { utf8 in
+        let start = buffer.reserve(JSONValue.maxQuotedCount(utf8.count))
+        buffer.commit(JSONValue.writeString(utf8: utf8, to: start))
+      }
+    case .array, .object:
+      var json: [UInt8] = []
+      outcome.value.write(to: &json)
+      buffer.append(json)
+    }
+    p = UnsafeMutableRawPointer(buffer.base + header)
+    p.storeBytes(
+      of: UInt32(truncatingIfNeeded: buffer.count - header - labelHeaderCount), toByteOffset: 9, as: UInt32.self)
+  }
+
+  private static func append(_ literal: StaticString, to buffer: ByteBuffer) {
+    buffer.append(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+  }
+
+  @inline(__always)
+  static func withUTF8<R>(_ text: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    if let result = text.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
+      return result
+    }
+    var text = text
+    return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+  }
+
+  static func writeAdvance(watermark: Int64, ageClock: Int64, to buffer: ByteBuffer) {
+    let p = UnsafeMutableRawPointer(buffer.reserve(advanceCount))
+    p.storeBytes(of: advanceTag, as: UInt8.self)
+    p.storeBytes(of: watermark, toByteOffset: 1, as: Int64.self)
+    p.storeBytes(of: ageClock, toByteOffset: 9, as: Int64.self)
+    buffer.commit((p + advanceCount).assumingMemoryBound(to: UInt8.self))
+  }
+
+  /// The entry at `p`; moves `p` past it.
+  @inline(__always)
+  static func read(_ p: inout UnsafeRawPointer) -> Entry {
+    if p.load(as: UInt8.self) == advanceTag {
+      let watermark = p.loadUnaligned(fromByteOffset: 1, as: Int64.self)
+      let ageClock = p.loadUnaligned(fromByteOffset: 9, as: Int64.self)
+      p += advanceCount
+      return .advance(watermark: watermark, ageClock: ageClock)
+    }
+    let ageClock = p.loadUnaligned(fromByteOffset: 1, as: Int64.self)
+    let predictedAt = p.loadUnaligned(fromByteOffset: 9, as: Int64.self)
+    let keyCount = Int(p.loadUnaligned(fromByteOffset: 17, as: UInt32.self))
+    let columnsCount = Int(p.loadUnaligned(fromByteOffset: 21, as: UInt32.self))
+    let labelCount = Int(p.loadUnaligned(fromByteOffset: 25, as: UInt32.self))
+    let key = p + rowHeaderCount
+    let columns = key + keyCount
+    let labels = columns + columnsCount
+    var end = labels
+    for _ in 0..<labelCount {
+      end += labelHeaderCount + Int(end.loadUnaligned(fromByteOffset: 9, as: UInt32.self))
+    }
+    p = end
+    return .row(
+      RowView(
+        ageClock: ageClock, predictedAt: predictedAt, key: UnsafeRawBufferPointer(start: key, count: keyCount),
+        columns: UnsafeRawBufferPointer(start: columns, count: columnsCount), labelCount: labelCount,
+        labels: UnsafeRawBufferPointer(start: labels, count: end - labels)))
+  }
+}
+
+/// A row read from a batch: pointers into it, valid while the batch is.
+struct RowView {
+  var ageClock: Int64
+  var predictedAt: Int64
+  var key: UnsafeRawBufferPointer
+  var columns: UnsafeRawBufferPointer
+  var labelCount: Int
+  /// The labels' records (see `RowRecord`); read them in order with `readLabel`.
+  var labels: UnsafeRawBufferPointer
+
+  /// The label at `p` (inside `labels`): its time and value's JSON; moves `p` past it.
+  @inline(__always)
+  static func readLabel(_ p: inout UnsafeRawPointer) -> (at: Int64?, value: UnsafeRawBufferPointer) {
+    let hasAt = p.load(as: UInt8.self) != 0
+    let at = p.loadUnaligned(fromByteOffset: 1, as: Int64.self)
+    let count = Int(p.loadUnaligned(fromByteOffset: 9, as: UInt32.self))
+    let value = UnsafeRawBufferPointer(start: p + RowRecord.labelHeaderCount, count: count)
+    p += RowRecord.labelHeaderCount + count
+    return (hasAt ? at : nil, value)
+  }
+
+  /// The row as a `LabeledRow` again (the CSV path, which goes through `JSONValue`s): label
+  /// values are what `RowEncoder.appendCSV` needs of them (a string's text, null, or the JSON
+  /// text of anything else, which is what CSV writes for those).
+  func labeledRow() -> LabeledRow {
+    var labels: [LabelOutcome] = []
+    labels.reserveCapacity(labelCount)
+    if var p = self.labels.baseAddress {
+      for _ in 0..<labelCount {
+        let (at, json) = Self.readLabel(&p)
+        let value: JSONValue
+        if json.first == UInt8(ascii: "\""), case .string(let text)? = try? JSONValue.parse(json) {
+          value = .string(text)
+        } else if json.elementsEqual("null".utf8) {
+          value = .null
+        } else {
+          value = .number(String(decoding: json, as: UTF8.self))
+        }
+        labels.append(LabelOutcome(value: value, at: at))
+      }
+    }
+    return LabeledRow(
+      dataset: 0, key: String(decoding: key, as: UTF8.self), predictedAt: predictedAt, finalizeAt: 0,
+      columnsJSON: Array(columns), labels: labels)
+  }
+}
