@@ -82,7 +82,8 @@ public final class DatasetWriter {
     var written: Int64
     let buffer = ByteBuffer()
     var sealed = false
-    let deflater: GzipDeflater?
+    /// Let go when the segment is sealed (zlib's state is a few hundred KiB).
+    var deflater: GzipDeflater?
     var memberOpen = false
 
     init(state: SegmentState, path: String, fd: Int32, gzip: Bool) {
@@ -179,6 +180,10 @@ public final class DatasetWriter {
       if full { try flushOrSeal(last.takeUnretainedValue()) }
       return
     }
+    // The partition left behind is sealed at once if it is complete: after a flush told the
+    // writer that event time ended, rows of many partitions come in one go, and each would
+    // otherwise keep its buffer and compressor until the end.
+    if let last = lastSegment, lastEnd &+ layout.maxWindow <= watermark { try seal(last.takeUnretainedValue()) }
     let ageClock = row.ageClock
     let (partition, end) = DatasetLayout.partition(of: row.predictedAt)
     let segment: Segment
@@ -243,6 +248,7 @@ public final class DatasetWriter {
     open[segment.partition] = nil
     toPublish.append(segment)
     try flush(segment, endMember: true)
+    segment.deflater = nil
     if segment.buffer.capacity > spareBuffer.capacity { segment.buffer.swapStorage(with: spareBuffer) }
     segment.buffer.release()
   }

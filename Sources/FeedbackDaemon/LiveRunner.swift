@@ -196,10 +196,10 @@ public final class LiveRunner: Sendable {
     for i in feeds.indices {
       let active = now - lastData[i] < idleTimeout
       anyActive = anyActive || active
-      try pipeline.engine.setSourceActive(i, active)
+      try pipeline.betweenLines { try $0.setSourceActive(i, active) }
     }
     // Nothing is being written anywhere: wall-clock time moves the watermark.
-    if !anyActive { try pipeline.engine.advance(to: now - pipeline.config.watermark.maxOutOfOrder) }
+    if !anyActive { try pipeline.betweenLines { try $0.advance(to: now - pipeline.config.watermark.maxOutOfOrder) } }
     return total
   }
 

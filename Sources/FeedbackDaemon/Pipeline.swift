@@ -63,6 +63,8 @@ final class Pipeline: EngineOutput {
   private var scanned: [ScannedEvent]
   /// `state.stateBytes` after the last commit evicted what it could.
   private var stateBytesAfterCommit = 0
+  /// The largest `state.stateBytes` a commit saw (before evicting).
+  private(set) var peakStateBytes = 0
 
   /// The join state outgrew `state_memory` (and grew by a quarter of it since the last
   /// commit, so state that cannot be evicted, such as orphan candidates, does not force a
@@ -129,6 +131,7 @@ final class Pipeline: EngineOutput {
       engine.restore(
         seq: checkpoint.seq, watermark: checkpoint.watermark,
         sourceMaxTime: config.sources.map { checkpoint.sourceMaxTime[$0.name] })
+      try betweenLines { try $0.resume() }
     }
   }
 
@@ -295,6 +298,25 @@ final class Pipeline: EngineOutput {
   // MARK: Checkpoint
 
   /// Lets segments roll by age and partitions complete; called between batches of lines.
+  /// Ends event time (replay `--flush`): every pending row is written. The writers learn it
+  /// first, so each seals a partition's segment as soon as the rows move past it instead of
+  /// keeping every partition's buffer and compressor until the end.
+  func flush() throws {
+    for writer in writers { writer.advance(watermark: .max, ageClock: .max) }
+    try betweenLines { try $0.flush() }
+  }
+
+  /// Runs engine calls made between lines, letting the rows they write be interrupted by
+  /// commits when the state outgrows its budget (`LabelEngine.checkpointHook`): read positions
+  /// are exact there. A restart resumes the interrupted settle (`LabelEngine.resume`).
+  func betweenLines(_ body: (LabelEngine) throws -> Void) throws {
+    engine.checkpointHook = { [unowned self] in
+      if stateOverBudget { try commit() }
+    }
+    defer { engine.checkpointHook = nil }
+    try body(engine)
+  }
+
   func advanceOutputs() throws {
     let clock = ageClock()
     for writer in writers { writer.advance(watermark: engine.watermark, ageClock: clock) }
@@ -335,6 +357,7 @@ final class Pipeline: EngineOutput {
     try store.pruneFinished(expiredBy: engine.watermark)
     try store.db.commit()
     try store.db.beginTransaction()
+    peakStateBytes = max(peakStateBytes, state.stateBytes)
     state.evict()
     stateBytesAfterCommit = state.stateBytes
     for writer in writers { _ = try writer.sync { try $0.afterCommit() } }

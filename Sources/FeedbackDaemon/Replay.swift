@@ -64,7 +64,7 @@ public enum Replay {
         }!
         if try feeds[next].tailer.poll(budget: 4096, now: 0) == 0 {
           active.removeAll { $0 == next }
-          try pipeline.engine.setSourceActive(next, false)
+          try pipeline.betweenLines { try $0.setSourceActive(next, false) }
         }
         try pipeline.advanceOutputs()
         // Also commit when the state reaches its memory bounds: only committed state can be
@@ -75,7 +75,7 @@ public enum Replay {
           try pipeline.commit()
         }
       }
-      if options.flush { try pipeline.engine.flush() }
+      if options.flush { try pipeline.flush() }
       try pipeline.sealAll()
       try pipeline.commit()
       let elapsed = ContinuousClock.now - start

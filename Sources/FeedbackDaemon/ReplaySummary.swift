@@ -24,6 +24,9 @@ public struct ReplaySummary: Sendable {
   public var latePredictions = 0
   public var pendingPredictions = 0
   public var seconds: Double = 0
+  public var peakStateBytes = 0
+  public var stateMemory = 0
+  public var evictions = 0
 
   init(pipeline: Pipeline, elapsed: Duration, pending: Int) {
     for c in pipeline.sourceCounters {
@@ -58,6 +61,9 @@ public struct ReplaySummary: Sendable {
     latePredictions = counters.latePredictions
     pendingPredictions = pending
     seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    peakStateBytes = pipeline.peakStateBytes
+    stateMemory = pipeline.config.stateMemory
+    evictions = pipeline.state.evictions
   }
 
   public var text: String {
@@ -65,6 +71,7 @@ public struct ReplaySummary: Sendable {
       items.isEmpty ? "none" : items.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
     }
     let mb = Double(bytes) / 1e6
+    func mib(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / 1_048_576) }
     let rate = seconds > 0 ? mb / seconds : 0
     return """
       files       \(filesRead) read, \(filesSkipped) already read, \(filesQuarantined) quarantined
@@ -73,6 +80,8 @@ public struct ReplaySummary: Sendable {
       duplicates  \(duplicatePredictions) predictions
       rows        \(list(rows))
       pending     \(pendingPredictions) predictions (windows still open)
+      state       peak \(mib(peakStateBytes)) MiB in memory at commits (state_memory \(mib(stateMemory)) MiB), \
+      evicted to SQLite at \(evictions) commits
       rejects     \(list(rejects))
       skipped     \(list(skipped))
       orphans     \(list(orphans))

@@ -24,6 +24,12 @@ public final class LabelEngine {
   private var nextOrphan: Int64 = .max
   /// Reused while building a prediction's payload.
   private var payload: [UInt8] = []
+  /// Set by the owner only around calls it makes between lines (`setSourceActive`,
+  /// `advance(to:)`, `flush`): called after every 4096 rows one settle writes, where the owner
+  /// may commit. One watermark step (a source ending, a flush) can make a whole window's rows
+  /// final at once, and only committed state can be evicted. Never set while an event is
+  /// processed: a commit there would save read positions short of the event.
+  public var checkpointHook: (() throws -> Void)?
 
   public init(rules: Rules, store: any StateStore, output: any EngineOutput, sources: Int) throws {
     self.rules = rules
@@ -43,6 +49,12 @@ public final class LabelEngine {
     self.seq = seq
     self.watermark = watermark
     self.sourceMaxTime = sourceMaxTime
+  }
+
+  /// After `restore`, before any event: writes what a commit made in the middle of a settle
+  /// (through `checkpointHook`) left due. Otherwise there is nothing to do.
+  public func resume() throws {
+    if watermark > .min { try settle() }
   }
 
   // MARK: Watermark
@@ -236,7 +248,10 @@ public final class LabelEngine {
       // Finished keys whose memory expired go as rows are written, not only after: a flush
       // writes every pending row at once, and their memory must not pile up meanwhile.
       written += 1
-      if written & 4095 == 0 { store.pruneFinished(expiredBy: watermark) }
+      if written & 4095 == 0 {
+        store.pruneFinished(expiredBy: watermark)
+        try checkpointHook?()
+      }
     }
     nextDue = try store.earliestDue() ?? .max
   }

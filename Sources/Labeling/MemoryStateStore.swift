@@ -142,6 +142,8 @@ public final class MemoryStateStore: StateStore {
   private var compactAt = 1024
   /// How often the entry array was compacted (tests).
   public private(set) var compactions = 0
+  /// How many `evict` calls let state go.
+  public private(set) var evictions = 0
   /// The heap bytes of the live entries' keys, payloads and feedback (`variableBytes`).
   private var entryBytes = 0
   /// Deletes owed to the cold tier by retired entries (`retire`), for the next journal.
@@ -688,7 +690,10 @@ public final class MemoryStateStore: StateStore {
       dueBoundary = min(dueBoundary, newBoundary)
       evicted = true
     }
-    if evicted { coldMayHold = true }
+    if evicted {
+      coldMayHold = true
+      evictions += 1
+    }
     if entries.count >= compactAt && freeEntries.count * 2 > entries.count { compact() }
   }
 

@@ -103,6 +103,24 @@ import Testing
     }
   }
 
+  /// A join state far larger than `state_memory`: it is committed and evicted to SQLite over
+  /// and over (also in the middle of the end-of-input and flush settles, which make a day's
+  /// rows final at once) and read back in batches; every row is still the oracle's.
+  @Test(arguments: [true, false])
+  func stateFarOverItsMemoryBudgetChangesNoRow(flush: Bool) throws {
+    let corpus = try Self.generate(seed: 31, predictions: 12_000)
+    let config = try writeConfig(
+      dir: corpus.dir, logs: corpus.logs, stateDir: corpus.dir + "/state", datasets: corpus.dir + "/datasets")
+    try (String(contentsOfFile: config, encoding: .utf8) + "\nstate_memory: 1MiB\n")
+      .write(toFile: config, atomically: true, encoding: .utf8)
+    let result = try Self.replay(config, flush: flush)
+    try Self.verify(datasets: corpus.dir + "/datasets", oracle: try Oracle(files: corpus.files), flush: flush)
+    // "state       peak 1.2 MiB in memory at commits (state_memory 1.0 MiB), evicted to SQLite at 9 commits"
+    let line = result.stdout.split(separator: "\n").first { $0.hasPrefix("state ") } ?? ""
+    let evictions = Int(line.split(separator: " ").dropLast().last ?? "") ?? 0
+    #expect(evictions > 3, "the budget should force evictions: \(line)")
+  }
+
   @Test func twoReplaysIntoFreshStateWriteIdenticalFiles() throws {
     let corpus = try Self.generate(seed: 5)
     var trees: [[String: Data]] = []
