@@ -131,8 +131,11 @@ final class Pipeline: EngineOutput {
       engine.restore(
         seq: checkpoint.seq, watermark: checkpoint.watermark,
         sourceMaxTime: config.sources.map { checkpoint.sourceMaxTime[$0.name] })
-      try betweenLines { try $0.resume() }
     }
+    engine.checkpointHook = { [unowned self] in
+      if isBetweenLines || lineInFlight != nil, stateOverBudget { try commit() }
+    }
+    if checkpoint != nil { try betweenLines { try $0.resume() } }
   }
 
   deinit { close() }
@@ -310,11 +313,24 @@ final class Pipeline: EngineOutput {
   /// commits when the state outgrows its budget (`LabelEngine.checkpointHook`): read positions
   /// are exact there. A restart resumes the interrupted settle (`LabelEngine.resume`).
   func betweenLines(_ body: (LabelEngine) throws -> Void) throws {
-    engine.checkpointHook = { [unowned self] in
-      if stateOverBudget { try commit() }
-    }
-    defer { engine.checkpointHook = nil }
+    isBetweenLines = true
+    defer { isBetweenLines = false }
     try body(engine)
+  }
+
+  /// Where a commit may be made in the middle of a settle: between lines, or inside the line
+  /// `lineInFlight` (line formats: a wrapper format's reader may hold parts of events).
+  private var isBetweenLines = false
+  /// The line (of a line format) whose event is in the engine: a commit in the middle of the
+  /// settle it started saves its file's position at the line's start (the event is not
+  /// processed yet), so a restart reads the line again.
+  var lineInFlight: LineInFlight?
+
+  struct LineInFlight {
+    var source: Int
+    var fingerprint: Fingerprint
+    var path: String
+    var offset: Int64
   }
 
   func advanceOutputs() throws {
@@ -349,6 +365,12 @@ final class Pipeline: EngineOutput {
       sideLogs: sideLogs,
       committedAt: LiveRunner.wallNow(), processedTo: processedTo.isEmpty ? nil : processedTo)
     try store.setMeta("checkpoint", try JSONEncoder().encode(checkpoint))
+    if let line = lineInFlight {
+      updateFile(
+        FileRecord(
+          source: config.sources[line.source].name, fingerprint: line.fingerprint.description, path: line.path,
+          offset: line.offset, finished: false, quarantined: nil))
+    }
     for record in touchedFiles.values { try store.saveFile(record) }
     touchedFiles = [:]
     state.pruneFinished(expiredBy: engine.watermark)

@@ -86,6 +86,8 @@ final class SourceFeed: TailDelegate {
 
   func line(_ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64) throws {
     guard usesReaders else {
+      pipeline.lineInFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: offset)
+      defer { pipeline.lineInFlight = nil }
       return try pipeline.handle(line: bytes, source: index, file: file, offset: offset)
     }
     let reading = self.reading(fingerprint)

@@ -24,12 +24,14 @@ public final class LabelEngine {
   private var nextOrphan: Int64 = .max
   /// Reused while building a prediction's payload.
   private var payload: [UInt8] = []
-  /// Set by the owner only around calls it makes between lines (`setSourceActive`,
-  /// `advance(to:)`, `flush`): called after every 4096 rows one settle writes, where the owner
-  /// may commit. One watermark step (a source ending, a flush) can make a whole window's rows
-  /// final at once, and only committed state can be evicted. Never set while an event is
-  /// processed: a commit there would save read positions short of the event.
+  /// Called after every 4096 rows one settle writes: the owner may commit there. One
+  /// watermark step (a source ending, a flush, a gap in the log's times) can make a whole
+  /// window's rows final at once, and only committed state can be evicted. A settle that an
+  /// event started runs before the event is counted (`seq`) or classified, so a commit there
+  /// describes the state just before the event's line, and a restart reads the line again.
   public var checkpointHook: (() throws -> Void)?
+  /// Rows between two calls of `checkpointHook` (and of pruning finished keys) in one settle.
+  public var checkpointEvery = 4096
 
   public init(rules: Rules, store: any StateStore, output: any EngineOutput, sources: Int) throws {
     self.rules = rules
@@ -119,11 +121,11 @@ public final class LabelEngine {
   /// Processes one scanned event from `source`; its slots follow `rules.fieldPaths`.
   /// `lineHash` (of the raw line, for identical-line dedupe) is only computed for feedback.
   public func process(_ event: ScannedEvent, source: Int, lineHash: @autoclosure () -> UInt64) throws {
-    seq += 1
     if sourceMaxTime[source].map({ event.time > $0 }) ?? true {
       sourceMaxTime[source] = event.time
       try advanceWatermark()
     }
+    seq += 1
     let kinds = rules.feedbackTypes.count
     switch rules.classify(event) {
     case .prediction(let key):
@@ -248,7 +250,7 @@ public final class LabelEngine {
       // Finished keys whose memory expired go as rows are written, not only after: a flush
       // writes every pending row at once, and their memory must not pile up meanwhile.
       written += 1
-      if written & 4095 == 0 {
+      if written % checkpointEvery == 0 {
         store.pruneFinished(expiredBy: watermark)
         try checkpointHook?()
       }

@@ -121,6 +121,34 @@ import Testing
     #expect(evictions > 3, "the budget should force evictions: \(line)")
   }
 
+  /// The same with SIGKILLs: commits made in the middle of settles (between lines, and inside
+  /// the line whose event started one) resume exactly; every row once, and the oracle's.
+  @Test func stateOverBudgetSurvivesSIGKILLs() throws {
+    let corpus = try Self.generate(seed: 37, predictions: 12_000)
+    let config = try writeConfig(
+      dir: corpus.dir, logs: corpus.logs, stateDir: corpus.dir + "/state", datasets: corpus.dir + "/datasets")
+    try (String(contentsOfFile: config, encoding: .utf8) + "\nstate_memory: 1MiB\n")
+      .write(toFile: config, atomically: true, encoding: .utf8)
+    var kills = 0
+    for delay in [0.4, 0.8, 1.2, 1.6, 2.0, 2.4] {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: Binaries.feedbackd)
+      process.arguments = ["replay", "--config", config, "--flush"]
+      process.standardOutput = FileHandle.nullDevice
+      process.standardError = FileHandle.nullDevice
+      try process.run()
+      Thread.sleep(forTimeInterval: delay)
+      if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        kills += 1
+      }
+      process.waitUntilExit()
+    }
+    _ = try Self.replay(config, flush: true)
+    #expect(kills >= 2, "the replays should have been killed while running")
+    try Self.verify(datasets: corpus.dir + "/datasets", oracle: try Oracle(files: corpus.files), flush: true)
+  }
+
   @Test func twoReplaysIntoFreshStateWriteIdenticalFiles() throws {
     let corpus = try Self.generate(seed: 5)
     var trees: [[String: Data]] = []

@@ -185,6 +185,57 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
     #expect(left == 0)
   }
 
+  /// A commit in the middle of a flush (through `checkpointHook`), then a crash: a new engine
+  /// over what was committed resumes the settle (`resume`) and writes exactly the rows the
+  /// uninterrupted flush wrote after that point.
+  @Test func aSettleInterruptedByACommitResumesAfterARestart() throws {
+    let events = randomEvents(seed: 13, count: 3000)
+    let straight = Recorder()
+    let reference = try LabelEngine(rules: rules, store: InMemoryStateStore(), output: straight, sources: 1)
+    for (event, hash) in events { try reference.process(event, source: 0, lineHash: hash) }
+    try reference.flush()
+
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString).sqlite").path
+    let queue = try DatabaseQueue(path: file)
+    try queue.inDatabase { try SQLiteStateStore.migrate($0) }
+    let resumed = Recorder()
+    struct Crash: Error {}
+    var saved: (seq: Int64, watermark: Int64, max: [Int64?], log: Int) = (0, .min, [nil], 0)
+    try queue.inDatabase { db in
+      try db.beginTransaction()
+      let sqlite = SQLiteStateStore(db: db)
+      let memory = try MemoryStateStore(cold: sqlite)
+      let engine = try LabelEngine(rules: rules, store: memory, output: resumed, sources: 1)
+      for (event, hash) in events { try engine.process(event, source: 0, lineHash: hash) }
+      var hooks = 0
+      engine.checkpointEvery = 16
+      engine.checkpointHook = {
+        hooks += 1
+        guard hooks == 1 else { return }
+        memory.pruneFinished(expiredBy: engine.watermark)
+        try sqlite.apply(memory.takeJournal())
+        saved = (engine.seq, engine.watermark, engine.sourceMaxTime, resumed.log.count)
+        try db.commit()
+        throw Crash()
+      }
+      #expect(throws: Crash.self) { try engine.flush() }
+      #expect(hooks == 1, "the flush should write more than 16 rows")
+    }
+    // What the crashed run wrote after its commit is lost with it.
+    resumed.log.removeLast(resumed.log.count - saved.log)
+    try queue.inDatabase { db in
+      try db.beginTransaction()
+      let sqlite = SQLiteStateStore(db: db)
+      let engine = try LabelEngine(rules: rules, store: try MemoryStateStore(cold: sqlite), output: resumed, sources: 1)
+      engine.restore(seq: saved.seq, watermark: saved.watermark, sourceMaxTime: saved.max)
+      try engine.resume()
+      try engine.flush()
+      try db.commit()
+    }
+    #expect(firstDifference(straight.log, resumed.log) == nil)
+    #expect(straight.log.count == resumed.log.count)
+  }
+
   /// A version 1 state file (due rows in a table of their own) opens as version 2: the table
   /// goes, and the same rows come back derived from the predictions' pending bits.
   @Test func version1StateMigratesToDerivedDueRows() throws {
