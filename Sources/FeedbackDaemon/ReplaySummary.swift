@@ -24,8 +24,11 @@ public struct ReplaySummary: Sendable {
   public var latePredictions = 0
   public var pendingPredictions = 0
   public var seconds: Double = 0
+  /// Lines whose scan was done ahead, on their file's read-ahead thread.
+  public var linesScannedAhead = 0
 
   init(pipeline: Pipeline, elapsed: Duration, pending: Int) {
+    linesScannedAhead = pipeline.linesScannedAhead
     for c in pipeline.sourceCounters {
       filesRead += c.filesRead
       filesSkipped += c.filesSkipped
