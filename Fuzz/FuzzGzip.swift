@@ -38,18 +38,42 @@ public func fuzzGzip(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   let path = NSTemporaryDirectory() + "fuzz-gzip-\(getpid())"
   FileManager.default.createFile(atPath: path, contents: Data(input))
   defer { unlink(path) }
-  if let cursor = try? LineCursor(path: path, from: 0, maxLineBytes: 64) {
+  // In line, and read ahead with every line scanned there (a copy of it): the same items, and
+  // a line's scan is of exactly its bytes.
+  var runs: [[String]] = []
+  for scanAhead in [false, true] {
+    guard let reader = try? LogFileReader(path: path) else { return 0 }
+    if scanAhead { reader.enableReadAhead(plainFiles: true, scanner: FuzzCopyScanner(), maxLineBytes: 64) }
+    guard let cursor = try? LineCursor(reader: reader, from: 0, maxLineBytes: 64) else { return 0 }
     var end: Int64 = 0
+    var items: [String] = []
     while (try? cursor.step(maxLines: 16, flushPartial: true) { item in
       switch item {
-      case .line(_, let offset, let lineEnd):
+      case .line(let bytes, let offset, let lineEnd):
         precondition(offset == end && lineEnd > offset)
         end = lineEnd
+        items.append("\(offset) \(lineEnd) \(Array(bytes))")
+        if let hit = reader.scannedLine(offset: offset, length: bytes.count) {
+          precondition((hit.batch as! FuzzCopyScanner.Batch).lines[hit.index] == Array(bytes))
+        }
       case .tooLong(let offset, let lineEnd):
         precondition(offset == end && lineEnd > offset)
         end = lineEnd
+        items.append("\(offset) \(lineEnd) too long")
       }
     }) == .more {}
+    items.append("damage \(String(describing: reader.damage))")
+    runs.append(items)
   }
+  precondition(runs[0] == runs[1], "read ahead, the lines differ")
   return 0
+}
+
+struct FuzzCopyScanner: LineScanner {
+  final class Batch: LineScanBatch {
+    var lines: [[UInt8]] = []
+    func removeAll() { lines.removeAll() }
+    func append(_ line: UnsafeRawBufferPointer) { lines.append(Array(line)) }
+  }
+  func makeBatch() -> any LineScanBatch { Batch() }
 }

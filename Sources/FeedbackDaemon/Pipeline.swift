@@ -58,7 +58,12 @@ final class Pipeline: EngineOutput {
   let metrics: DaemonMetrics
   private var record: [UInt8] = []
   /// Per source: what its lines are scanned for (the rules' fields, then the time field).
-  private let selectors: [FieldSelector]
+  let selectors: [FieldSelector]
+  /// Whether the line formats' lines are scanned ahead, on each file's read-ahead thread
+  /// (`SourceFeed`); off only to compare with scanning in line.
+  var scanAhead = true
+  /// Lines whose scan was done ahead (the rest were scanned here), for tests.
+  private(set) var linesScannedAhead = 0
   /// Per source: the reused scan result.
   private var scanned: [ScannedEvent]
   /// `state.stateBytes` after the last commit evicted what it could.
@@ -143,11 +148,22 @@ final class Pipeline: EngineOutput {
   // MARK: Lines
 
   /// Decodes one line and hands the event to the engine; bad lines are counted and kept.
-  func handle(line: UnsafeRawBufferPointer, source: Int, file: String, offset: Int64) throws {
+  /// `ahead` is the line's scan, done ahead on its file's read-ahead thread (`LineScanAhead`),
+  /// if it was; otherwise the line is scanned here. Both give the same result.
+  func handle(
+    line: UnsafeRawBufferPointer, source: Int, file: String, offset: Int64, ahead: ScannedLine? = nil
+  ) throws {
     sourceCounters[source].lines += 1
     sourceCounters[source].bytes += Int64(line.count + 1)
     linesSinceCommit += 1
-    if let reason = decoders[source].scan(line, selector: selectors[source], into: &scanned[source]) {
+    let rejected: RejectReason?
+    if let ahead, let batch = ahead.batch as? LineScanAhead.Batch {
+      rejected = batch.lines.load(ahead.index, line: line, into: &scanned[source])
+      linesScannedAhead += 1
+    } else {
+      rejected = decoders[source].scan(line, selector: selectors[source], into: &scanned[source])
+    }
+    if let reason = rejected {
       reject(reason.rawValue, source: source, file: file, offset: offset, line: line)
     } else {
       try engine.process(scanned[source], source: source, lineHash: LogTail.lineHash(line))
@@ -392,6 +408,22 @@ final class Pipeline: EngineOutput {
       sources: sourceCounters, engine: engine.counters, pendingPredictions: state.pendingPredictionCount(),
       watermarkNanos: engine.watermark, now: LiveRunner.wallNow())
   }
+}
+
+/// Scans a line-format source's lines on each file's read-ahead thread: `Pipeline.handle`
+/// loads the results instead of scanning the lines again.
+struct LineScanAhead: LineScanner {
+  let decoder: LineDecoder
+  let selector: FieldSelector
+
+  final class Batch: LineScanBatch {
+    let lines: ScannedLines
+    init(_ lines: ScannedLines) { self.lines = lines }
+    func removeAll() { lines.removeAll() }
+    func append(_ line: UnsafeRawBufferPointer) { lines.append(line) }
+  }
+
+  func makeBatch() -> any LineScanBatch { Batch(ScannedLines(decoder: decoder, selector: selector)) }
 }
 
 /// What one commit records besides the join state tables.

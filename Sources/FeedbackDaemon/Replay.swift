@@ -12,12 +12,19 @@ public struct ReplayOptions: Sendable {
   public var source: String?
   /// Lines between checkpoints; a fixed count keeps replays deterministic.
   public var commitEveryLines: Int
+  /// Scan the line formats' lines ahead, on each file's read-ahead thread; off only to compare
+  /// with scanning in line (the output is the same).
+  public var scanAhead: Bool
 
-  public init(flush: Bool = false, paths: [String] = [], source: String? = nil, commitEveryLines: Int = 1_000_000) {
+  public init(
+    flush: Bool = false, paths: [String] = [], source: String? = nil, commitEveryLines: Int = 1_000_000,
+    scanAhead: Bool = true
+  ) {
     self.flush = flush
     self.paths = paths
     self.source = source
     self.commitEveryLines = commitEveryLines
+    self.scanAhead = scanAhead
   }
 }
 
@@ -54,6 +61,7 @@ public enum Replay {
       let pipeline = try Pipeline(config: config, db: db, logger: logger)
       defer { pipeline.close() }
       pipeline.ageClockKind = .watermark
+      pipeline.scanAhead = options.scanAhead
       let feeds = config.sources.indices.map { SourceFeed(index: $0, pipeline: pipeline, live: false) }
       var active = Array(feeds.indices)
       while !active.isEmpty {

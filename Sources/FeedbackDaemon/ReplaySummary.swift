@@ -27,8 +27,11 @@ public struct ReplaySummary: Sendable {
   public var peakStateBytes = 0
   public var stateMemory = 0
   public var evictions = 0
+  /// Lines whose scan was done ahead, on their file's read-ahead thread.
+  public var linesScannedAhead = 0
 
   init(pipeline: Pipeline, elapsed: Duration, pending: Int) {
+    linesScannedAhead = pipeline.linesScannedAhead
     for c in pipeline.sourceCounters {
       filesRead += c.filesRead
       filesSkipped += c.filesSkipped

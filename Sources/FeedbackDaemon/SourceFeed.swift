@@ -51,9 +51,14 @@ final class SourceFeed: TailDelegate {
     name = source.name
     format = LogFormat(rawValue: source.format)
     usesReaders = format.map { !$0.isLineFormat } ?? true
+    // The line formats' lines are scanned ahead on each file's read-ahead thread; the wrapper
+    // formats' events are read in line (an `EventReader` holds state across lines).
+    let scanner =
+      usesReaders || !pipeline.scanAhead
+      ? nil : LineScanAhead(decoder: pipeline.decoders[index], selector: pipeline.selectors[index])
     tailer = SourceTailer(
       patterns: paths ?? source.paths, maxLineBytes: source.maxLineBytes, live: live, rotateWait: rotateWait,
-      delegate: self)
+      delegate: self, scanner: scanner)
   }
 
   func position(of fingerprint: Fingerprint) throws -> TailPosition? {
@@ -84,11 +89,13 @@ final class SourceFeed: TailDelegate {
         finished: position.finished, quarantined: position.quarantined))
   }
 
-  func line(_ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64) throws {
+  func line(
+    _ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64, scanned: ScannedLine?
+  ) throws {
     guard usesReaders else {
       pipeline.lineInFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: offset)
       defer { pipeline.lineInFlight = nil }
-      return try pipeline.handle(line: bytes, source: index, file: file, offset: offset)
+      return try pipeline.handle(line: bytes, source: index, file: file, offset: offset, ahead: scanned)
     }
     let reading = self.reading(fingerprint)
     let reader = try reading.reader ?? detect(reading, file: file, fingerprint: fingerprint)

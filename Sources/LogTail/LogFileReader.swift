@@ -42,9 +42,18 @@ public final class LogFileReader {
   var descriptor: Int32 { fd }
   private let inflater: GzipInflater?
   private var raw: [UInt8]
-  /// A gzip file is inflated on a thread of its own, a few chunks ahead of the reader.
-  private var ahead: InflateAhead?
+  /// A gzip file is inflated on a thread of its own, a few chunks ahead of the reader; a plain
+  /// file is read there when `enableReadAhead` asked for it.
+  private var ahead: ReadAhead?
   private var spare: [UInt8]?
+  /// A plain file is read ahead (until its thread first reaches the end of the file).
+  private var readsPlainAhead = false
+  /// What the read-ahead thread scans lines with, if anything.
+  private var scan: ScanSetup?
+  /// Lines of the chunk read last, with what was scanned of them.
+  private var chunkLines: ChunkLines?
+  /// Lines before this stream offset are not scanned (they are skipped: `skip(to:)`).
+  private var scanFrom: Int64 = 0
 
   public init(path: String, chunkSize: Int = 256 * 1024) throws(LogTailError) {
     self.path = path
@@ -63,28 +72,61 @@ public final class LogFileReader {
     close(fd)
   }
 
+  /// Reads ahead on a thread of its own, a few chunks ahead of the reader: a gzip file always
+  /// (it is inflated there), a plain file with `plainFiles`, until that thread first reaches
+  /// the end of the file (what is appended later is read in line). With a `scanner`, the thread
+  /// also scans each complete line of its chunks, and `scannedLine` hands the results out.
+  /// Call before the first read or skip.
+  public func enableReadAhead(plainFiles: Bool, scanner: (any LineScanner)?, maxLineBytes: Int) {
+    precondition(ahead == nil, "read-ahead is set up before reading")
+    readsPlainAhead = plainFiles && !isGzip
+    scan = scanner.map { ScanSetup(scanner: $0, maxLineBytes: maxLineBytes) }
+  }
+
+  /// What the read-ahead thread scanned of the line at `offset` of `length` bytes (as
+  /// `LineCursor` hands it out), if that line lies in the chunk read last. Lines are asked for
+  /// in stream order; lines before `offset` are passed over.
+  @inline(__always) public func scannedLine(offset: Int64, length: Int) -> ScannedLine? {
+    guard let chunkLines, let index = chunkLines.find(offset: offset, length: length) else { return nil }
+    return ScannedLine(batch: chunkLines.batch, index: index)
+  }
+
   /// Appends the next decompressed bytes to `buffer`; returns how many (0 at the end of
   /// what the file holds now).
   @discardableResult
   public func read(into buffer: inout [UInt8]) -> Int {
     guard !atEnd else { return 0 }
-    if let inflater {
-      if ahead == nil { ahead = InflateAhead(fd: fd, inflater: inflater) }
-      // Handed back without a second reference, so the producer refills it in place.
+    if isGzip || readsPlainAhead {
+      if ahead == nil {
+        ahead = ReadAhead(fd: fd, inflater: inflater, base: offset, scan: scan, scanFrom: scanFrom)
+      }
+      // Handed back without a second reference, so the producer refills them in place.
       var recycled: [UInt8]? = nil
       swap(&recycled, &spare)
-      let chunk = ahead!.next(recycling: consume recycled)
+      var lines: ChunkLines? = nil
+      swap(&lines, &chunkLines)
+      let chunk = ahead!.next(recycling: consume recycled, lines: consume lines)
       fileBytesRead += chunk.fileBytes
       buffer.append(contentsOf: chunk.bytes)
       spare = chunk.bytes
+      chunkLines = chunk.lines
       offset += Int64(chunk.bytes.count)
       if chunk.end {
-        damage = chunk.damage
-        atEnd = true
+        if isGzip || chunk.damage != nil {
+          damage = chunk.damage
+          atEnd = true
+        } else {
+          // A plain file's thread reached the end of the file: what it grows by is read in line.
+          ahead!.stop()
+          ahead = nil
+          readsPlainAhead = false
+        }
       }
       return chunk.bytes.count
     }
-    // Plain files are read in line: a read is cheap next to what is done with the lines.
+    chunkLines = nil
+    // Plain files are read in line unless read ahead: a read is cheap next to what is done
+    // with the lines.
     while true {
       let n = raw.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
       if n < 0 {
@@ -104,6 +146,7 @@ public final class LogFileReader {
   /// Moves forward to decompressed `target` (a saved position), discarding what lies before.
   /// Returns false if the file holds less than that.
   public func skip(to target: Int64) -> Bool {
+    scanFrom = target
     if !isGzip {
       let size = lseek(fd, 0, SEEK_END)
       guard size >= target else {
@@ -157,55 +200,83 @@ public final class LogFileReader {
   }
 }
 
-/// Inflates a gzip file on a thread of its own, up to `depth` chunks ahead of its reader, so
-/// that inflating and processing the lines overlap on two cores.
+/// Reads a file on a thread of its own, up to `depth` chunks ahead of its reader, so that
+/// reading (inflating a gzip file) and scanning lines overlap with processing them on two cores.
 ///
-/// It reads to the end of what the file holds, then checks that the gzip stream ended (a
-/// truncated or corrupt stream ends the data with its error).
-public final class InflateAhead: @unchecked Sendable {
+/// A gzip file is read to the end of what it holds, then the gzip stream must have ended (a
+/// truncated or corrupt stream ends the data with its error). A plain file is read until its
+/// end as it is then; its reader reads on in line. With a `ScanSetup`, each chunk comes with
+/// its complete lines (`ChunkLines`), scanned.
+///
+/// `@unchecked Sendable`: the producer's state (`raw`, `inflater`, `base`, `atLineStart`) is
+/// used by one thread only (the worker, or `next` when there is none); `ready` and `spares`,
+/// and the chunks, buffers and `ChunkLines` in them, move between the threads only under `lock`
+/// and are used by one thread at a time (`ChunkLines`).
+public final class ReadAhead: @unchecked Sendable {
   struct Chunk {
     var bytes: [UInt8]
-    /// Compressed bytes read for it.
+    /// Bytes read from the file for it (compressed bytes for gzip).
     var fileBytes: Int64
-    /// The last chunk: the file's data ends here (with `damage` if the stream was bad).
+    /// The last chunk: the file's data ends here (with `damage` if the stream was bad), or,
+    /// for a plain file, the thread ends here.
     var end: Bool
     var damage: GzipError?
+    /// Its complete lines, scanned (when scanning).
+    var lines: ChunkLines?
   }
 
   static let depth = 3
-  /// What `top -H` and `/proc/PID/task/*/comm` show for the thread.
-  public static let threadName = "inflate-ahead"
+  /// What `top -H` and `/proc/PID/task/*/comm` show for the thread of a gzip file.
+  public static let inflateThreadName = "inflate-ahead"
+  /// The same for a plain file.
+  public static let readThreadName = "read-ahead"
   static let chunkBytes = 512 * 1024
   /// Compressed bytes read at a time (a chunk ends at most one read's output past `chunkBytes`).
   static let readBytes = 64 * 1024
 
   private let fd: Int32
-  private let inflater: GzipInflater
-  /// Only the producer (the thread, or `next` when there is none) reads into it.
-  private var raw = [UInt8](repeating: 0, count: readBytes)
+  private let inflater: GzipInflater?
+  private let scan: ScanSetup?
+  private let scanFrom: Int64
+  /// Only the producer (the thread, or `next` when there is none) uses these.
+  private var raw: [UInt8]
+  /// Stream offset of the next chunk's first byte.
+  private var base: Int64
+  /// Whether the next chunk starts a line.
+  private var atLineStart = true
   private let lock = ConditionLock()
   // Guarded by `lock`.
   private var ready: [Chunk] = []
   private var spares: [[UInt8]] = []
+  private var spareLines: [ChunkLines] = []
   private var stopping = false
   private var running = true
   private var worker: WorkerThread?
 
-  init(fd: Int32, inflater: GzipInflater) {
+  /// `inflater` nil: a plain file. `base`: the stream offset the descriptor is at.
+  init(fd: Int32, inflater: GzipInflater?, base: Int64, scan: ScanSetup?, scanFrom: Int64) {
     self.fd = fd
     self.inflater = inflater
-    worker = WorkerThread(name: Self.threadName) { [self] in produce() }
-    // No thread: `next` produces each chunk in line instead.
+    self.base = base
+    self.scan = scan
+    self.scanFrom = scanFrom
+    raw = [UInt8](repeating: 0, count: inflater == nil ? Self.chunkBytes : Self.readBytes)
+    worker = WorkerThread(name: inflater == nil ? Self.readThreadName : Self.inflateThreadName) { [self] in
+      produce()
+    }
+    // No thread: `next` produces each chunk in line instead (and scans nothing ahead).
     if worker == nil { running = false }
   }
 
-  /// The next chunk, waiting for it if needed; `recycling` gives a consumed buffer back.
-  func next(recycling: [UInt8]?) -> Chunk {
+  /// The next chunk, waiting for it if needed; `recycling` and `lines` give back what the
+  /// reader is done with.
+  func next(recycling: [UInt8]?, lines: ChunkLines?) -> Chunk {
     lock.lock()
     if let recycling { spares.append(recycling) }
+    if let lines { spareLines.append(lines) }
     if !running && ready.isEmpty {
       lock.unlock()
-      return makeChunk(into: [])
+      return makeChunk(into: [], lines: nil)
     }
     while ready.isEmpty { lock.wait() }
     let chunk = ready.removeFirst()
@@ -234,8 +305,9 @@ public final class InflateAhead: @unchecked Sendable {
         return
       }
       let buffer = spares.popLast() ?? []
+      let lines = scan.map { spareLines.popLast() ?? ChunkLines(batch: $0.scanner.makeBatch()) }
       lock.unlock()
-      let chunk = makeChunk(into: buffer)
+      let chunk = makeChunk(into: buffer, lines: lines)
       let done = lock.withLock {
         ready.append(chunk)
         if chunk.end { running = false }
@@ -246,13 +318,15 @@ public final class InflateAhead: @unchecked Sendable {
     }
   }
 
-  /// Reads and inflates about `chunkBytes` (less at the end of the file).
-  private func makeChunk(into buffer: [UInt8]) -> Chunk {
+  /// Reads (and inflates) about `chunkBytes` (less at the end of the file), and scans its
+  /// complete lines into `lines`.
+  private func makeChunk(into buffer: [UInt8], lines: ChunkLines?) -> Chunk {
     var out = buffer
     out.removeAll(keepingCapacity: true)
-    var chunk = Chunk(bytes: [], fileBytes: 0, end: false, damage: nil)
+    var chunk = Chunk(bytes: [], fileBytes: 0, end: false, damage: nil, lines: nil)
     while out.count < Self.chunkBytes {
-      let n = raw.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
+      let want = inflater == nil ? Self.chunkBytes - out.count : Self.readBytes
+      let n = raw.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, want) }
       if n < 0 {
         if errno == EINTR { continue }
         chunk.damage = .corrupt("read error: \(String(cString: strerror(errno)))")
@@ -260,15 +334,21 @@ public final class InflateAhead: @unchecked Sendable {
         break
       }
       if n == 0 {
-        do throws(GzipError) {
-          try inflater.finish()
-        } catch {
-          chunk.damage = error
+        if let inflater {
+          do throws(GzipError) {
+            try inflater.finish()
+          } catch {
+            chunk.damage = error
+          }
         }
         chunk.end = true
         break
       }
       chunk.fileBytes += Int64(n)
+      guard let inflater else {
+        out.append(contentsOf: raw[0..<n])
+        continue
+      }
       let failure: GzipError? = raw.withUnsafeBytes { all in
         do throws(GzipError) {
           try inflater.inflate(UnsafeRawBufferPointer(rebasing: all[0..<n]), into: &out)
@@ -283,6 +363,13 @@ public final class InflateAhead: @unchecked Sendable {
         break
       }
     }
+    if let lines, let scan {
+      out.withUnsafeBytes {
+        lines.fill($0, base: base, from: scanFrom, maxLineBytes: scan.maxLineBytes, atLineStart: &atLineStart)
+      }
+      chunk.lines = lines
+    }
+    base += Int64(out.count)
     chunk.bytes = out
     return chunk
   }

@@ -29,8 +29,11 @@ public enum TailEvent: Sendable {
 public protocol TailDelegate: AnyObject {
   func position(of fingerprint: Fingerprint) throws -> TailPosition?
   func save(_ position: TailPosition, of fingerprint: Fingerprint, path: String) throws
-  /// One line of the file `fingerprint` (at `file` now), starting at `offset`.
-  func line(_ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64) throws
+  /// One line of the file `fingerprint` (at `file` now), starting at `offset`; `scanned` is
+  /// what the tailer's `scanner` found in it ahead of time, if it did.
+  func line(
+    _ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64, scanned: ScannedLine?
+  ) throws
   func tooLong(file: String, fingerprint: Fingerprint, offset: Int64, end: Int64) throws
   func note(_ event: TailEvent)
 }
@@ -51,6 +54,12 @@ public final class SourceTailer {
   public let live: Bool
   public let rotateWait: Int64
   public unowned let delegate: any TailDelegate
+  /// Scans lines ahead of time on each file's read-ahead thread, if set.
+  public let scanner: (any LineScanner)?
+  /// Live mode reads a plain file ahead (on a thread of its own, until it reaches the file's
+  /// end) only when it opens it with at least this many unread bytes: a thread handing over a
+  /// few lines at a time would cost more than it saves. Replay always reads ahead.
+  public var readAheadBacklog: Int64 = 4 << 20
 
   final class OpenFile {
     let fingerprint: Fingerprint
@@ -78,8 +87,9 @@ public final class SourceTailer {
 
   public init(
     patterns: [String], maxLineBytes: Int, live: Bool, rotateWait: Int64 = 5_000_000_000,
-    delegate: any TailDelegate
+    delegate: any TailDelegate, scanner: (any LineScanner)? = nil
   ) {
+    self.scanner = scanner
     self.patterns = patterns
     self.maxLineBytes = maxLineBytes
     self.live = live
@@ -245,6 +255,8 @@ public final class SourceTailer {
       guard let stat = reader.fileStat(), stat.sameFile == candidate.stat.sameFile,
         candidate.reader != nil || reader.contentFingerprint(isComplete: true) == fingerprint
       else { return .blocked }
+      reader.enableReadAhead(
+        plainFiles: !live || stat.size - offset >= readAheadBacklog, scanner: scanner, maxLineBytes: maxLineBytes)
       let cursor = try LineCursor(reader: reader, from: offset, maxLineBytes: maxLineBytes)
       let file = OpenFile(fingerprint: fingerprint, path: candidate.path, cursor: cursor, stat: stat, now: now)
       open[fingerprint] = file
@@ -284,7 +296,9 @@ public final class SourceTailer {
       handed += 1
       switch item {
       case .line(let bytes, let offset, _):
-        try delegate.line(bytes, file: path, fingerprint: fingerprint, offset: offset)
+        try delegate.line(
+          bytes, file: path, fingerprint: fingerprint, offset: offset,
+          scanned: cursor.reader.scannedLine(offset: offset, length: bytes.count))
       case .tooLong(let offset, let end):
         try delegate.tooLong(file: path, fingerprint: fingerprint, offset: offset, end: end)
       }

@@ -5,7 +5,7 @@
 #endif
 
 /// A mutex with one condition variable: the hand-over between a pipeline stage and its worker
-/// thread (`InflateAhead`, `BackgroundWriter`).
+/// thread (`ReadAhead`, `BackgroundWriter`).
 public final class ConditionLock: @unchecked Sendable {
   private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
   private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)

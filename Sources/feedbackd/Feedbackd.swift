@@ -75,6 +75,11 @@ struct ReplayCommand: ParsableCommand {
   @Option(name: .long, help: "The source PATH arguments belong to (needed with several sources).")
   var source: String?
 
+  @Flag(
+    name: .customLong("no-scan-ahead"),
+    help: ArgumentHelp("Scan lines on the main thread, not ahead (to compare; same output).", visibility: .hidden))
+  var noScanAhead = false
+
   @Argument(help: "Files or globs to read instead of the source's configured paths.")
   var paths: [String] = []
 
@@ -82,7 +87,8 @@ struct ReplayCommand: ParsableCommand {
     let configuration = configFile.load()
     let logger = makeLogger()
     let summary = try Replay.run(
-      config: configuration, options: ReplayOptions(flush: flush, paths: paths, source: source), logger: logger)
+      config: configuration,
+      options: ReplayOptions(flush: flush, paths: paths, source: source, scanAhead: !noScanAhead), logger: logger)
     print(summary.text)
     for dataset in configuration.datasets {
       print("dataset     \(dataset.name): \(dataset.path)")

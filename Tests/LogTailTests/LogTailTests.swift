@@ -212,7 +212,7 @@ func readAll(
 }
 
 /// Gzip files are inflated on a thread of their own, a few chunks ahead of the reader.
-@Suite struct InflateAheadTests {
+@Suite struct ReadAheadTests {
   /// Many chunks (and several gzip members) come out whole and in order, with the compressed
   /// byte count of the whole file.
   @Test func manyChunksArriveInOrder() throws {
@@ -249,7 +249,7 @@ func readAll(
     func inflatingThreads() throws -> Int {
       try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").filter {
         let comm = (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8)) ?? ""
-        return comm.hasPrefix(InflateAhead.threadName)
+        return comm.hasPrefix(ReadAhead.inflateThreadName)
       }.count
     }
     for _ in 0..<50 {
@@ -262,5 +262,132 @@ func readAll(
     #expect(try openDescriptors() == 0)
     #expect(
       try inflatingThreads() <= 3, "inflating threads must end with their readers (other tests may read gzip now)")
+  }
+}
+
+/// A scanner that keeps a copy of every line it is given: what a line's scan was made from.
+struct CopyScanner: LineScanner {
+  final class Batch: LineScanBatch {
+    var lines: [[UInt8]] = []
+    func removeAll() { lines.removeAll() }
+    func append(_ line: UnsafeRawBufferPointer) { lines.append(Array(line)) }
+  }
+  func makeBatch() -> any LineScanBatch { Batch() }
+}
+
+/// Lines scanned on the read-ahead thread are handed out exactly for the lines they were
+/// scanned from, whatever the chunk boundaries, line endings, lengths and start position.
+@Suite struct ScanAheadTests {
+  /// Lines of every kind: long ones spanning chunk boundaries, CRLF and CR CR LF endings,
+  /// blank lines, lines over `max`, and (when `partial`) an unterminated last line.
+  static func corpus(seed: UInt64, partial: Bool) -> [UInt8] {
+    var state = seed
+    func next() -> UInt64 {
+      state &+= 0x9E37_79B9_7F4A_7C15
+      var z = state
+      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+      return z ^ (z >> 31)
+    }
+    var text: [UInt8] = []
+    var i = 0
+    while text.count < 3_000_000 {
+      let kind = next() % 100
+      let length: Int =
+        kind < 2 ? Int(next() % 700_000) : kind < 10 ? 0 : kind < 15 ? 400 + Int(next() % 200) : Int(next() % 250)
+      text += Array("\(i) ".utf8)
+      for _ in 0..<length { text.append(UInt8(ascii: "a") + UInt8(next() % 26)) }
+      if kind % 7 == 0 { text.append(0x0D) }
+      if kind % 11 == 0 { text += [0x0D, 0x0D] }
+      text.append(0x0A)
+      i += 1
+    }
+    if partial { text += Array("{\"last\":\"no newline\"}\r".utf8) }
+    return text
+  }
+
+  struct Item: Equatable {
+    var text: [UInt8]?
+    var offset: Int64
+    var end: Int64
+  }
+
+  /// Every item a cursor hands out; with `scanAhead`, also how many lines came with a scan.
+  static func items(_ path: String, from: Int64, scanAhead: Bool) throws -> ([Item], scanned: Int) {
+    let reader = try LogFileReader(path: path)
+    if scanAhead { reader.enableReadAhead(plainFiles: true, scanner: CopyScanner(), maxLineBytes: 500) }
+    let cursor = try LineCursor(reader: reader, from: from, maxLineBytes: 500)
+    var items: [Item] = []
+    var scanned = 0
+    while try cursor.step(
+      maxLines: 1000, flushPartial: true,
+      { item in
+        switch item {
+        case .line(let bytes, let offset, let end):
+          items.append(Item(text: Array(bytes), offset: offset, end: end))
+          if let hit = reader.scannedLine(offset: offset, length: bytes.count) {
+            scanned += 1
+            #expect((hit.batch as! CopyScanner.Batch).lines[hit.index] == Array(bytes), "line at \(offset)")
+          }
+        case .tooLong(let offset, let end):
+          items.append(Item(text: nil, offset: offset, end: end))
+        }
+      }) == .more
+    {}
+    #expect(reader.damage == nil)
+    return (items, scanned)
+  }
+
+  @Test(arguments: [false, true], [false, true])
+  func scansMatchTheirLines(gzip: Bool, partial: Bool) throws {
+    let dir = try tempDir()
+    let text = Self.corpus(seed: gzip ? 7 : 11, partial: partial)
+    let path = dir + (gzip ? "/app.log.gz" : "/app.log")
+    try write(path, gzip ? GzipDeflater.compress(text) : text)
+    // From the start, and from a saved position in the middle (a line end).
+    let middle = Int64(text[1_500_000...].firstIndex(of: 0x0A)! + 1)
+    for from in [Int64(0), middle] {
+      let (inline, none) = try Self.items(path, from: from, scanAhead: false)
+      let (ahead, scanned) = try Self.items(path, from: from, scanAhead: true)
+      #expect(none == 0)
+      #expect(inline == ahead)
+      #expect(inline.last?.end == Int64(text.count))
+      // Only lines across chunk boundaries (and the partial last line) are not scanned ahead.
+      let lines = inline.filter { $0.text != nil }.count
+      #expect(scanned > lines - 20, "\(scanned) of \(lines) lines scanned ahead")
+    }
+  }
+
+  /// A plain file's read-ahead thread ends at the end of the file; what is appended later is
+  /// read in line.
+  @Test func plainFileGrowingAfterItsThreadEnded() throws {
+    let dir = try tempDir()
+    let path = dir + "/app.log"
+    try write(path, Array((0..<100_000).map { "line \($0)\n" }.joined().utf8))
+    let reader = try LogFileReader(path: path)
+    reader.enableReadAhead(plainFiles: true, scanner: CopyScanner(), maxLineBytes: 1000)
+    let cursor = try LineCursor(reader: reader, from: 0, maxLineBytes: 1000)
+    var lines: [String] = []
+    var scanned = 0
+    func drain() throws {
+      while try cursor.step(
+        maxLines: 100, flushPartial: false,
+        { item in
+          guard case .line(let bytes, let offset, _) = item else { return }
+          lines.append(String(decoding: bytes, as: UTF8.self))
+          if reader.scannedLine(offset: offset, length: bytes.count) != nil { scanned += 1 }
+        }) == .more
+      {}
+    }
+    try drain()
+    #expect(lines.count == 100_000)
+    #expect(scanned > 99_900)
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    handle.seekToEndOfFile()
+    handle.write(Data("appended 1\nappended 2\npart".utf8))
+    try handle.close()
+    try drain()
+    #expect(lines.suffix(2) == ["appended 1", "appended 2"])
+    #expect(cursor.heldBytes == 4)
   }
 }

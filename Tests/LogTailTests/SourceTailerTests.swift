@@ -8,10 +8,20 @@ final class RecordingDelegate: TailDelegate {
   var lines: [String] = []
   var positions: [Fingerprint: TailPosition] = [:]
   var events: [String] = []
+  /// Lines that came with a scan done ahead (`CopyScanner`), and those whose scan was not of
+  /// their bytes (must stay 0).
+  var scannedAhead = 0
+  var scannedWrong = 0
   func position(of fingerprint: Fingerprint) -> TailPosition? { positions[fingerprint] }
   func save(_ position: TailPosition, of fingerprint: Fingerprint, path: String) { positions[fingerprint] = position }
-  func line(_ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64) {
+  func line(
+    _ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64, scanned: ScannedLine?
+  ) {
     lines.append(String(decoding: bytes, as: UTF8.self))
+    if let scanned {
+      scannedAhead += 1
+      if (scanned.batch as! CopyScanner.Batch).lines[scanned.index] != Array(bytes) { scannedWrong += 1 }
+    }
   }
   func tooLong(file: String, fingerprint: Fingerprint, offset: Int64, end: Int64) { lines.append("<too long>") }
   func note(_ event: TailEvent) { events.append("\(event)") }
@@ -83,12 +93,17 @@ struct RotatingLog {
   static let styles = ["rename", "copytruncate", "compress", "delaycompress"]
 
   /// Every style, with 0 to 3 rotations between polls: the lines come out exactly once, in order.
-  @Test(arguments: [0, 1, 2, 3])
-  func everyRotationStyleYieldsEachLineOnceInOrder(rotationsPerPoll: Int) throws {
+  /// With `scanAhead`, every file is read ahead and its lines scanned there (a copy of each
+  /// line): a line handed out with a scan was scanned from exactly its bytes, also when its
+  /// file was truncated and written again under the read-ahead thread.
+  @Test(arguments: [0, 1, 2, 3], [false, true])
+  func everyRotationStyleYieldsEachLineOnceInOrder(rotationsPerPoll: Int, scanAhead: Bool) throws {
     var log = try RotatingLog()
     let delegate = RecordingDelegate()
     let tailer = SourceTailer(
-      patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: true, rotateWait: 0, delegate: delegate)
+      patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: true, rotateWait: 0, delegate: delegate,
+      scanner: scanAhead ? CopyScanner() : nil)
+    if scanAhead { tailer.readAheadBacklog = 0 }
     var clock: Int64 = 1
     for round in 0..<24 {
       log.write(40)
@@ -107,6 +122,8 @@ struct RotatingLog {
       firstBad == nil,
       "first difference at \(firstBad ?? -1): \(firstBad.map { Array(delegate.lines[max(0, $0 - 2)..<min(delegate.lines.count, $0 + 3)]) } ?? []) \(delegate.events)"
     )
+    #expect(delegate.scannedWrong == 0)
+    if scanAhead { #expect(delegate.scannedAhead > 0) }
   }
 
   @Test func fileDeletedWhileOpenIsReadToItsEnd() throws {

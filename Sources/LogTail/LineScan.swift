@@ -1,0 +1,108 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Work done for every complete line on a reader's read-ahead thread ("scan-ahead"), so that
+/// the thread handing the lines out finds it done (see `LogFileReader.enableReadAhead`).
+///
+/// What a scanner computes must be a pure function of the line's bytes: the reader hands a
+/// result out only for a line at the same offset with the same length, i.e. the same bytes.
+public protocol LineScanner: Sendable {
+  /// An empty batch, for the lines of one chunk; reused chunk after chunk.
+  func makeBatch() -> any LineScanBatch
+}
+
+/// What a `LineScanner` computed for the lines of one chunk, line after line.
+///
+/// One thread at a time uses a batch: the read-ahead thread fills it, hands it over with its
+/// chunk (under the read-ahead lock) to the reader's thread, which only reads it until it gives
+/// it back for reuse with the next chunk it asks for.
+public protocol LineScanBatch: AnyObject {
+  /// Forgets every line (before the batch is filled again).
+  func removeAll()
+  /// Adds the next line: its bytes as `LineCursor` hands them out (without the newline; one
+  /// trailing CR dropped).
+  func append(_ line: UnsafeRawBufferPointer)
+}
+
+/// A line's precomputed result: line `index` of `batch`.
+public struct ScannedLine {
+  public let batch: any LineScanBatch
+  public let index: Int
+
+  public init(batch: any LineScanBatch, index: Int) {
+    self.batch = batch
+    self.index = index
+  }
+}
+
+/// How a reader scans ahead: with what, and from where.
+struct ScanSetup: Sendable {
+  var scanner: any LineScanner
+  /// Longer lines are handed out as `tooLong`: not worth scanning.
+  var maxLineBytes: Int
+}
+
+/// The complete lines of one chunk (where they are in the stream) and, if a scanner is set,
+/// what it found in each. Owned like a `LineScanBatch`: by one thread at a time.
+final class ChunkLines {
+  /// Stream offset of each line; lines in stream order.
+  private(set) var offsets: [Int64] = []
+  /// Each line's length as `LineCursor` hands it out (one trailing CR dropped).
+  private(set) var lengths: [Int32] = []
+  let batch: any LineScanBatch
+  /// The reader's thread: index of the next line to look up (lines are asked for in order).
+  var next = 0
+
+  init(batch: any LineScanBatch) {
+    self.batch = batch
+  }
+
+  /// Splits `bytes` (the stream from `base` on) into lines and scans those that are complete
+  /// and start at or after `from`. `atLineStart` says whether `bytes` starts a line; on
+  /// return, whether the next chunk does. A line may be split differently than the reader's
+  /// cursor splits it (a guess after a skip, a partial first line): lookups then simply miss.
+  func fill(
+    _ bytes: UnsafeRawBufferPointer, base: Int64, from: Int64, maxLineBytes: Int, atLineStart: inout Bool
+  ) {
+    offsets.removeAll(keepingCapacity: true)
+    lengths.removeAll(keepingCapacity: true)
+    batch.removeAll()
+    next = 0
+    guard let all = bytes.baseAddress, bytes.count > 0 else { return }
+    var start = 0
+    if !atLineStart {
+      // The first bytes end a line that started in an earlier chunk.
+      guard let newline = memchr(all, 0x0A, bytes.count) else { return }
+      start = all.distance(to: UnsafeRawPointer(newline)) + 1
+    }
+    while start < bytes.count, let found = memchr(all + start, 0x0A, bytes.count - start) {
+      let newline = all.distance(to: UnsafeRawPointer(found))
+      var length = newline - start
+      let offset = base + Int64(start)
+      if length <= maxLineBytes && offset >= from {
+        if length > 0 && bytes[newline - 1] == 0x0D { length -= 1 }
+        offsets.append(offset)
+        lengths.append(Int32(truncatingIfNeeded: length))
+        batch.append(UnsafeRawBufferPointer(start: all + start, count: length))
+      }
+      start = newline + 1
+    }
+    atLineStart = start == bytes.count
+  }
+
+  /// The line at `offset` of `length` bytes, if it was scanned; lines before it are passed.
+  @inline(__always) func find(offset: Int64, length: Int) -> Int? {
+    while next < offsets.count {
+      let candidate = offsets[next]
+      if candidate > offset { return nil }
+      next += 1
+      if candidate == offset { return Int(lengths[next - 1]) == length ? next - 1 : nil }
+    }
+    return nil
+  }
+}

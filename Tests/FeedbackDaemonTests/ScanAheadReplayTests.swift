@@ -1,0 +1,160 @@
+import FeedbackConfig
+import Foundation
+import Gzip
+import Logging
+import TestSupport
+import Testing
+
+@testable import FeedbackDaemon
+
+/// Replays with lines scanned ahead (on each file's read-ahead thread) and in line give the
+/// same datasets, rejects and counts, on real files: plain and gzip, several chunks each, with
+/// lines across chunk boundaries, CRLF endings, over-long lines, bad lines and a partial last line.
+@Suite struct ScanAheadReplayTests {
+  static func logLine(_ format: String, time: Int64, json: String) -> String {
+    let seconds = Double(time) / 1e9
+    switch format {
+    case "fluentd": return "\(seconds)\tapp.shop\t\(json)"
+    case "json": return json.replacingOccurrences(of: "\"@timestamp\"", with: "\"time\"")
+    default: return json
+    }
+  }
+
+  /// About 1.2 MB per file: predictions and clicks, and every kind of line that is rejected.
+  static func writeLogs(dir: String, format: String) throws {
+    var rng = SplitMix64(seed: 99)
+    var time: Int64 = 1_796_029_200 * 1_000_000_000
+    var request = 0
+    func file(_ name: String, gzip: Bool, partialLast: Bool) throws {
+      var text = ""
+      while text.utf8.count < 1_200_000 {
+        time += Int64(rng.below(20)) * 1_000_000
+        let stamp = "\"@timestamp\":\(Double(time) / 1e9)"
+        let kind = rng.below(100)
+        var line: String
+        if kind < 55 {
+          request += 1
+          line = Self.logLine(
+            format, time: time,
+            json:
+              "{\(stamp),\"event\":\"prediction\",\"request_id\":\"r\(request)\",\"score\":0.\(rng.below(1000)),\"model_version\":\"v\(rng.below(3))\",\"features\":{\"item_category\":\"c\(rng.below(9))\"}}"
+          )
+        } else if kind < 75 {
+          line = Self.logLine(
+            format, time: time,
+            json: "{\(stamp),\"event\":\"click\",\"request_id\":\"r\(max(1, request - rng.below(50)))\"}")
+        } else if kind < 80 {
+          line = Self.logLine(
+            format, time: time, json: "{ \(stamp) , \"event\" : \"cl\\u0069ck\", \"request_id\":\"r\(request)\" }")
+        } else if kind < 82 {
+          line = "not json at all"
+        } else if kind < 83 {
+          line = Self.logLine(format, time: time, json: "{\(stamp),\"broken\": ")
+        } else if kind < 85 {
+          line = ""
+        } else if kind < 87 {
+          line = Self.logLine(format, time: time, json: "{\"@timestamp\":\"never\",\"event\":\"click\"}")
+        } else if kind < 89 {
+          line = Self.logLine(format, time: time, json: "{\"event\":\"no time\"}")
+        } else if kind < 90 {
+          // Over `max_line_bytes`; now and then longer than a read-ahead chunk.
+          let length = rng.below(20) == 0 ? 600_000 : 700 + rng.below(500)
+          line = Self.logLine(
+            format, time: time, json: "{\(stamp),\"pad\":\"\(String(repeating: "x", count: length))\"}")
+        } else {
+          line = Self.logLine(format, time: time, json: "{\(stamp),\"event\":\"other\",\"n\":\(kind)}")
+        }
+        if rng.below(10) == 0 { line += "\r" }
+        text += line + "\n"
+      }
+      if partialLast {
+        text += Self.logLine(format, time: time, json: "{\"@timestamp\":\(Double(time) / 1e9),\"event\":\"click\"}")
+      }
+      let bytes = Array(text.utf8)
+      try Data(gzip ? GzipDeflater.compress(bytes) : bytes).write(to: URL(fileURLWithPath: dir + "/" + name))
+    }
+    try file("app.log.2.gz", gzip: true, partialLast: false)
+    try file("app.log.1", gzip: false, partialLast: false)
+    try file("app.log", gzip: false, partialLast: true)
+  }
+
+  static func config(logs: String, state: String, format: String) throws -> FeedbackConfig.Configuration {
+    try Configuration.parse(
+      yaml: """
+        state_dir: \(state)
+        sources:
+          - name: shop
+            paths: ["\(logs)/app.log*"]
+            format: \(format)
+            max_line_bytes: 1000
+        events:
+          prediction: { where: { event: prediction }, key: request_id }
+          feedback:
+            click: { where: { event: click }, key: request_id }
+        labels:
+          clicked: { from: click, window: 1m }
+          clicks: { from: click, window: 1m, value: count }
+        datasets:
+          - name: ctr
+            path: \(state)/out/ctr
+            labels: [clicked, clicks]
+            columns: [model_version, score, { path: features.item_category, as: category }]
+            format: jsonl
+            roll: { max_bytes: 256KiB, max_age: 3h }
+        """, baseDirectory: logs)
+  }
+
+  /// Every file under `dir` (relative path → bytes), the state database left out.
+  static func contents(_ dir: String) throws -> [String: Data] {
+    var result: [String: Data] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: dir)!
+    while let name = enumerator.nextObject() as? String {
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: dir + "/" + name, isDirectory: &isDirectory), !isDirectory.boolValue,
+        !name.hasPrefix("state.sqlite")
+      else { continue }
+      result[name] = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))
+    }
+    return result
+  }
+
+  @Test(arguments: ["logstash", "json", "fluentd"])
+  func scanningAheadChangesNothing(format: String) throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("scan-ahead-\(UUID().uuidString)").path
+    let logs = root + "/logs"
+    try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    try Self.writeLogs(dir: logs, format: format)
+    var summaries: [[Substring]] = []
+    var trees: [[String: Data]] = []
+    for scanAhead in [true, false] {
+      let state = root + (scanAhead ? "/ahead" : "/inline")
+      let summary = try Replay.run(
+        config: try Self.config(logs: logs, state: state, format: format),
+        options: ReplayOptions(flush: true, commitEveryLines: 5000, scanAhead: scanAhead),
+        logger: Logger(label: "test"))
+      summaries.append(summary.text.split(separator: "\n").filter { !$0.hasPrefix("elapsed") })
+      trees.append(try Self.contents(state))
+      let lines = summary.lines
+      #expect(lines > 8_000)
+      if scanAhead {
+        // All but the lines across chunk boundaries (and the partial last line).
+        #expect(summary.linesScannedAhead > lines * 9 / 10, "\(summary.linesScannedAhead) of \(lines)")
+      } else {
+        #expect(summary.linesScannedAhead == 0)
+      }
+    }
+    #expect(summaries[0] == summaries[1])
+    #expect(trees[0].keys.sorted() == trees[1].keys.sorted())
+    #expect(trees[0].keys.contains { $0.hasPrefix("out/ctr") } && trees[0].keys.contains { $0.hasPrefix("rejects") })
+    for (name, data) in trees[0] { #expect(data == trees[1][name], "\(name) differs") }
+    let rejects = summaries[0].filter { $0.hasPrefix("rejects") }
+    let reasons =
+      format == "fluentd"
+      ? ["line_too_long", "invalid_json", "blank_line", "bad_fluentd_line"]
+      : ["line_too_long", "invalid_json", "blank_line", "bad_time", "missing_time"]
+    for reason in reasons {
+      #expect(rejects.contains { $0.contains(reason) }, "no \(reason) in \(rejects)")
+    }
+  }
+}
