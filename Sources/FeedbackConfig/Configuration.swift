@@ -21,7 +21,7 @@ public struct Configuration: Sendable {
   /// `state_memory`: about how many bytes the join state may take in memory (keys, payloads,
   /// feedback, due rows, bookkeeping); beyond it, state is committed and evicted to SQLite.
   public var stateMemory: Int = Configuration.defaultStateMemory
-  public static let defaultStateMemory = 32 << 20
+  public static let defaultStateMemory = 16 << 20
   public var http: HTTPConfig
   /// Model-quality monitors over datasets' final rows (issue #6).
   public var monitors: [MonitorConfig] = []

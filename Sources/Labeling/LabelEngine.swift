@@ -30,8 +30,10 @@ public final class LabelEngine {
   /// event started runs before the event is counted (`seq`) or classified, so a commit there
   /// describes the state just before the event's line, and a restart reads the line again.
   public var checkpointHook: (() throws -> Void)?
-  /// Rows between two calls of `checkpointHook` (and of pruning finished keys) in one settle.
+  /// Rows between two calls of `checkpointHook` (and of pruning finished keys), counted
+  /// across settles: many events in a row may each make some thousand rows final.
   public var checkpointEvery = 4096
+  private var rowsSinceHook = 0
 
   public init(rules: Rules, store: any StateStore, output: any EngineOutput, sources: Int) throws {
     self.rules = rules
@@ -237,7 +239,6 @@ public final class LabelEngine {
   // MARK: Rows
 
   private func emitDueRows() throws {
-    var written = 0
     while let due = try store.popDue(through: watermark) {
       guard let prediction = store.prediction(due.ref) else { continue }
       let feedback = store.feedback(due.ref)
@@ -249,8 +250,9 @@ public final class LabelEngine {
       }
       // Finished keys whose memory expired go as rows are written, not only after: a flush
       // writes every pending row at once, and their memory must not pile up meanwhile.
-      written += 1
-      if written % checkpointEvery == 0 {
+      rowsSinceHook += 1
+      if rowsSinceHook >= checkpointEvery {
+        rowsSinceHook = 0
         store.pruneFinished(expiredBy: watermark)
         try checkpointHook?()
       }

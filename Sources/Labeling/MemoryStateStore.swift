@@ -134,7 +134,7 @@ public final class MemoryStateStore: StateStore {
   /// Finished keys evicted from memory, by expiry: once expired (the owner then deletes them
   /// from the cold tier too), their hashes leave `coldKeys`, which so stays as small as the
   /// state itself.
-  private var evictedFinished = Queue<(expiresAt: Int64, key: String, hash: UInt64)>()
+  private var evictedFinished = Queue<(expiresAt: Int64, hash: UInt64)>()
   /// How many key hashes `coldKeys` holds (tests: it must not grow without bound).
   public var coldKeyCount: Int { coldKeys.count }
   public let maxInMemory: Int
@@ -167,7 +167,7 @@ public final class MemoryStateStore: StateStore {
   public var memoryBytes: Int {
     entries.capacity * MemoryLayout<Entry>.stride + entryBytes + keys.bytes + due.bytes + unclaimed.bytes
       + finishedExpiry.bytes + (freeEntries.capacity + dirtyEntries.capacity) * MemoryLayout<Int32>.stride
-      + coldKeys.capacity * 22 + evictedFinished.bytes + evictedFinished.count * 48
+      + coldKeys.capacity * 22 + evictedFinished.bytes
   }
 
   /// All in memory, nothing persisted.
@@ -545,7 +545,7 @@ public final class MemoryStateStore: StateStore {
       evictedFinished.popFirst()
       // Unless the key was read back and stored anew since (then that state decides).
       if coldKeys[first.hash] == first.expiresAt,
-        keys.find(first.key, hash: first.hash, keyOf: { entries[Int($0)].key }) == nil
+        !keys.contains(hash: first.hash, where: { entries[Int($0)].hash == first.hash })
       {
         coldKeys.removeValue(forKey: first.hash)
       }
@@ -645,7 +645,7 @@ public final class MemoryStateStore: StateStore {
       // Their expiry entries stay queued; they find nothing to expire.
       for index in finishedOnly {
         let e = entries[Int(index)]
-        evictedFinished.append((e.finishedExpires, e.key, e.hash))
+        evictedFinished.append((e.finishedExpires, e.hash))
         release(index)
       }
       evicted = true
@@ -694,7 +694,11 @@ public final class MemoryStateStore: StateStore {
       coldMayHold = true
       evictions += 1
     }
-    if entries.count >= compactAt && freeEntries.count * 2 > entries.count { compact() }
+    // Also when the array's spare capacity is what is large (it grew in a burst).
+    let live = entries.count - freeEntries.count
+    if entries.count >= compactAt && (freeEntries.count * 2 > entries.count || entries.capacity > 2 * live + 4096) {
+      compact()
+    }
   }
 
   /// Moves the live entries to the front of a right-sized array (free slots of a larger past
