@@ -130,7 +130,7 @@ public final class MemoryStateStore: StateStore {
   /// pair are about 3 in 10^8.)
   /// Per hash, until when the cold tier's state for the key matters: `.max` while it holds a
   /// prediction or feedback, else the expiry of its finished memory.
-  private var coldKeys: [UInt64: Int64] = [:]
+  private var coldKeys = ColdKeySet()
   /// Finished keys evicted from memory, by expiry: once expired (the owner then deletes them
   /// from the cold tier too), their hashes leave `coldKeys`, which so stays as small as the
   /// state itself.
@@ -167,7 +167,7 @@ public final class MemoryStateStore: StateStore {
   public var memoryBytes: Int {
     entries.capacity * MemoryLayout<Entry>.stride + entryBytes + keys.bytes + due.bytes + unclaimed.bytes
       + finishedExpiry.bytes + (freeEntries.capacity + dirtyEntries.capacity) * MemoryLayout<Int32>.stride
-      + coldKeys.capacity * 22 + evictedFinished.bytes
+      + coldKeys.bytes + evictedFinished.bytes
   }
 
   /// All in memory, nothing persisted.
@@ -190,7 +190,7 @@ public final class MemoryStateStore: StateStore {
     self.compactAt = compactAt
     dueBoundary = coldMayHold ? .min : .max
     pendingCount = try cold.pendingPredictionCount()
-    for key in try cold.keys() { coldKeys[keys.hash(key)] = .max }
+    for key in try cold.keys() { coldKeys.set(keys.hash(key), .max) }
     var seen = Set<String>()
     for f in try cold.unclaimedFeedback() where seen.insert(f.key).inserted {
       let index = try ref(key: f.key).index
@@ -502,7 +502,7 @@ public final class MemoryStateStore: StateStore {
       markDirty(top.index)
       recount(top.index)
       if entries[i].isGone {
-        coldKeys.removeValue(forKey: entries[i].hash)
+        coldKeys.remove(entries[i].hash)
         release(top.index)
       }
       return f
@@ -535,7 +535,7 @@ public final class MemoryStateStore: StateStore {
       // checkpoints never reaches the cold tier.
       entries[i].coldFinishedExpires = .min
       if entries[i].isGone {
-        coldKeys.removeValue(forKey: entries[i].hash)
+        coldKeys.remove(entries[i].hash)
         release(top.index)
       } else if entries[i].isEmpty {
         retire(top.index)
@@ -547,7 +547,7 @@ public final class MemoryStateStore: StateStore {
       if coldKeys[first.hash] == first.expiresAt,
         !keys.contains(hash: first.hash, where: { entries[Int($0)].hash == first.hash })
       {
-        coldKeys.removeValue(forKey: first.hash)
+        coldKeys.remove(first.hash)
       }
     }
   }
@@ -568,7 +568,7 @@ public final class MemoryStateStore: StateStore {
       retiredSeqs.insert(e.coldSeq)
     }
     retired.deletedFeedback += e.coldFeedback
-    coldKeys.removeValue(forKey: e.hash)
+    coldKeys.remove(e.hash)
     release(index)
   }
 
@@ -613,9 +613,9 @@ public final class MemoryStateStore: StateStore {
       entries[i] = e
       recount(index)
       if e.isGone {
-        coldKeys.removeValue(forKey: e.hash)
+        coldKeys.remove(e.hash)
       } else if coldTier != nil {
-        coldKeys[e.hash] = e.coldSeq != 0 || !e.coldFeedback.isEmpty ? .max : e.coldFinishedExpires
+        coldKeys.set(e.hash, e.coldSeq != 0 || !e.coldFeedback.isEmpty ? .max : e.coldFinishedExpires)
       }
       if e.isEmpty { release(index) }
     }
