@@ -12,9 +12,6 @@ struct ColdKeySet {
   private(set) var count = 0
   private var finishedOnly: [UInt64: Int64] = [:]
 
-  /// Bytes held.
-  var bytes: Int { slots.capacity * 8 + finishedOnly.capacity * 22 }
-
   @inline(__always) private static func stored(_ hash: UInt64) -> UInt64 { hash == 0 ? 1 : hash }
 
   @inline(__always) private func slot(of value: UInt64) -> (index: Int, found: Bool) {

@@ -5,8 +5,6 @@ struct Heap<Element: Comparable> {
   var isEmpty: Bool { items.isEmpty }
   var count: Int { items.count }
   var min: Element? { items.first }
-  /// Bytes the heap's storage holds.
-  var bytes: Int { items.capacity * MemoryLayout<Element>.stride }
 
   /// A heap of `elements` (any order).
   init(_ elements: [Element] = []) {
@@ -52,8 +50,6 @@ struct Queue<Element> {
 
   var first: Element? { head < items.count ? items[head] : nil }
   var count: Int { items.count - head }
-  /// Bytes the queue's storage holds.
-  var bytes: Int { items.capacity * MemoryLayout<Element>.stride }
 
   /// Replaces each element by `transform`'s result, dropping those it returns nil for.
   mutating func compactMap(_ transform: (Element) -> Element?) {

@@ -115,9 +115,6 @@ struct KeyTable {
     count -= 1
   }
 
-  /// Bytes the table holds.
-  var bytes: Int { buckets.capacity * MemoryLayout<UInt64>.stride }
-
   /// Empties the table, sized for `count` keys (same seed: hashes stay valid).
   mutating func removeAll(sizedFor count: Int) {
     var size = 64

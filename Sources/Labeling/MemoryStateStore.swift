@@ -162,14 +162,6 @@ public final class MemoryStateStore: StateStore {
       + (retired.deletedPredictions.count + retired.deletedFeedback.count) * 3 * MemoryLayout<Int64>.stride
   }
 
-  /// What the store holds, estimated, including spare capacity and the cold key set (which
-  /// grows with what the cold tier holds: about 24 bytes per key).
-  public var memoryBytes: Int {
-    entries.capacity * MemoryLayout<Entry>.stride + entryBytes + keys.bytes + due.bytes + unclaimed.bytes
-      + finishedExpiry.bytes + (freeEntries.capacity + dirtyEntries.capacity) * MemoryLayout<Int32>.stride
-      + coldKeys.bytes + evictedFinished.bytes
-  }
-
   /// All in memory, nothing persisted.
   public init() {
     coldTier = nil

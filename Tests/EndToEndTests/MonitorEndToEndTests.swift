@@ -194,22 +194,9 @@ import Testing
     let clean = try config(dir: cleanDir, logs: dir + "/logs", maxInMemory: 300, minRows: 40)
     #expect(try run(Binaries.feedbackd, ["replay", "--config", clean]).status == 0)
     let killed = try config(dir: killedDir, logs: dir + "/logs", maxInMemory: 300, minRows: 40)
-    var kills = 0
     var partial: [Int] = []
     let windowsFile = killedDir + "/state/monitor/ctr-quality/windows.jsonl"
-    for delay in [0.7, 1.3, 1.9, 2.6] {
-      let process = Process()
-      process.executableURL = URL(fileURLWithPath: Binaries.feedbackd)
-      process.arguments = ["replay", "--config", killed]
-      process.standardOutput = FileHandle.nullDevice
-      process.standardError = FileHandle.nullDevice
-      try process.run()
-      Thread.sleep(forTimeInterval: delay)
-      if process.isRunning {
-        kill(process.processIdentifier, SIGKILL)
-        kills += 1
-      }
-      process.waitUntilExit()
+    let kills = try killRepeatedly(["replay", "--config", killed], delays: [0.7, 1.3, 1.9, 2.6]) {
       partial.append((try? Data(contentsOf: URL(fileURLWithPath: windowsFile)).count) ?? 0)
     }
     #expect(try run(Binaries.feedbackd, ["replay", "--config", killed]).status == 0)

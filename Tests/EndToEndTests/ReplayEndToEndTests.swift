@@ -129,21 +129,8 @@ import Testing
       dir: corpus.dir, logs: corpus.logs, stateDir: corpus.dir + "/state", datasets: corpus.dir + "/datasets")
     try (String(contentsOfFile: config, encoding: .utf8) + "\nstate_memory: 1MiB\n")
       .write(toFile: config, atomically: true, encoding: .utf8)
-    var kills = 0
-    for delay in [0.4, 0.8, 1.2, 1.6, 2.0, 2.4] {
-      let process = Process()
-      process.executableURL = URL(fileURLWithPath: Binaries.feedbackd)
-      process.arguments = ["replay", "--config", config, "--flush"]
-      process.standardOutput = FileHandle.nullDevice
-      process.standardError = FileHandle.nullDevice
-      try process.run()
-      Thread.sleep(forTimeInterval: delay)
-      if process.isRunning {
-        kill(process.processIdentifier, SIGKILL)
-        kills += 1
-      }
-      process.waitUntilExit()
-    }
+    let kills = try killRepeatedly(
+      ["replay", "--config", config, "--flush"], delays: [0.4, 0.8, 1.2, 1.6, 2.0, 2.4])
     _ = try Self.replay(config, flush: true)
     #expect(kills >= 2, "the replays should have been killed while running")
     try Self.verify(datasets: corpus.dir + "/datasets", oracle: try Oracle(files: corpus.files), flush: true)

@@ -47,6 +47,29 @@ func run(_ executable: String, _ arguments: [String], cwd: String? = nil) throws
     stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
 }
 
+/// Runs `feedbackd` with `arguments` once per delay, killing it with SIGKILL after that delay
+/// if it is still running; `afterEach` runs once each run has ended. Returns how many runs
+/// were killed.
+func killRepeatedly(_ arguments: [String], delays: [Double], afterEach: () -> Void = {}) throws -> Int {
+  var kills = 0
+  for delay in delays {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Binaries.feedbackd)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    Thread.sleep(forTimeInterval: delay)
+    if process.isRunning {
+      kill(process.processIdentifier, SIGKILL)
+      kills += 1
+    }
+    process.waitUntilExit()
+    afterEach()
+  }
+  return kills
+}
+
 func makeTempDir(_ tag: String) throws -> String {
   let dir = FileManager.default.temporaryDirectory.appendingPathComponent("feedbackd-e2e-\(tag)-\(UUID().uuidString)")
     .path

@@ -51,6 +51,23 @@ let rules = Rules(
   clockSkew: 2 * second, maxOutOfOrder: 3 * second)
 
 /// Random events with out-of-order times, repeated keys, duplicate lines and late arrivals.
+/// The rows and side records of one engine over the reference store, flushed at the end.
+func referenceRun(_ events: [(Event, UInt64)]) throws -> Recorder {
+  let output = Recorder()
+  let engine = try LabelEngine(rules: rules, store: InMemoryStateStore(), output: output, sources: 1)
+  for (event, hash) in events { try engine.process(event, source: 0, lineHash: hash) }
+  try engine.flush()
+  return output
+}
+
+/// A migrated state file in the temporary directory (what survives a restart).
+func stateFile() throws -> DatabaseQueue {
+  let path = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString).sqlite").path
+  let queue = try DatabaseQueue(path: path)
+  try queue.inDatabase { try SQLiteStateStore.migrate($0) }
+  return queue
+}
+
 func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
   var rng = SplitMix64(seed: seed)
   var events: [(Event, UInt64)] = []
@@ -103,10 +120,7 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
       as [(UInt64, Int, Int)])
   func evictingToSQLiteChangesNoDecision(seed: UInt64, maxInMemory: Int, maxBytes: Int) throws {
     let events = randomEvents(seed: seed, count: 3000)
-    let straight = Recorder()
-    let reference = try LabelEngine(rules: rules, store: InMemoryStateStore(), output: straight, sources: 1)
-    for (event, hash) in events { try reference.process(event, source: 0, lineHash: hash) }
-    try reference.flush()
+    let straight = try referenceRun(events)
 
     let queue = try DatabaseQueue()
     let cached = Recorder()
@@ -148,14 +162,9 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
   @Test(arguments: [5, 6] as [UInt64])
   func restartingFromEveryCheckpointChangesNothing(seed: UInt64) throws {
     let events = randomEvents(seed: seed, count: 3000)
-    let straight = Recorder()
-    let reference = try LabelEngine(rules: rules, store: InMemoryStateStore(), output: straight, sources: 1)
-    for (event, hash) in events { try reference.process(event, source: 0, lineHash: hash) }
-    try reference.flush()
+    let straight = try referenceRun(events)
 
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString).sqlite").path
-    let queue = try DatabaseQueue(path: file)
-    try queue.inDatabase { try SQLiteStateStore.migrate($0) }
+    let queue = try stateFile()
     let resumed = Recorder()
     var saved: (seq: Int64, watermark: Int64, max: [Int64?]) = (0, .min, [nil])
     var offset = 0
@@ -190,14 +199,9 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
   /// uninterrupted flush wrote after that point.
   @Test func aSettleInterruptedByACommitResumesAfterARestart() throws {
     let events = randomEvents(seed: 13, count: 3000)
-    let straight = Recorder()
-    let reference = try LabelEngine(rules: rules, store: InMemoryStateStore(), output: straight, sources: 1)
-    for (event, hash) in events { try reference.process(event, source: 0, lineHash: hash) }
-    try reference.flush()
+    let straight = try referenceRun(events)
 
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString).sqlite").path
-    let queue = try DatabaseQueue(path: file)
-    try queue.inDatabase { try SQLiteStateStore.migrate($0) }
+    let queue = try stateFile()
     let resumed = Recorder()
     struct Crash: Error {}
     var saved: (seq: Int64, watermark: Int64, max: [Int64?], log: Int) = (0, .min, [nil], 0)
