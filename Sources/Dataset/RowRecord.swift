@@ -23,7 +23,7 @@ enum RowRecord {
   }
 
   static func write(_ row: LabeledRow, ageClock: Int64, to buffer: ByteBuffer) {
-    withUTF8(row.key) { key in
+    row.joinKey.withBytes { key in
       row.columnsJSON.withUnsafeBytes { columns in
         let p = UnsafeMutableRawPointer(buffer.reserve(rowHeaderCount + key.count + columns.count))
         p.storeBytes(of: rowTag, as: UInt8.self)

@@ -340,7 +340,11 @@ final class Pipeline: EngineOutput {
   /// The line (of a line format) whose event is in the engine: a commit in the middle of the
   /// settle it started saves its file's position at the line's start (the event is not
   /// processed yet), so a restart reads the line again.
-  var lineInFlight: LineInFlight?
+  var lineInFlight: LineInFlight? { isLineInFlight ? inFlight : nil }
+  /// Set around each line of a line format (`SourceFeed.line`); `inFlight` is only rewritten
+  /// when the file changes, so a line costs no reference counting on the path.
+  var isLineInFlight = false
+  var inFlight = LineInFlight(source: -1, fingerprint: Fingerprint(value: 0), path: "", offset: 0)
 
   struct LineInFlight {
     var source: Int

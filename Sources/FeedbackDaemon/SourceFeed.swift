@@ -21,7 +21,9 @@ import Logging
 final class SourceFeed: TailDelegate {
   let index: Int
   let name: String
-  unowned let pipeline: Pipeline
+  /// `unowned(unsafe)`: the pipeline owns its feeds (a checked reference costs an atomic retain
+  /// and release on every line).
+  unowned(unsafe) let pipeline: Pipeline
   private(set) var tailer: SourceTailer!
   /// Nil for the line formats: one decoder for all files, no per-file state.
   private let format: LogFormat?
@@ -93,8 +95,15 @@ final class SourceFeed: TailDelegate {
     _ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64, scanned: ScannedLine?
   ) throws {
     guard usesReaders else {
-      pipeline.lineInFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: offset)
-      defer { pipeline.lineInFlight = nil }
+      if pipeline.inFlight.source != index || pipeline.inFlight.fingerprint != fingerprint
+        || pipeline.inFlight.path != file
+      {
+        pipeline.inFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: offset)
+      } else {
+        pipeline.inFlight.offset = offset
+      }
+      pipeline.isLineInFlight = true
+      defer { pipeline.isLineInFlight = false }
       return try pipeline.handle(line: bytes, source: index, file: file, offset: offset, ahead: scanned)
     }
     let reading = self.reading(fingerprint)

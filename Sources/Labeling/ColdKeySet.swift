@@ -25,7 +25,7 @@ struct ColdKeySet {
 
   subscript(hash: UInt64) -> Int64? {
     guard slot(of: Self.stored(hash)).found else { return nil }
-    return finishedOnly[hash] ?? .max
+    return finishedOnly.isEmpty ? .max : finishedOnly[hash] ?? .max
   }
 
   mutating func set(_ hash: UInt64, _ until: Int64) {
@@ -36,16 +36,18 @@ struct ColdKeySet {
       count += 1
     }
     if until == .max {
-      finishedOnly.removeValue(forKey: hash)
+      if !finishedOnly.isEmpty { finishedOnly.removeValue(forKey: hash) }
     } else {
       finishedOnly[hash] = until
     }
   }
 
   mutating func remove(_ hash: UInt64) {
-    finishedOnly.removeValue(forKey: hash)
+    guard count > 0 else { return }
     let (index, present) = slot(of: Self.stored(hash))
     guard present else { return }
+    // (Hashing for the dictionary costs more than the probe: only when it holds anything.)
+    if !finishedOnly.isEmpty { finishedOnly.removeValue(forKey: hash) }
     // Backward shift: move later members of the run into the hole when their home allows.
     var hole = index
     var next = hole

@@ -2,8 +2,8 @@
 /// the reference the other stores are tested against.
 public final class InMemoryStateStore: StateStore {
   public var dueOffsets: [Int64] = []
-  private var keys: [String] = []
-  private var refs: [String: Int32] = [:]
+  private var keys: [JoinKey] = []
+  private var refs: [JoinKey: Int32] = [:]
   private var predictions: [Int32: StoredPrediction] = [:]
   /// Every due row, with the key it belongs to.
   private var due: [DueRow: Int32] = [:]
@@ -12,14 +12,14 @@ public final class InMemoryStateStore: StateStore {
 
   public init() {}
 
-  public func ref(key: String) -> KeyRef {
+  public func ref(key: JoinKey) -> KeyRef {
     if let index = refs[key] { return KeyRef(index) }
     keys.append(key)
     refs[key] = Int32(keys.count - 1)
     return KeyRef(Int32(keys.count - 1))
   }
 
-  public func key(_ ref: KeyRef) -> String { keys[Int(ref.index)] }
+  public func key(_ ref: KeyRef) -> JoinKey { keys[Int(ref.index)] }
 
   public func prediction(_ ref: KeyRef) -> PendingPrediction? {
     predictions[ref.index].map {
@@ -34,7 +34,7 @@ public final class InMemoryStateStore: StateStore {
       due = due.filter { $0.key.seq != old.seq }
     }
     predictions[ref.index] = StoredPrediction(
-      seq: seq, key: key(ref), time: time, payload: payload, datasets: datasets, pending: datasets)
+      seq: seq, key: key(ref).description, time: time, payload: payload, datasets: datasets, pending: datasets)
     for d in dueOffsets.indices where datasets & (1 << UInt64(d)) != 0 {
       due[DueRow(finalizeAt: time + dueOffsets[d], seq: seq, dataset: d)] = ref.index
     }
@@ -77,7 +77,7 @@ public final class InMemoryStateStore: StateStore {
 
   public func popUnclaimedFeedback(before: Int64) -> StoredFeedback? {
     guard let f = unclaimed.filter({ $0.time < before }).min(by: { ($0.time, $0.seq) < ($1.time, $1.seq) }),
-      let index = refs[f.key]
+      let index = refs[JoinKey(f.key)]
     else { return nil }
     feedbackByRef[index] = feedbackByRef[index]?.filter { $0.seq != f.seq }
     return f

@@ -18,6 +18,10 @@ struct KeyTable {
   }
 
   /// The 64-bit hash of a key (seeded per table); the table keeps its low 32 bits.
+  func hash(_ key: JoinKey) -> UInt64 {
+    key.withBytes { Self.hash($0, seed: seed) }
+  }
+
   func hash(_ key: String) -> UInt64 {
     if let h = key.utf8.withContiguousStorageIfAvailable({ Self.hash(UnsafeRawBufferPointer($0), seed: seed) }) {
       return h
@@ -52,7 +56,7 @@ struct KeyTable {
 
   /// The index stored for `key`, if any.
   @inline(__always)
-  func find(_ key: String, hash fullHash: UInt64, keyOf: (Int32) -> String) -> Int32? {
+  func find<Key: Equatable>(_ key: Key, hash fullHash: UInt64, keyOf: (Int32) -> Key) -> Int32? {
     let hash = UInt32(truncatingIfNeeded: fullHash)
     var bucket = Int(hash) & mask
     while true {

@@ -8,7 +8,9 @@ import LogFormats
 public final class LabelEngine {
   public let rules: Rules
   public let store: any StateStore
-  public unowned let output: any EngineOutput
+  /// `unowned(unsafe)`: the output outlives the engine (the pipeline owns its engine); a checked
+  /// reference costs an atomic retain and release on every row.
+  public unowned(unsafe) let output: any EngineOutput
   public private(set) var counters: EngineCounters
 
   /// Per source: the largest event time read, and whether it still holds the watermark.
@@ -24,6 +26,8 @@ public final class LabelEngine {
   private var nextOrphan: Int64 = .max
   /// Reused while building a prediction's payload.
   private var payload: [UInt8] = []
+  /// Reused for each row's label outcomes.
+  private var outcomes: [LabelOutcome] = []
   /// Called after every 4096 rows one settle writes: the owner may commit there. One
   /// watermark step (a source ending, a flush, a gap in the log's times) can make a whole
   /// window's rows final at once, and only committed state can be evicted. A settle that an
@@ -147,7 +151,7 @@ public final class LabelEngine {
     }
   }
 
-  private func processPrediction(key: String, event: ScannedEvent) throws {
+  private func processPrediction(key: JoinKey, event: ScannedEvent) throws {
     let time = event.time
     var datasets: UInt64 = 0
     for (d, window) in rules.datasetMaxWindow.enumerated() where time &+ window > watermark {
@@ -155,7 +159,7 @@ public final class LabelEngine {
     }
     guard datasets != 0 else {
       counters.latePredictions += 1
-      try output.side(.latePrediction(key: key, time: time))
+      try output.side(.latePrediction(key: key.description, time: time))
       return
     }
     let ref = try store.ref(key: key)
@@ -189,7 +193,7 @@ public final class LabelEngine {
     }
   }
 
-  private func processFeedback(type: Int, key: String, event: ScannedEvent, lineHash: UInt64) throws {
+  private func processFeedback(type: Int, key: JoinKey, event: ScannedEvent, lineHash: UInt64) throws {
     let time = event.time
     let ref = try store.ref(key: key)
     if let prediction = store.prediction(ref) {
@@ -197,7 +201,8 @@ public final class LabelEngine {
       let written = prediction.datasets & ~prediction.pending
       if written != 0, isLate(type: type, time: time, predictedAt: prediction.time, datasets: written) {
         counters.lateFeedback[type] += 1
-        try output.side(.lateFeedback(type: type, key: key, time: time, predictedAt: prediction.time))
+        try output.side(
+          .lateFeedback(type: type, key: key.description, time: time, predictedAt: prediction.time))
       }
       store.addFeedback(ref, makeFeedback(type: type, key: key, event: event, lineHash: lineHash))
       return
@@ -205,10 +210,10 @@ public final class LabelEngine {
     if let predictedAt = store.finishedPrediction(ref, at: watermark) {
       if isLate(type: type, time: time, predictedAt: predictedAt, datasets: .max) {
         counters.lateFeedback[type] += 1
-        try output.side(.lateFeedback(type: type, key: key, time: time, predictedAt: predictedAt))
+        try output.side(.lateFeedback(type: type, key: key.description, time: time, predictedAt: predictedAt))
       } else {
         counters.orphans[type] += 1
-        try output.side(.orphan(type: type, key: key, time: time))
+        try output.side(.orphan(type: type, key: key.description, time: time))
       }
       return
     }
@@ -227,13 +232,14 @@ public final class LabelEngine {
     return false
   }
 
-  private func makeFeedback(type: Int, key: String, event: ScannedEvent, lineHash: UInt64) -> StoredFeedback {
+  private func makeFeedback(type: Int, key: JoinKey, event: ScannedEvent, lineHash: UInt64) -> StoredFeedback {
     let dedupe = rules.dedupeSlots[type].flatMap { event.compactText($0) }
     var fields: [UInt8] = []
     let slots = rules.neededSlots[type]
     if !slots.isEmpty { event.writeCompactArray(slots, to: &fields) }
     return StoredFeedback(
-      seq: seq, key: key, type: type, time: event.time, lineHash: lineHash, dedupe: dedupe, fields: fields)
+      seq: seq, key: key.description, type: type, time: event.time, lineHash: lineHash, dedupe: dedupe,
+      fields: fields)
   }
 
   // MARK: Rows
@@ -279,17 +285,27 @@ public final class LabelEngine {
     prediction: PendingPrediction, ref: KeyRef, dataset d: Int, feedback: [StoredFeedback], due: DueRow
   ) throws -> LabeledRow {
     let payload = store.payload(ref)
-    let range: Range<Int>? = payload.withUnsafeBytes { raw in
-      guard JSONValue.arrayElements(raw, into: &elementRanges), d < elementRanges.count else { return nil }
-      return elementRanges[d]
+    let range: Range<Int>?
+    if rules.datasets.count == 1 {
+      // `[columns]`: the one element needs no parse.
+      range =
+        payload.count >= 3 && payload.first == UInt8(ascii: "[") && payload.last == UInt8(ascii: "]")
+        ? 1..<payload.count - 1 : nil
+    } else {
+      range = payload.withUnsafeBytes { raw in
+        guard JSONValue.arrayElements(raw, into: &elementRanges), d < elementRanges.count else { return nil }
+        return elementRanges[d]
+      }
     }
     guard let range else { throw LabelingError.corruptState("prediction \(prediction.seq) payload") }
-    var outcomes: [LabelOutcome] = []
+    // The buffer is reused: the output is done with the row (or holds a copy) when the next
+    // one is made.
+    outcomes.removeAll(keepingCapacity: true)
     for label in rules.datasets[d].labels {
       outcomes.append(try outcome(label: label, predictedAt: prediction.time, feedback: feedback))
     }
     return LabeledRow(
-      dataset: d, key: store.key(ref), predictedAt: prediction.time, finalizeAt: due.finalizeAt,
+      dataset: d, joinKey: store.key(ref), predictedAt: prediction.time, finalizeAt: due.finalizeAt,
       columnsJSON: payload[range], labels: outcomes)
   }
 

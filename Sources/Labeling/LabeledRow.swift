@@ -15,7 +15,9 @@ public struct LabelOutcome: Sendable, Equatable {
 /// A final dataset row, handed to the dataset writer.
 public struct LabeledRow: Sendable {
   public var dataset: Int
-  public var key: String
+  /// The join key (inline: a row copies no heap object for it).
+  public var joinKey: JoinKey
+  public var key: String { joinKey.description }
   public var predictedAt: Int64
   /// The watermark value at which the row became final (`tp + max window`).
   public var finalizeAt: Int64
@@ -40,8 +42,17 @@ public struct LabeledRow: Sendable {
     dataset: Int, key: String, predictedAt: Int64, finalizeAt: Int64, columnsJSON: ArraySlice<UInt8>,
     labels: [LabelOutcome]
   ) {
+    self.init(
+      dataset: dataset, joinKey: JoinKey(key), predictedAt: predictedAt, finalizeAt: finalizeAt,
+      columnsJSON: columnsJSON, labels: labels)
+  }
+
+  public init(
+    dataset: Int, joinKey: JoinKey, predictedAt: Int64, finalizeAt: Int64, columnsJSON: ArraySlice<UInt8>,
+    labels: [LabelOutcome]
+  ) {
     self.dataset = dataset
-    self.key = key
+    self.joinKey = joinKey
     self.predictedAt = predictedAt
     self.finalizeAt = finalizeAt
     self.columnsJSON = columnsJSON

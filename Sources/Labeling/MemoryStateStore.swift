@@ -45,7 +45,7 @@ public protocol ColdTier: AnyObject {
 /// a cold tier nothing is evicted (tests, small replays).
 public final class MemoryStateStore: StateStore {
   struct Entry {
-    var key: String
+    var key: JoinKey
     /// The key's hash in `keys` (and in `coldKeys`).
     var hash: UInt64 = 0
     /// False while the entry is on the free list.
@@ -72,7 +72,7 @@ public final class MemoryStateStore: StateStore {
     /// What `variableBytes` was when last counted into `entryBytes`.
     var cost = 0
 
-    init(key: String) { self.key = key }
+    init(key: JoinKey) { self.key = key }
 
     var isEmpty: Bool { seq == 0 && feedback.isEmpty && finishedExpires == .min }
     /// Nothing in memory and nothing persisted: the entry can go even before a checkpoint,
@@ -185,7 +185,7 @@ public final class MemoryStateStore: StateStore {
     for key in try cold.keys() { coldKeys.set(keys.hash(key), .max) }
     var seen = Set<String>()
     for f in try cold.unclaimedFeedback() where seen.insert(f.key).inserted {
-      let index = try ref(key: f.key).index
+      let index = try ref(key: JoinKey(f.key)).index
       for f in entries[Int(index)].feedback {
         unclaimed.insert(
           UnclaimedEntry(time: f.time, seq: f.seq, index: index, generation: entries[Int(index)].generation))
@@ -219,7 +219,8 @@ public final class MemoryStateStore: StateStore {
 
   /// What an entry holds on the heap: its key, payload and feedback.
   private static func variableBytes(_ e: Entry) -> Int {
-    var bytes = heapBytes(e.key) + heapBytes(e.payload) + heapBytes(e.coldFeedback)
+    var bytes =
+      (e.key.heapBytes == 0 ? 0 : chunk(32 + e.key.heapBytes)) + heapBytes(e.payload) + heapBytes(e.coldFeedback)
     if e.feedback.capacity > 0 {
       bytes += heapBytes(e.feedback)
       for f in e.feedback {
@@ -242,7 +243,7 @@ public final class MemoryStateStore: StateStore {
     entryBytes -= entries[i].cost
     keys.remove(hash: entries[i].hash, index: index)
     if entries[i].dirty { dirtyCount -= 1 }
-    var empty = Entry(key: "")
+    var empty = Entry(key: JoinKey())
     empty.live = false
     empty.generation = entries[i].generation &+ 1
     entries[i] = empty
@@ -251,27 +252,26 @@ public final class MemoryStateStore: StateStore {
 
   // MARK: Keys
 
-  public func ref(key: String) throws -> KeyRef {
+  public func ref(key: JoinKey) throws -> KeyRef {
     let hash = keys.hash(key)
     if let index = keys.find(key, hash: hash, keyOf: { entries[Int($0)].key }) { return KeyRef(index) }
     var entry = Entry(key: key)
     entry.hash = hash
     if let coldTier, coldKeys[hash] != nil { try load(&entry, from: coldTier) }
-    return KeyRef(insert(entry))
+    return KeyRef(insert(consume entry))
   }
 
   /// Stores a new entry for a key that has none.
-  private func insert(_ entry: Entry) -> Int32 {
-    var entry = entry
+  private func insert(_ entry: consuming Entry) -> Int32 {
     let hash = entry.hash
     let index: Int32
     if let reused = freeEntries.popLast() {
       index = reused
       entry.generation = entries[Int(index)].generation
-      entries[Int(index)] = entry
+      entries[Int(index)] = consume entry
     } else {
       index = Int32(entries.count)
-      entries.append(entry)
+      entries.append(consume entry)
     }
     keys.insert(hash: hash, index: index)
     // Finished memory read back expires like any other.
@@ -285,8 +285,8 @@ public final class MemoryStateStore: StateStore {
   /// Reads everything the cold tier holds for the entry's key; that is also its cold image.
   private func load(_ entry: inout Entry, from cold: any ColdTier) throws {
     Self.fill(
-      &entry, prediction: try cold.prediction(key: entry.key), feedback: try cold.feedback(key: entry.key),
-      finished: try cold.finished(key: entry.key))
+      &entry, prediction: try cold.prediction(key: entry.key.description),
+      feedback: try cold.feedback(key: entry.key.description), finished: try cold.finished(key: entry.key.description))
   }
 
   /// Makes an entry what the cold tier holds for its key; that is also its cold image.
@@ -311,7 +311,7 @@ public final class MemoryStateStore: StateStore {
     }
   }
 
-  public func key(_ ref: KeyRef) -> String { entries[Int(ref.index)].key }
+  public func key(_ ref: KeyRef) -> JoinKey { entries[Int(ref.index)].key }
 
   // MARK: Predictions
 
@@ -392,7 +392,8 @@ public final class MemoryStateStore: StateStore {
     var order: [String] = []
     for r in rows where !retiredSeqs.contains(r.row.seq) {
       let key = r.prediction.key
-      guard missing[key] == nil, keys.find(key, hash: keys.hash(key), keyOf: { entries[Int($0)].key }) == nil
+      let joinKey = JoinKey(key)
+      guard missing[key] == nil, keys.find(joinKey, hash: keys.hash(joinKey), keyOf: { entries[Int($0)].key }) == nil
       else { continue }
       missing[key] = r.prediction
       order.append(key)
@@ -403,14 +404,14 @@ public final class MemoryStateStore: StateStore {
       var finished: [String: FinishedKey] = [:]
       for f in try cold.finished(keys: order) { finished[f.key] = f }
       for key in order {
-        var entry = Entry(key: key)
-        entry.hash = keys.hash(key)
+        var entry = Entry(key: JoinKey(key))
+        entry.hash = keys.hash(entry.key)
         Self.fill(&entry, prediction: missing[key], feedback: feedback[key] ?? [], finished: finished[key])
-        _ = insert(entry)
+        _ = insert(consume entry)
       }
     }
     for r in rows where !retiredSeqs.contains(r.row.seq) {
-      let key = r.prediction.key
+      let key = JoinKey(r.prediction.key)
       let index = keys.find(key, hash: keys.hash(key), keyOf: { entries[Int($0)].key }) ?? -1
       due.insert(
         DueEntry(
@@ -425,7 +426,7 @@ public final class MemoryStateStore: StateStore {
     var index = row.index
     if index < 0 || entries[Int(index)].generation != row.generation {
       guard let cold, !retiredSeqs.contains(row.seq), let p = try cold.prediction(seq: row.seq) else { return nil }
-      index = try ref(key: p.key).index
+      index = try ref(key: JoinKey(p.key)).index
     }
     let i = Int(index)
     guard entries[i].seq == row.seq, entries[i].pending & (1 << UInt64(row.dataset)) != 0 else { return nil }
@@ -578,7 +579,8 @@ public final class MemoryStateStore: StateStore {
         if e.coldSeq != e.seq {
           journal.predictions.append(
             StoredPrediction(
-              seq: e.seq, key: e.key, time: e.time, payload: e.payload, datasets: e.datasets, pending: e.pending))
+              seq: e.seq, key: e.key.description, time: e.time, payload: e.payload, datasets: e.datasets,
+              pending: e.pending))
         } else if e.pending != e.coldPending {
           journal.pendingUpdates.append(PendingUpdate(seq: e.seq, pending: e.pending))
         }
@@ -596,9 +598,10 @@ public final class MemoryStateStore: StateStore {
       }
       if e.finishedExpires != e.coldFinishedExpires {
         if e.finishedExpires == .min {
-          journal.deletedFinished.append(e.key)
+          journal.deletedFinished.append(e.key.description)
         } else {
-          journal.finished.append(FinishedKey(key: e.key, time: e.finishedTime, expiresAt: e.finishedExpires))
+          journal.finished.append(
+            FinishedKey(key: e.key.description, time: e.finishedTime, expiresAt: e.finishedExpires))
         }
         e.coldFinishedExpires = e.finishedExpires
       }

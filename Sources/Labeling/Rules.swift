@@ -201,26 +201,34 @@ public struct Rules: Sendable {
     selector = FieldSelector(paths: paths)
   }
 
-  func accepts(_ rule: CompiledRule, _ event: ScannedEvent) -> Bool {
-    rule.matches.allSatisfy { $0.matches(event) }
+  /// Through buffer pointers: the rule and its matches are borrowed, not copied (a copy
+  /// retains their arrays and strings, on every line).
+  @inline(__always)
+  func accepts(_ rule: borrowing CompiledRule, _ event: borrowing ScannedEvent) -> Bool {
+    rule.matches.withUnsafeBufferPointer { matches in
+      for i in matches.indices where !matches[i].matches(event) { return false }
+      return true
+    }
   }
 
   /// What a scanned event is; its slots follow `fieldPaths`.
   public func classify(_ event: ScannedEvent) -> Classification {
     if accepts(compiledPrediction, event) {
-      guard let key = event.keyText(compiledPrediction.keySlot) else { return .missingKey }
+      guard let key = event.joinKey(compiledPrediction.keySlot) else { return .missingKey }
       return .prediction(key: key)
     }
-    for (i, rule) in compiledFeedback.enumerated() where accepts(rule, event) {
-      guard let key = event.keyText(rule.keySlot) else { return .missingKey }
-      return .feedback(type: i, key: key)
+    return compiledFeedback.withUnsafeBufferPointer { rules in
+      for i in rules.indices where accepts(rules[i], event) {
+        guard let key = event.joinKey(rules[i].keySlot) else { return .missingKey }
+        return .feedback(type: i, key: key)
+      }
+      return .ignored
     }
-    return .ignored
   }
 
   public enum Classification: Sendable, Equatable {
-    case prediction(key: String)
-    case feedback(type: Int, key: String)
+    case prediction(key: JoinKey)
+    case feedback(type: Int, key: JoinKey)
     case ignored
     /// Matched a rule but has no usable key (missing, or not a string or integer).
     case missingKey

@@ -119,8 +119,8 @@ public protocol StateStore: AnyObject {
   var dueOffsets: [Int64] { get set }
 
   /// The handle on `key`'s state (an empty entry if nothing is known of it).
-  func ref(key: String) throws -> KeyRef
-  func key(_ ref: KeyRef) -> String
+  func ref(key: JoinKey) throws -> KeyRef
+  func key(_ ref: KeyRef) -> JoinKey
 
   func prediction(_ ref: KeyRef) -> PendingPrediction?
   /// The pending prediction's payload: compact JSON, an array holding per dataset its kept

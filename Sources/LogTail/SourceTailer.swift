@@ -53,7 +53,9 @@ public final class SourceTailer {
   /// Live mode waits for rotated files to settle; replay treats every file as complete.
   public let live: Bool
   public let rotateWait: Int64
-  public unowned let delegate: any TailDelegate
+  /// `unowned(unsafe)`: the delegate owns the tailer, and a checked reference costs an atomic
+  /// retain and release on every line.
+  public unowned(unsafe) let delegate: any TailDelegate
   /// Scans lines ahead of time on each file's read-ahead thread, if set.
   public let scanner: (any LineScanner)?
   /// Live mode reads a plain file ahead (on a thread of its own, until it reaches the file's

@@ -76,7 +76,9 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
     clock += Int64(rng.below(4)) * second / 2
     // Usually within max_out_of_order; now and then far behind it (late events).
     let jitter = rng.below(40) == 0 ? -90 * second : Int64(rng.below(10)) * second - 5 * second
-    let key = "k\(rng.below(count / 10 + 1))"
+    let n = rng.below(count / 10 + 1)
+    // Some keys are longer than `JoinKey` holds inline.
+    let key = n % 5 == 0 ? "k\(n)-" + String(repeating: "L", count: JoinKey.inlineCapacity) : "k\(n)"
     let kind = ["p", "p", "c", "c", "c", "b", "x"][rng.below(7)]
     let text =
       "{\"e\":\"\(kind)\",\"k\":\"\(key)\",\"s\":\(rng.below(100)),\"o\":\"o\(rng.below(3))\",\"v\":\(rng.below(50))}"

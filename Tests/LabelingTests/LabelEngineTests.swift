@@ -264,7 +264,7 @@ struct Harness {
         prediction: EventRule(matches: [FieldMatch(path: path("v"), value: value)], key: path("id")),
         feedbackTypes: [], labels: [], datasets: [])
       let event = Event(time: t0, object: try JSONValue.parse(json))
-      return rules.withScanned(event) { rules.classify($0) } == .prediction(key: "k")
+      return rules.withScanned(event) { rules.classify($0) } == .prediction(key: JoinKey("k"))
     }
     #expect(try matches(.number(200), #"{"id":"k","v":200.0}"#))
     #expect(try !matches(.number(200), #"{"id":"k","v":"200"}"#))

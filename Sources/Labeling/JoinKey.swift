@@ -1,0 +1,71 @@
+import LogFormats
+
+/// A join key's text (UTF-8 bytes), held inline up to `inlineCapacity` bytes.
+///
+/// Request ids and most other keys fit: making one from a scanned line, hashing, comparing,
+/// copying it into a row and dropping it allocate nothing and touch no memory beside the
+/// value itself. As a `String` (over 15 bytes), each key was a heap object whose header every
+/// row, lookup and release reached through a cache miss. Longer keys are held in an array.
+public struct JoinKey: Hashable, Sendable, CustomStringConvertible {
+  public static let inlineCapacity = 32
+
+  // Bytes past `count` are zero, so the synthesized `==` and `hash(into:)` compare the text.
+  private var w0: UInt64 = 0
+  private var w1: UInt64 = 0
+  private var w2: UInt64 = 0
+  private var w3: UInt64 = 0
+  public private(set) var count: Int = 0
+  /// The bytes of a key longer than `inlineCapacity`.
+  private var long: [UInt8]?
+
+  /// The empty key.
+  public init() {}
+
+  public init(_ bytes: UnsafeRawBufferPointer) {
+    count = bytes.count
+    guard bytes.count <= Self.inlineCapacity else {
+      long = Array(bytes.bindMemory(to: UInt8.self))
+      return
+    }
+    guard let base = bytes.baseAddress else { return }
+    var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
+    (w0, w1, w2, w3) = words
+  }
+
+  public init(_ text: String) {
+    var text = text
+    self = text.withUTF8 { JoinKey(UnsafeRawBufferPointer($0)) }
+  }
+
+  /// Calls `body` with the key's bytes.
+  @inline(__always)
+  public func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+    if let long { return long.withUnsafeBytes(body) }
+    var words = (w0, w1, w2, w3)
+    return withUnsafeBytes(of: &words) { body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+  }
+
+  public var description: String { withBytes { String(decoding: $0, as: UTF8.self) } }
+
+  /// Bytes it holds on the heap (for memory accounting).
+  var heapBytes: Int { long.map { $0.capacity } ?? 0 }
+}
+
+extension ScannedEvent {
+  /// The join key in slot `index`: a string's contents or a number's literal text (as
+  /// `keyText`, without making a `String`); `nil` for other kinds.
+  public func joinKey(_ index: Int) -> JoinKey? {
+    let slot = slot(index)
+    switch slot.kind {
+    case .number:
+      return JoinKey(raw(slot))
+    case .string where !slot.needsRewrite:
+      return JoinKey(UnsafeRawBufferPointer(rebasing: raw(slot).dropFirst().dropLast()))
+    case .string:
+      return value(index)?.stringValue.map { JoinKey($0) }
+    default:
+      return nil
+    }
+  }
+}

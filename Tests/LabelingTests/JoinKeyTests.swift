@@ -1,0 +1,54 @@
+import LogFormats
+import TestSupport
+import Testing
+
+@testable import Labeling
+
+@Suite struct JoinKeyTests {
+  /// Inline and long keys keep their text, compare and hash by it, and hash in the key table
+  /// exactly as their `String` does (keys read back from SQLite are hashed as strings).
+  @Test func keysOfEveryLengthRoundTripCompareAndHashByText() {
+    let table = KeyTable(seed: 9)
+    var rng = SplitMix64(seed: 4)
+    var texts: [String] = ["", "a", "é", "r-3c1b3b92f91ad839", "2f1b7c4e-9a0d-4c1e-8f2b-6d3a5e7c9b10"]
+    for length in [15, 16, 31, 32, 33, 64, 200] {
+      texts.append(String((0..<length).map { _ in Character(UnicodeScalar(UInt8(97 + rng.below(26)))) }))
+    }
+    for text in texts {
+      let key = JoinKey(text)
+      #expect(key.description == text)
+      #expect(key.count == text.utf8.count)
+      #expect(key == JoinKey(text))
+      #expect(key.hashValue == JoinKey(text).hashValue)
+      #expect(table.hash(key) == table.hash(text), "\(text)")
+      #expect((key.heapBytes > 0) == (text.utf8.count > JoinKey.inlineCapacity))
+    }
+    for (i, a) in texts.enumerated() {
+      for (j, b) in texts.enumerated() where i != j {
+        #expect(JoinKey(a) != JoinKey(b), "\(a) vs \(b)")
+      }
+    }
+    // A prefix differs from the whole key though the bytes past it are zero.
+    #expect(JoinKey("ab") != JoinKey("ab\u{0}"))
+  }
+
+  /// A key read from a line is the text `keyText` gives: escapes decoded, numbers as written.
+  @Test func scannedKeysMatchTheirText() throws {
+    let selector = FieldSelector(paths: [try FieldPath(parsing: "k")])
+    let lines = [
+      #"{"k":"plain-key"}"#, #"{"k":"\u006b-escaped"}"#, #"{"k":12345}"#, #"{"k":-1.5e3}"#,
+      #"{"k":"0123456789abcdef0123456789abcdef-long"}"#, #"{"k":true}"#, #"{"k":null}"#, #"{"x":1}"#,
+    ]
+    for line in lines {
+      var bytes = Array(line.utf8)
+      let (key, text): (JoinKey?, String?) = bytes.withUnsafeMutableBytes { raw in
+        let json = UnsafeRawBufferPointer(raw)
+        var event = ScannedEvent(time: 0, json: json, fields: ScannedFields(count: 1))
+        _ = selector.scan(json, into: &event.fields)
+        return (event.joinKey(0), event.keyText(0))
+      }
+      #expect(key?.description == text, "\(line)")
+      if let text { #expect(key == JoinKey(text)) }
+    }
+  }
+}
