@@ -13,12 +13,16 @@ struct Heap<Element: Comparable> {
 
   mutating func insert(_ element: Element) {
     items.append(element)
-    var child = items.count - 1
-    while child > 0 {
-      let parent = (child - 1) / 2
-      guard items[child] < items[parent] else { break }
-      items.swapAt(child, parent)
-      child = parent
+    items.withUnsafeMutableBufferPointer { items in
+      // Moves parents down into the hole instead of swapping.
+      var child = items.count - 1
+      while child > 0 {
+        let parent = (child - 1) / 2
+        guard element < items[parent] else { break }
+        items[child] = items[parent]
+        child = parent
+      }
+      items[child] = element
     }
   }
 
@@ -26,20 +30,31 @@ struct Heap<Element: Comparable> {
   mutating func popMin() -> Element? {
     guard !items.isEmpty else { return nil }
     if items.count == 1 { return items.removeLast() }
-    let top = items[0]
-    items[0] = items.removeLast()
-    var parent = 0
-    while true {
-      let left = 2 * parent + 1
-      let right = left + 1
-      var smallest = parent
-      if left < items.count && items[left] < items[smallest] { smallest = left }
-      if right < items.count && items[right] < items[smallest] { smallest = right }
-      if smallest == parent { break }
-      items.swapAt(parent, smallest)
-      parent = smallest
+    let last = items.removeLast()
+    return items.withUnsafeMutableBufferPointer { items in
+      let top = items[0]
+      // Bottom-up: the hole at the root goes down to a leaf along the smaller children (one
+      // comparison a level), then `last` moves up from there (usually a level or two: it
+      // came from the bottom).
+      let count = items.count
+      var hole = 0
+      while true {
+        let left = 2 * hole + 1
+        guard left < count else { break }
+        let right = left + 1
+        let child = right < count && items[right] < items[left] ? right : left
+        items[hole] = items[child]
+        hole = child
+      }
+      while hole > 0 {
+        let parent = (hole - 1) / 2
+        guard last < items[parent] else { break }
+        items[hole] = items[parent]
+        hole = parent
+      }
+      items[hole] = last
+      return top
     }
-    return top
   }
 }
 
