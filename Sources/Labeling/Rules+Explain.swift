@@ -14,17 +14,18 @@ extension Rules {
   /// fails (`feedbackd check`).
   public func whyIgnored(_ event: ScannedEvent) -> [Mismatch] {
     var reasons: [Mismatch] = []
-    func explain(_ name: String, _ rule: CompiledRule) {
-      for match in rule.matches where !match.matches(event) {
+    func explain(_ name: String, _ rule: CompiledRule, _ source: EventRule) {
+      // Compiled matches are in the order of the rule's.
+      for (match, written) in zip(rule.matches, source.matches) where !accepts(match, event) {
         reasons.append(
           Mismatch(
             rule: name, path: fieldPaths[match.slot].description, found: event.compactText(match.slot),
-            expected: Self.text(match.value)))
+            expected: Self.text(written.value)))
         return
       }
     }
-    explain("prediction", compiledPrediction)
-    for (type, rule) in zip(feedbackTypes, compiledFeedback) { explain(type.name, rule) }
+    explain("prediction", compiledPrediction, prediction)
+    for (type, rule) in zip(feedbackTypes, compiledFeedback) { explain(type.name, rule, type.rule) }
     return reasons
   }
 

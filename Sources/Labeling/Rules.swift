@@ -117,21 +117,29 @@ public struct Rules: Sendable {
   public let fieldPaths: [FieldPath]
   /// Path `i` of `fieldPaths` is slot `i`.
   public let selector: FieldSelector
+  /// A `where:` entry as plain values (no reference to count on every line): a string to
+  /// match lies in `matchBytes`.
   struct CompiledMatch: Sendable {
+    enum Kind { case string, number, bool, null }
     var slot: Int
-    var value: MatchValue
-    /// The string to match, as UTF-8.
-    var utf8: [UInt8]
+    var kind: Kind
+    var number = 0.0
+    var bool = false
+    var start = 0
+    var count = 0
 
-    func matches(_ event: ScannedEvent) -> Bool {
-      switch value {
-      case .string: event.stringEquals(slot, utf8)
-      case .number(let n): event.doubleValue(slot) == n
-      case .bool(let b): event.boolValue(slot) == b
+    @inline(__always)
+    func matches(_ event: borrowing ScannedEvent, _ bytes: UnsafeRawBufferPointer) -> Bool {
+      switch kind {
+      case .string: event.stringEquals(slot, UnsafeRawBufferPointer(rebasing: bytes[start..<start + count]))
+      case .number: event.doubleValue(slot) == number
+      case .bool: event.boolValue(slot) == bool
       case .null: event.slot(slot).kind == .null
       }
     }
   }
+  /// The UTF-8 of every string a `where:` entry matches, one after another.
+  let matchBytes: [UInt8]
   struct CompiledRule: Sendable {
     var matches: [CompiledMatch]
     var keySlot: Int
@@ -184,16 +192,32 @@ public struct Rules: Sendable {
       paths.append(path)
       return paths.count - 1
     }
+    var matchBytes: [UInt8] = []
     func compile(_ rule: EventRule) -> CompiledRule {
       CompiledRule(
         matches: rule.matches.map { match in
-          var utf8: [UInt8] = []
-          if case .string(let text) = match.value { utf8 = Array(text.utf8) }
-          return CompiledMatch(slot: slot(match.path), value: match.value, utf8: utf8)
+          var compiled = CompiledMatch(slot: slot(match.path), kind: .null)
+          switch match.value {
+          case .string(let text):
+            compiled.kind = .string
+            compiled.start = matchBytes.count
+            compiled.count = text.utf8.count
+            matchBytes.append(contentsOf: text.utf8)
+          case .number(let n):
+            compiled.kind = .number
+            compiled.number = n
+          case .bool(let b):
+            compiled.kind = .bool
+            compiled.bool = b
+          case .null:
+            break
+          }
+          return compiled
         }, keySlot: slot(rule.key))
     }
     compiledPrediction = compile(prediction)
     compiledFeedback = feedbackTypes.map { compile($0.rule) }
+    self.matchBytes = matchBytes
     dedupeSlots = feedbackTypes.map { $0.dedupeBy.map(slot) }
     neededSlots = needed.map { $0.map(slot) }
     columnSlots = datasets.map { $0.columns?.map { slot($0.path) } }
@@ -203,11 +227,17 @@ public struct Rules: Sendable {
 
   /// Through buffer pointers: the rule and its matches are borrowed, not copied (a copy
   /// retains their arrays and strings, on every line).
+  func accepts(_ match: CompiledMatch, _ event: ScannedEvent) -> Bool {
+    matchBytes.withUnsafeBytes { match.matches(event, $0) }
+  }
+
   @inline(__always)
   func accepts(_ rule: borrowing CompiledRule, _ event: borrowing ScannedEvent) -> Bool {
-    rule.matches.withUnsafeBufferPointer { matches in
-      for i in matches.indices where !matches[i].matches(event) { return false }
-      return true
+    matchBytes.withUnsafeBytes { bytes in
+      rule.matches.withUnsafeBufferPointer { matches in
+        for i in matches.indices where !matches[i].matches(event, bytes) { return false }
+        return true
+      }
     }
   }
 

@@ -481,15 +481,18 @@ public struct ScannedEvent {
 
   /// Whether the value is the string whose UTF-8 is `utf8`.
   public func stringEquals(_ index: Int, _ utf8: [UInt8]) -> Bool {
+    utf8.withUnsafeBytes { stringEquals(index, $0) }
+  }
+
+  /// Whether the value is the string whose UTF-8 is `utf8`.
+  public func stringEquals(_ index: Int, _ utf8: UnsafeRawBufferPointer) -> Bool {
     let slot = fields.slots[index]
     guard slot.kind == .string else { return false }
-    if slot.needsRewrite { return value(index)?.stringValue.map { Array($0.utf8) == utf8 } ?? false }
+    if slot.needsRewrite { return value(index)?.stringValue.map { $0.utf8.elementsEqual(utf8) } ?? false }
     let length = Int(slot.end - slot.start) - 2
     guard length == utf8.count else { return false }
     let inner = json.baseAddress! + Int(slot.start) + 1
-    return utf8.withUnsafeBytes { expected in
-      length == 0 || memcmp(expected.baseAddress!, inner, length) == 0
-    }
+    return length == 0 || memcmp(utf8.baseAddress!, inner, length) == 0
   }
 
   /// A number as `Double`, `nil` for other kinds.
