@@ -71,36 +71,39 @@ public final class LineCursor {
   ) throws -> Step {
     var handed = 0
     while handed < maxLines {
-      // Scan the buffered bytes for complete lines.
-      let found: Int? = buffer.withUnsafeBytes { all -> Int? in
-        guard start < all.count else { return nil }
-        let base = all.baseAddress! + start
-        let p = memchr(base, 0x0A, all.count - start)
-        return p.map { base.distance(to: UnsafeRawPointer($0)) + start }
-      }
-      if let newline = found {
-        let length = newline - start
-        let lineOffset = position
-        let end = position + Int64(length + 1)
-        if let skipStart = skippingFrom {
-          skippingFrom = nil
-          try body(.tooLong(offset: skipStart, end: end))
-        } else if length > maxLineBytes {
-          try body(.tooLong(offset: lineOffset, end: end))
-        } else {
-          var failure: (any Error)?
-          buffer.withUnsafeBytes { all in
-            var line = UnsafeRawBufferPointer(rebasing: all[start..<newline])
-            if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line[0..<(line.count - 1)]) }
-            do { try body(.line(line, offset: lineOffset, end: end)) } catch { failure = error }
+      // Hand out the buffered complete lines, all under one borrow of the buffer (`body`
+      // does not touch it).
+      var failure: (any Error)?
+      buffer.withUnsafeBytes { all in
+        while handed < maxLines, start < all.count {
+          let base = all.baseAddress! + start
+          guard let p = memchr(base, 0x0A, all.count - start) else { break }
+          let newline = base.distance(to: UnsafeRawPointer(p)) + start
+          let length = newline - start
+          let lineOffset = position
+          let end = position + Int64(length + 1)
+          do {
+            if let skipStart = skippingFrom {
+              skippingFrom = nil
+              try body(.tooLong(offset: skipStart, end: end))
+            } else if length > maxLineBytes {
+              try body(.tooLong(offset: lineOffset, end: end))
+            } else {
+              var line = UnsafeRawBufferPointer(rebasing: all[start..<newline])
+              if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line[0..<(line.count - 1)]) }
+              try body(.line(line, offset: lineOffset, end: end))
+            }
+          } catch {
+            failure = error
+            return
           }
-          if let failure { throw failure }
+          position = end
+          start = newline + 1
+          handed += 1
         }
-        position = end
-        start = newline + 1
-        handed += 1
-        continue
       }
+      if let failure { throw failure }
+      if handed >= maxLines { break }
       // No newline in what is buffered: drop an over-long partial, then read more.
       if heldBytes > maxLineBytes {
         if skippingFrom == nil { skippingFrom = position }
