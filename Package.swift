@@ -46,6 +46,8 @@ let package = Package(
         "Gzip", "LogTail", "LogFormats", "Labeling", "Dataset", "FeedbackConfig", "Monitoring",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "GRDB", package: "GRDB.swift"),
+        // GRDB's own SQLite module: commits bind their rows through the C API.
+        .product(name: "GRDBSQLite", package: "GRDB.swift"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Metrics", package: "swift-metrics"),

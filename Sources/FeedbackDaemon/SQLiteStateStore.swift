@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Labeling
 
 /// The embedded state store: join state, read positions and dataset offsets in one SQLite file.
@@ -46,36 +47,107 @@ final class SQLiteStateStore: ColdTier {
 
   /// Writes what changed since the last checkpoint (inside the open transaction).
   func apply(_ journal: StateJournal) throws {
+    // Rows are bound through SQLite's C API: `execute(arguments:)` boxes every value of every
+    // row (and copies blobs into `Data`), which took about half of a replay's commit time.
     let deletePrediction = try db.cachedStatement(sql: "DELETE FROM predictions WHERE seq = ?")
-    for seq in journal.deletedPredictions { try deletePrediction.execute(arguments: [seq]) }
+    for seq in journal.deletedPredictions {
+      try Self.step(deletePrediction) { Self.bind($0, 1, seq) }
+    }
     let upsertPrediction = try db.cachedStatement(
       sql: "INSERT OR REPLACE INTO predictions (seq, key, time, payload, datasets, pending) VALUES (?, ?, ?, ?, ?, ?)")
     for p in journal.predictions {
-      try upsertPrediction.execute(arguments: [
-        p.seq, p.key, p.time, Data(p.payload), Int64(bitPattern: p.datasets), Int64(bitPattern: p.pending),
-      ])
+      try Self.step(upsertPrediction) {
+        Self.bind($0, 1, p.seq)
+        Self.bind($0, 2, p.key)
+        Self.bind($0, 3, p.time)
+        Self.bind($0, 4, blob: p.payload)
+        Self.bind($0, 5, Int64(bitPattern: p.datasets))
+        Self.bind($0, 6, Int64(bitPattern: p.pending))
+      }
     }
     let updatePending = try db.cachedStatement(sql: "UPDATE predictions SET pending = ? WHERE seq = ?")
     for update in journal.pendingUpdates {
-      try updatePending.execute(arguments: [Int64(bitPattern: update.pending), update.seq])
+      try Self.step(updatePending) {
+        Self.bind($0, 1, Int64(bitPattern: update.pending))
+        Self.bind($0, 2, update.seq)
+      }
     }
     let deleteFeedback = try db.cachedStatement(sql: "DELETE FROM feedback WHERE seq = ?")
-    for seq in journal.deletedFeedback { try deleteFeedback.execute(arguments: [seq]) }
+    for seq in journal.deletedFeedback {
+      try Self.step(deleteFeedback) { Self.bind($0, 1, seq) }
+    }
     let upsertFeedback = try db.cachedStatement(
       sql: """
         INSERT OR REPLACE INTO feedback (seq, key, type, time, line_hash, dedupe, fields)
         VALUES (?, ?, ?, ?, ?, ?, ?)
         """)
     for f in journal.feedback {
-      try upsertFeedback.execute(arguments: [
-        f.seq, f.key, f.type, f.time, Int64(bitPattern: f.lineHash), f.dedupe, Data(f.fields),
-      ])
+      try Self.step(upsertFeedback) {
+        Self.bind($0, 1, f.seq)
+        Self.bind($0, 2, f.key)
+        Self.bind($0, 3, Int64(f.type))
+        Self.bind($0, 4, f.time)
+        Self.bind($0, 5, Int64(bitPattern: f.lineHash))
+        if let dedupe = f.dedupe { Self.bind($0, 6, dedupe) } else { _ = sqlite3_bind_null($0, 6) }
+        Self.bind($0, 7, blob: f.fields)
+      }
     }
     let deleteFinished = try db.cachedStatement(sql: "DELETE FROM finished WHERE key = ?")
-    for key in journal.deletedFinished { try deleteFinished.execute(arguments: [key]) }
+    for key in journal.deletedFinished {
+      try Self.step(deleteFinished) { Self.bind($0, 1, key) }
+    }
     let upsertFinished = try db.cachedStatement(
       sql: "INSERT OR REPLACE INTO finished (key, time, expires_at) VALUES (?, ?, ?)")
-    for f in journal.finished { try upsertFinished.execute(arguments: [f.key, f.time, f.expiresAt]) }
+    for f in journal.finished {
+      try Self.step(upsertFinished) {
+        Self.bind($0, 1, f.key)
+        Self.bind($0, 2, f.time)
+        Self.bind($0, 3, f.expiresAt)
+      }
+    }
+  }
+
+  /// Binds a row's values (`bind`) to a cached statement that returns no rows and runs it once.
+  private static func step(_ statement: Statement, _ bind: (SQLiteStatement) -> Void) throws {
+    let s = statement.sqliteStatement
+    sqlite3_reset(s)
+    bind(s)
+    let code = sqlite3_step(s)
+    guard code == SQLITE_DONE else {
+      let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(s)))
+      sqlite3_reset(s)
+      throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
+    }
+    sqlite3_reset(s)
+  }
+
+  @inline(__always) private static func bind(_ s: SQLiteStatement, _ index: Int32, _ value: Int64) {
+    _ = sqlite3_bind_int64(s, index, value)
+  }
+
+  @inline(__always) private static func bind(_ s: SQLiteStatement, _ index: Int32, _ text: String) {
+    var text = text
+    text.withUTF8 { utf8 in
+      guard let base = utf8.baseAddress, utf8.count > 0 else {
+        _ = sqlite3_bind_text(s, index, "", 0, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        return
+      }
+      // SQLITE_TRANSIENT: SQLite copies the bytes.
+      _ = UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: utf8.count) {
+        sqlite3_bind_text(s, index, $0, Int32(utf8.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+      }
+    }
+  }
+
+  /// An empty blob is bound as a zero-length blob (a null pointer would bind NULL).
+  @inline(__always) private static func bind(_ s: SQLiteStatement, _ index: Int32, blob: [UInt8]) {
+    blob.withUnsafeBytes { bytes in
+      if let base = bytes.baseAddress, bytes.count > 0 {
+        _ = sqlite3_bind_blob(s, index, base, Int32(bytes.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+      } else {
+        _ = sqlite3_bind_zeroblob(s, index, 0)
+      }
+    }
   }
 
   func pendingPredictionCount() throws -> Int {
