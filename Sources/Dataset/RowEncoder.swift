@@ -190,6 +190,9 @@ final class RowEncoder {
               j += 2
             } else if byte == quote {
               break
+            } else if byte < 0x20 {
+              // A raw control byte: not JSON (`arrayElements` rejects it).
+              return nil
             } else {
               j += 1
             }
@@ -206,6 +209,8 @@ final class RowEncoder {
                 j += 1
               } else if byte == quote {
                 inString = false
+              } else if byte < 0x20 {
+                return nil
               }
             } else if byte == quote {
               inString = true
@@ -238,10 +243,16 @@ final class RowEncoder {
           p += j - i
         }
         column += 1
-        if src[j] == close { break }
+        if src[j] == close {
+          // Anything after the array: not that simple.
+          guard j == n - 1 else { return nil }
+          break
+        }
         guard src[j] == comma, j + 1 < n else { return nil }
         i = j + 1
       }
+    } else {
+      guard n == 2 else { return nil }
     }
     while column < columnCount {
       p = put(2 + column, at: p)
@@ -260,9 +271,8 @@ final class RowEncoder {
     let isArray = JSONValue.arrayElements(json, into: &ranges)
     for i in 0..<columnCount {
       p = put(2 + i, at: p)
-      // (`arrayElements` gives an empty element before a comma, as in `[,1]`, a range from -1:
-      // written as null rather than reading before the JSON.)
-      if isArray, i < ranges.count, ranges[i].lowerBound >= 0 {
+      // Not a well-formed array: every column null.
+      if isArray, i < ranges.count {
         p = copy(UnsafeRawBufferPointer(rebasing: json[ranges[i]]), to: p)
       } else {
         p = writeNull(at: p)

@@ -223,9 +223,19 @@ final class SQLiteStateStore: ColdTier {
   }
 
   /// Due rows are the pending bits of the stored predictions: dataset `d`'s row of a
-  /// prediction is due at `time + offsets[d]`.
-  func dueRows(after: Int64, through: Int64, limit: Int, offsets: [Int64]) throws -> [DuePrediction] {
-    let statement = try db.cachedStatement(
+  /// prediction is due at `time + offsets[d]`, and rows are ordered by (finalizeAt, seq,
+  /// dataset). Per dataset, the rows after the cursor are the rest of the cursor's time (by
+  /// seq), then the later times: two ranges of the `(time, seq)` index. (One condition
+  /// `time > ? OR (time = ? AND seq > ?)` would be read from the start of the cursor's time,
+  /// over every row before the cursor at that time: quadratic in the rows sharing a time.)
+  func dueRows(after cursor: DueRow, through: Int64, limit: Int, offsets: [Int64]) throws -> [DuePrediction] {
+    let sameTime = try db.cachedStatement(
+      sql: """
+        SELECT seq, key, time, payload, datasets, pending FROM predictions
+        WHERE time = ? AND seq >= ? AND (pending >> ?) & 1 = 1
+        ORDER BY seq LIMIT ?
+        """)
+    let later = try db.cachedStatement(
       sql: """
         SELECT seq, key, time, payload, datasets, pending FROM predictions
         WHERE time > ? AND time <= ? AND (pending >> ?) & 1 = 1
@@ -233,18 +243,37 @@ final class SQLiteStateStore: ColdTier {
         """)
     var rows: [DuePrediction] = []
     for (d, offset) in offsets.enumerated() {
-      let cursor = try Row.fetchCursor(
-        statement, arguments: [Self.before(after, offset), Self.before(through, offset), d, limit])
-      while let row = try cursor.next() {
-        let prediction = Self.prediction(row)
-        rows.append(
-          DuePrediction(
-            row: DueRow(finalizeAt: prediction.time &+ offset, seq: prediction.seq, dataset: d),
-            prediction: prediction))
+      let start = Self.start(after: cursor, dataset: d, offset: offset)
+      let last = Self.before(through, offset)
+      var count = 0
+      func read(_ statement: Statement, _ arguments: StatementArguments) throws {
+        let found = try Row.fetchCursor(statement, arguments: arguments)
+        while let row = try found.next() {
+          let prediction = Self.prediction(row)
+          rows.append(
+            DuePrediction(
+              row: DueRow(finalizeAt: prediction.time &+ offset, seq: prediction.seq, dataset: d),
+              prediction: prediction))
+          count += 1
+        }
       }
+      if let firstSeq = start.firstSeq, start.time <= last {
+        try read(sameTime, [start.time, firstSeq, d, limit])
+      }
+      if count < limit { try read(later, [start.time, last, d, limit - count]) }
     }
     rows.sort { $0.row < $1.row }
     return Array(rows.prefix(limit))
+  }
+
+  /// Where dataset `d`'s rows after the cursor begin: at `time` from `firstSeq` on (nil: none
+  /// at that time), then every later time. (`Int64.min`s where the cursor lies before every time.)
+  private static func start(after cursor: DueRow, dataset d: Int, offset: Int64) -> (time: Int64, firstSeq: Int64?) {
+    let (time, overflow) = cursor.finalizeAt.subtractingReportingOverflow(offset)
+    if overflow { return (.min, .min) }
+    // At the cursor's finalizeAt and seq, the datasets after the cursor's come after it.
+    if d > cursor.dataset { return (time, cursor.seq) }
+    return (time, cursor.seq == .max ? nil : cursor.seq + 1)
   }
 
   /// `time - offset`, or `Int64.min` where that lies before every time.
@@ -253,12 +282,17 @@ final class SQLiteStateStore: ColdTier {
     return overflow ? .min : difference
   }
 
-  func earliestDue(after: Int64, offsets: [Int64]) throws -> Int64? {
-    let statement = try db.cachedStatement(
+  func earliestDue(after cursor: DueRow, offsets: [Int64]) throws -> Int64? {
+    let sameTime = try db.cachedStatement(
+      sql: "SELECT EXISTS (SELECT 1 FROM predictions WHERE time = ? AND seq >= ? AND (pending >> ?) & 1 = 1)")
+    let later = try db.cachedStatement(
       sql: "SELECT MIN(time) FROM predictions WHERE time > ? AND (pending >> ?) & 1 = 1")
     var earliest: Int64?
     for (d, offset) in offsets.enumerated() {
-      if let time = try Int64.fetchOne(statement, arguments: [Self.before(after, offset), d]) {
+      let start = Self.start(after: cursor, dataset: d, offset: offset)
+      if let firstSeq = start.firstSeq, try Bool.fetchOne(sameTime, arguments: [start.time, firstSeq, d]) == true {
+        earliest = min(earliest ?? .max, start.time &+ offset)
+      } else if let time = try Int64.fetchOne(later, arguments: [start.time, d]) {
         earliest = min(earliest ?? .max, time &+ offset)
       }
     }

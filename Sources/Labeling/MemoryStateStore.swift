@@ -8,10 +8,13 @@ public protocol ColdTier: AnyObject {
   func feedback(key: String) throws -> [StoredFeedback]
   /// The feedback of all these keys, in no particular order.
   func feedback(keys: [String]) throws -> [StoredFeedback]
-  /// Due rows with `after < finalizeAt <= through`, in order, at most `limit`, with their
-  /// predictions: the pending datasets `d` of the stored predictions, due at `time + offsets[d]`.
-  func dueRows(after: Int64, through: Int64, limit: Int, offsets: [Int64]) throws -> [DuePrediction]
-  func earliestDue(after: Int64, offsets: [Int64]) throws -> Int64?
+  /// The first `limit` due rows after the cursor `after` in (finalizeAt, seq, dataset) order
+  /// with `finalizeAt <= through`, in that order, with their predictions: the pending datasets
+  /// `d` of the stored predictions, due at `time + offsets[d]`. (Paging by time alone would
+  /// stall on more than `limit` rows sharing one `finalizeAt`: the cursor is a row.)
+  func dueRows(after: DueRow, through: Int64, limit: Int, offsets: [Int64]) throws -> [DuePrediction]
+  /// The earliest `finalizeAt` of the due rows after the cursor `after`.
+  func earliestDue(after: DueRow, offsets: [Int64]) throws -> Int64?
   func finished(key: String) throws -> FinishedKey?
   /// The finished memory of those of these keys that have one.
   func finished(keys: [String]) throws -> [FinishedKey]
@@ -41,7 +44,8 @@ public protocol ColdTier: AnyObject {
 /// furthest in the future (with their feedback), then the due rows furthest in the future; and
 /// when most of the entry array is free it is compacted. An evicted key is read back from the
 /// cold tier the next time it is looked up; due rows come back from it in batches, their
-/// predictions, feedback and finished memory with them (a few queries per 4096 rows). Without
+/// predictions, feedback and finished memory with them (a few queries per `dueBatch` rows,
+/// 4096; a batch continues after the last row of the one before). Without
 /// a cold tier nothing is evicted (tests, small replays).
 public final class MemoryStateStore: StateStore {
   struct Entry {
@@ -112,8 +116,13 @@ public final class MemoryStateStore: StateStore {
   private var dirtyEntries: [Int32] = []
   public private(set) var dirtyCount = 0
   private var due = Heap<DueEntry>()
-  /// Every live due row with `finalizeAt <= dueBoundary` is in memory; later ones may be cold.
-  private var dueBoundary: Int64
+  /// Every live due row up to this one (in (finalizeAt, seq, dataset) order) is in memory;
+  /// later ones may be cold.
+  private var dueCursor: DueRow
+  /// How many due rows are read from the cold tier at a time.
+  public let dueBatch: Int
+  /// How many batches of due rows were read from the cold tier (tests).
+  public private(set) var dueBatchesRead = 0
   /// Orphan candidates by time; entries go stale when claimed or removed.
   private var unclaimed = Heap<UnclaimedEntry>()
   /// Finished keys in the order they finished, which is close to expiry order: an entry
@@ -168,19 +177,24 @@ public final class MemoryStateStore: StateStore {
     coldMayHold = false
     maxInMemory = .max
     maxBytes = .max
-    dueBoundary = .max
+    dueCursor = .afterAll(dueBy: .max)
+    dueBatch = 4096
     pendingCount = 0
   }
 
   /// Over a cold tier holding the last checkpoint; loads only the orphan candidates.
-  /// `compactAt`: the least number of entries (live and free) worth compacting.
-  public init(cold: any ColdTier, maxInMemory: Int = 200_000, maxBytes: Int = .max, compactAt: Int = 1024) throws {
+  /// `compactAt`: the least number of entries (live and free) worth compacting; `dueBatch`:
+  /// how many due rows to read from the cold tier at a time.
+  public init(
+    cold: any ColdTier, maxInMemory: Int = 200_000, maxBytes: Int = .max, compactAt: Int = 1024, dueBatch: Int = 4096
+  ) throws {
     coldTier = cold
     coldMayHold = try cold.hasState()
     self.maxInMemory = max(1, maxInMemory)
     self.maxBytes = max(1, maxBytes)
     self.compactAt = compactAt
-    dueBoundary = coldMayHold ? .min : .max
+    self.dueBatch = max(1, dueBatch)
+    dueCursor = coldMayHold ? .beforeAll : .afterAll(dueBy: .max)
     pendingCount = try cold.pendingPredictionCount()
     for key in try cold.keys() { coldKeys.set(keys.hash(key), .max) }
     var seen = Set<String>()
@@ -371,17 +385,13 @@ public final class MemoryStateStore: StateStore {
 
   /// Reads the next batch of cold due rows up to `watermark` into memory. Batches are read
   /// only as rows are popped, so writing many cold rows (a flush) holds one batch at a time.
+  /// The batch continues after the last row read (not after a time: any number of rows may
+  /// share one `finalizeAt`).
   private func loadDueBatch(through watermark: Int64, from cold: any ColdTier) throws {
-    let rows = try cold.dueRows(after: dueBoundary, through: watermark, limit: 4096, offsets: dueOffsets)
+    let rows = try cold.dueRows(after: dueCursor, through: watermark, limit: dueBatch, offsets: dueOffsets)
+    dueBatchesRead += 1
     try adopt(rows, from: cold)
-    if rows.count < 4096 {
-      dueBoundary = watermark
-    } else {
-      dueBoundary = rows.last!.row.finalizeAt - 1
-      // Rows sharing that finalizeAt are read again on the next round; the copies are
-      // skipped when popped (the first one written clears the pending bit).
-      if rows.first!.row.finalizeAt == rows.last!.row.finalizeAt { dueBoundary = rows.last!.row.finalizeAt }
-    }
+    dueCursor = rows.count < dueBatch ? .afterAll(dueBy: watermark) : rows[rows.count - 1].row
   }
 
   /// Schedules cold due rows on their keys' entries. Keys not in memory are read back: the
@@ -435,9 +445,9 @@ public final class MemoryStateStore: StateStore {
 
   public func popDue(through watermark: Int64) throws -> DueRef? {
     while true {
-      // Every due row up to `dueBoundary` is in memory; beyond it, the cold tier may hold
+      // Every due row up to `dueCursor` is in memory; beyond it, the cold tier may hold
       // earlier ones than the heap's first.
-      if let cold, dueBoundary < watermark, due.min.map({ $0.finalizeAt > dueBoundary }) ?? true {
+      if let cold, dueCursor < .afterAll(dueBy: watermark), due.min.map({ $0.row > dueCursor }) ?? true {
         try loadDueBatch(through: watermark, from: cold)
         continue
       }
@@ -449,9 +459,9 @@ public final class MemoryStateStore: StateStore {
 
   public func earliestDue() throws -> Int64? {
     let inMemory = due.min?.finalizeAt
-    guard let cold, dueBoundary < .max else { return inMemory }
-    // Cold rows after the boundary may come earlier than anything in memory.
-    let coldMin = try cold.earliestDue(after: dueBoundary, offsets: dueOffsets)
+    guard let cold, dueCursor < .afterAll(dueBy: .max) else { return inMemory }
+    // Cold rows after the cursor may come earlier than anything in memory.
+    let coldMin = try cold.earliestDue(after: dueCursor, offsets: dueOffsets)
     switch (inMemory, coldMin) {
     case (let a?, let b?): return min(a, b)
     case (let a?, nil): return a
@@ -679,10 +689,9 @@ public final class MemoryStateStore: StateStore {
     let dueBudget = maxBytes / 16 / MemoryLayout<DueEntry>.stride
     if due.count > maxInMemory || (overBytes && due.count > dueBudget) {
       let kept = due.items.sorted().prefix(min(maxInMemory / 2, dueBudget / 2))
-      // Rows sharing the last kept time may have been cut: the boundary stays below it.
-      let newBoundary = (kept.last?.finalizeAt ?? .min) &- 1
-      due = Heap(kept.filter { $0.finalizeAt <= newBoundary })
-      dueBoundary = min(dueBoundary, newBoundary)
+      // Every row up to the last kept one is still in memory (of copies of one row, at least one).
+      due = Heap(Array(kept))
+      dueCursor = min(dueCursor, kept.last?.row ?? .beforeAll)
       evicted = true
     }
     if evicted {

@@ -78,6 +78,12 @@ public struct DueRow: Sendable, Hashable, Comparable {
   public static func < (a: DueRow, b: DueRow) -> Bool {
     (a.finalizeAt, a.seq, a.dataset) < (b.finalizeAt, b.seq, b.dataset)
   }
+
+  /// As a cursor: before every row.
+  public static let beforeAll = DueRow(finalizeAt: .min, seq: .min, dataset: .min)
+
+  /// As a cursor: after every row due by `time`, before every row due later.
+  public static func afterAll(dueBy time: Int64) -> DueRow { DueRow(finalizeAt: time, seq: .max, dataset: .max) }
 }
 
 /// A due row read from the cold tier, with its prediction.

@@ -132,59 +132,50 @@ extension JSONValue {
 }
 
 extension JSONValue {
-  /// The ranges of the elements of the JSON array in `bytes` (already known to be valid JSON,
-  /// e.g. written by `write(to:)`), without parsing them; `nil` if `bytes` is not an array.
+  /// The ranges of the elements of the JSON array in `bytes` (each without the whitespace
+  /// around it), without building them. False (and no ranges) unless `bytes` is one
+  /// well-formed JSON array, with nothing but whitespace around it: exactly the texts
+  /// `JSONValue.parse` reads as an array (the same grammar, checked by `JSONScanner`).
   public static func arrayElements(_ bytes: UnsafeRawBufferPointer, into ranges: inout [Range<Int>]) -> Bool {
     ranges.removeAll(keepingCapacity: true)
-    var index = 0
-    let count = bytes.count
-    while index < count, ASCII.isWhitespace(bytes[index]) { index += 1 }
-    guard index < count, bytes[index] == ASCII.openBracket else { return false }
-    index += 1
-    var depth = 0
-    var start = -1
-    var inString = false
-    while index < count {
-      let byte = bytes[index]
-      if inString {
-        if byte == ASCII.backslash {
-          index += 1
-        } else if byte == ASCII.quote {
-          inString = false
-        }
-      } else {
-        switch byte {
-        case ASCII.quote:
-          inString = true
-          if start < 0 { start = index }
-        case ASCII.openBrace, ASCII.openBracket:
-          if start < 0 { start = index }
-          depth += 1
-        case ASCII.closeBrace:
-          depth -= 1
-        case ASCII.closeBracket:
-          if depth == 0 {
-            if start >= 0 { ranges.append(start..<trimmedEnd(bytes, start, index)) }
-            return true
-          }
-          depth -= 1
-        case ASCII.comma where depth == 0:
-          ranges.append(start..<trimmedEnd(bytes, start, index))
-          start = -1
-        case ASCII.space, ASCII.tab, ASCII.lf, ASCII.cr:
-          break
-        default:
-          if start < 0 { start = index }
-        }
-      }
-      index += 1
-    }
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return false }
+    var scanner = JSONScanner(
+      bytes: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, trie: elementSelector.trie)
+    if scanner.scanArrayElements(into: &ranges) { return true }
+    ranges.removeAll(keepingCapacity: true)
     return false
   }
 
-  private static func trimmedEnd(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int {
-    var end = end
-    while end > start, ASCII.isWhitespace(bytes[end - 1]) { end -= 1 }
-    return end
+  /// No paths: scanning the elements records nothing.
+  private static let elementSelector = FieldSelector(paths: [])
+}
+
+extension JSONScanner {
+  /// `JSONScanner.scanArray` for a whole document, noting where each element lies.
+  fileprivate mutating func scanArrayElements(into ranges: inout [Range<Int>]) -> Bool {
+    var fields = ScannedFields(count: 0)
+    skipWhitespace()
+    guard index < count, bytes[index] == ASCII.openBracket, enterContainer() else { return false }
+    skipWhitespace()
+    if index < count, bytes[index] == ASCII.closeBracket {
+      index += 1
+    } else {
+      while true {
+        skipWhitespace()
+        let start = index
+        guard scanValue(node: -1, fields: &fields) != nil else { return false }
+        ranges.append(start..<index)
+        skipWhitespace()
+        guard index < count else { return false }
+        let byte = bytes[index]
+        index += 1
+        if byte == ASCII.comma { continue }
+        if byte == ASCII.closeBracket { break }
+        return false
+      }
+    }
+    depth -= 1
+    skipWhitespace()
+    return index == count
   }
 }

@@ -52,9 +52,9 @@ let rules = Rules(
 
 /// Random events with out-of-order times, repeated keys, duplicate lines and late arrivals.
 /// The rows and side records of one engine over the reference store, flushed at the end.
-func referenceRun(_ events: [(Event, UInt64)]) throws -> Recorder {
+func referenceRun(_ events: [(Event, UInt64)], rules ruleSet: Rules = rules) throws -> Recorder {
   let output = Recorder()
-  let engine = try LabelEngine(rules: rules, store: InMemoryStateStore(), output: output, sources: 1)
+  let engine = try LabelEngine(rules: ruleSet, store: InMemoryStateStore(), output: output, sources: 1)
   for (event, hash) in events { try engine.process(event, source: 0, lineHash: hash) }
   try engine.flush()
   return output
@@ -85,6 +85,31 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
     let hash = rng.below(10) == 0 && i > 0 ? events[i - 1].1 : rng.next()
     events.append((Event(time: clock + jitter, object: try! JSONValue.parse(text)), hash))
   }
+  return events
+}
+
+/// `rules` with a third dataset whose rows are due with dataset a's: a prediction's rows in
+/// a and c share their `finalizeAt` and `seq`, and only the dataset orders them.
+let sharedWindowRules = Rules(
+  prediction: rules.prediction, feedbackTypes: rules.feedbackTypes, labels: rules.labels,
+  datasets: rules.datasets + [DatasetSpec(name: "c", labels: [0], columns: nil)],
+  clockSkew: 2 * second, maxOutOfOrder: 3 * second)
+
+/// `count` predictions logged with one timestamp (a third of them clicked a second later),
+/// then one prediction far enough later that all their windows close before the flush.
+func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
+  let time: Int64 = 1_796_029_200 * second
+  var events: [(Event, UInt64)] = []
+  for i in 0..<count {
+    let text = "{\"e\":\"p\",\"k\":\"k\(i)\",\"s\":\(i % 100)}"
+    events.append((Event(time: time, object: try! JSONValue.parse(text)), UInt64(events.count + 1)))
+  }
+  for i in stride(from: 0, to: count, by: 3) {
+    let text = "{\"e\":\"c\",\"k\":\"k\(i)\"}"
+    events.append((Event(time: time + second, object: try! JSONValue.parse(text)), UInt64(events.count + 1)))
+  }
+  let last = "{\"e\":\"p\",\"k\":\"last\",\"s\":1}"
+  events.append((Event(time: time + 1000 * second, object: try! JSONValue.parse(last)), UInt64(events.count + 1)))
   return events
 }
 
@@ -157,6 +182,116 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
     #expect(compactions > 0, "evicting should leave the entry array to compact")
     #expect(straight.log.count > 500)
     #expect(firstDifference(straight.log, cached.log) == nil)
+  }
+
+  /// Many predictions with one timestamp, over a byte budget that evicts nearly all their due
+  /// rows to SQLite: the rows come back in batches that all share one `finalizeAt` (and, for
+  /// datasets a and c, one `seq` too), so paging must go by (finalizeAt, seq, dataset), not by
+  /// time alone. With `settleCheckpoints`, checkpoints (with eviction) also interrupt the
+  /// writing of the rows, as the daemon's do. Every row must be written exactly as the
+  /// reference writes it: the reference store up to 3000 predictions (it takes quadratic
+  /// time), beyond that the all-in-memory store (which `memoryStoreMatchesReference` checks
+  /// against it). `dueBatch` nil: the daemon's batch size (4096).
+  @Test(
+    arguments: [
+      (2100, nil, false), (10_000, nil, false), (10_000, nil, true), (300, 7, false), (300, 7, true), (300, 64, true),
+    ] as [(Int, Int?, Bool)])
+  func dueRowsSharingOneTimeAreAllReadBack(predictions: Int, dueBatch: Int?, settleCheckpoints: Bool) throws {
+    let events = predictionsAtOneTime(count: predictions)
+    let expected: Recorder
+    if predictions <= 3000 {
+      expected = try referenceRun(events, rules: sharedWindowRules)
+    } else {
+      expected = Recorder()
+      let engine = try LabelEngine(rules: sharedWindowRules, store: MemoryStateStore(), output: expected, sources: 1)
+      for (event, hash) in events { try engine.process(event, source: 0, lineHash: hash) }
+      try engine.flush()
+    }
+
+    let queue = try DatabaseQueue()
+    let cached = Recorder()
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      try db.beginTransaction()
+      let sqlite = SQLiteStateStore(db: db)
+      let memory =
+        if let dueBatch {
+          try MemoryStateStore(cold: sqlite, maxBytes: 16 << 10, dueBatch: dueBatch)
+        } else {
+          try MemoryStateStore(cold: sqlite, maxBytes: 16 << 10)
+        }
+      let engine = try LabelEngine(rules: sharedWindowRules, store: memory, output: cached, sources: 1)
+      func checkpoint() throws {
+        memory.pruneFinished(expiredBy: engine.watermark)
+        try sqlite.apply(memory.takeJournal())
+        try sqlite.pruneFinished(expiredBy: engine.watermark)
+        try db.commit()
+        try db.beginTransaction()
+        memory.evict()
+      }
+      if settleCheckpoints {
+        engine.checkpointEvery = predictions / 10
+        engine.checkpointHook = { try checkpoint() }
+      }
+      for (i, (event, hash)) in events.enumerated() {
+        try engine.process(event, source: 0, lineHash: hash)
+        if i % 97 == 0 { try checkpoint() }
+      }
+      try engine.flush()
+      try checkpoint()
+      #expect(memory.pendingPredictionCount() == 0)
+      #expect(try sqlite.pendingPredictionCount() == 0)
+      #expect(memory.evictions > 2, "the budget should force evictions")
+      // Rows at the first finalizeAt (datasets a and c): twice the predictions, all read back.
+      #expect(memory.dueBatchesRead > 2 * predictions / memory.dueBatch, "the rows should come back in many batches")
+      try db.commit()
+    }
+    #expect(expected.log.count == 3 * predictions + 3)
+    #expect(cached.log.count == expected.log.count)
+    #expect(firstDifference(expected.log, cached.log) == nil)
+  }
+
+  /// Paging through the cold tier's due rows with the last row of each page as the cursor
+  /// reads every row once, in order, whatever the page size: rows sharing one `finalizeAt`
+  /// (one time, equal offsets) and one `seq` (datasets 0 and 1) included. `earliestDue` after
+  /// each cursor is the next row's `finalizeAt`.
+  @Test func dueRowsPageByRowNotByTime() throws {
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      let store = SQLiteStateStore(db: db)
+      var journal = StateJournal()
+      for seq in 1...40 as ClosedRange<Int64> {
+        // Most at one time; some pending in only some datasets.
+        let time: Int64 = seq % 8 == 0 ? 2000 : 1000
+        let pending: UInt64 = seq % 5 == 0 ? 0b101 : seq % 7 == 0 ? 0b010 : 0b111
+        journal.predictions.append(
+          StoredPrediction(seq: seq, key: "k\(seq)", time: time, payload: [], datasets: 0b111, pending: pending))
+      }
+      try store.apply(journal)
+      let offsets: [Int64] = [100, 100, 500]
+      let all = try store.dueRows(after: .beforeAll, through: .max, limit: 1000, offsets: offsets).map(\.row)
+      #expect(all.count == 40 * 3 - 8 - 2 * 4)
+      #expect(all == all.sorted())
+      #expect(Set(all).count == all.count)
+      for limit in [1, 2, 3, 7, 16, 41] {
+        var paged: [DueRow] = []
+        var cursor = DueRow.beforeAll
+        while true {
+          #expect(try store.earliestDue(after: cursor, offsets: offsets) == all.first { $0 > cursor }?.finalizeAt)
+          let page = try store.dueRows(after: cursor, through: .max, limit: limit, offsets: offsets).map(\.row)
+          paged += page
+          guard page.count == limit else { break }
+          cursor = page[page.count - 1]
+        }
+        #expect(paged == all, "pages of \(limit)")
+      }
+      // Up to a time: the rows due by it, after the cursor.
+      let cursor = all[30]
+      #expect(
+        try store.dueRows(after: cursor, through: 1100, limit: 1000, offsets: offsets).map(\.row)
+          == all.filter { $0 > cursor && $0.finalizeAt <= 1100 })
+    }
   }
 
   /// Checkpoints written to SQLite and loaded by a new engine (a restart after every
@@ -267,16 +402,18 @@ func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
       #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "2")
       #expect(try db.tableExists("due") == false)
       let store = SQLiteStateStore(db: db)
-      let rows = try store.dueRows(after: .min, through: .max, limit: 10, offsets: [100, 500]).map(\.row)
+      let rows = try store.dueRows(after: .beforeAll, through: .max, limit: 10, offsets: [100, 500]).map(\.row)
       #expect(
         rows == [
           DueRow(finalizeAt: 1000, seq: 8, dataset: 0), DueRow(finalizeAt: 1400, seq: 8, dataset: 1),
           DueRow(finalizeAt: 1500, seq: 7, dataset: 1),
         ])
-      #expect(try store.dueRows(after: 1000, through: 1450, limit: 10, offsets: [100, 500]).map(\.row.seq) == [8])
-      #expect(try store.dueRows(after: .min, through: .max, limit: 2, offsets: [100, 500]).count == 2)
-      #expect(try store.earliestDue(after: 1000, offsets: [100, 500]) == 1400)
-      #expect(try store.earliestDue(after: .min, offsets: [100, 500]) == 1000)
+      #expect(
+        try store.dueRows(after: .afterAll(dueBy: 1000), through: 1450, limit: 10, offsets: [100, 500]).map(\.row.seq)
+          == [8])
+      #expect(try store.dueRows(after: .beforeAll, through: .max, limit: 2, offsets: [100, 500]).count == 2)
+      #expect(try store.earliestDue(after: .afterAll(dueBy: 1000), offsets: [100, 500]) == 1400)
+      #expect(try store.earliestDue(after: .beforeAll, offsets: [100, 500]) == 1000)
     }
   }
 
