@@ -7,30 +7,33 @@ import LogFormats
 /// value itself. As a `String` (over 15 bytes), each key was a heap object whose header every
 /// row, lookup and release reached through a cache miss. Longer keys are held in an array.
 public struct JoinKey: Hashable, Sendable, CustomStringConvertible {
-  public static let inlineCapacity = 32
+  public static let inlineCapacity = 23
 
-  // Bytes past `count` are zero, so the synthesized `==` and `hash(into:)` compare the text.
+  // An inline key's bytes, then zeros; its length in the last byte of `w2`. So the synthesized
+  // `==` and `hash(into:)` compare the text, and a key takes 32 bytes (as a `String` took 16
+  // plus its heap object).
   private var w0: UInt64 = 0
   private var w1: UInt64 = 0
   private var w2: UInt64 = 0
-  private var w3: UInt64 = 0
-  public private(set) var count: Int = 0
-  /// The bytes of a key longer than `inlineCapacity`.
+  /// The bytes of a key longer than `inlineCapacity` (the words are then zero).
   private var long: [UInt8]?
+
+  public var count: Int { long?.count ?? Int(w2 >> 56) }
 
   /// The empty key.
   public init() {}
 
   public init(_ bytes: UnsafeRawBufferPointer) {
-    count = bytes.count
     guard bytes.count <= Self.inlineCapacity else {
       long = Array(bytes.bindMemory(to: UInt8.self))
       return
     }
-    guard let base = bytes.baseAddress else { return }
-    var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-    withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
-    (w0, w1, w2, w3) = words
+    var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    if let base = bytes.baseAddress {
+      withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
+    }
+    (w0, w1, w2) = words
+    w2 |= UInt64(bytes.count) << 56
   }
 
   public init(_ text: String) {
@@ -42,7 +45,8 @@ public struct JoinKey: Hashable, Sendable, CustomStringConvertible {
   @inline(__always)
   public func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
     if let long { return long.withUnsafeBytes(body) }
-    var words = (w0, w1, w2, w3)
+    var words = (w0, w1, w2)
+    let count = Int(w2 >> 56)
     return withUnsafeBytes(of: &words) { body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
   }
 
