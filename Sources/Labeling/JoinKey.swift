@@ -9,7 +9,8 @@ import LogFormats
 public struct JoinKey: Hashable, Sendable, CustomStringConvertible {
   public static let inlineCapacity = 23
 
-  // An inline key's bytes, then zeros; its length in the last byte of `w2`. So the synthesized
+  // An inline key's bytes, then zeros; its length in the last byte of `w2` (the top byte on a
+  // little-endian machine: the only kind this builds for, see below). So the synthesized
   // `==` and `hash(into:)` compare the text, and a key takes 32 bytes (as a `String` took 16
   // plus its heap object).
   private var w0: UInt64 = 0
@@ -55,6 +56,10 @@ public struct JoinKey: Hashable, Sendable, CustomStringConvertible {
   /// Bytes it holds on the heap (for memory accounting).
   var heapBytes: Int { long.map { $0.capacity } ?? 0 }
 }
+
+#if !_endian(little)
+  #error("JoinKey keeps an inline key's length in the top byte of its last word, its last byte in memory")
+#endif
 
 extension ScannedEvent {
   /// The join key in slot `index`: a string's contents or a number's literal text (as
