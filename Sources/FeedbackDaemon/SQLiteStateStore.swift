@@ -125,25 +125,19 @@ final class SQLiteStateStore: ColdTier {
     _ = sqlite3_bind_int64(s, index, value)
   }
 
+  /// `SQLITE_TRANSIENT`: SQLite copies the bytes before the call returns.
+  private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+  /// With its length (a key may hold a NUL).
   @inline(__always) private static func bind(_ s: SQLiteStatement, _ index: Int32, _ text: String) {
-    var text = text
-    text.withUTF8 { utf8 in
-      guard let base = utf8.baseAddress, utf8.count > 0 else {
-        _ = sqlite3_bind_text(s, index, "", 0, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-        return
-      }
-      // SQLITE_TRANSIENT: SQLite copies the bytes.
-      _ = UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: utf8.count) {
-        sqlite3_bind_text(s, index, $0, Int32(utf8.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-      }
-    }
+    _ = text.withCString { sqlite3_bind_text(s, index, $0, Int32(text.utf8.count), transient) }
   }
 
   /// An empty blob is bound as a zero-length blob (a null pointer would bind NULL).
   @inline(__always) private static func bind(_ s: SQLiteStatement, _ index: Int32, blob: [UInt8]) {
     blob.withUnsafeBytes { bytes in
       if let base = bytes.baseAddress, bytes.count > 0 {
-        _ = sqlite3_bind_blob(s, index, base, Int32(bytes.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        _ = sqlite3_bind_blob(s, index, base, Int32(bytes.count), transient)
       } else {
         _ = sqlite3_bind_zeroblob(s, index, 0)
       }

@@ -13,17 +13,21 @@ struct Heap<Element: Comparable> {
 
   mutating func insert(_ element: Element) {
     items.append(element)
-    items.withUnsafeMutableBufferPointer { items in
-      // Moves parents down into the hole instead of swapping.
-      var child = items.count - 1
-      while child > 0 {
-        let parent = (child - 1) / 2
-        guard element < items[parent] else { break }
-        items[child] = items[parent]
-        child = parent
-      }
-      items[child] = element
+    items.withUnsafeMutableBufferPointer { Self.moveUp(element, from: $0.count - 1, in: $0) }
+  }
+
+  /// Puts `element` in the hole at `hole`, or higher: parents it is less than move down into
+  /// the hole (no swaps).
+  @inline(__always)
+  private static func moveUp(_ element: Element, from hole: Int, in items: UnsafeMutableBufferPointer<Element>) {
+    var hole = hole
+    while hole > 0 {
+      let parent = (hole - 1) / 2
+      guard element < items[parent] else { break }
+      items[hole] = items[parent]
+      hole = parent
     }
+    items[hole] = element
   }
 
   @discardableResult
@@ -46,13 +50,7 @@ struct Heap<Element: Comparable> {
         items[hole] = items[child]
         hole = child
       }
-      while hole > 0 {
-        let parent = (hole - 1) / 2
-        guard last < items[parent] else { break }
-        items[hole] = items[parent]
-        hole = parent
-      }
-      items[hole] = last
+      Self.moveUp(last, from: hole, in: items)
       return top
     }
   }

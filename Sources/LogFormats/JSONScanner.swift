@@ -230,7 +230,8 @@ struct JSONScanner {
     return depth <= JSONValue.maximumDepth
   }
 
-  mutating func scanArray(fields: inout ScannedFields) -> Bool {
+  /// With `elements`, notes where each element lies (`JSONValue.arrayElements`).
+  mutating func scanArray(fields: inout ScannedFields, elements: UnsafeMutablePointer<[Range<Int>]>? = nil) -> Bool {
     guard enterContainer() else { return false }
     skipWhitespace()
     if index < count, bytes[index] == ASCII.closeBracket {
@@ -240,7 +241,9 @@ struct JSONScanner {
     }
     while true {
       skipWhitespace()
+      let start = index
       guard scanValue(node: -1, fields: &fields) != nil else { return false }
+      elements?.pointee.append(start..<index)
       skipWhitespace()
       guard index < count else { return false }
       let byte = bytes[index]

@@ -141,41 +141,18 @@ extension JSONValue {
     guard let base = bytes.baseAddress, bytes.count > 0 else { return false }
     var scanner = JSONScanner(
       bytes: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, trie: elementSelector.trie)
-    if scanner.scanArrayElements(into: &ranges) { return true }
+    var fields = ScannedFields(count: 0)
+    scanner.skipWhitespace()
+    let isArray = withUnsafeMutablePointer(to: &ranges) { elements in
+      scanner.index < scanner.count && scanner.bytes[scanner.index] == ASCII.openBracket
+        && scanner.scanArray(fields: &fields, elements: elements)
+    }
+    scanner.skipWhitespace()
+    if isArray && scanner.index == scanner.count { return true }
     ranges.removeAll(keepingCapacity: true)
     return false
   }
 
   /// No paths: scanning the elements records nothing.
   private static let elementSelector = FieldSelector(paths: [])
-}
-
-extension JSONScanner {
-  /// `JSONScanner.scanArray` for a whole document, noting where each element lies.
-  fileprivate mutating func scanArrayElements(into ranges: inout [Range<Int>]) -> Bool {
-    var fields = ScannedFields(count: 0)
-    skipWhitespace()
-    guard index < count, bytes[index] == ASCII.openBracket, enterContainer() else { return false }
-    skipWhitespace()
-    if index < count, bytes[index] == ASCII.closeBracket {
-      index += 1
-    } else {
-      while true {
-        skipWhitespace()
-        let start = index
-        guard scanValue(node: -1, fields: &fields) != nil else { return false }
-        ranges.append(start..<index)
-        skipWhitespace()
-        guard index < count else { return false }
-        let byte = bytes[index]
-        index += 1
-        if byte == ASCII.comma { continue }
-        if byte == ASCII.closeBracket { break }
-        return false
-      }
-    }
-    depth -= 1
-    skipWhitespace()
-    return index == count
-  }
 }

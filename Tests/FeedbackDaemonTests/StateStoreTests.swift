@@ -50,7 +50,6 @@ let rules = Rules(
   ],
   clockSkew: 2 * second, maxOutOfOrder: 3 * second)
 
-/// Random events with out-of-order times, repeated keys, duplicate lines and late arrivals.
 /// The rows and side records of one engine over the reference store, flushed at the end.
 func referenceRun(_ events: [(Event, UInt64)], rules ruleSet: Rules = rules) throws -> Recorder {
   let output = Recorder()
@@ -68,6 +67,18 @@ func stateFile() throws -> DatabaseQueue {
   return queue
 }
 
+/// What a daemon's commit does to the join state: the journal and expired finished keys go to
+/// SQLite and are committed, then the state is evicted.
+func commitState(_ memory: MemoryStateStore, to sqlite: SQLiteStateStore, in db: Database, watermark: Int64) throws {
+  memory.pruneFinished(expiredBy: watermark)
+  try sqlite.apply(memory.takeJournal())
+  try sqlite.pruneFinished(expiredBy: watermark)
+  try db.commit()
+  try db.beginTransaction()
+  memory.evict()
+}
+
+/// Random events with out-of-order times, repeated keys, duplicate lines and late arrivals.
 func randomEvents(seed: UInt64, count: Int) -> [(Event, UInt64)] {
   var rng = SplitMix64(seed: seed)
   var events: [(Event, UInt64)] = []
@@ -221,14 +232,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
           try MemoryStateStore(cold: sqlite, maxBytes: 16 << 10)
         }
       let engine = try LabelEngine(rules: sharedWindowRules, store: memory, output: cached, sources: 1)
-      func checkpoint() throws {
-        memory.pruneFinished(expiredBy: engine.watermark)
-        try sqlite.apply(memory.takeJournal())
-        try sqlite.pruneFinished(expiredBy: engine.watermark)
-        try db.commit()
-        try db.beginTransaction()
-        memory.evict()
-      }
+      func checkpoint() throws { try commitState(memory, to: sqlite, in: db, watermark: engine.watermark) }
       if settleCheckpoints {
         engine.checkpointEvery = predictions / 10
         engine.checkpointHook = { try checkpoint() }
@@ -432,12 +436,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
       let engine = try LabelEngine(rules: rules, store: memory, output: recorder, sources: 1)
       var peak = 0
       func checkpoint() throws {
-        memory.pruneFinished(expiredBy: engine.watermark)
-        try sqlite.apply(memory.takeJournal())
-        try sqlite.pruneFinished(expiredBy: engine.watermark)
-        try db.commit()
-        try db.beginTransaction()
-        memory.evict()
+        try commitState(memory, to: sqlite, in: db, watermark: engine.watermark)
         peak = max(peak, memory.coldKeyCount)
       }
       for (i, (event, hash)) in events.enumerated() {
