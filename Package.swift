@@ -33,7 +33,8 @@ let package = Package(
     .target(name: "Threads", swiftSettings: hotPath),
     .target(name: "LogTail", dependencies: ["Gzip", "Threads"], swiftSettings: hotPath),
     .target(name: "LogFormats", swiftSettings: hotPath),
-    .target(name: "Labeling", dependencies: ["LogFormats"], swiftSettings: hotPath),
+    .target(name: "CPrefetch"),
+    .target(name: "Labeling", dependencies: ["LogFormats", "CPrefetch"], swiftSettings: hotPath),
     .target(name: "Dataset", dependencies: ["Gzip", "LogFormats", "Labeling", "Threads"], swiftSettings: hotPath),
     .target(name: "Monitoring"),
     .target(

@@ -56,13 +56,119 @@ struct Heap<Element: Comparable> {
   }
 }
 
+/// A priority queue for elements that arrive nearly in order within lanes (due rows: a
+/// dataset's rows come due in about the order their predictions arrive, give or take the
+/// jitter of concurrent requests' log lines).
+///
+/// Each lane collects new elements in a small unsorted batch; a full batch is sorted and
+/// appended to the lane's run, a first-in, first-out queue in ascending order, except for
+/// those of its elements that are less than the run's last (late ones), which go to a heap.
+/// `min`/`popMin` take the least of the runs' heads and the heap's, after sorting in a batch
+/// whose least element would come first. So most elements are popped in O(1) from
+/// consecutive memory, and the order is exactly a heap's.
+struct RunQueue<Element: Comparable> {
+  private struct Lane {
+    var run = Queue<Element>()
+    var batch: [Element] = []
+    var batchMin: Element?
+  }
+  private var lanes: [Lane] = []
+  private var heap = Heap<Element>()
+  /// Elements a lane collects before sorting them into its run.
+  private let batchSize: Int
+
+  /// Every element (`elements` in any order) in the heap.
+  init(_ elements: [Element] = [], batchSize: Int = 256) {
+    heap = Heap(elements)
+    self.batchSize = Swift.max(1, batchSize)
+  }
+
+  var count: Int { lanes.reduce(heap.count) { $0 + $1.run.count + $1.batch.count } }
+  var isEmpty: Bool { count == 0 }
+  /// Every element, in no particular order.
+  var items: [Element] { lanes.reduce(heap.items) { $0 + $1.run.elements + $1.batch } }
+
+  mutating func insert(_ element: Element, lane: Int) {
+    while lanes.count <= lane { lanes.append(Lane()) }
+    lanes[lane].batch.append(element)
+    if lanes[lane].batchMin.map({ element < $0 }) ?? true { lanes[lane].batchMin = element }
+    if lanes[lane].batch.count >= batchSize { sortBatch(lane) }
+  }
+
+  /// Moves a lane's batch into its run, and those less than the run's last into the heap.
+  private mutating func sortBatch(_ lane: Int) {
+    var batch = lanes[lane].batch
+    lanes[lane].batch = []
+    lanes[lane].batchMin = nil
+    batch.sort()
+    var late = 0
+    if let last = lanes[lane].run.last {
+      while late < batch.count && batch[late] < last { late += 1 }
+    }
+    for element in batch[..<late] { heap.insert(element) }
+    lanes[lane].run.append(contentsOf: batch[late...])
+    batch.removeAll(keepingCapacity: true)
+    lanes[lane].batch = batch
+  }
+
+  /// Where the least element is: a lane's index (its run's first), `lanes.count` for the
+  /// heap, nil when empty. Sorts in any batch holding a lesser element first.
+  private mutating func minSource() -> Int? {
+    while true {
+      var best: Int? = nil
+      var least = heap.min
+      if least != nil { best = lanes.count }
+      var unsorted: Int? = nil
+      for l in lanes.indices {
+        if let first = lanes[l].run.first, least.map({ first < $0 }) ?? true {
+          least = first
+          best = l
+        }
+      }
+      for l in lanes.indices {
+        if let batchMin = lanes[l].batchMin, least.map({ batchMin < $0 }) ?? true {
+          least = batchMin
+          unsorted = l
+        }
+      }
+      guard let lane = unsorted else { return best }
+      sortBatch(lane)
+    }
+  }
+
+  /// The least element (mutating: it may sort a batch in first).
+  mutating func min() -> Element? {
+    guard let source = minSource() else { return nil }
+    return source == lanes.count ? heap.min : lanes[source].run.first
+  }
+
+  @discardableResult
+  mutating func popMin() -> Element? {
+    guard let source = minSource() else { return nil }
+    return source == lanes.count ? heap.popMin() : lanes[source].run.popFirst()
+  }
+
+  var laneCount: Int { lanes.count }
+
+  /// The element `distance` places behind the head of a lane's run (popped soon: worth
+  /// prefetching what it refers to).
+  @inline(__always) func upcoming(lane: Int, distance: Int) -> Element? { lanes[lane].run[distance] }
+}
+
 /// A first-in, first-out queue over an array (amortised O(1) push and pop).
 struct Queue<Element> {
   private var items: [Element] = []
   private var head = 0
 
   var first: Element? { head < items.count ? items[head] : nil }
+  var last: Element? { head < items.count ? items[items.count - 1] : nil }
   var count: Int { items.count - head }
+  var elements: ArraySlice<Element> { items[head...] }
+
+  /// The element `offset` places behind the first, if there is one.
+  @inline(__always) subscript(offset: Int) -> Element? {
+    head + offset < items.count ? items[head + offset] : nil
+  }
 
   /// Replaces each element by `transform`'s result, dropping those it returns nil for.
   mutating func compactMap(_ transform: (Element) -> Element?) {
@@ -71,6 +177,7 @@ struct Queue<Element> {
   }
 
   mutating func append(_ element: Element) { items.append(element) }
+  mutating func append(contentsOf elements: ArraySlice<Element>) { items.append(contentsOf: elements) }
 
   @discardableResult
   mutating func popFirst() -> Element? {

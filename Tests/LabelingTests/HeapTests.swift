@@ -27,3 +27,58 @@ import Testing
     #expect(reference.isEmpty)
   }
 }
+
+@Suite struct RunQueueTests {
+  /// Elements that arrive nearly in order in a few lanes (with jitter, some far out of order,
+  /// duplicates, and pops interleaved) pop exactly as a sorted array would, whatever the
+  /// batch size; `count`, `items` and `upcoming` agree with it after every step.
+  @Test(arguments: [(1, 1), (2, 4), (3, 256), (4, 7)] as [(UInt64, Int)])
+  func popsInOrderLikeAHeap(seed: UInt64, batchSize: Int) {
+    var rng = SplitMix64(seed: seed)
+    var queue = RunQueue<Int>(batchSize: batchSize)
+    var reference: [Int] = []
+    var clock = 1000
+    for step in 0..<20_000 {
+      if reference.isEmpty || rng.below(5) < 3 {
+        clock += rng.below(3)
+        let lane = rng.below(3)
+        // Mostly a little behind the clock; now and then far behind (a late event).
+        let value = rng.below(20) == 0 ? rng.below(clock) : clock + lane * 37 - rng.below(15)
+        queue.insert(value, lane: lane)
+        reference.append(value)
+        reference.sort()
+      } else {
+        #expect(queue.popMin() == reference.removeFirst())
+      }
+      #expect(queue.count == reference.count)
+      #expect(queue.min() == reference.first)
+      if step % 997 == 0 { #expect(queue.items.sorted() == reference) }
+    }
+    while let value = queue.popMin() { #expect(value == reference.removeFirst()) }
+    #expect(reference.isEmpty)
+    #expect(queue.isEmpty)
+  }
+
+  /// `upcoming` names the element that many places behind a run's head, once sorted in.
+  @Test func upcomingLooksBehindTheRunsHead() {
+    var queue = RunQueue<Int>(batchSize: 4)
+    for value in [3, 1, 2, 4, 5, 6, 8, 7] { queue.insert(value, lane: 0) }
+    #expect(queue.laneCount == 1)
+    #expect(queue.upcoming(lane: 0, distance: 0) == 1)
+    #expect(queue.upcoming(lane: 0, distance: 7) == 8)
+    #expect(queue.upcoming(lane: 0, distance: 8) == nil)
+    #expect(queue.popMin() == 1)
+    #expect(queue.upcoming(lane: 0, distance: 0) == 2)
+  }
+
+  /// A queue made from elements in any order (eviction, compaction) pops them in order, and
+  /// new elements merge with them.
+  @Test func initFromUnorderedElements() {
+    var queue = RunQueue<Int>([9, 3, 7, 1])
+    queue.insert(5, lane: 0)
+    queue.insert(2, lane: 1)
+    var popped: [Int] = []
+    while let value = queue.popMin() { popped.append(value) }
+    #expect(popped == [1, 2, 3, 5, 7, 9])
+  }
+}
