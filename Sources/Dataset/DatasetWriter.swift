@@ -71,6 +71,8 @@ public final class DatasetWriter {
   private var toPublish: [Segment] = []
   private var watermark: Int64 = .min
   public private(set) var rowsWritten = 0
+  /// How many segments `prepareCommit` had to fsync (tests: sealed ones are already durable).
+  public private(set) var commitSyncs = 0
 
   final class Segment {
     let state: SegmentState
@@ -82,6 +84,8 @@ public final class DatasetWriter {
     var written: Int64
     let buffer = ByteBuffer()
     var sealed = false
+    /// Sealed and fsynced: nothing more will be written to it.
+    var durable = false
     /// Let go when the segment is sealed (zlib's state is a few hundred KiB).
     var deflater: GzipDeflater?
     var memberOpen = false
@@ -248,6 +252,11 @@ public final class DatasetWriter {
     open[segment.partition] = nil
     toPublish.append(segment)
     try flush(segment, endMember: true)
+    // Made durable now, on the writer's thread (rows are appended and segments sealed there),
+    // rather than by the next commit on the engine's: a replay seals a segment every
+    // `roll.max_age` of event time, hundreds between two commits.
+    try FileSystem.sync(segment.fd, path: segment.path)
+    segment.durable = true
     segment.deflater = nil
     if segment.buffer.capacity > spareBuffer.capacity { segment.buffer.swapStorage(with: spareBuffer) }
     segment.buffer.release()
@@ -278,12 +287,16 @@ public final class DatasetWriter {
     }
   }
 
-  /// Makes every appended row durable and returns the state to commit with it.
+  /// Makes every appended row durable and returns the state to commit with it (segments
+  /// sealed since the last commit were fsynced when sealed; the open ones are now).
   public func prepareCommit() throws -> DatasetCheckpoint {
     var states: [SegmentState] = []
     for segment in open.values.sorted(by: { $0.number < $1.number }) + toPublish {
-      try flush(segment, endMember: true)
-      try FileSystem.sync(segment.fd, path: segment.path)
+      if !segment.durable {
+        try flush(segment, endMember: true)
+        try FileSystem.sync(segment.fd, path: segment.path)
+        commitSyncs += 1
+      }
       var state = segment.state
       state.length = segment.written
       state.sealed = segment.sealed

@@ -62,6 +62,26 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     )
   }
 
+  /// A segment sealed by `roll.max_age` is fsynced when sealed (on the writer's thread in the
+  /// daemon), so the commit that publishes it fsyncs only the open segments.
+  @Test func sealedSegmentsAreDurableBeforeTheCommit() throws {
+    let dir = try tempDir()
+    let writer = try DatasetWriter(layout: layout(dir, maxAge: 60_000_000_000), recovering: DatasetCheckpoint())
+    try writer.append(row("a", at: t0), ageClock: 0)
+    try writer.append(row("b", at: t0 + hour), ageClock: 0)
+    try writer.advance(watermark: t0, ageClock: 60_000_000_000)
+    try writer.append(row("c", at: t0 + 1_000_000_000), ageClock: 60_000_000_000)
+    let checkpoint = try writer.prepareCommit()
+    #expect(checkpoint.segments.filter(\.sealed).count == 2)
+    #expect(writer.commitSyncs == 1)
+    try writer.afterCommit()
+    #expect(
+      files(dir) == [
+        "_schema.json", "date=2026-11-30/hour=09/.part-000002.jsonl.inprogress",
+        "date=2026-11-30/hour=09/part-000000.jsonl", "date=2026-11-30/hour=10/part-000001.jsonl",
+      ])
+  }
+
   @Test func successMarksPartitionsTheWatermarkHasPassed() throws {
     let dir = try tempDir()
     let writer = try DatasetWriter(layout: layout(dir), recovering: DatasetCheckpoint())
