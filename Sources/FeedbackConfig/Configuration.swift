@@ -19,7 +19,8 @@ public struct Configuration: Sendable {
   public var maxInMemory: Int = Configuration.defaultMaxInMemory
   public static let defaultMaxInMemory = 200_000
   /// `state_memory`: about how many bytes the join state may take in memory (keys, payloads,
-  /// feedback, due rows, bookkeeping); beyond it, state is committed and evicted to SQLite.
+  /// feedback, due rows, bookkeeping); beyond it, state is committed and evicted to SQLite
+  /// (except state due within a minute past the watermark, while the state fits in 1.5 times it).
   public var stateMemory: Int = Configuration.defaultStateMemory
   /// 12 MiB: what the state takes beyond its estimate (malloc's overhead, free entry slots,
   /// transient copies while evicting) kept the replay of a 1-day-window job under 100 MB peak

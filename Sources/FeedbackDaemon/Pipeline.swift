@@ -71,6 +71,11 @@ final class Pipeline: EngineOutput {
   /// The largest `state.stateBytes` a commit saw (before evicting).
   private(set) var peakStateBytes = 0
 
+  /// Event time after the watermark within which state coming due is not evicted for the
+  /// byte budget (it would be read straight back; see `MemoryStateStore.evict`), if it fits
+  /// in one and a half times `state_memory`: a live job's windows of up to about a minute.
+  static let keepDueWithin: Int64 = 60 * 1_000_000_000
+
   /// The join state outgrew `state_memory` (and grew by a quarter of it since the last
   /// commit, so state that cannot be evicted, such as orphan candidates, does not force a
   /// commit per read): commit now, so it can be evicted. It depends on the input alone.
@@ -400,7 +405,8 @@ final class Pipeline: EngineOutput {
     try store.db.commit()
     try store.db.beginTransaction()
     peakStateBytes = max(peakStateBytes, state.stateBytes)
-    state.evict()
+    let watermark = engine.watermark
+    state.evict(keepingDueBefore: watermark > .max - Self.keepDueWithin ? .max : watermark + Self.keepDueWithin)
     stateBytesAfterCommit = state.stateBytes
     for writer in writers { _ = try writer.sync { try $0.afterCommit() } }
     for monitor in monitors { monitor.afterCommit(metrics: metrics) }

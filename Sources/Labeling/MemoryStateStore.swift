@@ -44,7 +44,10 @@ public protocol ColdTier: AnyObject {
 /// queues take, kept up to date as they change). After a checkpoint `evict()` lets memory
 /// shrink back to half of either bound: finished keys first, then the pending predictions due
 /// furthest in the future (with their feedback), then the due rows furthest in the future; and
-/// when most of the entry array is free it is compacted. An evicted key is read back from the
+/// when most of the entry array is free it is compacted. State due before a time the caller
+/// passes (the daemon: a minute past the watermark) would be read straight back, so the byte
+/// bound lets it stay if it all fits in one and a half times `maxBytes`. Under every bound,
+/// `evict()` only checks whether to compact. An evicted key is read back from the
 /// cold tier the next time it is looked up; due rows come back from it in batches, their
 /// predictions, feedback and finished memory with them (a few queries per `dueBatch` rows,
 /// 4096; a batch continues after the last row of the one before). Without
@@ -674,16 +677,40 @@ public final class MemoryStateStore: StateStore {
   // MARK: Eviction
 
   /// After a checkpoint (journal persisted): lets clean state go so memory stays bounded.
-  public func evict() {
+  ///
+  /// State due before `soon` (pending predictions with their feedback, due rows) would be
+  /// read straight back, so the byte bound lets it stay if, with finished keys and the state
+  /// due later evicted, the whole state fits in one and a half times the bound (`maxBytes`).
+  /// If it does not, eviction goes on as though nothing were due soon (down to half the
+  /// bound), so the state left never exceeds that cap. The caller passes a time that depends
+  /// on the input alone (the watermark plus a fixed horizon). The entry bound (`maxInMemory`)
+  /// makes no such exception. When nothing is over any bound, nothing is walked.
+  public func evict(keepingDueBefore soon: Int64 = .min) {
     guard coldTier != nil, dirtyCount == 0 else { return }
     let overBytes = stateBytes > maxBytes
+    guard overBytes || entries.count - freeEntries.count > maxInMemory || due.count > maxInMemory else {
+      compactIfSparse()
+      return
+    }
+    let cap = maxBytes <= .max / 2 ? maxBytes + maxBytes / 2 : .max
+    /// Whether what is due soon stays (it fits under the cap).
+    var soonStays = true
+    func nextDue(_ i: Int) -> Int64 {
+      var next = Int64.max
+      let time = entries[i].time
+      entries[i].pending.forEachBit { next = min(next, time &+ dueOffsets[$0]) }
+      return next
+    }
     var evicted = false
     var predictions: [Int32] = []
+    var dueLater = 0
     var finishedOnly: [Int32] = []
-    for (i, e) in entries.enumerated() where e.live {
-      if e.seq != 0 {
+    // By index: a copy of each entry would retain and release its arrays.
+    for i in entries.indices where entries[i].live {
+      if entries[i].seq != 0 {
         predictions.append(Int32(i))
-      } else if e.feedback.isEmpty && e.finishedExpires != .min {
+        if nextDue(i) >= soon { dueLater += 1 }
+      } else if entries[i].feedback.isEmpty && entries[i].finishedExpires != .min {
         finishedOnly.append(Int32(i))
       }
     }
@@ -697,17 +724,14 @@ public final class MemoryStateStore: StateStore {
       }
       evicted = true
     }
-    if predictions.count > maxInMemory || (overBytes && stateBytes > maxBytes / 2) {
+    if predictions.count > maxInMemory
+      || (overBytes && stateBytes > maxBytes / 2 && (dueLater > 0 || stateBytes > cap))
+    {
       // Keep the newest (their feedback is still arriving: up to a quarter of the count
       // bound and an eighth of the byte bound) and, of the rest, those due soonest (their
       // rows are written next); evict the ones due furthest in the future until both bounds
-      // are met by half. Their feedback goes with them; orphan candidates (feedback without a
-      // prediction) always stay.
-      func nextDue(_ e: Entry) -> Int64 {
-        var next = Int64.max
-        e.pending.forEachBit { next = min(next, e.time &+ dueOffsets[$0]) }
-        return next
-      }
+      // are met by half (unless what is due soon stays). Their feedback goes with them;
+      // orphan candidates (feedback without a prediction) always stay.
       predictions.sort { entries[Int($0)].seq < entries[Int($1)].seq }
       var newest = 0
       var newestBytes = 0
@@ -718,10 +742,17 @@ public final class MemoryStateStore: StateStore {
         newestBytes += bytes
       }
       let older = predictions.dropLast(newest)
-        .map { (index: $0, due: nextDue(entries[Int($0)]), seq: entries[Int($0)].seq) }
+        .map { (index: $0, due: nextDue(Int($0)), seq: entries[Int($0)].seq) }
         .sorted { ($0.due, $0.seq) > ($1.due, $1.seq) }
       var left = predictions.count
+      var reachedSoon = false
       for victim in older {
+        if victim.due < soon && !reachedSoon {
+          // Everything due later is gone: what is due soon stays if the state fits the cap.
+          reachedSoon = true
+          soonStays = stateBytes <= cap
+        }
+        if reachedSoon && soonStays && left <= maxInMemory / 2 { break }
         guard left > maxInMemory / 2 || (overBytes && stateBytes > maxBytes / 2) else { break }
         release(victim.index)
         left -= 1
@@ -729,8 +760,15 @@ public final class MemoryStateStore: StateStore {
       }
     }
     let dueBudget = maxBytes / 16 / MemoryLayout<DueEntry>.stride
+    var keep = due.count
     if due.count > maxInMemory || (overBytes && due.count > dueBudget) {
-      let kept = due.items.sorted().prefix(min(maxInMemory / 2, dueBudget / 2))
+      // Rows due soon stay too (if what is due soon stays), within the entry bound.
+      var dueSoon = 0
+      if soonStays && stateBytes <= cap { for row in due.items where row.finalizeAt < soon { dueSoon += 1 } }
+      keep = min(maxInMemory / 2, max(dueBudget / 2, dueSoon))
+    }
+    if keep < due.count {
+      let kept = due.items.sorted().prefix(keep)
       // Every row up to the last kept one is still in memory (of copies of one row, at least one).
       due = RunQueue(Array(kept))
       dueCursor = min(dueCursor, kept.last?.row ?? .beforeAll)
@@ -740,7 +778,12 @@ public final class MemoryStateStore: StateStore {
       coldMayHold = true
       evictions += 1
     }
-    // Also when the array's spare capacity is what is large (it grew in a burst).
+    compactIfSparse()
+  }
+
+  /// Compacts the entry array when most of it is free, or when its spare capacity is what is
+  /// large (it grew in a burst).
+  private func compactIfSparse() {
     let live = entries.count - freeEntries.count
     if entries.count >= compactAt && (freeEntries.count * 2 > entries.count || entries.capacity > 2 * live + 4096) {
       compact()
