@@ -425,15 +425,18 @@ public final class MemoryStateStore: StateStore {
 
   // MARK: Due rows
 
-  /// Reads the next batch of cold due rows up to `watermark` into memory. Batches are read
-  /// only as rows are popped, so writing many cold rows (a flush) holds one batch at a time.
-  /// The batch continues after the last row read (not after a time: any number of rows may
-  /// share one `finalizeAt`).
-  private func loadDueBatch(through watermark: Int64, from cold: any ColdTier) throws {
-    let rows = try cold.dueRows(after: dueCursor, through: watermark, limit: dueBatch, offsets: dueOffsets)
+  /// Reads the next batch of cold due rows into memory: the `dueBatch` earliest after the
+  /// cursor, due by the watermark or not. Batches are read only as rows are popped, so
+  /// writing many cold rows (a flush) holds one batch at a time. The batch continues after
+  /// the last row read (not after a time: any number of rows may share one `finalizeAt`);
+  /// a short batch leaves nothing cold, so as the watermark moves on no query is made until
+  /// eviction trims the rows again. (Reading only up to the watermark left the cursor there,
+  /// and a live daemon queried again at every line that moved the watermark.)
+  private func loadDueBatch(from cold: any ColdTier) throws {
+    let rows = try cold.dueRows(after: dueCursor, through: .max, limit: dueBatch, offsets: dueOffsets)
     dueBatchesRead += 1
     try adopt(rows, from: cold)
-    dueCursor = rows.count < dueBatch ? .afterAll(dueBy: watermark) : rows[rows.count - 1].row
+    dueCursor = rows.count < dueBatch ? .afterAll(dueBy: .max) : rows[rows.count - 1].row
   }
 
   /// Schedules cold due rows on their keys' entries. Keys not in memory are read back: the
@@ -492,7 +495,7 @@ public final class MemoryStateStore: StateStore {
       // earlier ones than the heap's first.
       let top = due.min()
       if let cold, dueCursor < .afterAll(dueBy: watermark), top.map({ $0.row > dueCursor }) ?? true {
-        try loadDueBatch(through: watermark, from: cold)
+        try loadDueBatch(from: cold)
         continue
       }
       guard let top, top.finalizeAt <= watermark else { return nil }

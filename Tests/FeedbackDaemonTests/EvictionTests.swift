@@ -295,6 +295,30 @@ final class EvictionFixture {
     }
   }
 
+  /// Once evicted rows are read back, popping on as the watermark moves a little at a time
+  /// (a live daemon: every line) makes no further query: a batch reads the earliest cold
+  /// rows whether due yet or not, and a short one leaves nothing cold. (Reading only up to
+  /// the watermark made one query per watermark step.)
+  @Test func evictedRowsAreReadBackInBatchesNotPerWatermarkStep() throws {
+    let budget = 256 << 10
+    try EvictionFixture.with(maxBytes: budget) { f in
+      try f.predict(0..<3000)
+      try f.checkpoint()
+      f.memory.evict()
+      #expect(f.memory.evictions == 1)
+      var popped = Set<Int64>()
+      for i in 0..<3000 {
+        while let row = try f.memory.popDue(through: f.due(i)) {
+          #expect(popped.insert(row.row.seq).inserted)
+          _ = f.memory.rowWritten(row.ref, dataset: row.row.dataset)
+          f.memory.finish(row.ref, expiresAt: row.row.finalizeAt + second)
+        }
+      }
+      #expect(popped.count == 3000)
+      #expect(f.memory.dueBatchesRead <= 2, "read back \(f.memory.dueBatchesRead) times")
+    }
+  }
+
   /// Under every bound `evict` returns early and evicts nothing, but still compacts an entry
   /// array that is mostly free.
   @Test func underTheBoundsEvictOnlyCompacts() throws {
