@@ -114,16 +114,9 @@ func liveRun(_ events: [(Event, UInt64)], maxBytes: Int, horizon: Int64?) throws
       let bytes = memory.stateBytes
       guard event.time >= nextCommit || (bytes >= maxBytes && bytes >= afterCommit + maxBytes / 4) else { continue }
       if event.time >= nextCommit { nextCommit += second }
-      memory.pruneFinished(expiredBy: engine.watermark)
-      try SQLiteStateStore(db: db).apply(memory.takeJournal())
-      try SQLiteStateStore(db: db).pruneFinished(expiredBy: engine.watermark)
-      try db.commit()
-      try db.beginTransaction()
-      if let horizon {
-        memory.evict(keepingDueBefore: engine.watermark + horizon)
-      } else {
-        memory.evict()
-      }
+      try commitState(
+        memory, to: SQLiteStateStore(db: db), in: db, watermark: engine.watermark,
+        keepingDueBefore: horizon.map { engine.watermark + $0 } ?? .min)
       afterCommit = memory.stateBytes
       run.peakAfterEvicting = max(run.peakAfterEvicting, afterCommit)
     }
@@ -351,12 +344,10 @@ final class EvictionFixture {
       for (i, (event, hash)) in events.enumerated() {
         try engine.process(event, source: 0, lineHash: hash)
         if i % 97 == 0 {
-          memory.pruneFinished(expiredBy: engine.watermark)
-          try sqlite.apply(memory.takeJournal())
-          try db.commit()
-          try db.beginTransaction()
           // Rules' windows are 60 s and 300 s: some rows come due within the horizon, some later.
-          memory.evict(keepingDueBefore: engine.watermark == .min ? .min : engine.watermark + 90 * second)
+          try commitState(
+            memory, to: sqlite, in: db, watermark: engine.watermark,
+            keepingDueBefore: engine.watermark == .min ? .min : engine.watermark + 90 * second)
           #expect(memory.stateBytes <= maxBytes + maxBytes / 2)
         }
       }

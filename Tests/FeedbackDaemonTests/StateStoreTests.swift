@@ -69,13 +69,16 @@ func stateFile() throws -> DatabaseQueue {
 
 /// What a daemon's commit does to the join state: the journal and expired finished keys go to
 /// SQLite and are committed, then the state is evicted.
-func commitState(_ memory: MemoryStateStore, to sqlite: SQLiteStateStore, in db: Database, watermark: Int64) throws {
+func commitState(
+  _ memory: MemoryStateStore, to sqlite: SQLiteStateStore, in db: Database, watermark: Int64,
+  keepingDueBefore soon: Int64 = .min
+) throws {
   memory.pruneFinished(expiredBy: watermark)
   try sqlite.apply(memory.takeJournal())
   try sqlite.pruneFinished(expiredBy: watermark)
   try db.commit()
   try db.beginTransaction()
-  memory.evict()
+  memory.evict(keepingDueBefore: soon)
 }
 
 /// Random events with out-of-order times, repeated keys, duplicate lines and late arrivals.
