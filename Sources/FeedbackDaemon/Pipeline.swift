@@ -406,7 +406,7 @@ final class Pipeline: EngineOutput {
     try store.db.beginTransaction()
     peakStateBytes = max(peakStateBytes, state.stateBytes)
     let watermark = engine.watermark
-    state.evict(keepingDueBefore: watermark > .max - Self.keepDueWithin ? .max : watermark + Self.keepDueWithin)
+    try state.evict(keepingDueBefore: watermark > .max - Self.keepDueWithin ? .max : watermark + Self.keepDueWithin)
     stateBytesAfterCommit = state.stateBytes
     for writer in writers { _ = try writer.sync { try $0.afterCommit() } }
     for monitor in monitors { monitor.afterCommit(metrics: metrics) }

@@ -318,9 +318,20 @@ final class SQLiteStateStore: ColdTier {
         """) ?? false
   }
 
-  func keys() throws -> [String] {
-    try String.fetchAll(
-      db, sql: "SELECT key FROM predictions UNION SELECT key FROM feedback UNION SELECT key FROM finished")
+  func forEachKey(_ body: (String) throws -> Void) throws {
+    // No UNION: it would collect every key to drop repeats, which the filter does not mind.
+    for table in ["predictions", "feedback", "finished"] {
+      let keys = try String.fetchCursor(db, sql: "SELECT key FROM \(table)")
+      while let key = try keys.next() { try body(key) }
+    }
+  }
+
+  func keyCountEstimate() throws -> Int {
+    try Int.fetchOne(
+      db,
+      sql:
+        "SELECT (SELECT COUNT(*) FROM predictions) + (SELECT COUNT(*) FROM feedback) + (SELECT COUNT(*) FROM finished)"
+    ) ?? 0
   }
 
   // MARK: Checkpoint data

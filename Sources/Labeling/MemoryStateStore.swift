@@ -25,8 +25,11 @@ public protocol ColdTier: AnyObject {
   func pendingPredictionCount() throws -> Int
   /// Whether anything is stored at all (if not, misses need not be looked up).
   func hasState() throws -> Bool
-  /// Every key with a stored prediction, feedback event or finished memory, read at start.
-  func keys() throws -> [String]
+  /// Every key with a stored prediction, feedback event or finished memory (a key may come
+  /// more than once), streamed: there may be millions.
+  func forEachKey(_ body: (String) throws -> Void) throws
+  /// How many keys `forEachKey` passes, repeats included (sizes the filter built from them).
+  func keyCountEstimate() throws -> Int
 }
 
 /// The join state as a write-back cache over a `ColdTier`, organised by key.
@@ -138,19 +141,20 @@ public final class MemoryStateStore: StateStore {
   /// The cold tier, once it may hold something memory does not (state at start, or evicted).
   private var cold: (any ColdTier)? { coldMayHold ? coldTier : nil }
   private var coldMayHold: Bool
-  /// The hashes of every key the cold tier may hold something for (and a few it no longer
-  /// does): a key not in here is new, and looking it up needs no query. (Two keys sharing a
-  /// 64-bit hash would share an entry here; with a million keys held, the odds of any such
-  /// pair are about 3 in 10^8.)
-  /// Per hash, until when the cold tier's state for the key matters: `.max` while it holds a
-  /// prediction or feedback, else the expiry of its finished memory.
-  private var coldKeys = ColdKeySet()
-  /// Finished keys evicted from memory, by expiry: once expired (the owner then deletes them
-  /// from the cold tier too), their hashes leave `coldKeys`, which so stays as small as the
-  /// state itself.
-  private var evictedFinished = Queue<(expiresAt: Int64, hash: UInt64)>()
-  /// How many key hashes `coldKeys` holds (tests: it must not grow without bound).
-  public var coldKeyCount: Int { coldKeys.count }
+  /// Every key the cold tier may hold state for is in here (and some it no longer does, or
+  /// never did: a lookup of those finds nothing): a key not in here is new, and looking it up
+  /// needs no query. Rebuilt from the cold tier after a checkpoint when due (`evict`).
+  private var coldKeys = ColdKeyFilter()
+  /// The most bits `coldKeys` is rebuilt with.
+  private let maxColdFilterBits: Int
+  /// The bytes the cold-key filter takes; it never exceeds `coldFilterMaxBytes`.
+  public var coldFilterBytes: Int { coldKeys.bytes }
+  /// Keys put in the cold-key filter since it was built (those it was built with included).
+  public var coldFilterKeys: Int { coldKeys.count }
+  /// How many times the cold-key filter was rebuilt from the cold tier.
+  public private(set) var coldFilterRebuilds = 0
+  /// Lookups of keys not in memory that the filter sent to the cold tier.
+  public private(set) var coldKeyLookups = 0
   public let maxInMemory: Int
   public let maxBytes: Int
   private var compactAt = 1024
@@ -162,8 +166,10 @@ public final class MemoryStateStore: StateStore {
   private var entryBytes = 0
   /// Deletes owed to the cold tier by retired entries (`retire`), for the next journal.
   private var retired = StateJournal()
-  /// The sequence numbers of the predictions in `retired`: the cold tier still holds them.
+  /// The sequence numbers of the predictions and feedback in `retired`: the cold tier still
+  /// holds them, and a lookup of their key must not read them back.
   private var retiredSeqs = Set<Int64>()
+  private var retiredFeedbackSeqs = Set<Int64>()
 
   /// What the live state needs, estimated: entries and their heap allocations, key-table
   /// buckets, due rows, orphan candidates and expiry queues. It depends on the input alone
@@ -185,13 +191,17 @@ public final class MemoryStateStore: StateStore {
     dueCursor = .afterAll(dueBy: .max)
     dueBatch = 4096
     pendingCount = 0
+    maxColdFilterBits = ColdKeyFilter.minBits
   }
 
   /// Over a cold tier holding the last checkpoint; loads only the orphan candidates.
   /// `compactAt`: the least number of entries (live and free) worth compacting; `dueBatch`:
-  /// how many due rows to read from the cold tier at a time.
+  /// how many due rows to read from the cold tier at a time; `coldFilterMaxBytes`: the most
+  /// memory the filter of the cold tier's keys takes (it becomes less selective past about
+  /// `coldFilterMaxBytes / 2` keys).
   public init(
-    cold: any ColdTier, maxInMemory: Int = 200_000, maxBytes: Int = .max, compactAt: Int = 1024, dueBatch: Int = 4096
+    cold: any ColdTier, maxInMemory: Int = 200_000, maxBytes: Int = .max, compactAt: Int = 1024, dueBatch: Int = 4096,
+    coldFilterMaxBytes: Int = 16 << 20
   ) throws {
     coldTier = cold
     coldMayHold = try cold.hasState()
@@ -201,7 +211,11 @@ public final class MemoryStateStore: StateStore {
     self.dueBatch = max(1, dueBatch)
     dueCursor = coldMayHold ? .beforeAll : .afterAll(dueBy: .max)
     pendingCount = try cold.pendingPredictionCount()
-    for key in try cold.keys() { coldKeys.set(keys.hash(key), .max) }
+    var maxBits = ColdKeyFilter.minBits
+    while maxBits * 2 <= coldFilterMaxBytes * 8 { maxBits *= 2 }
+    maxColdFilterBits = maxBits
+    coldKeys = ColdKeyFilter(bits: min(maxBits, ColdKeyFilter.initialBits))
+    if coldMayHold { try rebuildColdFilter(from: cold) }
     var seen = Set<String>()
     for f in try cold.unclaimedFeedback() where seen.insert(f.key).inserted {
       let index = try ref(key: JoinKey(f.key)).index
@@ -312,7 +326,10 @@ public final class MemoryStateStore: StateStore {
     if let index = keys.find(key, hash: hash, keyOf: { entries[Int($0)].key }) { return KeyRef(index) }
     var entry = Entry(key: key)
     entry.hash = hash
-    if let coldTier, coldKeys[hash] != nil { try load(&entry, from: coldTier) }
+    if let coldTier, coldMayHold, coldKeys.contains(hash) {
+      coldKeyLookups += 1
+      try load(&entry, from: coldTier)
+    }
     return KeyRef(insert(consume entry))
   }
 
@@ -338,10 +355,24 @@ public final class MemoryStateStore: StateStore {
   }
 
   /// Reads everything the cold tier holds for the entry's key; that is also its cold image.
+  /// What retired entries left there until the next checkpoint deletes it is not state.
   private func load(_ entry: inout Entry, from cold: any ColdTier) throws {
-    Self.fill(
-      &entry, prediction: try cold.prediction(key: entry.key.description),
-      feedback: try cold.feedback(key: entry.key.description), finished: try cold.finished(key: entry.key.description))
+    let key = entry.key.description
+    var prediction = try cold.prediction(key: key)
+    if let seq = prediction?.seq, retiredSeqs.contains(seq) { prediction = nil }
+    var feedback = try cold.feedback(key: key)
+    if !retiredFeedbackSeqs.isEmpty { feedback.removeAll { retiredFeedbackSeqs.contains($0.seq) } }
+    Self.fill(&entry, prediction: prediction, feedback: feedback, finished: try cold.finished(key: key))
+  }
+
+  /// Builds the cold-key filter anew from the keys the cold tier holds, sized for them.
+  private func rebuildColdFilter(from cold: any ColdTier) throws {
+    var filter = ColdKeyFilter(
+      bits: ColdKeyFilter.bits(forKeys: try cold.keyCountEstimate(), maxBits: maxColdFilterBits))
+    try cold.forEachKey { filter.insert(keys.hash($0)) }
+    filter.built()
+    coldKeys = filter
+    coldFilterRebuilds += 1
   }
 
   /// Makes an entry what the cold tier holds for its key; that is also its cold image.
@@ -552,10 +583,7 @@ public final class MemoryStateStore: StateStore {
       let f = entries[i].feedback.remove(at: at)
       markDirty(top.index)
       recount(top.index)
-      if entries[i].isGone {
-        coldKeys.remove(entries[i].hash)
-        release(top.index)
-      }
+      if entries[i].isGone { release(top.index) }
       return f
     }
     return nil
@@ -586,19 +614,9 @@ public final class MemoryStateStore: StateStore {
       // checkpoints never reaches the cold tier.
       entries[i].coldFinishedExpires = .min
       if entries[i].isGone {
-        coldKeys.remove(entries[i].hash)
         release(top.index)
       } else if entries[i].isEmpty {
         retire(top.index)
-      }
-    }
-    while let first = evictedFinished.first, first.expiresAt <= watermark {
-      evictedFinished.popFirst()
-      // Unless the key was read back and stored anew since (then that state decides).
-      if coldKeys[first.hash] == first.expiresAt,
-        !keys.contains(hash: first.hash, where: { entries[Int($0)].hash == first.hash })
-      {
-        coldKeys.remove(first.hash)
       }
     }
   }
@@ -608,8 +626,8 @@ public final class MemoryStateStore: StateStore {
   /// Hands over what changed since the last call, for persisting, and takes the result as
   /// the new cold image.
   /// Lets an entry go that holds nothing any more while the cold tier still holds its old
-  /// prediction or feedback: the deletes the next checkpoint owes are noted, and the key
-  /// leaves `coldKeys`, so it is never read back. (Otherwise a flush of long windows, which
+  /// prediction or feedback: the deletes the next checkpoint owes are noted, and a lookup of
+  /// the key until then does not read that state back (`load`). (Otherwise a flush of long windows, which
   /// reads every pending prediction back from the cold tier and writes its rows, would keep
   /// an entry per row until the next checkpoint.)
   private func retire(_ index: Int32) {
@@ -619,7 +637,7 @@ public final class MemoryStateStore: StateStore {
       retiredSeqs.insert(e.coldSeq)
     }
     retired.deletedFeedback += e.coldFeedback
-    coldKeys.remove(e.hash)
+    retiredFeedbackSeqs.formUnion(e.coldFeedback)
     release(index)
   }
 
@@ -627,10 +645,12 @@ public final class MemoryStateStore: StateStore {
     var journal = retired
     retired = StateJournal()
     retiredSeqs.removeAll()
+    retiredFeedbackSeqs.removeAll()
     for index in dirtyEntries where entries[Int(index)].dirty {
       let i = Int(index)
       var e = entries[i]
       e.dirty = false
+      let wasCold = e.coldSeq != 0 || !e.coldFeedback.isEmpty || e.coldFinishedExpires != .min
       // Due rows are not written: the cold tier derives them from the pending bits.
       if e.coldSeq != 0 && e.coldSeq != e.seq { journal.deletedPredictions.append(e.coldSeq) }
       if e.seq != 0 {
@@ -665,11 +685,8 @@ public final class MemoryStateStore: StateStore {
       }
       entries[i] = e
       recount(index)
-      if e.isGone {
-        coldKeys.remove(e.hash)
-      } else if coldTier != nil {
-        coldKeys.set(e.hash, e.coldSeq != 0 || !e.coldFeedback.isEmpty ? .max : e.coldFinishedExpires)
-      }
+      // A key the cold tier holds state for from now on (one it held before is in already).
+      if !wasCold && !e.isGone && coldTier != nil { coldKeys.insert(e.hash) }
       if e.isEmpty { release(index) }
     }
     dirtyEntries.removeAll(keepingCapacity: true)
@@ -688,8 +705,11 @@ public final class MemoryStateStore: StateStore {
   /// bound), so the state left never exceeds that cap. The caller passes a time that depends
   /// on the input alone (the watermark plus a fixed horizon). The entry bound (`maxInMemory`)
   /// makes no such exception. When nothing is over any bound, nothing is walked.
-  public func evict(keepingDueBefore soon: Int64 = .min) {
-    guard coldTier != nil, dirtyCount == 0 else { return }
+  ///
+  /// The cold-key filter is rebuilt here when due (the cold tier then holds the checkpoint).
+  public func evict(keepingDueBefore soon: Int64 = .min) throws {
+    guard let coldTier, dirtyCount == 0 else { return }
+    if coldKeys.needsRebuild { try rebuildColdFilter(from: coldTier) }
     let overBytes = stateBytes > maxBytes
     guard overBytes || entries.count - freeEntries.count > maxInMemory || due.count > maxInMemory else {
       compactIfSparse()
@@ -721,8 +741,6 @@ public final class MemoryStateStore: StateStore {
       // Finished keys go first: they are looked up again only by a duplicate or late event.
       // Their expiry entries stay queued; they find nothing to expire.
       for index in finishedOnly {
-        let e = entries[Int(index)]
-        evictedFinished.append((e.finishedExpires, e.hash))
         release(index)
       }
       evicted = true

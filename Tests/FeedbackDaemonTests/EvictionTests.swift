@@ -10,21 +10,25 @@ import Testing
 /// A cold tier that counts what is read from it.
 final class CountingColdTier: ColdTier {
   let base: any ColdTier
-  /// Queries that read state back (everything but the start-up loads).
+  /// Queries that read state back (everything but the start-up loads and `misses`).
   var reads = 0
+  /// Lookups of a key that found nothing (the cold-key filter's false positives).
+  var misses = 0
   var dueRowsRead = 0
   init(_ base: any ColdTier) { self.base = base }
   func prediction(key: String) throws -> StoredPrediction? {
-    reads += 1
-    return try base.prediction(key: key)
+    let found = try base.prediction(key: key)
+    if found == nil { misses += 1 } else { reads += 1 }
+    return found
   }
   func prediction(seq: Int64) throws -> StoredPrediction? {
     reads += 1
     return try base.prediction(seq: seq)
   }
   func feedback(key: String) throws -> [StoredFeedback] {
-    reads += 1
-    return try base.feedback(key: key)
+    let found = try base.feedback(key: key)
+    if found.isEmpty { misses += 1 } else { reads += 1 }
+    return found
   }
   func feedback(keys: [String]) throws -> [StoredFeedback] {
     reads += 1
@@ -41,8 +45,9 @@ final class CountingColdTier: ColdTier {
     return try base.earliestDue(after: after, offsets: offsets)
   }
   func finished(key: String) throws -> FinishedKey? {
-    reads += 1
-    return try base.finished(key: key)
+    let found = try base.finished(key: key)
+    if found == nil { misses += 1 } else { reads += 1 }
+    return found
   }
   func finished(keys: [String]) throws -> [FinishedKey] {
     reads += 1
@@ -51,7 +56,8 @@ final class CountingColdTier: ColdTier {
   func unclaimedFeedback() throws -> [StoredFeedback] { try base.unclaimedFeedback() }
   func pendingPredictionCount() throws -> Int { try base.pendingPredictionCount() }
   func hasState() throws -> Bool { try base.hasState() }
-  func keys() throws -> [String] { try base.keys() }
+  func forEachKey(_ body: (String) throws -> Void) throws { try base.forEachKey(body) }
+  func keyCountEstimate() throws -> Int { try base.keyCountEstimate() }
 }
 
 /// The live benchmark's job (`Benchmarks/live_latency.py`): one click label with a 10 s
@@ -237,7 +243,7 @@ final class EvictionFixture {
       let before = f.memory.stateBytes
       #expect(before > budget)
       // The first 1000 come due before the horizon.
-      f.memory.evict(keepingDueBefore: f.due(1000))
+      try f.memory.evict(keepingDueBefore: f.due(1000))
       #expect(f.memory.evictions == 1)
       #expect(f.memory.stateBytes <= budget + budget / 2)
       #expect(try f.readsLookingUp((0..<1000).map { "k\($0)" }) == 0, "due soon: still in memory")
@@ -258,7 +264,7 @@ final class EvictionFixture {
       #expect(predictionsOnly > budget && predictionsOnly < budget + budget / 2)
       try f.finished(1200..<1700)
       try f.checkpoint()
-      f.memory.evict(keepingDueBefore: f.due(1200))
+      try f.memory.evict(keepingDueBefore: f.due(1200))
       #expect(f.memory.evictions == 1, "the finished keys go")
       // (Their expiry entries stay queued.)
       #expect(f.memory.stateBytes >= predictionsOnly && f.memory.stateBytes < predictionsOnly + 500 * 32)
@@ -279,7 +285,7 @@ final class EvictionFixture {
       try f.predict(0..<3000)
       try f.checkpoint()
       #expect(f.memory.stateBytes > budget + budget / 2)
-      f.memory.evict(keepingDueBefore: f.due(3000))
+      try f.memory.evict(keepingDueBefore: f.due(3000))
       #expect(f.memory.stateBytes <= budget / 2)
       // (Here that leaves only the newest: the due rows of the evicted predictions still count
       // while the predictions go.)
@@ -297,7 +303,7 @@ final class EvictionFixture {
     try EvictionFixture.with(maxBytes: budget) { f in
       try f.predict(0..<3000)
       try f.checkpoint()
-      f.memory.evict()
+      try f.memory.evict()
       #expect(f.memory.evictions == 1)
       var popped = Set<Int64>()
       for i in 0..<3000 {
@@ -321,7 +327,7 @@ final class EvictionFixture {
       f.memory.pruneFinished(expiredBy: .max)
       try f.checkpoint()
       #expect(f.memory.stateBytes < 1 << 20)
-      f.memory.evict(keepingDueBefore: .max)
+      try f.memory.evict(keepingDueBefore: .max)
       #expect(f.memory.evictions == 0)
       #expect(f.memory.compactions == 1)
     }

@@ -78,7 +78,7 @@ func commitState(
   try sqlite.pruneFinished(expiredBy: watermark)
   try db.commit()
   try db.beginTransaction()
-  memory.evict(keepingDueBefore: soon)
+  try memory.evict(keepingDueBefore: soon)
 }
 
 /// Random events with out-of-order times, repeated keys, duplicate lines and late arrivals.
@@ -157,9 +157,13 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
   /// With a byte budget instead (`maxBytes`), the state stays within it after every
   /// checkpoint's eviction.
   @Test(
-    arguments: [(7, 8, .max), (8, 40, .max), (9, 3, .max), (10, 1_000_000, 16 << 10), (12, 1_000_000, 24 << 10)]
-      as [(UInt64, Int, Int)])
-  func evictingToSQLiteChangesNoDecision(seed: UInt64, maxInMemory: Int, maxBytes: Int) throws {
+    arguments: [
+      (7, 8, .max, 16 << 20), (8, 40, .max, 16 << 20), (9, 3, .max, 16 << 20), (10, 1_000_000, 16 << 10, 16 << 20),
+      (12, 1_000_000, 24 << 10, 16 << 20),
+      // A filter of one block: almost every new key is looked up in the cold tier and found empty.
+      (13, 8, .max, 64),
+    ] as [(UInt64, Int, Int, Int)])
+  func evictingToSQLiteChangesNoDecision(seed: UInt64, maxInMemory: Int, maxBytes: Int, filterBytes: Int) throws {
     let events = randomEvents(seed: seed, count: 3000)
     let straight = try referenceRun(events)
 
@@ -167,11 +171,13 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
     let cached = Recorder()
     var evictions = 0
     var compactions = 0
+    var lookups = 0
     try queue.inDatabase { db in
       try SQLiteStateStore.migrate(db)
       try db.beginTransaction()
       let sqlite = SQLiteStateStore(db: db)
-      let memory = try MemoryStateStore(cold: sqlite, maxInMemory: maxInMemory, maxBytes: maxBytes, compactAt: 16)
+      let memory = try MemoryStateStore(
+        cold: sqlite, maxInMemory: maxInMemory, maxBytes: maxBytes, compactAt: 16, coldFilterMaxBytes: filterBytes)
       let engine = try LabelEngine(rules: rules, store: memory, output: cached, sources: 1)
       for (i, (event, hash)) in events.enumerated() {
         try engine.process(event, source: 0, lineHash: hash)
@@ -182,7 +188,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
           try db.commit()
           try db.beginTransaction()
           let before = (memory.pendingPredictionCount(), memory.stateBytes)
-          memory.evict()
+          try memory.evict()
           if before.0 > maxInMemory || before.1 > maxBytes { evictions += 1 }
           #expect(memory.stateBytes <= maxBytes, "state \(memory.stateBytes) bytes after evicting, budget \(maxBytes)")
         }
@@ -190,10 +196,12 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
       try engine.flush()
       #expect(memory.pendingPredictionCount() == 0)
       compactions = memory.compactions
+      lookups = memory.coldKeyLookups
       try db.commit()
     }
     #expect(evictions > 5, "the budget should force evictions")
     #expect(compactions > 0, "evicting should leave the entry array to compact")
+    if filterBytes <= 64 { #expect(lookups > 1000, "the one-block filter should send most keys to SQLite") }
     #expect(straight.log.count > 500)
     #expect(firstDifference(straight.log, cached.log) == nil)
   }
@@ -329,7 +337,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
         try sqlite.apply(journal)
         saved = (engine.seq, engine.watermark, engine.sourceMaxTime)
         try db.commit()
-        memory.evict()
+        try memory.evict()
       }
     }
     #expect(straight.log.count > 500)
@@ -424,34 +432,91 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
     }
   }
 
-  /// The set of keys the cold tier holds forgets keys whose state is gone (finished memory
-  /// expired, in memory or evicted): in a daemon running for months it must not grow with
-  /// every key ever seen.
-  @Test func coldKeysForgetWhatExpired() throws {
-    let events = randomEvents(seed: 11, count: 3000)
+  /// A key whose entry was retired (its state gone from memory, the cold tier's copy owed a
+  /// delete at the next checkpoint) is found in the cold-key filter until a rebuild; looked
+  /// up before that checkpoint, it must come back empty, not with its old prediction and
+  /// feedback (which would make a new prediction for the key a duplicate).
+  @Test func retiredStateIsNotReadBackBeforeTheCheckpoint() throws {
     let queue = try DatabaseQueue()
     try queue.inDatabase { db in
       try SQLiteStateStore.migrate(db)
       try db.beginTransaction()
       let sqlite = SQLiteStateStore(db: db)
-      let memory = try MemoryStateStore(cold: sqlite, maxInMemory: 8)
+      // State at start (or evicted): keys not in memory are looked up in the cold tier.
+      let before = try MemoryStateStore(cold: sqlite)
+      before.dueOffsets = [100]
+      before.setPrediction(
+        try before.ref(key: JoinKey("z")), seq: 1, time: 5000, payload: Array("[0]".utf8), datasets: 1)
+      try commitState(before, to: sqlite, in: db, watermark: 0)
+      let memory = try MemoryStateStore(cold: sqlite)
+      memory.dueOffsets = [100]
+      let ref = try memory.ref(key: JoinKey("a"))
+      memory.setPrediction(ref, seq: 2, time: 1000, payload: Array("[1]".utf8), datasets: 1)
+      memory.addFeedback(
+        ref, StoredFeedback(seq: 3, key: "a", type: 0, time: 1050, lineHash: 9, dedupe: nil, fields: []))
+      try commitState(memory, to: sqlite, in: db, watermark: 1050)
+      #expect(try sqlite.prediction(key: "a") != nil)
+      #expect(try sqlite.feedback(key: "a").count == 1)
+
+      let due = try #require(try memory.popDue(through: 1100))
+      #expect(memory.rowWritten(due.ref, dataset: 0) == 0)
+      memory.finish(due.ref, expiresAt: 1200)
+      memory.pruneFinished(expiredBy: 1200)  // retired: the cold tier still holds seq 2 and 3
+
+      let again = try memory.ref(key: JoinKey("a"))
+      #expect(memory.prediction(again) == nil, "the retired prediction was read back")
+      #expect(memory.feedback(again).isEmpty, "the retired feedback was read back")
+      try commitState(memory, to: sqlite, in: db, watermark: 1200)
+      #expect(try sqlite.prediction(key: "a") == nil)
+      #expect(try sqlite.feedback(key: "a").isEmpty)
+      try db.commit()
+    }
+  }
+
+  /// The filter of the keys the cold tier holds stays within its cap and forgets keys whose
+  /// state is gone (finished memory expired, in memory or evicted) when it is rebuilt: in a
+  /// daemon running for months it must not grow with every key ever seen. Each rebuild holds
+  /// exactly the stored keys.
+  @Test func coldKeyFilterForgetsWhatExpired() throws {
+    let events = randomEvents(seed: 11, count: 12000)
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      try db.beginTransaction()
+      let sqlite = SQLiteStateStore(db: db)
+      let cap = 256
+      let memory = try MemoryStateStore(cold: sqlite, maxInMemory: 8, coldFilterMaxBytes: cap)
       let recorder = Recorder()
       let engine = try LabelEngine(rules: rules, store: memory, output: recorder, sources: 1)
       var peak = 0
+      var inserted = 0
+      var checkedRebuilds = 0
       func checkpoint() throws {
-        try commitState(memory, to: sqlite, in: db, watermark: engine.watermark)
-        peak = max(peak, memory.coldKeyCount)
+        let before = (keys: memory.coldFilterKeys, rebuilds: memory.coldFilterRebuilds)
+        memory.pruneFinished(expiredBy: engine.watermark)
+        try sqlite.apply(memory.takeJournal())
+        inserted += memory.coldFilterKeys - before.keys
+        try sqlite.pruneFinished(expiredBy: engine.watermark)
+        try db.commit()
+        try db.beginTransaction()
+        try memory.evict()
+        if memory.coldFilterRebuilds > before.rebuilds {
+          #expect(memory.coldFilterKeys == (try sqlite.keyCountEstimate()))
+          checkedRebuilds += 1
+        }
+        #expect(memory.coldFilterBytes <= cap)
+        peak = max(peak, memory.coldFilterKeys)
       }
       for (i, (event, hash)) in events.enumerated() {
         try engine.process(event, source: 0, lineHash: hash)
         if i % 97 == 0 { try checkpoint() }
       }
-      #expect(peak > 20, "the test should put keys in the cold tier")
+      #expect(checkedRebuilds >= 2, "the test should fill the filter past its capacity")
+      #expect(peak * 2 < inserted, "peak \(peak) keys of \(inserted) put in")
       try engine.flush()
       try checkpoint()
       try checkpoint()
       #expect(memory.pendingPredictionCount() == 0)
-      #expect(memory.coldKeyCount == 0, "every key's state expired with the flush")
       let stored = try Int.fetchOne(
         db,
         sql:
