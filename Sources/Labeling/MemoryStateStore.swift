@@ -145,6 +145,8 @@ public final class MemoryStateStore: StateStore {
   /// never did: a lookup of those finds nothing): a key not in here is new, and looking it up
   /// needs no query. Rebuilt from the cold tier after a checkpoint when due (`evict`).
   private var coldKeys = ColdKeyFilter()
+  /// False while `coldKeys` is being rebuilt (or a rebuild failed): then it may miss keys.
+  private var coldKeysComplete = true
   /// The most bits `coldKeys` is rebuilt with.
   private let maxColdFilterBits: Int
   /// The bytes the cold-key filter takes; it never exceeds `coldFilterMaxBytes`.
@@ -326,7 +328,7 @@ public final class MemoryStateStore: StateStore {
     if let index = keys.find(key, hash: hash, keyOf: { entries[Int($0)].key }) { return KeyRef(index) }
     var entry = Entry(key: key)
     entry.hash = hash
-    if let coldTier, coldMayHold, coldKeys.contains(hash) {
+    if let coldTier, coldMayHold, !coldKeysComplete || coldKeys.contains(hash) {
       coldKeyLookups += 1
       try load(&entry, from: coldTier)
     }
@@ -365,13 +367,18 @@ public final class MemoryStateStore: StateStore {
     Self.fill(&entry, prediction: prediction, feedback: feedback, finished: try cold.finished(key: key))
   }
 
-  /// Builds the cold-key filter anew from the keys the cold tier holds, sized for them.
+  /// Builds the cold-key filter anew from the keys the cold tier holds, sized for them. The
+  /// old one goes first (the two together would be the peak of the process's memory); until
+  /// the new one is complete, every key counts as possibly cold.
   private func rebuildColdFilter(from cold: any ColdTier) throws {
-    var filter = ColdKeyFilter(
-      bits: ColdKeyFilter.bits(forKeys: try cold.keyCountEstimate(), maxBits: maxColdFilterBits))
+    let bits = ColdKeyFilter.bits(forKeys: try cold.keyCountEstimate(), maxBits: maxColdFilterBits)
+    coldKeysComplete = false
+    coldKeys = ColdKeyFilter()
+    var filter = ColdKeyFilter(bits: bits)
     try cold.forEachKey { filter.insert(keys.hash($0)) }
     filter.built()
     coldKeys = filter
+    coldKeysComplete = true
     coldFilterRebuilds += 1
   }
 
