@@ -94,6 +94,13 @@ struct KeyTable {
     count += 1
   }
 
+  /// Where the probe for a key of this hash starts (to prefetch it; valid until the table
+  /// changes size).
+  @inline(__always) func bucketAddress(hash fullHash: UInt64) -> UnsafeRawPointer {
+    let bucket = Int(UInt32(truncatingIfNeeded: fullHash)) & mask
+    return buckets.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + bucket) }
+  }
+
   /// Removes the bucket holding `index` (found by its key's hash).
   mutating func remove(hash fullHash: UInt64, index: Int32) {
     let hash = UInt32(truncatingIfNeeded: fullHash)

@@ -292,6 +292,16 @@ public final class MemoryStateStore: StateStore {
     return entries.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + Int(index)) }
   }
 
+  /// Starts loading every cache line of the entry at `entry` (it need not start on one).
+  @inline(__always) private static func prefetchEntry(_ entry: UnsafeRawPointer) {
+    var offset = 0
+    while offset < MemoryLayout<Entry>.stride {
+      feedbackd_prefetch(entry + offset)
+      offset += 64
+    }
+    feedbackd_prefetch(entry + (MemoryLayout<Entry>.stride - 1))
+  }
+
   /// The offset of `payload` in an entry.
   private let payloadOffset = MemoryLayout<Entry>.offset(of: \.payload)!
 
@@ -304,13 +314,7 @@ public final class MemoryStateStore: StateStore {
   @inline(__always) private func prefetchUpcomingRows() {
     for lane in 0..<due.laneCount {
       if let row = due.upcoming(lane: lane, distance: 8), let entry = entryAddress(row.index) {
-        // Every line it spans (it need not start on one).
-        var offset = 0
-        while offset < MemoryLayout<Entry>.stride {
-          feedbackd_prefetch(entry + offset)
-          offset += 64
-        }
-        feedbackd_prefetch(entry + (MemoryLayout<Entry>.stride - 1))
+        Self.prefetchEntry(entry)
       }
       if let row = due.upcoming(lane: lane, distance: 4), let entry = entryAddress(row.index),
         let payload = UnsafeRawPointer(bitPattern: entry.load(fromByteOffset: payloadOffset, as: UInt.self))
@@ -611,6 +615,15 @@ public final class MemoryStateStore: StateStore {
 
   public func pruneFinished(expiredBy watermark: Int64) {
     while let top = finishedExpiry.first, top.expiresAt <= watermark {
+      // The entries expiring next were last touched when they finished, long ago: like due
+      // rows, they are loaded a few keys ahead.
+      if let ahead = finishedExpiry[8], ahead.expiresAt <= watermark, let entry = entryAddress(ahead.index) {
+        Self.prefetchEntry(entry)
+      }
+      // 4 keys ahead (its entry loaded by now), the key table's bucket that `release` clears.
+      if let ahead = finishedExpiry[4], ahead.expiresAt <= watermark, Int(ahead.index) < entries.count {
+        feedbackd_prefetch(keys.bucketAddress(hash: entries[Int(ahead.index)].hash))
+      }
       finishedExpiry.popFirst()
       let i = Int(top.index)
       // Whatever entry is there now: if its memory expired, it goes.

@@ -70,10 +70,10 @@ public final class ScannedLines {
     event.fields.documentEnd = stored.documentEnd
     event.fields.documentIsCompact = stored.documentIsCompact
     let first = index * slotCount
-    slots.withUnsafeBufferPointer { all in
-      event.fields.slots.withUnsafeMutableBufferPointer { target in
-        for k in 0..<slotCount { target[k] = all[first + k] }
-      }
+    // Element by element from `slots` itself: borrowing the whole array for a closure made
+    // Swift retain and release it at every line.
+    event.fields.slots.withUnsafeMutableBufferPointer { target in
+      for k in 0..<slotCount { target[k] = slots[first + k] }
     }
     return nil
   }
