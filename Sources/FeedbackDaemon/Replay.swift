@@ -131,6 +131,13 @@ enum StateDatabase {
     let queue = try DatabaseQueue(path: stateDir + "/state.sqlite", configuration: configuration)
     try queue.inDatabase { db in
       try db.execute(sql: "PRAGMA synchronous = FULL")
+      // Checkpoint the WAL into the database every 64 MiB of it instead of every 4 MiB (1000
+      // pages): a page rewritten by several commits in between is copied once. (A long
+      // window's commits each rewrite much of the key index: its commits took 6.9 s of a
+      // week-window replay with the default, 4.2 s with this.) The WAL file is truncated back
+      // to 64 MiB after a checkpoint that found it larger.
+      try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
+      try db.execute(sql: "PRAGMA journal_size_limit = \(64 << 20)")
       try SQLiteStateStore.migrate(db)
     }
     return queue

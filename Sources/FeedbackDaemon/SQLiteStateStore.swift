@@ -10,7 +10,12 @@ import Labeling
 final class SQLiteStateStore: ColdTier {
   /// 2: due rows are derived from `predictions` (`time` index, `pending` bits) instead of
   /// being a table of their own.
-  static let schemaVersion = 2
+  /// 3: keys are indexed by a 31-bit hash (`keyHash`) instead of by their text: the
+  /// predictions' in a table of their own (`prediction_keys`), written in hash order at each
+  /// checkpoint; the feedback's in an index on `feedback.key_hash`. (The unique index on the
+  /// predictions' key text took a random page per row inserted or deleted: with a week's
+  /// window, where every prediction goes through the cold tier, half of a replay's time.)
+  static let schemaVersion = 3
 
   let db: Database
 
@@ -19,28 +24,98 @@ final class SQLiteStateStore: ColdTier {
   }
 
   static func migrate(_ db: Database) throws {
-    try db.execute(
-      sql: """
-        CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-        CREATE TABLE IF NOT EXISTS files (
-          fingerprint TEXT NOT NULL, source TEXT NOT NULL, path TEXT NOT NULL,
-          offset INTEGER NOT NULL, finished INTEGER NOT NULL, quarantined TEXT,
-          PRIMARY KEY (source, fingerprint)) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS predictions (
-          seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, time INTEGER NOT NULL,
-          payload BLOB NOT NULL, datasets INTEGER NOT NULL, pending INTEGER NOT NULL);
-        CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (time, seq);
-        CREATE TABLE IF NOT EXISTS feedback (
-          seq INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL, time INTEGER NOT NULL,
-          line_hash INTEGER NOT NULL, dedupe TEXT, fields BLOB NOT NULL);
-        CREATE INDEX IF NOT EXISTS feedback_by_key ON feedback (key);
-        CREATE TABLE IF NOT EXISTS finished (
-          key TEXT PRIMARY KEY, time INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
-        """)
-    // Version 1 kept due rows in a table; they are the pending bits of the predictions.
+    try db.inSavepoint {
+      let version =
+        try db.tableExists("meta")
+        ? try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'").flatMap { Int($0) }
+        : nil
+      let upgrading = version.map { $0 < 3 } ?? false
+      if upgrading { try upgradeTables(db) }
+      try db.execute(
+        sql: """
+          CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+          CREATE TABLE IF NOT EXISTS files (
+            fingerprint TEXT NOT NULL, source TEXT NOT NULL, path TEXT NOT NULL,
+            offset INTEGER NOT NULL, finished INTEGER NOT NULL, quarantined TEXT,
+            PRIMARY KEY (source, fingerprint)) WITHOUT ROWID;
+          CREATE TABLE IF NOT EXISTS predictions (
+            seq INTEGER PRIMARY KEY, key TEXT NOT NULL, time INTEGER NOT NULL,
+            payload BLOB NOT NULL, datasets INTEGER NOT NULL, pending INTEGER NOT NULL);
+          CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (time, seq);
+          CREATE TABLE IF NOT EXISTS prediction_keys (
+            hash INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (hash, seq)) WITHOUT ROWID;
+          CREATE TABLE IF NOT EXISTS feedback (
+            seq INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL, time INTEGER NOT NULL,
+            line_hash INTEGER NOT NULL, dedupe TEXT, fields BLOB NOT NULL, key_hash INTEGER NOT NULL);
+          CREATE TABLE IF NOT EXISTS finished (
+            key TEXT PRIMARY KEY, time INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+          """)
+      if upgrading { try hashKeys(db) }
+      try db.execute(sql: "CREATE INDEX IF NOT EXISTS feedback_by_key_hash ON feedback (key_hash)")
+      try db.execute(
+        sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('schema_version', ?)", arguments: ["\(schemaVersion)"])
+      return .commit
+    }
+  }
+
+  /// Versions 1 and 2, before the tables of version 3 are created: the predictions table is
+  /// rebuilt without the unique index on its keys' text (SQLite cannot drop it otherwise) and
+  /// feedback gets a column for its keys' hashes (`hashKeys` fills both in). Version 1 kept
+  /// due rows in a table; they are the pending bits of the predictions.
+  private static func upgradeTables(_ db: Database) throws {
     try db.execute(sql: "DROP TABLE IF EXISTS due")
-    try db.execute(
-      sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('schema_version', ?)", arguments: ["\(schemaVersion)"])
+    if try db.tableExists("predictions") {
+      try db.execute(
+        sql: """
+          DROP INDEX IF EXISTS predictions_by_time;
+          ALTER TABLE predictions RENAME TO predictions_old;
+          CREATE TABLE predictions (
+            seq INTEGER PRIMARY KEY, key TEXT NOT NULL, time INTEGER NOT NULL,
+            payload BLOB NOT NULL, datasets INTEGER NOT NULL, pending INTEGER NOT NULL);
+          INSERT INTO predictions (seq, key, time, payload, datasets, pending)
+            SELECT seq, key, time, payload, datasets, pending FROM predictions_old ORDER BY seq;
+          DROP TABLE predictions_old;
+          """)
+    }
+    if try db.tableExists("feedback") {
+      try db.execute(
+        sql: """
+          DROP INDEX IF EXISTS feedback_by_key;
+          ALTER TABLE feedback ADD COLUMN key_hash INTEGER NOT NULL DEFAULT 0;
+          """)
+    }
+  }
+
+  /// Indexes the keys of the predictions and feedback of an upgraded state file by hash.
+  private static func hashKeys(_ db: Database) throws {
+    var keys: [(hash: Int64, seq: Int64)] = []
+    let predictions = try Row.fetchCursor(db, sql: "SELECT seq, key FROM predictions")
+    while let row = try predictions.next() { keys.append((keyHash(row[1] as String), row[0])) }
+    keys.sort { ($0.hash, $0.seq) < ($1.hash, $1.seq) }
+    let insert = try db.makeStatement(sql: "INSERT OR REPLACE INTO prediction_keys (hash, seq) VALUES (?, ?)")
+    for k in keys { try insert.execute(arguments: [k.hash, k.seq]) }
+    var feedback: [(hash: Int64, seq: Int64)] = []
+    let feedbackRows = try Row.fetchCursor(db, sql: "SELECT seq, key FROM feedback")
+    while let row = try feedbackRows.next() { feedback.append((keyHash(row[1] as String), row[0])) }
+    let update = try db.makeStatement(sql: "UPDATE feedback SET key_hash = ? WHERE seq = ?")
+    for f in feedback { try update.execute(arguments: [f.hash, f.seq]) }
+  }
+
+  /// What keys are indexed by: 31 bits of a 64-bit FNV-1a hash of the key's UTF-8 bytes, mixed
+  /// by a multiply-xorshift (SQLite stores it in 4 bytes). Persisted, so it must not change.
+  /// Keys may share a hash: every lookup compares the key's text too.
+  static func keyHash(_ key: String) -> Int64 {
+    var key = key
+    return key.withUTF8 { keyHash(UnsafeRawBufferPointer($0)) }
+  }
+
+  static func keyHash(_ bytes: UnsafeRawBufferPointer) -> Int64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    h ^= h >> 33
+    h &*= 0xff51_afd7_ed55_8ccd
+    h ^= h >> 33
+    return Int64(h >> 33)
   }
 
   // MARK: Join state
@@ -49,13 +124,38 @@ final class SQLiteStateStore: ColdTier {
   func apply(_ journal: StateJournal) throws {
     // Rows are bound through SQLite's C API: `execute(arguments:)` boxes every value of every
     // row (and copies blobs into `Data`), which took about half of a replay's commit time.
-    let deletePrediction = try db.cachedStatement(sql: "DELETE FROM predictions WHERE seq = ?")
-    for seq in journal.deletedPredictions {
-      try Self.step(deletePrediction) { Self.bind($0, 1, seq) }
+    // A prediction's row is written by seq and its key by hash, each B-tree in order, so a
+    // checkpoint touches each page once. (With a unique index on the key text, each row
+    // inserted or deleted touched a random page of that index: a long window's checkpoints,
+    // tens of thousands of new rows each, and its flush read and wrote most of the index over
+    // and over through the 2 MB page cache.)
+    var deletedKeys: [(hash: Int64, seq: Int64)] = []
+    deletedKeys.reserveCapacity(journal.deletedPredictions.count)
+    let deletePrediction = try db.cachedStatement(sql: "DELETE FROM predictions WHERE seq = ? RETURNING key")
+    for seq in journal.deletedPredictions.sorted() {
+      try Self.step(deletePrediction) {
+        Self.bind($0, 1, seq)
+      } row: { s in
+        let key = UnsafeRawBufferPointer(start: sqlite3_column_text(s, 0), count: Int(sqlite3_column_bytes(s, 0)))
+        deletedKeys.append((Self.keyHash(key), seq))
+      }
     }
+    deletedKeys.sort { ($0.hash, $0.seq) < ($1.hash, $1.seq) }
+    let deleteKey = try db.cachedStatement(sql: "DELETE FROM prediction_keys WHERE hash = ? AND seq = ?")
+    for k in deletedKeys {
+      try Self.step(deleteKey) {
+        Self.bind($0, 1, k.hash)
+        Self.bind($0, 2, k.seq)
+      }
+    }
+    // A key's old prediction is deleted before its new one is inserted (`StateJournal`): there
+    // is no unique index on the key to replace it.
+    var insertedKeys: [(hash: Int64, seq: Int64)] = []
+    insertedKeys.reserveCapacity(journal.predictions.count)
     let upsertPrediction = try db.cachedStatement(
       sql: "INSERT OR REPLACE INTO predictions (seq, key, time, payload, datasets, pending) VALUES (?, ?, ?, ?, ?, ?)")
-    for p in journal.predictions {
+    for i in journal.predictions.indices.sorted(by: { journal.predictions[$0].seq < journal.predictions[$1].seq }) {
+      let p = journal.predictions[i]
       try Self.step(upsertPrediction) {
         Self.bind($0, 1, p.seq)
         Self.bind($0, 2, p.key)
@@ -63,6 +163,15 @@ final class SQLiteStateStore: ColdTier {
         Self.bind($0, 4, blob: p.payload)
         Self.bind($0, 5, Int64(bitPattern: p.datasets))
         Self.bind($0, 6, Int64(bitPattern: p.pending))
+      }
+      insertedKeys.append((Self.keyHash(p.key), p.seq))
+    }
+    insertedKeys.sort { ($0.hash, $0.seq) < ($1.hash, $1.seq) }
+    let insertKey = try db.cachedStatement(sql: "INSERT OR REPLACE INTO prediction_keys (hash, seq) VALUES (?, ?)")
+    for k in insertedKeys {
+      try Self.step(insertKey) {
+        Self.bind($0, 1, k.hash)
+        Self.bind($0, 2, k.seq)
       }
     }
     let updatePending = try db.cachedStatement(sql: "UPDATE predictions SET pending = ? WHERE seq = ?")
@@ -78,8 +187,8 @@ final class SQLiteStateStore: ColdTier {
     }
     let upsertFeedback = try db.cachedStatement(
       sql: """
-        INSERT OR REPLACE INTO feedback (seq, key, type, time, line_hash, dedupe, fields)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+        INSERT OR REPLACE INTO feedback (seq, key, type, time, line_hash, dedupe, fields, key_hash)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         """)
     for f in journal.feedback {
       try Self.step(upsertFeedback) {
@@ -90,6 +199,7 @@ final class SQLiteStateStore: ColdTier {
         Self.bind($0, 5, Int64(bitPattern: f.lineHash))
         if let dedupe = f.dedupe { Self.bind($0, 6, dedupe) } else { _ = sqlite3_bind_null($0, 6) }
         Self.bind($0, 7, blob: f.fields)
+        Self.bind($0, 8, Self.keyHash(f.key))
       }
     }
     let deleteFinished = try db.cachedStatement(sql: "DELETE FROM finished WHERE key = ?")
@@ -107,12 +217,19 @@ final class SQLiteStateStore: ColdTier {
     }
   }
 
-  /// Binds a row's values (`bind`) to a cached statement that returns no rows and runs it once.
-  private static func step(_ statement: Statement, _ bind: (SQLiteStatement) -> Void) throws {
+  /// Binds a row's values (`bind`) to a cached statement and runs it once; the rows it
+  /// returns (if any) go to `row`.
+  private static func step(
+    _ statement: Statement, _ bind: (SQLiteStatement) -> Void, row: (SQLiteStatement) -> Void = { _ in }
+  ) throws {
     let s = statement.sqliteStatement
     sqlite3_reset(s)
     bind(s)
-    let code = sqlite3_step(s)
+    var code = sqlite3_step(s)
+    while code == SQLITE_ROW {
+      row(s)
+      code = sqlite3_step(s)
+    }
     guard code == SQLITE_DONE else {
       let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(s)))
       sqlite3_reset(s)
@@ -169,8 +286,11 @@ final class SQLiteStateStore: ColdTier {
 
   func prediction(key: String) throws -> StoredPrediction? {
     let statement = try db.cachedStatement(
-      sql: "SELECT seq, key, time, payload, datasets, pending FROM predictions WHERE key = ?")
-    return try Row.fetchOne(statement, arguments: [key]).map(Self.prediction)
+      sql: """
+        SELECT p.seq, p.key, p.time, p.payload, p.datasets, p.pending
+        FROM prediction_keys k CROSS JOIN predictions p ON p.seq = k.seq WHERE k.hash = ? AND p.key = ?
+        """)
+    return try Row.fetchOne(statement, arguments: [Self.keyHash(key), key]).map(Self.prediction)
   }
 
   func prediction(seq: Int64) throws -> StoredPrediction? {
@@ -181,14 +301,18 @@ final class SQLiteStateStore: ColdTier {
 
   func feedback(key: String) throws -> [StoredFeedback] {
     let statement = try db.cachedStatement(
-      sql: "SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback WHERE key = ?")
-    return try Row.fetchAll(statement, arguments: [key]).map(Self.feedback)
+      sql: "SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback WHERE key_hash = ? AND key = ?")
+    return try Row.fetchAll(statement, arguments: [Self.keyHash(key), key]).map(Self.feedback)
   }
 
-  /// The feedback of many keys, up to 512 per query.
+  /// The feedback of many keys: of their hashes in order (the index is read in order), up to
+  /// 512 per query, that of these keys.
   func feedback(keys: [String]) throws -> [StoredFeedback] {
-    try inChunks(of: keys, "SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback WHERE key IN")
-      .map(Self.feedback)
+    let hashes = Set(keys.map(Self.keyHash)).sorted()
+    let wanted = Set(keys)
+    return try inChunks(
+      of: hashes, "SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback WHERE key_hash IN"
+    ).map(Self.feedback).filter { wanted.contains($0.key) }
   }
 
   func finished(keys: [String]) throws -> [FinishedKey] {
@@ -199,7 +323,7 @@ final class SQLiteStateStore: ColdTier {
 
   /// Runs `select … IN (?, …)` over the keys, up to 512 per query. A query takes a power of
   /// two of keys (the last one repeated to fill it), so a few cached statements serve all.
-  private func inChunks(of keys: [String], _ select: String) throws -> [Row] {
+  private func inChunks<Key: DatabaseValueConvertible>(of keys: [Key], _ select: String) throws -> [Row] {
     var rows: [Row] = []
     var start = 0
     while start < keys.count {
@@ -304,7 +428,9 @@ final class SQLiteStateStore: ColdTier {
       db,
       sql: """
         SELECT f.seq, f.key, f.type, f.time, f.line_hash, f.dedupe, f.fields FROM feedback f
-        WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE p.key = f.key)
+        WHERE NOT EXISTS (
+          SELECT 1 FROM prediction_keys k CROSS JOIN predictions p ON p.seq = k.seq
+          WHERE k.hash = f.key_hash AND p.key = f.key)
         """
     ).map(Self.feedback)
   }

@@ -414,7 +414,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
           INSERT INTO due VALUES (900 + 500, 8, 1);
           """)
       try SQLiteStateStore.migrate(db)
-      #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "2")
+      #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "3")
       #expect(try db.tableExists("due") == false)
       let store = SQLiteStateStore(db: db)
       let rows = try store.dueRows(after: .beforeAll, through: .max, limit: 10, offsets: [100, 500]).map(\.row)
@@ -429,6 +429,98 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
       #expect(try store.dueRows(after: .beforeAll, through: .max, limit: 2, offsets: [100, 500]).count == 2)
       #expect(try store.earliestDue(after: .afterAll(dueBy: 1000), offsets: [100, 500]) == 1400)
       #expect(try store.earliestDue(after: .beforeAll, offsets: [100, 500]) == 1000)
+    }
+  }
+
+  /// A version 2 state file (keys indexed by their text) opens as version 3: its predictions
+  /// and feedback are found by key as before, its orphan candidates are the same, and a
+  /// checkpoint deletes and replaces its rows (their keys' index entries with them).
+  @Test func version2StateMigratesToKeyHashes() throws {
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+          INSERT INTO meta (name, value) VALUES ('schema_version', '2');
+          CREATE TABLE predictions (
+            seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, time INTEGER NOT NULL,
+            payload BLOB NOT NULL, datasets INTEGER NOT NULL, pending INTEGER NOT NULL);
+          CREATE INDEX predictions_by_time ON predictions (time, seq);
+          CREATE TABLE feedback (
+            seq INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL, time INTEGER NOT NULL,
+            line_hash INTEGER NOT NULL, dedupe TEXT, fields BLOB NOT NULL);
+          CREATE INDEX feedback_by_key ON feedback (key);
+          CREATE TABLE finished (
+            key TEXT PRIMARY KEY, time INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+          INSERT INTO predictions VALUES (7, 'k7', 1000, x'5B5D', 1, 1);
+          INSERT INTO predictions VALUES (8, 'k8', 900, x'5B5D', 1, 1);
+          INSERT INTO feedback VALUES (9, 'k7', 0, 1100, 5, NULL, x'');
+          INSERT INTO feedback VALUES (10, 'orphan', 0, 1200, 6, 'd', x'');
+          INSERT INTO finished VALUES ('k1', 500, 2000);
+          """)
+      try SQLiteStateStore.migrate(db)
+      #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "3")
+      // The unique index on the key text is gone; the keys are in `prediction_keys`.
+      #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master WHERE tbl_name = 'predictions'") == 2)
+      #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM prediction_keys") == 2)
+      let store = SQLiteStateStore(db: db)
+      #expect(try store.prediction(key: "k7")?.seq == 7)
+      #expect(try store.prediction(key: "k8")?.time == 900)
+      #expect(try store.prediction(key: "k9") == nil)
+      #expect(try store.feedback(key: "k7").map(\.seq) == [9])
+      #expect(try store.feedback(keys: ["k7", "k8", "orphan"]).map(\.seq).sorted() == [9, 10])
+      #expect(try store.unclaimedFeedback().map(\.seq) == [10])
+      #expect(try store.finished(key: "k1")?.expiresAt == 2000)
+      #expect(try store.dueRows(after: .beforeAll, through: .max, limit: 10, offsets: [0]).map(\.row.seq) == [8, 7])
+      // k7's prediction is replaced, k8's goes, and the orphan's key gets a prediction.
+      var journal = StateJournal()
+      journal.deletedPredictions = [7, 8]
+      journal.predictions = [
+        StoredPrediction(seq: 12, key: "k7", time: 1300, payload: [], datasets: 1, pending: 1),
+        StoredPrediction(seq: 11, key: "orphan", time: 1250, payload: [], datasets: 1, pending: 1),
+      ]
+      try store.apply(journal)
+      #expect(try store.prediction(key: "k7")?.seq == 12)
+      #expect(try store.prediction(key: "k8") == nil)
+      #expect(try store.unclaimedFeedback().isEmpty)
+      #expect(
+        try Row.fetchAll(db, sql: "SELECT hash, seq FROM prediction_keys ORDER BY seq").map {
+          [$0[0], $0[1]] as [Int64]
+        }
+          == [[SQLiteStateStore.keyHash("orphan"), 11], [SQLiteStateStore.keyHash("k7"), 12]])
+      // Migrating again changes nothing.
+      try SQLiteStateStore.migrate(db)
+      #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM prediction_keys") == 2)
+    }
+  }
+
+  /// Keys sharing a hash are told apart by their text, and the hash is what was persisted
+  /// (it must not change: state files index their keys by it).
+  @Test func keysSharingAHashAreToldApart() throws {
+    #expect(SQLiteStateStore.keyHash("") == 1985814265)
+    #expect(SQLiteStateStore.keyHash("k7") == 98101035)
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      let store = SQLiteStateStore(db: db)
+      var journal = StateJournal()
+      journal.predictions = [
+        StoredPrediction(seq: 1, key: "a", time: 10, payload: [1], datasets: 1, pending: 1),
+        StoredPrediction(seq: 2, key: "b", time: 20, payload: [2], datasets: 1, pending: 1),
+      ]
+      journal.feedback = [
+        StoredFeedback(seq: 3, key: "a", type: 0, time: 11, lineHash: 0, dedupe: nil, fields: []),
+        StoredFeedback(seq: 4, key: "b", type: 0, time: 21, lineHash: 0, dedupe: nil, fields: []),
+      ]
+      try store.apply(journal)
+      // Both keys as though they shared a's hash.
+      let a = SQLiteStateStore.keyHash("a")
+      try db.execute(sql: "UPDATE prediction_keys SET hash = ?", arguments: [a])
+      try db.execute(sql: "UPDATE feedback SET key_hash = ?", arguments: [a])
+      #expect(try store.prediction(key: "a")?.seq == 1)
+      #expect(try store.feedback(key: "a").map(\.seq) == [3])
+      #expect(try store.feedback(keys: ["a"]).map(\.seq) == [3])
+      #expect(try store.unclaimedFeedback().isEmpty)
     }
   }
 
