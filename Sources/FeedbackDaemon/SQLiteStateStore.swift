@@ -86,19 +86,21 @@ final class SQLiteStateStore: ColdTier {
     }
   }
 
-  /// Indexes the keys of the predictions and feedback of an upgraded state file by hash.
+  /// Indexes the keys of the predictions and feedback of an upgraded state file by hash, in
+  /// SQL through a function: SQLite sorts the pairs in its bounded sorter (spilling to a temporary
+  /// file), so a state file of many millions of keys upgrades in bounded memory.
   private static func hashKeys(_ db: Database) throws {
-    var keys: [(hash: Int64, seq: Int64)] = []
-    let predictions = try Row.fetchCursor(db, sql: "SELECT seq, key FROM predictions")
-    while let row = try predictions.next() { keys.append((keyHash(row[1] as String), row[0])) }
-    keys.sort { ($0.hash, $0.seq) < ($1.hash, $1.seq) }
-    let insert = try db.makeStatement(sql: "INSERT OR REPLACE INTO prediction_keys (hash, seq) VALUES (?, ?)")
-    for k in keys { try insert.execute(arguments: [k.hash, k.seq]) }
-    var feedback: [(hash: Int64, seq: Int64)] = []
-    let feedbackRows = try Row.fetchCursor(db, sql: "SELECT seq, key FROM feedback")
-    while let row = try feedbackRows.next() { feedback.append((keyHash(row[1] as String), row[0])) }
-    let update = try db.makeStatement(sql: "UPDATE feedback SET key_hash = ? WHERE seq = ?")
-    for f in feedback { try update.execute(arguments: [f.hash, f.seq]) }
+    let function = DatabaseFunction("feedbackd_key_hash", argumentCount: 1, pure: true) { values in
+      String.fromDatabaseValue(values[0]).map { keyHash($0) }
+    }
+    db.add(function: function)
+    defer { db.remove(function: function) }
+    try db.execute(
+      sql: """
+        INSERT OR REPLACE INTO prediction_keys (hash, seq)
+          SELECT feedbackd_key_hash(key), seq FROM predictions ORDER BY 1, 2;
+        UPDATE feedback SET key_hash = feedbackd_key_hash(key);
+        """)
   }
 
   /// What keys are indexed by: 31 bits of a 64-bit FNV-1a hash of the key's UTF-8 bytes, mixed
