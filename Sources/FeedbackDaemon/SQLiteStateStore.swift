@@ -29,6 +29,13 @@ final class SQLiteStateStore: ColdTier {
         try db.tableExists("meta")
         ? try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'").flatMap { Int($0) }
         : nil
+      // A newer feedbackd's file: this one would write state that one cannot read (and mark
+      // the file as its own older version).
+      if let version, version > schemaVersion {
+        throw DaemonError.usage(
+          "state_dir: state.sqlite has schema version \(version), newer than this feedbackd's (\(schemaVersion)); "
+            + "run the feedbackd that wrote it, or start from an empty state_dir")
+      }
       let upgrading = version.map { $0 < 3 } ?? false
       if upgrading { try upgradeTables(db) }
       try db.execute(
@@ -78,11 +85,10 @@ final class SQLiteStateStore: ColdTier {
           """)
     }
     if try db.tableExists("feedback") {
-      try db.execute(
-        sql: """
-          DROP INDEX IF EXISTS feedback_by_key;
-          ALTER TABLE feedback ADD COLUMN key_hash INTEGER NOT NULL DEFAULT 0;
-          """)
+      try db.execute(sql: "DROP INDEX IF EXISTS feedback_by_key")
+      if try !db.columns(in: "feedback").contains(where: { $0.name == "key_hash" }) {
+        try db.execute(sql: "ALTER TABLE feedback ADD COLUMN key_hash INTEGER NOT NULL DEFAULT 0")
+      }
     }
   }
 

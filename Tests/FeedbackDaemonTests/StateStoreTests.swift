@@ -435,6 +435,41 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
   /// A version 2 state file (keys indexed by their text) opens as version 3: its predictions
   /// and feedback are found by key as before, its orphan candidates are the same, and a
   /// checkpoint deletes and replaces its rows (their keys' index entries with them).
+  /// A state file from a newer feedbackd is refused with one line naming the versions: this
+  /// one would write state the newer one cannot read, and mark the file as its own version.
+  @Test func aNewerSchemaIsRefused() throws {
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      try db.execute(sql: "UPDATE meta SET value = '4' WHERE name = 'schema_version'")
+      let error = #expect(throws: DaemonError.self) { try SQLiteStateStore.migrate(db) }
+      #expect(error?.description.contains("schema version 4, newer than this feedbackd's (3)") == true)
+      #expect(error?.description.contains("\n") == false)
+      #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "4")
+    }
+  }
+
+  /// A schema-3 file that an older feedbackd (which did not refuse it) marked as version 2 is
+  /// migrated again: the keys it wrote without hashes get theirs.
+  @Test func aVersion3FileMarkedVersion2MigratesAgain() throws {
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      try db.execute(
+        sql: """
+          UPDATE meta SET value = '2' WHERE name = 'schema_version';
+          INSERT INTO predictions VALUES (7, 'k7', 1000, x'5B5D', 1, 1);
+          INSERT INTO feedback (seq, key, type, time, line_hash, dedupe, fields, key_hash)
+            VALUES (9, 'k7', 0, 1100, 5, NULL, x'', 0);
+          """)
+      try SQLiteStateStore.migrate(db)
+      #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "3")
+      let store = SQLiteStateStore(db: db)
+      #expect(try store.prediction(key: "k7")?.seq == 7)
+      #expect(try store.feedback(key: "k7").map(\.seq) == [9])
+    }
+  }
+
   @Test func version2StateMigratesToKeyHashes() throws {
     let queue = try DatabaseQueue()
     try queue.inDatabase { db in
