@@ -148,14 +148,7 @@ final class SQLiteStateStore: ColdTier {
         deletedKeys.append((Self.keyHash(key), seq))
       }
     }
-    deletedKeys.sort { ($0.hash, $0.seq) < ($1.hash, $1.seq) }
-    let deleteKey = try db.cachedStatement(sql: "DELETE FROM prediction_keys WHERE hash = ? AND seq = ?")
-    for k in deletedKeys {
-      try Self.step(deleteKey) {
-        Self.bind($0, 1, k.hash)
-        Self.bind($0, 2, k.seq)
-      }
-    }
+    try stepInKeyOrder("DELETE FROM prediction_keys WHERE hash = ? AND seq = ?", deletedKeys)
     // A key's old prediction is deleted before its new one is inserted (`StateJournal`): there
     // is no unique index on the key to replace it.
     var insertedKeys: [(hash: Int64, seq: Int64)] = []
@@ -174,14 +167,7 @@ final class SQLiteStateStore: ColdTier {
       }
       insertedKeys.append((Self.keyHash(p.key), p.seq))
     }
-    insertedKeys.sort { ($0.hash, $0.seq) < ($1.hash, $1.seq) }
-    let insertKey = try db.cachedStatement(sql: "INSERT OR REPLACE INTO prediction_keys (hash, seq) VALUES (?, ?)")
-    for k in insertedKeys {
-      try Self.step(insertKey) {
-        Self.bind($0, 1, k.hash)
-        Self.bind($0, 2, k.seq)
-      }
-    }
+    try stepInKeyOrder("INSERT OR REPLACE INTO prediction_keys (hash, seq) VALUES (?, ?)", insertedKeys)
     let updatePending = try db.cachedStatement(sql: "UPDATE predictions SET pending = ? WHERE seq = ?")
     for update in journal.pendingUpdates {
       try Self.step(updatePending) {
@@ -221,6 +207,18 @@ final class SQLiteStateStore: ColdTier {
         Self.bind($0, 1, f.key)
         Self.bind($0, 2, f.time)
         Self.bind($0, 3, f.expiresAt)
+      }
+    }
+  }
+
+  /// Runs `sql` (parameters: hash, seq) once per key, in (hash, seq) order: the B-tree's pages
+  /// are touched in order, each once.
+  private func stepInKeyOrder(_ sql: String, _ keys: [(hash: Int64, seq: Int64)]) throws {
+    let statement = try db.cachedStatement(sql: sql)
+    for k in keys.sorted(by: { ($0.hash, $0.seq) < ($1.hash, $1.seq) }) {
+      try Self.step(statement) {
+        Self.bind($0, 1, k.hash)
+        Self.bind($0, 2, k.seq)
       }
     }
   }

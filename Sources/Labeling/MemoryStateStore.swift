@@ -87,9 +87,11 @@ public final class MemoryStateStore: StateStore {
     init(key: JoinKey) { self.key = key }
 
     var isEmpty: Bool { seq == 0 && feedback.isEmpty && finishedExpires == .min }
+    /// The cold tier holds something for the key (as of the last checkpoint).
+    var isCold: Bool { coldSeq != 0 || !coldFeedback.isEmpty || coldFinishedExpires != .min }
     /// Nothing in memory and nothing persisted: the entry can go even before a checkpoint,
     /// which would write nothing for it.
-    var isGone: Bool { isEmpty && coldSeq == 0 && coldFeedback.isEmpty && coldFinishedExpires == .min }
+    var isGone: Bool { isEmpty && !isCold }
   }
 
   struct DueEntry: Comparable {
@@ -332,9 +334,9 @@ public final class MemoryStateStore: StateStore {
     if let index = keys.find(key, hash: hash, keyOf: { entries[Int($0)].key }) { return KeyRef(index) }
     var entry = Entry(key: key)
     entry.hash = hash
-    if let coldTier, coldMayHold, !coldKeysComplete || coldKeys.contains(hash) {
+    if let cold, !coldKeysComplete || coldKeys.contains(hash) {
       coldKeyLookups += 1
-      try load(&entry, from: coldTier)
+      try load(&entry, from: cold)
     }
     return KeyRef(insert(consume entry))
   }
@@ -670,7 +672,7 @@ public final class MemoryStateStore: StateStore {
       let i = Int(index)
       var e = entries[i]
       e.dirty = false
-      let wasCold = e.coldSeq != 0 || !e.coldFeedback.isEmpty || e.coldFinishedExpires != .min
+      let wasCold = e.isCold
       // Due rows are not written: the cold tier derives them from the pending bits.
       if e.coldSeq != 0 && e.coldSeq != e.seq { journal.deletedPredictions.append(e.coldSeq) }
       if e.seq != 0 {
