@@ -77,6 +77,48 @@ struct JSONScannerTests {
     #expect(Self.expectAgreement(Array(text.utf8), text))
   }
 
+  /// Keys are told apart by their first eight bytes in one comparison, then the rest: keys
+  /// sharing eight bytes or more, keys one byte longer or shorter than a selected one, and keys
+  /// so close to the end of the text that fewer than eight bytes follow them.
+  @Test func keysAreMatchedWholeWhateverTheirLength() {
+    let long = "abcdefghijklmnopqr"
+    var paths: [FieldPath] = []
+    for length in [1, 2, 3, 7, 8, 9, 16, 17] {
+      paths.append(FieldPath(segments: [String(long.prefix(length))]))
+    }
+    paths.append(FieldPath(segments: ["abcdefghXjklmnop"]))
+    paths.append(FieldPath(segments: [""]))
+    var keys: [String] = []
+    for length in 0...18 {
+      let key = String(long.prefix(length))
+      keys.append(key)
+      if length > 0 {
+        // The same length, one byte changed: first, eighth, ninth and last.
+        for position in Set([0, min(7, length - 1), min(8, length - 1), length - 1]) {
+          var bytes = Array(key.utf8)
+          bytes[position] = UInt8(ascii: "Z")
+          keys.append(String(decoding: bytes, as: UTF8.self))
+        }
+      }
+    }
+    for (number, key) in keys.enumerated() {
+      Self.expectAgreement(Array("{\"\(key)\":\(number)}".utf8), paths: paths, "alone: \(key)")
+      Self.expectAgreement(Array("{\"x\":[1],\"\(key)\":\"v\",\"y\":2}".utf8), paths: paths, "inside: \(key)")
+    }
+    let all = keys.enumerated().map { "\"\($0.element)\":\($0.offset)" }.joined(separator: ",")
+    Self.expectAgreement(Array("{\(all)}".utf8), paths: paths, "all keys")
+    // Something is found: a test that matched nothing would prove nothing.
+    let selector = FieldSelector(paths: paths)
+    let text = Array("{\"abcdefghi\":1,\"abcdefghj\":2,\"abcdefghXjklmnop\":3}".utf8)
+    text.withUnsafeBytes { raw in
+      var event = ScannedEvent(time: 0, json: raw, fields: ScannedFields(count: paths.count))
+      #expect(selector.scan(raw, into: &event.fields) != nil)
+      #expect(event.value(5) == .number("1"))
+      #expect(event.value(8) == .number("3"))
+      #expect(event.value(3) == nil)
+    }
+  }
+
   @Test func agreesOnRandomDocuments() {
     var rng = SplitMix64(seed: 7)
     for round in 0..<3000 {
