@@ -29,6 +29,9 @@ final class Pipeline: EngineOutput {
   let state: MemoryStateStore
   let logger: Logger
   private(set) var engine: LabelEngine!
+  /// `engine`, for the call made for every line without retaining it (a `var` is retained
+  /// for each call).
+  private var unretainedEngine: Unmanaged<LabelEngine>!
   /// Per dataset: its writer, on a thread of its own.
   let writers: [BackgroundWriter]
   let decoders: [LineDecoder]
@@ -137,6 +140,7 @@ final class Pipeline: EngineOutput {
     writers = datasetWriters.map(BackgroundWriter.init)
 
     engine = try LabelEngine(rules: rules, store: state, output: self, sources: config.sources.count)
+    unretainedEngine = .passUnretained(engine)
     if let checkpoint {
       engine.restore(
         seq: checkpoint.seq, watermark: checkpoint.watermark,
@@ -162,8 +166,11 @@ final class Pipeline: EngineOutput {
     sourceCounters[source].bytes += Int64(line.count + 1)
     linesSinceCommit += 1
     let rejected: RejectReason?
-    if let ahead, let batch = ahead.batch as? LineScanAhead.Batch {
-      rejected = batch.lines.load(ahead.index, line: line, into: &scanned[source])
+    if let ahead {
+      // This feed's scanner is a `LineScanAhead`: its batches are `LineScanAhead.Batch`.
+      rejected = ahead.withBatch(as: LineScanAhead.Batch.self) { batch in
+        batch.load(ahead.index, line: line, into: &scanned[source])
+      }
       linesScannedAhead += 1
     } else {
       rejected = decoders[source].scan(line, selector: selectors[source], into: &scanned[source])
@@ -171,7 +178,10 @@ final class Pipeline: EngineOutput {
     if let reason = rejected {
       reject(reason.rawValue, source: source, file: file, offset: offset, line: line)
     } else {
-      try engine.process(scanned[source], source: source, lineHash: LogTail.lineHash(line))
+      // In place (`inout`): passing the event by value copied it, and retained its slots.
+      try unretainedEngine._withUnsafeGuaranteedRef {
+        try $0.process(event: &scanned[source], source: source, lineHash: LogTail.lineHash(line))
+      }
     }
   }
 
@@ -427,10 +437,22 @@ struct LineScanAhead: LineScanner {
   let selector: FieldSelector
 
   final class Batch: LineScanBatch {
-    let lines: ScannedLines
-    init(_ lines: ScannedLines) { self.lines = lines }
-    func removeAll() { lines.removeAll() }
-    func append(_ line: UnsafeRawBufferPointer) { lines.append(line) }
+    /// `unowned(unsafe)` would still be retained for each call: the batch owns `owner`, and
+    /// `lines` reads it unretained.
+    private let owner: ScannedLines
+    private let unretained: Unmanaged<ScannedLines>
+    var lines: ScannedLines { owner }
+    /// `ScannedLines.load` without retaining `lines` (as a call through `lines` does).
+    @inline(__always)
+    func load(_ index: Int, line: UnsafeRawBufferPointer, into event: inout ScannedEvent) -> RejectReason? {
+      unretained._withUnsafeGuaranteedRef { $0.load(index, line: line, into: &event) }
+    }
+    init(_ lines: ScannedLines) {
+      owner = lines
+      unretained = .passUnretained(lines)
+    }
+    func removeAll() { owner.removeAll() }
+    func append(_ line: UnsafeRawBufferPointer) { owner.append(line) }
   }
 
   func makeBatch() -> any LineScanBatch { Batch(ScannedLines(decoder: decoder, selector: selector)) }

@@ -21,9 +21,11 @@ import Logging
 final class SourceFeed: TailDelegate {
   let index: Int
   let name: String
-  /// `unowned(unsafe)`: the pipeline owns its feeds (a checked reference costs an atomic retain
-  /// and release on every line).
-  unowned(unsafe) let pipeline: Pipeline
+  /// Unretained: the pipeline owns its feeds. (A strong or checked reference costs an atomic
+  /// retain and release on every line; so did `unowned(unsafe)`, copied to a strong one for
+  /// each call: `line` calls through `_withUnsafeGuaranteedRef`.)
+  private let unretainedPipeline: Unmanaged<Pipeline>
+  var pipeline: Pipeline { unretainedPipeline.takeUnretainedValue() }
   private(set) var tailer: SourceTailer!
   /// Nil for the line formats: one decoder for all files, no per-file state.
   private let format: LogFormat?
@@ -48,7 +50,7 @@ final class SourceFeed: TailDelegate {
 
   init(index: Int, pipeline: Pipeline, live: Bool, rotateWait: Int64 = 5_000_000_000, paths: [String]? = nil) {
     self.index = index
-    self.pipeline = pipeline
+    unretainedPipeline = .passUnretained(pipeline)
     let source = pipeline.config.sources[index]
     name = source.name
     format = LogFormat(rawValue: source.format)
@@ -95,16 +97,18 @@ final class SourceFeed: TailDelegate {
     _ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64, scanned: ScannedLine?
   ) throws {
     guard usesReaders else {
-      if pipeline.inFlight.source != index || pipeline.inFlight.fingerprint != fingerprint
-        || pipeline.inFlight.path != file
-      {
-        pipeline.inFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: offset)
-      } else {
-        pipeline.inFlight.offset = offset
+      return try unretainedPipeline._withUnsafeGuaranteedRef { pipeline in
+        if pipeline.inFlight.source != index || pipeline.inFlight.fingerprint != fingerprint
+          || pipeline.inFlight.path != file
+        {
+          pipeline.inFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: offset)
+        } else {
+          pipeline.inFlight.offset = offset
+        }
+        pipeline.isLineInFlight = true
+        defer { pipeline.isLineInFlight = false }
+        try pipeline.handle(line: bytes, source: index, file: file, offset: offset, ahead: scanned)
       }
-      pipeline.isLineInFlight = true
-      defer { pipeline.isLineInFlight = false }
-      return try pipeline.handle(line: bytes, source: index, file: file, offset: offset, ahead: scanned)
     }
     let reading = self.reading(fingerprint)
     let reader = try reading.reader ?? detect(reading, file: file, fingerprint: fingerprint)

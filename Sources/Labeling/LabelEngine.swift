@@ -124,6 +124,13 @@ public final class LabelEngine {
     try result.get()
   }
 
+  /// The same, for an event the caller keeps (and reuses) in place: passing it by value from
+  /// a class's property copies it, retaining its slots.
+  @inline(__always)
+  public func process(event: inout ScannedEvent, source: Int, lineHash: @autoclosure () -> UInt64) throws {
+    try process(event, source: source, lineHash: lineHash())
+  }
+
   /// Processes one scanned event from `source`; its slots follow `rules.fieldPaths`.
   /// `lineHash` (of the raw line, for identical-line dedupe) is only computed for feedback.
   public func process(_ event: ScannedEvent, source: Int, lineHash: @autoclosure () -> UInt64) throws {

@@ -30,13 +30,27 @@ public protocol LineScanBatch: AnyObject {
 }
 
 /// A line's precomputed result: line `index` of `batch`.
+///
+/// The batch is not retained (handing a line out would otherwise cost an atomic retain and
+/// release): it is valid only during the `TailDelegate.line` call that receives it, while
+/// the reader holds the chunk it belongs to.
 public struct ScannedLine {
-  public let batch: any LineScanBatch
+  private let unretainedBatch: Unmanaged<AnyObject>
   public let index: Int
 
   public init(batch: any LineScanBatch, index: Int) {
-    self.batch = batch
+    unretainedBatch = Unmanaged.passUnretained(batch)
     self.index = index
+  }
+
+  /// The batch (retained: for tests and slow paths).
+  public var batch: any LineScanBatch { unretainedBatch.takeUnretainedValue() as! any LineScanBatch }
+
+  /// Calls `body` with the batch, which the caller knows to be a `Batch` (the type its own
+  /// scanner makes), without retaining it.
+  @inline(__always)
+  public func withBatch<Batch: LineScanBatch, R>(as type: Batch.Type, _ body: (Batch) throws -> R) rethrows -> R {
+    try Unmanaged<Batch>.fromOpaque(unretainedBatch.toOpaque())._withUnsafeGuaranteedRef(body)
   }
 }
 
