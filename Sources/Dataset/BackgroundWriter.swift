@@ -55,7 +55,8 @@ public final class BackgroundWriter: @unchecked Sendable {
   }
 
   public func append(_ row: LabeledRow, ageClock: Int64) {
-    RowRecord.write(row, ageClock: ageClock, to: batch)
+    // Unretained: passing the `batch` property retained it for each row.
+    Unmanaged.passUnretained(batch)._withUnsafeGuaranteedRef { RowRecord.write(row, ageClock: ageClock, to: $0) }
     entries += 1
     if entries >= Self.batchEntries || batch.count >= Self.batchBytes { submit() }
   }

@@ -40,9 +40,8 @@ enum RowRecord {
         buffer.commit(q.assumingMemoryBound(to: UInt8.self))
       }
     }
-    row.labels.withUnsafeBufferPointer { labels in
-      for outcome in labels { write(outcome, to: buffer) }
-    }
+    // By index: `withUnsafeBufferPointer` retained the array for each row.
+    for index in row.labels.indices { write(row.labels[index], to: buffer) }
   }
 
   private static func write(_ outcome: LabelOutcome, to buffer: ByteBuffer) {

@@ -59,12 +59,11 @@ final class DaemonMetrics {
 
   /// Time from a prediction to the feedback that set its label, per label with feedback.
   func recordRow(_ row: LabeledRow) {
-    rowDelays[row.dataset].withUnsafeBufferPointer { delays in
-      row.labels.withUnsafeBufferPointer { labels in
-        for i in 0..<min(delays.count, labels.count) {
-          if let at = labels[i].at { delays[i].record(Double(at - row.predictedAt) / 1e9) }
-        }
-      }
+    // By index, and the delays only for a label with feedback (most rows have none): borrowing
+    // the arrays for closures retained them for every row.
+    for i in row.labels.indices {
+      guard let at = row.labels[i].at, i < rowDelays[row.dataset].count else { continue }
+      rowDelays[row.dataset][i].record(Double(at - row.predictedAt) / 1e9)
     }
   }
 

@@ -34,6 +34,8 @@ final class Pipeline: EngineOutput {
   private var unretainedEngine: Unmanaged<LabelEngine>!
   /// Per dataset: its writer, on a thread of its own.
   let writers: [BackgroundWriter]
+  /// `writers`, for the call made for every row.
+  private let unretainedWriters: [Unmanaged<BackgroundWriter>]
   let decoders: [LineDecoder]
   /// Per source: its configured format, nil for `auto` (detected per file).
   let formats: [LogFormat?]
@@ -138,6 +140,7 @@ final class Pipeline: EngineOutput {
     }
     // Threads start only once nothing before can fail; `deinit` stops them.
     writers = datasetWriters.map(BackgroundWriter.init)
+    unretainedWriters = writers.map { .passUnretained($0) }
 
     engine = try LabelEngine(rules: rules, store: state, output: self, sources: config.sources.count)
     unretainedEngine = .passUnretained(engine)
@@ -266,7 +269,8 @@ final class Pipeline: EngineOutput {
   // MARK: EngineOutput
 
   func write(_ row: LabeledRow) throws {
-    writers[row.dataset].append(row, ageClock: ageClock())
+    // Unretained: `writers[d].append` retained the writer for each row.
+    unretainedWriters[row.dataset]._withUnsafeGuaranteedRef { $0.append(row, ageClock: ageClock()) }
     metrics.recordRow(row)
     if !monitors.isEmpty {
       for m in monitorsOfDataset[row.dataset] { monitors[m].observe(row) }

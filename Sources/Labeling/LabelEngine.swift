@@ -39,10 +39,17 @@ public final class LabelEngine {
   public var checkpointEvery = 4096
   private var rowsSinceHook = 0
 
-  public init(rules: Rules, store: any StateStore, output: any EngineOutput, sources: Int) throws {
+  /// Writes a row to `output` without retaining it: a call through the `unowned(unsafe)`
+  /// existential retains and releases it, an atomic pair per row. (It captures an `Unmanaged`
+  /// of the concrete type, so the call needs no cast either.)
+  private let writeRow: (LabeledRow) throws -> Void
+
+  public init(rules: Rules, store: any StateStore, output: some EngineOutput, sources: Int) throws {
     self.rules = rules
     self.store = store
     self.output = output
+    let unretained = Unmanaged.passUnretained(output)
+    writeRow = { row in try unretained._withUnsafeGuaranteedRef { try $0.write(row) } }
     counters = EngineCounters(
       feedbackTypes: rules.feedbackTypes.count, datasets: rules.datasets.count, sources: sources)
     sourceMaxTime = Array(repeating: nil, count: sources)
@@ -255,7 +262,7 @@ public final class LabelEngine {
     while let due = try store.popDue(through: watermark) {
       guard let prediction = store.prediction(due.ref) else { continue }
       let feedback = store.feedback(due.ref)
-      try output.write(
+      try writeRow(
         try makeRow(prediction: prediction, ref: due.ref, dataset: due.row.dataset, feedback: feedback, due: due.row))
       counters.rows[due.row.dataset] += 1
       if store.rowWritten(due.ref, dataset: due.row.dataset) == 0 {
