@@ -92,6 +92,63 @@ public struct DatasetSpec: Sendable {
   }
 }
 
+/// The compiled `where:` entries of every rule in memory of their own (`Rules.classify` reads
+/// them through plain pointers: borrowing arrays for closures retained them on every line).
+/// Immutable once built; freed with the last `Rules` holding it.
+final class RuleTables: @unchecked Sendable {
+  /// A rule: its matches are `matches[start..<start + count]`.
+  struct Rule {
+    var start: Int
+    var count: Int
+    var keySlot: Int
+  }
+  let matchBytes: UnsafeRawBufferPointer
+  let matches: UnsafeBufferPointer<Rules.CompiledMatch>
+  let prediction: Rule
+  let feedback: UnsafeBufferPointer<Rule>
+
+  init(matchBytes: [UInt8], prediction: Rules.CompiledRule, feedback: [Rules.CompiledRule]) {
+    func copy<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
+      let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
+      _ = buffer.initialize(from: array)
+      return UnsafeBufferPointer(start: buffer.baseAddress, count: array.count)
+    }
+    var all: [Rules.CompiledMatch] = []
+    func flat(_ rule: Rules.CompiledRule) -> Rule {
+      defer { all += rule.matches }
+      return Rule(start: all.count, count: rule.matches.count, keySlot: rule.keySlot)
+    }
+    self.prediction = flat(prediction)
+    self.feedback = copy(feedback.map(flat))
+    self.matches = copy(all)
+    self.matchBytes = UnsafeRawBufferPointer(copy(matchBytes))
+  }
+
+  deinit {
+    UnsafeMutableRawPointer(mutating: matchBytes.baseAddress!).deallocate()
+    UnsafeMutableRawPointer(mutating: matches.baseAddress!).deallocate()
+    UnsafeMutableRawPointer(mutating: feedback.baseAddress!).deallocate()
+  }
+
+  @inline(__always)
+  func accepts(_ rule: Rule, _ event: borrowing ScannedEvent) -> Bool {
+    for i in rule.start..<rule.start + rule.count where !matches[i].matches(event, matchBytes) { return false }
+    return true
+  }
+
+  func classify(_ event: borrowing ScannedEvent) -> Rules.Classification {
+    if accepts(prediction, event) {
+      guard let key = event.joinKey(prediction.keySlot) else { return .missingKey }
+      return .prediction(key: key)
+    }
+    for i in feedback.indices where accepts(feedback[i], event) {
+      guard let key = event.joinKey(feedback[i].keySlot) else { return .missingKey }
+      return .feedback(type: i, key: key)
+    }
+    return .ignored
+  }
+}
+
 /// Everything the engine needs to know about events and labels.
 public struct Rules: Sendable {
   public var prediction: EventRule
@@ -146,6 +203,10 @@ public struct Rules: Sendable {
   }
   let compiledPrediction: CompiledRule
   let compiledFeedback: [CompiledRule]
+  /// The same in memory of their own, for `classify`; `classifier` refers to `tables`
+  /// without retaining it (a call through a stored reference retains it).
+  let tables: RuleTables
+  let classifier: Unmanaged<RuleTables>
   /// Per feedback type: the slot of `dedupe_by`.
   let dedupeSlots: [Int?]
   /// Per feedback type: the slots of `neededPaths`.
@@ -218,6 +279,8 @@ public struct Rules: Sendable {
     compiledPrediction = compile(prediction)
     compiledFeedback = feedbackTypes.map { compile($0.rule) }
     self.matchBytes = matchBytes
+    tables = RuleTables(matchBytes: matchBytes, prediction: compiledPrediction, feedback: compiledFeedback)
+    classifier = .passUnretained(tables)
     dedupeSlots = feedbackTypes.map { $0.dedupeBy.map(slot) }
     neededSlots = needed.map { $0.map(slot) }
     columnSlots = datasets.map { $0.columns?.map { slot($0.path) } }
@@ -243,6 +306,11 @@ public struct Rules: Sendable {
 
   /// What a scanned event is; its slots follow `fieldPaths`.
   public func classify(_ event: ScannedEvent) -> Classification {
+    classifier._withUnsafeGuaranteedRef { $0.classify(event) }
+  }
+
+  /// `classify` through the arrays (the reference the tables are tested against).
+  func classifyFromArrays(_ event: ScannedEvent) -> Classification {
     if accepts(compiledPrediction, event) {
       guard let key = event.joinKey(compiledPrediction.keySlot) else { return .missingKey }
       return .prediction(key: key)

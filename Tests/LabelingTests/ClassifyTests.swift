@@ -1,0 +1,75 @@
+import LogFormats
+import Testing
+
+@testable import Labeling
+
+@Suite struct ClassifyTests {
+  static func path(_ text: String) -> FieldPath { FieldPath(segments: text.split(separator: ".").map(String.init)) }
+
+  /// Rules with every kind of `where:` entry, strings of several lengths, a rule with no entry
+  /// and a field shared by several rules.
+  static let rules = makeRules(catchAll: true)
+  static let rulesWithoutCatchAll = makeRules(catchAll: false)
+
+  static func makeRules(catchAll: Bool) -> Rules {
+    Rules(
+      prediction: EventRule(
+        matches: [
+          FieldMatch(path: path("event"), value: .string("prediction")),
+          FieldMatch(path: path("meta.level"), value: .string("INFO")),
+        ], key: path("request_id")),
+      feedbackTypes: [
+        FeedbackType(
+          name: "click",
+          rule: EventRule(matches: [FieldMatch(path: path("event"), value: .string("click"))], key: path("rid"))),
+        FeedbackType(
+          name: "purchase",
+          rule: EventRule(
+            matches: [
+              FieldMatch(path: path("event"), value: .string("purchase")),
+              FieldMatch(path: path("test"), value: .bool(false)),
+              FieldMatch(path: path("status"), value: .number(200)), FieldMatch(path: path("gone"), value: .null),
+            ], key: path("request_id"))),
+      ] + (catchAll ? [FeedbackType(name: "anything", rule: EventRule(matches: [], key: path("other_id")))] : []),
+      labels: [LabelSpec(name: "clicked", feedbackType: 0, window: 60)],
+      datasets: [DatasetSpec(name: "d", labels: [0], columns: nil)])
+  }
+
+  static let documents = [
+    #"{"event":"prediction","meta":{"level":"INFO"},"request_id":"r-1"}"#,
+    #"{"event":"prediction","meta":{"level":"DEBUG"},"request_id":"r-1"}"#,
+    #"{"event":"prediction","request_id":"r-1"}"#,
+    #"{"event":"prediction","meta":{"level":"INFO"}}"#,
+    #"{"event":"prediction","meta":{"level":"INFO"},"request_id":17}"#,
+    #"{"event":"click","rid":"r-2"}"#,
+    #"{"event":"clicks","rid":"r-2","other_id":"o"}"#,
+    #"{"event":"purchase","test":false,"status":200.0,"gone":null,"request_id":"r-3"}"#,
+    #"{"event":"purchase","test":false,"status":200,"request_id":"r-3","other_id":"o"}"#,
+    #"{"event":"purchase","test":true,"status":200,"gone":null,"request_id":"r-3"}"#,
+    #"{"event":"purchase","test":false,"status":201,"gone":null,"request_id":"r-3"}"#,
+    #"{"other_id":"o-4"}"#,
+    #"{"nothing":1}"#,
+  ]
+
+  /// `classify` reads the rules from their tables in memory of their own; it must decide
+  /// exactly as the same rules read from the arrays they were compiled into.
+  @Test func tablesDecideAsTheArrays() throws {
+    var seen = Set<String>()
+    for rules in [Self.rules, Self.rulesWithoutCatchAll] {
+      for text in Self.documents {
+        let object = try JSONValue.parse(Array(text.utf8))
+        rules.withScanned(Event(time: 0, object: object)) { event in
+          let fromTables = rules.classify(event)
+          #expect(fromTables == rules.classifyFromArrays(event), "\(text)")
+          seen.insert("\(fromTables)")
+        }
+      }
+    }
+    // Every outcome is met: the comparison covers them all.
+    #expect(seen.contains { $0.hasPrefix("prediction") })
+    #expect(seen.contains { $0.contains("type: 1") })
+    #expect(seen.contains { $0.contains("type: 2") })
+    #expect(seen.contains("missingKey"))
+    #expect(seen.contains("ignored"))
+  }
+}
