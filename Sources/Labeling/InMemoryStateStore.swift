@@ -29,7 +29,7 @@ public final class InMemoryStateStore: StateStore {
 
   public func payload(_ ref: KeyRef) -> [UInt8] { predictions[ref.index]?.payload ?? [] }
 
-  public func setPrediction(_ ref: KeyRef, seq: Int64, time: Int64, payload: [UInt8], datasets: UInt64) {
+  public func setPrediction(_ ref: KeyRef, seq: Int64, time: Int64, payload: consuming [UInt8], datasets: UInt64) {
     if let old = predictions[ref.index] {
       due = due.filter { $0.key.seq != old.seq }
     }

@@ -187,21 +187,17 @@ public final class LabelEngine {
       counters.duplicatePredictions += 1
       guard time < old.time else { return }
     }
-    payload.removeAll(keepingCapacity: true)
-    payload.append(UInt8(ascii: "["))
-    for (d, slots) in rules.columnSlots.enumerated() {
-      if d > 0 { payload.append(UInt8(ascii: ",")) }
-      if let slots {
-        event.writeCompactArray(slots, to: &payload)
-      } else {
-        event.writeDocument(to: &payload)
-      }
-    }
-    payload.append(UInt8(ascii: "]"))
+    // The reused buffer is borrowed as a local (moved out and back): reading the property
+    // for the copy retained it.
+    var buffer: [UInt8] = []
+    swap(&buffer, &payload)
+    buffer.removeAll(keepingCapacity: true)
+    rules.writePayload(event, to: &buffer)
     // An exact-size copy: handing over the reused buffer itself would leave every stored
     // payload holding a buffer of the largest capacity seen (measured: peak RSS 48 -> 90 MB).
-    try store.setPrediction(
-      ref, seq: seq, time: time, payload: payload.withUnsafeBufferPointer { Array($0) }, datasets: datasets)
+    let stored = buffer.withUnsafeBufferPointer { Array($0) }
+    swap(&buffer, &payload)
+    try store.setPrediction(ref, seq: seq, time: time, payload: stored, datasets: datasets)
     for d in 0..<rules.datasets.count where datasets & (1 << UInt64(d)) != 0 {
       nextDue = Swift.min(nextDue, time &+ rules.datasetMaxWindow[d])
     }

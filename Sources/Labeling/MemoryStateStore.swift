@@ -446,14 +446,14 @@ public final class MemoryStateStore: StateStore {
 
   public func payload(_ ref: KeyRef) -> [UInt8] { entries[Int(ref.index)].payload }
 
-  public func setPrediction(_ ref: KeyRef, seq: Int64, time: Int64, payload: [UInt8], datasets: UInt64) {
+  public func setPrediction(_ ref: KeyRef, seq: Int64, time: Int64, payload: consuming [UInt8], datasets: UInt64) {
     let i = Int(ref.index)
     if entries[i].seq == 0 { pendingCount += 1 }
     entries[i].seq = seq
     entries[i].time = time
     entries[i].datasets = datasets
     entries[i].pending = datasets
-    entries[i].payload = payload
+    entries[i].payload = consume payload
     markDirty(ref.index)
     recount(ref.index)
     let generation = entries[i].generation

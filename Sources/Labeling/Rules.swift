@@ -106,8 +106,12 @@ final class RuleTables: @unchecked Sendable {
   let matches: UnsafeBufferPointer<Rules.CompiledMatch>
   let prediction: Rule
   let feedback: UnsafeBufferPointer<Rule>
+  /// Per dataset: its kept columns' slots, `columnSlots[start..<start + count]`; `count` -1:
+  /// the whole object.
+  let columns: UnsafeBufferPointer<(start: Int, count: Int)>
+  let columnSlots: UnsafeBufferPointer<Int>
 
-  init(matchBytes: [UInt8], prediction: Rules.CompiledRule, feedback: [Rules.CompiledRule]) {
+  init(matchBytes: [UInt8], prediction: Rules.CompiledRule, feedback: [Rules.CompiledRule], columns: [[Int]?]) {
     func copy<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
       let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
       _ = buffer.initialize(from: array)
@@ -122,12 +126,37 @@ final class RuleTables: @unchecked Sendable {
     self.feedback = copy(feedback.map(flat))
     self.matches = copy(all)
     self.matchBytes = UnsafeRawBufferPointer(copy(matchBytes))
+    var slots: [Int] = []
+    self.columns = copy(
+      columns.map { kept in
+        defer { slots += kept ?? [] }
+        return (slots.count, kept?.count ?? -1)
+      })
+    columnSlots = copy(slots)
+  }
+
+  /// Appends a prediction's payload: per dataset, its kept columns as a compact array (or the
+  /// whole object), all in one array.
+  func writePayload(_ event: borrowing ScannedEvent, to out: inout [UInt8]) {
+    out.append(UInt8(ascii: "["))
+    for d in columns.indices {
+      if d > 0 { out.append(UInt8(ascii: ",")) }
+      let (start, count) = columns[d]
+      if count < 0 {
+        event.writeDocument(to: &out)
+      } else {
+        event.writeCompactArray(UnsafeBufferPointer(rebasing: columnSlots[start..<start + count]), to: &out)
+      }
+    }
+    out.append(UInt8(ascii: "]"))
   }
 
   deinit {
     UnsafeMutableRawPointer(mutating: matchBytes.baseAddress!).deallocate()
     UnsafeMutableRawPointer(mutating: matches.baseAddress!).deallocate()
     UnsafeMutableRawPointer(mutating: feedback.baseAddress!).deallocate()
+    UnsafeMutableRawPointer(mutating: columns.baseAddress!).deallocate()
+    UnsafeMutableRawPointer(mutating: columnSlots.baseAddress!).deallocate()
   }
 
   @inline(__always)
@@ -279,11 +308,12 @@ public struct Rules: Sendable {
     compiledPrediction = compile(prediction)
     compiledFeedback = feedbackTypes.map { compile($0.rule) }
     self.matchBytes = matchBytes
-    tables = RuleTables(matchBytes: matchBytes, prediction: compiledPrediction, feedback: compiledFeedback)
-    classifier = .passUnretained(tables)
     dedupeSlots = feedbackTypes.map { $0.dedupeBy.map(slot) }
     neededSlots = needed.map { $0.map(slot) }
     columnSlots = datasets.map { $0.columns?.map { slot($0.path) } }
+    tables = RuleTables(
+      matchBytes: matchBytes, prediction: compiledPrediction, feedback: compiledFeedback, columns: columnSlots)
+    classifier = .passUnretained(tables)
     fieldPaths = paths
     selector = FieldSelector(paths: paths)
   }
@@ -307,6 +337,11 @@ public struct Rules: Sendable {
   /// What a scanned event is; its slots follow `fieldPaths`.
   public func classify(_ event: ScannedEvent) -> Classification {
     classifier._withUnsafeGuaranteedRef { $0.classify(event) }
+  }
+
+  /// Appends a prediction's payload (see `RuleTables.writePayload`).
+  func writePayload(_ event: borrowing ScannedEvent, to out: inout [UInt8]) {
+    classifier._withUnsafeGuaranteedRef { $0.writePayload(event, to: &out) }
   }
 
   /// `classify` through the arrays (the reference the tables are tested against).

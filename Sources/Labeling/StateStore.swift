@@ -135,7 +135,7 @@ public protocol StateStore: AnyObject {
   /// Makes this the key's pending prediction, replacing one that was pending (whose rows are
   /// then never written). Its rows become due at `time + dueOffsets[d]` for each `d` in
   /// `datasets`.
-  func setPrediction(_ ref: KeyRef, seq: Int64, time: Int64, payload: [UInt8], datasets: UInt64) throws
+  func setPrediction(_ ref: KeyRef, seq: Int64, time: Int64, payload: consuming [UInt8], datasets: UInt64) throws
   /// Records that the row of `dataset` was written; returns the datasets still pending.
   func rowWritten(_ ref: KeyRef, dataset: Int) -> UInt64
   /// Retires the pending prediction and the key's feedback, and remembers that the key had a

@@ -466,6 +466,11 @@ public struct ScannedEvent {
 
   /// Appends `[v1,v2,…]`: the compact serializations of the values in `slots`.
   public func writeCompactArray(_ slots: [Int], to out: inout [UInt8]) {
+    slots.withUnsafeBufferPointer { writeCompactArray($0, to: &out) }
+  }
+
+  /// The same, the slots given by pointer.
+  public func writeCompactArray(_ slots: UnsafeBufferPointer<Int>, to out: inout [UInt8]) {
     out.append(ASCII.openBracket)
     for (position, slot) in slots.enumerated() {
       if position > 0 { out.append(ASCII.comma) }
