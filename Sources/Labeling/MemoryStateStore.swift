@@ -246,17 +246,20 @@ public final class MemoryStateStore: StateStore {
     }
   }
 
-  /// Keeps in `dirtyEntries` only the entries still dirty, each once, in index order.
+  /// Keeps in `dirtyEntries` only the entries still dirty, each once (where first listed), in
+  /// place: a kept entry's flag is cleared while the list is walked, so a second listing of it
+  /// (its slot reused since) is dropped, then set again.
   private func dropStaleDirtyEntries() {
-    var kept = dirtyEntries.filter { entries[Int($0)].dirty }
-    kept.sort()
-    var unique = 0
-    for i in kept.indices where i == 0 || kept[i] != kept[i - 1] {
-      kept[unique] = kept[i]
-      unique += 1
+    var kept = 0
+    for position in dirtyEntries.indices {
+      let index = dirtyEntries[position]
+      guard entries[Int(index)].dirty else { continue }
+      entries[Int(index)].dirty = false
+      dirtyEntries[kept] = index
+      kept += 1
     }
-    kept.removeLast(kept.count - unique)
-    dirtyEntries = kept
+    dirtyEntries.removeLast(dirtyEntries.count - kept)
+    for position in dirtyEntries.indices { entries[Int(dirtyEntries[position])].dirty = true }
     dirtyListCompactions += 1
   }
 
