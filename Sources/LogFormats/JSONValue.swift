@@ -2,7 +2,7 @@
 ///
 /// Numbers keep their literal text exactly as in the input (for example `"1.50"` or `"-3e2"`),
 /// so they are re-emitted unchanged. Object members stay in input order and duplicate keys are kept.
-public indirect enum JSONValue: Sendable, Hashable {
+public enum JSONValue: Sendable, Hashable {
   case null
   case bool(Bool)
   case number(String)
