@@ -119,6 +119,20 @@ struct JSONScannerTests {
     }
   }
 
+  /// A node with many selected keys: its table has collisions to probe past, and keys that
+  /// are not selected must still be found absent.
+  @Test func manyKeysAtOneNode() {
+    let paths =
+      (0..<64).map { FieldPath(segments: ["key\($0)"]) } + (0..<8).map { FieldPath(segments: ["n", "k\($0)"]) }
+    let members =
+      (0..<100).map { "\"key\($0)\":\($0)" } + [
+        "\"n\":{" + (0..<12).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + "}"
+      ]
+    Self.expectAgreement(Array("{\(members.joined(separator: ","))}".utf8), paths: paths, "many keys")
+    Self.expectAgreement(
+      Array("{\(members.reversed().joined(separator: ","))}".utf8), paths: paths, "many keys reversed")
+  }
+
   @Test func agreesOnRandomDocuments() {
     var rng = SplitMix64(seed: 7)
     for round in 0..<3000 {
