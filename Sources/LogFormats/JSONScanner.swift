@@ -49,18 +49,6 @@ public final class FieldSelector: Sendable {
     /// The slots of the paths strictly below a node: reset when its key appears again (last wins).
     let belowStart: UnsafeBufferPointer<Int>
     let below: UnsafeBufferPointer<Int>
-    /// Per node, an open-addressing table of its edges by (length, head): node `n`'s table is
-    /// `table[tableStart[n]...]` with `tableMask[n] + 1` entries, each an edge index + 1 or 0
-    /// (empty). A key is found, or known absent, in about one probe: scanning a node's edges
-    /// in turn mispredicted a branch for most keys.
-    let tableStart: UnsafeBufferPointer<Int>
-    let tableMask: UnsafeBufferPointer<Int>
-    let table: UnsafeBufferPointer<Int32>
-
-    @inline(__always)
-    static func bucket(head: UInt64, length: Int, mask: Int) -> Int {
-      Int(truncatingIfNeeded: ((head ^ UInt64(truncatingIfNeeded: length)) &* 0x9E37_79B9_7F4A_7C15) >> 40) & mask
-    }
 
     static func copy<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
       let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
@@ -124,27 +112,10 @@ public final class FieldSelector: Sendable {
     edgeStart.append(edges.count)
     slotStart.append(slots.count)
     belowStart.append(belowSlots.count)
-    var tableStart: [Int] = []
-    var tableMask: [Int] = []
-    var table: [Int32] = []
-    for node in nodes.indices {
-      var size = 4
-      while size < 2 * (edgeStart[node + 1] - edgeStart[node]) { size *= 2 }
-      tableStart.append(table.count)
-      tableMask.append(size - 1)
-      let base = table.count
-      table += repeatElement(0, count: size)
-      for position in edgeStart[node]..<edgeStart[node + 1] {
-        var bucket = Trie.bucket(head: edges[position].head, length: edges[position].keyLength, mask: size - 1)
-        while table[base + bucket] != 0 { bucket = (bucket + 1) & (size - 1) }
-        table[base + bucket] = Int32(position + 1)
-      }
-    }
     trie = Trie(
       edgeStart: Trie.copy(edgeStart), edges: Trie.copy(edges), keyBytes: Trie.copy(keyBytes),
       slotStart: Trie.copy(slotStart), slots: Trie.copy(slots), belowStart: Trie.copy(belowStart),
-      below: Trie.copy(belowSlots), tableStart: Trie.copy(tableStart), tableMask: Trie.copy(tableMask),
-      table: Trie.copy(table))
+      below: Trie.copy(belowSlots))
   }
 
   deinit {
@@ -155,9 +126,6 @@ public final class FieldSelector: Sendable {
     Trie.free(trie.slots)
     Trie.free(trie.belowStart)
     Trie.free(trie.below)
-    Trie.free(trie.tableStart)
-    Trie.free(trie.tableMask)
-    Trie.free(trie.table)
   }
 }
 
@@ -371,20 +339,17 @@ struct JSONScanner {
   /// may be read (at least `length`: the first 8 are read in one load when there are 8).
   func findChild(_ node: Int, _ key: UnsafePointer<UInt8>, _ length: Int, readable: Int) -> Int {
     let head = length == 0 ? 0 : FieldSelector.Trie.head(UnsafeRawPointer(key), length: length, readable: readable)
-    let base = trie.tableStart[node]
-    let mask = trie.tableMask[node]
-    var bucket = FieldSelector.Trie.bucket(head: head, length: length, mask: mask)
-    while true {
-      let entry = Int(trie.table[base + bucket])
-      if entry == 0 { return -1 }
-      let edge = trie.edges[entry - 1]
-      if edge.head == head, edge.keyLength == length,
-        length <= 8 || memcmp(trie.keyBytes.baseAddress! + edge.keyStart + 8, key + 8, length - 8) == 0
-      {
+    var position = trie.edgeStart[node]
+    let end = trie.edgeStart[node + 1]
+    while position < end {
+      let edge = trie.edges[position]
+      position += 1
+      guard edge.head == head, edge.keyLength == length else { continue }
+      if length <= 8 || memcmp(trie.keyBytes.baseAddress! + edge.keyStart + 8, key + 8, length - 8) == 0 {
         return edge.child
       }
-      bucket = (bucket + 1) & mask
     }
+    return -1
   }
 
   mutating func scanNumber() -> Bool {
