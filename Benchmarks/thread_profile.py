@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Per-thread profile of `feedbackd replay --flush` on the benchmark corpus.
+
+Runs the replay under `perf record -g` (frame pointers), then reads the samples back with
+`perf script` and prints, per thread: its share of all samples, its hottest functions (self
+time), and for the pipeline thread what each phase takes (inclusive: a sample counts for the
+first phase found on its stack, in the order listed). `perf report --comm` is not used: with
+call graphs it mixes other threads' stacks into the one asked for (perf 6.x on this machine).
+
+    python3 Benchmarks/thread_profile.py --binary .build/release/feedbackd [--dir .build/bench-corpus]
+
+Needs `perf` (Debian: linux-perf) and the corpus from `feedbackd-bench corpus`.
+"""
+
+import argparse
+import collections
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+# Pipeline-thread phases: (name, a substring of a mangled function on the stack).
+PHASES = [
+    ("due rows", "emitDueRows"),
+    ("expiring finished keys", "pruneFinished"),
+    ("orphans", "retireOrphans"),
+    ("predictions", "processPrediction"),
+    ("feedback", "processFeedback"),
+    ("classifying", "Rules"),
+    ("engine, other", "LabelEngineC7process"),
+    ("commits", "PipelineC6commit"),
+    ("per-line plumbing", "PipelineC6handle"),
+    ("per-line plumbing", "SourceFeedC4line"),
+    ("per-line plumbing", "LineCursor"),
+    ("per-line plumbing", "SourceTailer"),
+]
+
+
+def samples(path):
+    """Yields (thread name, [frames, innermost first]) for each sample of `perf script`."""
+    out = subprocess.run(
+        ["perf", "script", "-i", path, "-F", "comm,ip,sym"], capture_output=True, text=True, check=True
+    ).stdout
+    for block in out.split("\n\n"):
+        lines = [line for line in block.split("\n") if line.strip()]
+        if not lines:
+            continue
+        frames = []
+        for line in lines[1:]:
+            parts = line.split(None, 1)
+            frames.append(parts[1] if len(parts) > 1 else "?")
+        yield lines[0].strip(), frames
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--binary", default=".build/release/feedbackd")
+    parser.add_argument("--dir", default=".build/bench-corpus", help="the corpus directory (bench.yaml in it)")
+    parser.add_argument("--frequency", type=int, default=1500)
+    parser.add_argument("--top", type=int, default=10)
+    args = parser.parse_args()
+    if shutil.which("perf") is None:
+        sys.exit("perf is not installed (Debian: apt-get install linux-perf)")
+    config = os.path.join(args.dir, "bench.yaml")
+    if not os.path.exists(config):
+        sys.exit(f"{config} is missing: run `feedbackd-bench corpus --dir {args.dir}` first")
+    for sub in ("state", "out"):
+        shutil.rmtree(os.path.join(args.dir, sub), ignore_errors=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "perf.data")
+        subprocess.run(
+            ["perf", "record", "-q", "-F", str(args.frequency), "-g", "-o", data,
+             os.path.abspath(args.binary), "replay", "--config", config, "--flush"],
+            stdout=subprocess.DEVNULL, check=True)
+        by_thread = collections.defaultdict(list)
+        for thread, frames in samples(data):
+            by_thread[thread].append(frames)
+    total = sum(len(v) for v in by_thread.values())
+    if total == 0:
+        sys.exit("perf recorded no samples")
+    # The pipeline runs on a Dispatch worker thread ("…default-qos"); the others name themselves.
+    pipeline = max((t for t in by_thread if t.endswith("default-qos")), key=lambda t: len(by_thread[t]), default=None)
+    print(f"{total} samples at {args.frequency} Hz")
+    for thread, stacks in sorted(by_thread.items(), key=lambda kv: -len(kv[1])):
+        if len(stacks) < total / 200:
+            continue
+        label = "pipeline" if thread == pipeline else thread
+        print(f"\n{label}: {100 * len(stacks) / total:.1f}% of all samples; self time:")
+        top = collections.Counter(frames[0] if frames else "?" for frames in stacks)
+        for name, count in top.most_common(args.top):
+            print(f"  {100 * count / len(stacks):5.1f}%  {name[:110]}")
+        if thread == pipeline:
+            phases = collections.Counter()
+            for frames in stacks:
+                phase = next((name for name, key in PHASES if any(key in f for f in frames)), "other")
+                phases[phase] += 1
+            print("  phases (inclusive):")
+            for name, count in phases.most_common():
+                print(f"  {100 * count / len(stacks):5.1f}%  {name}")
+
+
+if __name__ == "__main__":
+    main()
