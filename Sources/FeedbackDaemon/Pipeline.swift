@@ -441,12 +441,11 @@ struct LineScanAhead: LineScanner {
   let selector: FieldSelector
 
   final class Batch: LineScanBatch {
-    /// `unowned(unsafe)` would still be retained for each call: the batch owns `owner`, and
-    /// `lines` reads it unretained.
+    /// The batch owns `owner`; `load` calls it through `unretained` (a call through a stored
+    /// reference, `unowned(unsafe)` included, retains it for the call).
     private let owner: ScannedLines
     private let unretained: Unmanaged<ScannedLines>
-    var lines: ScannedLines { owner }
-    /// `ScannedLines.load` without retaining `lines` (as a call through `lines` does).
+    /// `ScannedLines.load` without retaining the lines.
     @inline(__always)
     func load(_ index: Int, line: UnsafeRawBufferPointer, into event: inout ScannedEvent) -> RejectReason? {
       unretained._withUnsafeGuaranteedRef { $0.load(index, line: line, into: &event) }

@@ -70,20 +70,6 @@ struct KeyTable {
     }
   }
 
-  /// Whether an index filed under `fullHash` satisfies `matches`.
-  func contains(hash fullHash: UInt64, where matches: (Int32) -> Bool) -> Bool {
-    let hash = UInt32(truncatingIfNeeded: fullHash)
-    var bucket = Int(hash) & mask
-    while true {
-      let value = buckets[bucket]
-      if value == 0 { return false }
-      if UInt32(truncatingIfNeeded: value >> 32) == hash, matches(Int32(truncatingIfNeeded: value & 0xFFFF_FFFF) - 1) {
-        return true
-      }
-      bucket = (bucket + 1) & mask
-    }
-  }
-
   /// Adds `index` for a key known to be absent.
   mutating func insert(hash fullHash: UInt64, index: Int32) {
     let hash = UInt32(truncatingIfNeeded: fullHash)

@@ -670,13 +670,11 @@ public final class MemoryStateStore: StateStore {
 
   // MARK: Checkpoints
 
-  /// Hands over what changed since the last call, for persisting, and takes the result as
-  /// the new cold image.
   /// Lets an entry go that holds nothing any more while the cold tier still holds its old
   /// prediction or feedback: the deletes the next checkpoint owes are noted, and a lookup of
-  /// the key until then does not read that state back (`load`). (Otherwise a flush of long windows, which
-  /// reads every pending prediction back from the cold tier and writes its rows, would keep
-  /// an entry per row until the next checkpoint.)
+  /// the key until then does not read that state back (`load`). (Otherwise a flush of long
+  /// windows, which reads every pending prediction back from the cold tier and writes its
+  /// rows, would keep an entry per row until the next checkpoint.)
   private func retire(_ index: Int32) {
     let e = entries[Int(index)]
     if e.coldSeq != 0 {
@@ -688,6 +686,8 @@ public final class MemoryStateStore: StateStore {
     release(index)
   }
 
+  /// Hands over what changed since the last call, for persisting, and takes the result as
+  /// the new cold image.
   public func takeJournal() -> StateJournal {
     var journal = retired
     retired = StateJournal()

@@ -14,28 +14,31 @@ extension Rules {
   /// fails (`feedbackd check`).
   public func whyIgnored(_ event: ScannedEvent) -> [Mismatch] {
     var reasons: [Mismatch] = []
-    func explain(_ name: String, _ rule: CompiledRule, _ source: EventRule) {
+    func explain(_ name: String, _ rule: RuleTables.Rule, _ source: EventRule) {
       // Compiled matches are in the order of the rule's.
-      for (match, written) in zip(rule.matches, source.matches) where !accepts(match, event) {
+      for (k, written) in zip(rule.start..<rule.start + rule.count, source.matches)
+      where !tables.matches[k].matches(event, tables.matchBytes) {
+        let slot = tables.matches[k].slot
         reasons.append(
           Mismatch(
-            rule: name, path: fieldPaths[match.slot].description, found: event.compactText(match.slot),
+            rule: name, path: fieldPaths[slot].description, found: event.compactText(slot),
             expected: Self.text(written.value)))
         return
       }
     }
-    explain("prediction", compiledPrediction, prediction)
-    for (type, rule) in zip(feedbackTypes, compiledFeedback) { explain(type.name, rule, type.rule) }
+    explain("prediction", tables.prediction, prediction)
+    for (type, rule) in zip(feedbackTypes, tables.feedback) { explain(type.name, rule, type.rule) }
     return reasons
   }
 
   /// Why an event that matches a rule has no usable key: the rule and what its key path holds.
   public func whyNoKey(_ event: ScannedEvent) -> String {
-    var rule = compiledPrediction
+    var rule = tables.prediction
     var name = "prediction"
-    if !accepts(rule, event), let type = compiledFeedback.indices.first(where: { accepts(compiledFeedback[$0], event) })
+    if !tables.accepts(rule, event),
+      let type = tables.feedback.indices.first(where: { tables.accepts(tables.feedback[$0], event) })
     {
-      rule = compiledFeedback[type]
+      rule = tables.feedback[type]
       name = feedbackTypes[type].name
     }
     let path = fieldPaths[rule.keySlot].description

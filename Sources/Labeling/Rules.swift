@@ -224,24 +224,19 @@ public struct Rules: Sendable {
       }
     }
   }
-  /// The UTF-8 of every string a `where:` entry matches, one after another.
-  let matchBytes: [UInt8]
+  /// A rule as `init` compiles it, before `RuleTables` lays it out.
   struct CompiledRule: Sendable {
     var matches: [CompiledMatch]
     var keySlot: Int
   }
-  let compiledPrediction: CompiledRule
-  let compiledFeedback: [CompiledRule]
-  /// The same in memory of their own, for `classify`; `classifier` refers to `tables`
-  /// without retaining it (a call through a stored reference retains it).
+  /// The compiled rules and kept columns; `classifier` refers to `tables` without retaining
+  /// it (a call through a stored reference retains it).
   let tables: RuleTables
   let classifier: Unmanaged<RuleTables>
   /// Per feedback type: the slot of `dedupe_by`.
   let dedupeSlots: [Int?]
   /// Per feedback type: the slots of `neededPaths`.
   let neededSlots: [[Int]]
-  /// Per dataset: the slots of its kept columns (nil: the whole object).
-  let columnSlots: [[Int]?]
 
   public init(
     prediction: EventRule, feedbackTypes: [FeedbackType], labels: [LabelSpec], datasets: [DatasetSpec],
@@ -305,33 +300,16 @@ public struct Rules: Sendable {
           return compiled
         }, keySlot: slot(rule.key))
     }
-    compiledPrediction = compile(prediction)
-    compiledFeedback = feedbackTypes.map { compile($0.rule) }
-    self.matchBytes = matchBytes
+    let compiledPrediction = compile(prediction)
+    let compiledFeedback = feedbackTypes.map { compile($0.rule) }
     dedupeSlots = feedbackTypes.map { $0.dedupeBy.map(slot) }
     neededSlots = needed.map { $0.map(slot) }
-    columnSlots = datasets.map { $0.columns?.map { slot($0.path) } }
+    let columnSlots = datasets.map { $0.columns?.map { slot($0.path) } }
     tables = RuleTables(
       matchBytes: matchBytes, prediction: compiledPrediction, feedback: compiledFeedback, columns: columnSlots)
     classifier = .passUnretained(tables)
     fieldPaths = paths
     selector = FieldSelector(paths: paths)
-  }
-
-  /// Through buffer pointers: the rule and its matches are borrowed, not copied (a copy
-  /// retains their arrays and strings, on every line).
-  func accepts(_ match: CompiledMatch, _ event: ScannedEvent) -> Bool {
-    matchBytes.withUnsafeBytes { match.matches(event, $0) }
-  }
-
-  @inline(__always)
-  func accepts(_ rule: borrowing CompiledRule, _ event: borrowing ScannedEvent) -> Bool {
-    matchBytes.withUnsafeBytes { bytes in
-      rule.matches.withUnsafeBufferPointer { matches in
-        for i in matches.indices where !matches[i].matches(event, bytes) { return false }
-        return true
-      }
-    }
   }
 
   /// What a scanned event is; its slots follow `fieldPaths`.
@@ -342,21 +320,6 @@ public struct Rules: Sendable {
   /// Appends a prediction's payload (see `RuleTables.writePayload`).
   func writePayload(_ event: borrowing ScannedEvent, to out: inout [UInt8]) {
     classifier._withUnsafeGuaranteedRef { $0.writePayload(event, to: &out) }
-  }
-
-  /// `classify` through the arrays (the reference the tables are tested against).
-  func classifyFromArrays(_ event: ScannedEvent) -> Classification {
-    if accepts(compiledPrediction, event) {
-      guard let key = event.joinKey(compiledPrediction.keySlot) else { return .missingKey }
-      return .prediction(key: key)
-    }
-    return compiledFeedback.withUnsafeBufferPointer { rules in
-      for i in rules.indices where accepts(rules[i], event) {
-        guard let key = event.joinKey(rules[i].keySlot) else { return .missingKey }
-        return .feedback(type: i, key: key)
-      }
-      return .ignored
-    }
   }
 
   public enum Classification: Sendable, Equatable {

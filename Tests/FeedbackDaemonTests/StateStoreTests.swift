@@ -432,9 +432,6 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
     }
   }
 
-  /// A version 2 state file (keys indexed by their text) opens as version 3: its predictions
-  /// and feedback are found by key as before, its orphan candidates are the same, and a
-  /// checkpoint deletes and replaces its rows (their keys' index entries with them).
   /// A state file from a newer feedbackd is refused with one line naming the versions: this
   /// one would write state the newer one cannot read, and mark the file as its own version.
   @Test func aNewerSchemaIsRefused() throws {
@@ -470,6 +467,9 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
     }
   }
 
+  /// A version 2 state file (keys indexed by their text) opens as version 3: its predictions
+  /// and feedback are found by key as before, its orphan candidates are the same, and a
+  /// checkpoint deletes and replaces its rows (their keys' index entries with them).
   @Test func version2StateMigratesToKeyHashes() throws {
     let queue = try DatabaseQueue()
     try queue.inDatabase { db in
