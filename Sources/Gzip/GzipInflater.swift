@@ -44,41 +44,75 @@ public final class GzipInflater {
   /// Output produced before an error has already been appended, so callers keep the good
   /// data in front of damage.
   public func inflate(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(GzipError) {
-    guard let base = input.baseAddress, input.count > 0 else { return }
-    stream.pointee.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
+    var rest = input
+    while !rest.isEmpty {
+      let step = chunk.withUnsafeMutableBytes { inflate(rest, into: $0) }
+      if step.produced > 0 {
+        output.append(contentsOf: chunk[0..<step.produced])
+      }
+      if let error = step.error { throw error }
+      rest = UnsafeRawBufferPointer(rebasing: rest[step.consumed...])
+    }
+  }
+
+  /// What one `inflate(_:into:)` into a buffer did.
+  public struct Step: Sendable {
+    /// Bytes of the input used; the rest is to be passed again.
+    public var consumed: Int
+    /// Bytes written to the front of the output buffer (good data, even with an error).
+    public var produced: Int
+    public var error: GzipError?
+  }
+
+  /// Decompresses from `input` straight into `output` until the input is used up or the
+  /// output is full. What is left of the input goes to the next call; zlib may also hold
+  /// decoded bytes back when the output fills, which the next call yields (with more input
+  /// or none).
+  public func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Step {
+    guard let outBase = output.baseAddress, output.count > 0 else {
+      return Step(consumed: 0, produced: 0, error: nil)
+    }
+    stream.pointee.next_in = input.baseAddress.map {
+      UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: Bytef.self))
+    }
     stream.pointee.avail_in = uInt(input.count)
+    stream.pointee.next_out = outBase.assumingMemoryBound(to: Bytef.self)
+    stream.pointee.avail_out = uInt(output.count)
     defer {
       stream.pointee.next_in = nil
       stream.pointee.avail_in = 0
+      stream.pointee.next_out = nil
+      stream.pointee.avail_out = 0
     }
-    while stream.pointee.avail_in > 0 {
-      if !insideMember {
+    var error: GzipError?
+    while stream.pointee.avail_out > 0 {
+      let inBefore = stream.pointee.avail_in
+      let outBefore = stream.pointee.avail_out
+      if inBefore > 0 {
         insideMember = true
+      } else if !insideMember {
+        break
       }
-      var status: Int32 = Z_OK
-      var produced = 0
-      chunk.withUnsafeMutableBytes { out in
-        stream.pointee.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
-        stream.pointee.avail_out = uInt(out.count)
-        status = CZlib.inflate(stream, Z_NO_FLUSH)
-        produced = out.count - Int(stream.pointee.avail_out)
+      let status = CZlib.inflate(stream, Z_NO_FLUSH)
+      let progressed = stream.pointee.avail_in != inBefore || stream.pointee.avail_out != outBefore
+      if status == Z_OK || status == Z_BUF_ERROR {
+        if progressed { continue }
+        // No progress with input left cannot be fixed by calling again; without input, more is needed.
+        if stream.pointee.avail_in > 0 { error = .corrupt("no progress") }
+        break
       }
-      if produced > 0 {
-        output.append(contentsOf: chunk[0..<produced])
-      }
-      switch status {
-      case Z_OK, Z_BUF_ERROR:
-        if status == Z_BUF_ERROR && produced == 0 && stream.pointee.avail_in > 0 {
-          throw .corrupt("no progress")
-        }
-      case Z_STREAM_END:
+      if status == Z_STREAM_END {
         insideMember = false
         inflateReset(stream)
-      default:
-        let message = stream.pointee.msg.map { String(cString: $0) } ?? "zlib error \(status)"
-        throw .corrupt(message)
+        if stream.pointee.avail_in == 0 { break }
+        continue
       }
+      error = .corrupt(stream.pointee.msg.map { String(cString: $0) } ?? "zlib error \(status)")
+      break
     }
+    return Step(
+      consumed: input.count - Int(stream.pointee.avail_in), produced: output.count - Int(stream.pointee.avail_out),
+      error: error)
   }
 
   /// Declares the end of input; throws `.truncated` when a member was left unfinished.

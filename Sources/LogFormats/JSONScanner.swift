@@ -326,9 +326,18 @@ struct JSONScanner {
   }
 
   /// The child of `node` named by the key in `start..<end` (raw bytes between the quotes).
+  ///
+  /// Inlined, as is the lookup it makes: a call from this mutating scan to a non-mutating
+  /// method copied the whole scanner (146 bytes, `memcpy`) for every key looked up.
+  @inline(__always)
   mutating func findChild(_ node: Int, _ start: Int, _ end: Int, escaped: Bool) -> Int {
     if !escaped { return findChild(node, bytes + start, end - start, readable: count - start) }
-    // Rare: decode the key with the parser, then compare.
+    return findEscapedChild(node, start)
+  }
+
+  /// Rare: decodes the key at `start` with the parser, then compares.
+  @inline(never)
+  mutating func findEscapedChild(_ node: Int, _ start: Int) -> Int {
     var parser = JSONParser(bytes: bytes, count: count)
     parser.index = start - 1
     guard var decoded = try? parser.parseString() else { return -1 }
@@ -337,6 +346,7 @@ struct JSONScanner {
 
   /// The child of `node` named by the `length` bytes at `key`; `readable` bytes from `key` on
   /// may be read (at least `length`: the first 8 are read in one load when there are 8).
+  @inline(__always)
   func findChild(_ node: Int, _ key: UnsafePointer<UInt8>, _ length: Int, readable: Int) -> Int {
     let head = length == 0 ? 0 : FieldSelector.Trie.head(UnsafeRawPointer(key), length: length, readable: readable)
     var position = trie.edgeStart[node]

@@ -130,7 +130,7 @@ import Testing
     try (String(contentsOfFile: config, encoding: .utf8) + "\nstate_memory: 1MiB\n")
       .write(toFile: config, atomically: true, encoding: .utf8)
     let kills = try killRepeatedly(
-      ["replay", "--config", config, "--flush"], delays: [0.4, 0.8, 1.2, 1.6, 2.0, 2.4])
+      ["replay", "--config", config, "--flush"], delays: [0.25, 0.4, 0.55, 0.7, 0.9, 1.2, 1.6, 2.0, 2.4])
     _ = try Self.replay(config, flush: true)
     #expect(kills >= 2, "the replays should have been killed while running")
     try Self.verify(datasets: corpus.dir + "/datasets", oracle: try Oracle(files: corpus.files), flush: true)

@@ -358,6 +358,36 @@ struct CopyScanner: LineScanner {
     }
   }
 
+  /// A gzip file cut short: read ahead (inflated straight into chunk buffers that fill and
+  /// leave input for the next chunk) it yields the same lines as read in line, then the damage.
+  @Test func truncatedGzipReadAheadYieldsWhatReadingInLineYields() throws {
+    let dir = try tempDir()
+    let text = Array(
+      (0..<200_000).map { "{\"n\":\($0),\"pad\":\"\(String(repeating: "x", count: $0 % 97))\"}\n" }.joined().utf8)
+    let compressed = GzipDeflater.compress(text)
+    let path = dir + "/app.log.1.gz"
+    try write(path, Array(compressed[0..<(compressed.count * 3 / 5)]))
+    var runs: [[String]] = []
+    for ahead in [false, true] {
+      let reader = try LogFileReader(path: path)
+      if ahead { reader.enableReadAhead(plainFiles: true, scanner: CopyScanner(), maxLineBytes: 500) }
+      let cursor = try LineCursor(reader: reader, from: 0, maxLineBytes: 500)
+      var lines: [String] = []
+      while try cursor.step(
+        maxLines: 1000, flushPartial: true,
+        { item in
+          guard case .line(let bytes, _, _) = item else { return }
+          lines.append(String(decoding: bytes, as: UTF8.self))
+        }) == .more
+      {}
+      #expect(reader.damage == .truncated)
+      runs.append(lines)
+    }
+    #expect(runs[0].count > 100_000)
+    #expect(runs[0].count == runs[1].count)
+    #expect(runs[0] == runs[1] ? true : false)
+  }
+
   /// A plain file's read-ahead thread ends at the end of the file; what is appended later is
   /// read in line.
   @Test func plainFileGrowingAfterItsThreadEnded() throws {

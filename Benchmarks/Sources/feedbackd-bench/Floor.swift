@@ -30,9 +30,8 @@ func measureFloor(files: [String]) throws -> FloorResult {
   let readSize = 1 << 20
   let input = UnsafeMutableRawBufferPointer.allocate(byteCount: readSize, alignment: 16)
   defer { input.deallocate() }
-  let inflateStep = 64 << 10
-  var inflated: [UInt8] = []
-  inflated.reserveCapacity(4 << 20)
+  let inflated = UnsafeMutableRawBufferPointer.allocate(byteCount: 512 << 10, alignment: 16)
+  defer { inflated.deallocate() }
 
   for path in files {
     let fd = open(path, O_RDONLY)
@@ -58,19 +57,15 @@ func measureFloor(files: [String]) throws -> FloorResult {
         }
       }
       if let inflater {
-        // 64 KiB of compressed input at a time keeps the inflated buffer (and this process's RSS,
-        // which a spawned child's ru_maxrss starts from) small.
-        var offset = 0
-        while offset < n {
-          let piece = UnsafeRawBufferPointer(rebasing: chunk[offset..<min(n, offset + inflateStep)])
-          offset += piece.count
-          inflated.removeAll(keepingCapacity: true)
-          do {
-            try inflater.inflate(piece, into: &inflated)
-          } catch {
-            throw BenchError("\(path): \(error)")
-          }
-          inflated.withUnsafeBytes { splitter.feed($0) }
+        // Straight into one 512 KiB buffer, as the replay's read-ahead inflates into its chunks.
+        var rest = chunk
+        while true {
+          let step = inflater.inflate(rest, into: inflated)
+          splitter.feed(UnsafeRawBufferPointer(rebasing: inflated[0..<step.produced]))
+          if let error = step.error { throw BenchError("\(path): \(error)") }
+          rest = UnsafeRawBufferPointer(rebasing: rest[step.consumed...])
+          // A full buffer may leave output in zlib: ask again, with no input if none is left.
+          if rest.isEmpty && step.produced < inflated.count { break }
         }
       } else {
         splitter.feed(chunk)
