@@ -220,6 +220,7 @@ struct JSONScanner {
   }
 
   /// `node`: the selector node this value sits at (-1: not under any selected path).
+  @inline(__always)
   mutating func scanValue(node: Int, fields: inout ScannedFields) -> JSONKind? {
     guard index < count else { return nil }
     switch bytes[index] {
@@ -369,6 +370,7 @@ struct JSONScanner {
   }
 
   /// Scans a string from its opening quote to after its closing quote.
+  @inline(__always)
   mutating func scanString() -> Bool {
     index += 1
     stringHadEscape = false
