@@ -107,6 +107,7 @@ public final class LogFileReader {
       swap(&lines, &chunkLines)
       let chunk = ahead!.next(recycling: consume recycled, lines: consume lines)
       fileBytesRead += chunk.fileBytes
+      if chunk.bufferWasCopied { readAheadBufferCopies += 1 }
       chunk.buffer.withUnsafeBytes { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<chunk.count])) }
       spare = chunk.buffer
       chunkLines = chunk.lines
@@ -177,6 +178,10 @@ public final class LogFileReader {
     return true
   }
 
+  /// Chunk buffers the read-ahead thread had to copy before filling them because they were
+  /// still shared with this reader (tests: recycled buffers must be filled in place).
+  public private(set) var readAheadBufferCopies = 0
+
   /// Bytes decompressed past a skip target, handed out by the next `read`.
   private var pending: [UInt8] = []
 
@@ -218,6 +223,8 @@ public final class ReadAhead: @unchecked Sendable {
     /// is, so it is read and inflated into in place, never resized or zeroed again.
     var buffer: [UInt8]
     var count: Int
+    /// The buffer was not the producer's alone when it was filled, so it was copied first.
+    var bufferWasCopied = false
     /// Bytes read from the file for it (compressed bytes for gzip).
     var fileBytes: Int64
     /// The last chunk: the file's data ends here (with `damage` if the stream was bad), or,
@@ -277,9 +284,12 @@ public final class ReadAhead: @unchecked Sendable {
 
   /// The next chunk, waiting for it if needed; `recycling` and `lines` give back what the
   /// reader is done with.
-  func next(recycling: [UInt8]?, lines: ChunkLines?) -> Chunk {
+  func next(recycling: consuming [UInt8]?, lines: ChunkLines?) -> Chunk {
     lock.lock()
-    if let recycling { spares.append(recycling) }
+    // Moved in, and this reference dropped before the lock is: a buffer the producer takes
+    // while its reader still holds it is not unique, and writing it copied it (512 KiB, and
+    // every page of the copy faulted in: 120k page faults per replay of the benchmark).
+    if let buffer = recycling.take() { spares.append(buffer) }
     if let lines { spareLines.append(lines) }
     if !running && ready.isEmpty {
       lock.unlock()
@@ -336,8 +346,10 @@ public final class ReadAhead: @unchecked Sendable {
     if out.count != Self.chunkBytes { out = [UInt8](repeating: 0, count: Self.chunkBytes) }
     var chunk = Chunk(buffer: [], count: 0, fileBytes: 0, end: false, damage: nil, lines: nil)
     var filled = 0
+    let before = out.withUnsafeBytes { $0.baseAddress }
     out.withUnsafeMutableBytes { all in
       let memory = all.baseAddress!
+      chunk.bufferWasCopied = UnsafeRawPointer(memory) != before
       while filled < Self.chunkBytes {
         guard let inflater else {
           let n = systemRead(fd, memory + filled, Self.chunkBytes - filled)

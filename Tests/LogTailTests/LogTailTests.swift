@@ -358,6 +358,31 @@ struct CopyScanner: LineScanner {
     }
   }
 
+  /// The read-ahead thread refills the buffers its reader hands back in place: a buffer it
+  /// takes while the reader still holds a reference to it is copied first (and every page of
+  /// the copy faults in), which handing it back used to race into for most chunks.
+  @Test(arguments: [false, true])
+  func readAheadRefillsRecycledBuffersInPlace(gzip: Bool) throws {
+    let dir = try tempDir()
+    let text = Array(
+      (0..<300_000).map { "{\"n\":\($0),\"pad\":\"\(String(repeating: "y", count: $0 % 61))\"}\n" }.joined().utf8)
+    let path = dir + (gzip ? "/app.log.1.gz" : "/app.log.1")
+    try write(path, gzip ? GzipDeflater.compress(text) : text)
+    let reader = try LogFileReader(path: path)
+    reader.enableReadAhead(plainFiles: true, scanner: CopyScanner(), maxLineBytes: 500)
+    let cursor = try LineCursor(reader: reader, from: 0, maxLineBytes: 500)
+    var lines = 0
+    while try cursor.step(
+      maxLines: 1000, flushPartial: true,
+      { item in
+        if case .line = item { lines += 1 }
+      }) == .more
+    {}
+    #expect(lines == 300_000)
+    #expect(text.count > 20 * 512 * 1024)
+    #expect(reader.readAheadBufferCopies == 0)
+  }
+
   /// A gzip file cut short: read ahead (inflated straight into chunk buffers that fill and
   /// leave input for the next chunk) it yields the same lines as read in line, then the damage.
   @Test func truncatedGzipReadAheadYieldsWhatReadingInLineYields() throws {
