@@ -643,12 +643,15 @@ public final class MemoryStateStore: StateStore {
   public func pruneFinished(expiredBy watermark: Int64) {
     while let top = finishedExpiry.first, top.expiresAt <= watermark {
       // The entries expiring next were last touched when they finished, long ago: like due
-      // rows, they are loaded a few keys ahead.
-      if let ahead = finishedExpiry[8], ahead.expiresAt <= watermark, let entry = entryAddress(ahead.index) {
+      // rows, they are loaded a few keys ahead, whether or not those expire in this call. (A
+      // call mostly retires one key or none, as the watermark moves line by line: loading only
+      // keys that expire in the same call loaded none, and each entry read was a cache miss,
+      // ~65% of this function's samples.)
+      if let ahead = finishedExpiry[8], let entry = entryAddress(ahead.index) {
         Self.prefetchEntry(entry)
       }
       // 4 keys ahead (its entry loaded by now), the key table's bucket that `release` clears.
-      if let ahead = finishedExpiry[4], ahead.expiresAt <= watermark, Int(ahead.index) < entries.count {
+      if let ahead = finishedExpiry[4], Int(ahead.index) < entries.count {
         feedbackd_prefetch(keys.bucketAddress(hash: entries[Int(ahead.index)].hash))
       }
       finishedExpiry.popFirst()
