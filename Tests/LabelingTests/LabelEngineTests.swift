@@ -154,6 +154,39 @@ struct Harness {
     #expect(h.recorder.rows[0].labels[0].at == t0 + minute)
   }
 
+  /// Few events of a key are checked for duplicates against the earlier ones in place, many
+  /// through sets: both ways count identical lines once and equal `dedupe_by` values once.
+  @Test(arguments: [3, 7, 30])
+  func duplicatesAmongManyEventsOfOneKey(distinct: Int) throws {
+    let week = 7 * 24 * 60 * minute
+    let rules = makeRules(
+      extraLabels: [
+        LabelSpec(name: "clicks", feedbackType: 0, window: week, value: .count),
+        LabelSpec(name: "orders", feedbackType: 1, window: week, value: .count),
+        LabelSpec(name: "revenue", feedbackType: 1, window: week, value: .sum(path("value"))),
+        LabelSpec(name: "firstValue", feedbackType: 1, window: week, value: .first(path("value"))),
+      ], datasetLabels: [[1, 2, 3, 4]])
+    let h = try Harness(rules)
+    try h.feed("prediction", "a", at: t0)
+    // Clicks: `distinct` lines, each also read again (a shipper's retry: same bytes, same hash).
+    for j in 0..<distinct {
+      let line = "{\"event\":\"click\",\"id\":\"a\",\"n\":\(j)}"
+      try h.feedLine(line, at: t0 + Int64(j + 1) * second, hash: 1000 + UInt64(j))
+      try h.feedLine(line, at: t0 + Int64(j + 1) * second, hash: 1000 + UInt64(j))
+    }
+    // Purchases: each order sent twice, the second time with another value (a re-send).
+    for j in 0..<(2 * distinct) {
+      let line = "{\"event\":\"purchase\",\"id\":\"a\",\"order\":\"o\(j % distinct)\",\"value\":\(j + 1)}"
+      try h.feedLine(line, at: t0 + minute + Int64(j) * second, hash: 5000 + UInt64(j))
+    }
+    try h.engine.flush()
+    #expect(h.value("a", label: 0) == "\(distinct)")
+    #expect(h.value("a", label: 1) == "\(distinct)")
+    #expect(h.value("a", label: 2) == "\(distinct * (distinct + 1) / 2)")
+    #expect(h.value("a", label: 3) == "1")
+    #expect(h.recorder.rows[0].labels[1].at == t0 + minute)
+  }
+
   @Test func sumWithNoFeedbackIsZeroAndFirstIsNull() throws {
     let rules = makeRules(
       extraLabels: [
