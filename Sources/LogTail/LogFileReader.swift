@@ -340,7 +340,7 @@ public final class ReadAhead: @unchecked Sendable {
   /// `buffer` is taken over (not copied), so a recycled buffer is refilled in place: a copy
   /// would make a fresh one per chunk, and every page of it fault in anew (measured: 250k
   /// page faults per GB read). Reading and inflating into it directly, not into a buffer of
-  /// their own first, saves copying every byte once more (measured: 7-10% of these threads).
+  /// their own first, saves copying every byte once more.
   private func makeChunk(into buffer: consuming [UInt8], lines: ChunkLines?) -> Chunk {
     var out = consume buffer
     if out.count != Self.chunkBytes { out = [UInt8](repeating: 0, count: Self.chunkBytes) }
