@@ -8,6 +8,12 @@ first phase found on its stack, in the order listed). `perf report --comm` is no
 call graphs it mixes other threads' stacks into the one asked for (perf 6.x on this machine).
 
     python3 Benchmarks/thread_profile.py --binary .build/release/feedbackd [--dir .build/bench-corpus]
+        [--callers SUBSTRING ...] [--dwarf]
+
+`--callers memmove` also prints, per thread, who called the functions matching it when they
+were sampled (the two frames above them). With frame-pointer call graphs (the default) a leaf
+that sets up no frame of its own (`memmove`, `swift_retain`, …) is shown under its caller's
+caller: `--dwarf` unwinds with DWARF instead (`--call-graph dwarf`, exact, at a lower rate).
 
 Needs `perf` (Debian: linux-perf) and the corpus from `feedbackd-bench corpus`.
 """
@@ -59,6 +65,8 @@ def main():
     parser.add_argument("--dir", default=".build/bench-corpus", help="the corpus directory (bench.yaml in it)")
     parser.add_argument("--frequency", type=int, default=1500)
     parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--callers", nargs="*", default=[], help="substrings of leaf functions to show the callers of")
+    parser.add_argument("--dwarf", action="store_true", help="unwind with DWARF (exact callers of frameless leaves)")
     args = parser.parse_args()
     if shutil.which("perf") is None:
         sys.exit("perf is not installed (Debian: apt-get install linux-perf)")
@@ -69,8 +77,11 @@ def main():
         shutil.rmtree(os.path.join(args.dir, sub), ignore_errors=True)
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "perf.data")
+        # DWARF unwinding copies each sample's stack: a lower rate keeps the data small.
+        frequency = min(args.frequency, 300) if args.dwarf else args.frequency
+        graph = ["--call-graph", "dwarf,16384"] if args.dwarf else ["-g"]
         subprocess.run(
-            ["perf", "record", "-q", "-F", str(args.frequency), "-g", "-o", data,
+            ["perf", "record", "-q", "-F", str(frequency), *graph, "-o", data,
              os.path.abspath(args.binary), "replay", "--config", config, "--flush"],
             stdout=subprocess.DEVNULL, check=True)
         by_thread = collections.defaultdict(list)
@@ -81,7 +92,7 @@ def main():
         sys.exit("perf recorded no samples")
     # The pipeline runs on a Dispatch worker thread ("…default-qos"); the others name themselves.
     pipeline = max((t for t in by_thread if t.endswith("default-qos")), key=lambda t: len(by_thread[t]), default=None)
-    print(f"{total} samples at {args.frequency} Hz")
+    print(f"{total} samples at {frequency} Hz" + (" (DWARF unwinding)" if args.dwarf else ""))
     for thread, stacks in sorted(by_thread.items(), key=lambda kv: -len(kv[1])):
         if len(stacks) < total / 200:
             continue
@@ -98,6 +109,13 @@ def main():
             print("  phases (inclusive):")
             for name, count in phases.most_common():
                 print(f"  {100 * count / len(stacks):5.1f}%  {name}")
+        for leaf in args.callers:
+            callers = collections.Counter(
+                " < ".join(f[:70] for f in frames[1:3]) for frames in stacks if frames and leaf in frames[0])
+            if callers:
+                print(f"  callers of {leaf} ({sum(callers.values())} samples):")
+                for name, count in callers.most_common(5):
+                    print(f"  {100 * count / len(stacks):5.1f}%  {name}")
 
 
 if __name__ == "__main__":
