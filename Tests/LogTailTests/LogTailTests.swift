@@ -313,14 +313,18 @@ struct CopyScanner: LineScanner {
   }
 
   /// Every item a cursor hands out; with `scanAhead`, also how many lines came with a scan.
-  static func items(_ path: String, from: Int64, scanAhead: Bool) throws -> ([Item], scanned: Int) {
+  static func items(
+    _ path: String, from: Int64, scanAhead: Bool, maxLines: Int = 1000
+  ) throws -> (
+    [Item], scanned: Int
+  ) {
     let reader = try LogFileReader(path: path)
     if scanAhead { reader.enableReadAhead(plainFiles: true, scanner: CopyScanner(), maxLineBytes: 500) }
     let cursor = try LineCursor(reader: reader, from: from, maxLineBytes: 500)
     var items: [Item] = []
     var scanned = 0
     while try cursor.step(
-      maxLines: 1000, flushPartial: true,
+      maxLines: maxLines, flushPartial: true,
       { item in
         switch item {
         case .line(let bytes, let offset, let end):
@@ -411,6 +415,21 @@ struct CopyScanner: LineScanner {
     #expect(runs[0].count > 100_000)
     #expect(runs[0].count == runs[1].count)
     #expect(runs[0] == runs[1] ? true : false)
+  }
+
+  /// A step may stop anywhere in a chunk read ahead (or right at its end): however few lines
+  /// a step hands out, the items are those of reading in line, and scans still match them.
+  @Test(arguments: [1, 2, 7, 333])
+  func stepsOfAnySizeYieldTheSameItems(maxLines: Int) throws {
+    let dir = try tempDir()
+    let text = Self.corpus(seed: 5, partial: true)
+    let path = dir + "/app.log.gz"
+    try write(path, GzipDeflater.compress(text))
+    let (inline, _) = try Self.items(path, from: 0, scanAhead: false)
+    let (ahead, scanned) = try Self.items(path, from: 0, scanAhead: true, maxLines: maxLines)
+    #expect(inline.count == ahead.count)
+    #expect(inline == ahead)
+    #expect(scanned > inline.filter { $0.text != nil }.count - 20)
   }
 
   /// A plain file's read-ahead thread ends at the end of the file; what is appended later is
