@@ -34,20 +34,9 @@ public func fuzzGzip(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   // the buffer is full (and asking again with no input for what zlib held back) loses nothing.
   let stepped = GzipInflater()
   var c: [UInt8] = []
-  var errorC: GzipError?
-  let room = 1 + size % 13
-  let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: room, alignment: 1)
+  let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 + size % 13, alignment: 1)
   defer { buffer.deallocate() }
-  var consumed = 0
-  while errorC == nil {
-    let step = input.withUnsafeBytes {
-      stepped.inflate(UnsafeRawBufferPointer(rebasing: $0[consumed...]), into: buffer)
-    }
-    c += buffer[0..<step.produced]
-    consumed += step.consumed
-    errorC = step.error
-    if consumed == input.count && step.produced < room { break }
-  }
+  var errorC = input.withUnsafeBytes { stepped.inflate($0, through: buffer) { c += $0 } }
   if errorC == nil {
     do throws(GzipError) { try stepped.finish() } catch { errorC = error }
   }

@@ -44,14 +44,27 @@ public final class GzipInflater {
   /// Output produced before an error has already been appended, so callers keep the good
   /// data in front of damage.
   public func inflate(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(GzipError) {
+    let error = chunk.withUnsafeMutableBytes { buffer in
+      inflate(input, through: buffer) { output.append(contentsOf: $0) }
+    }
+    if let error { throw error }
+  }
+
+  /// Decompresses all of `input` through `buffer`, handing each filled part of it to `body`,
+  /// until the input is used up and zlib holds nothing back. Returns the error that stopped
+  /// it, if any; what came before the damage was handed out.
+  public func inflate(
+    _ input: UnsafeRawBufferPointer, through buffer: UnsafeMutableRawBufferPointer,
+    _ body: (UnsafeRawBufferPointer) throws -> Void
+  ) rethrows -> GzipError? {
     var rest = input
-    while !rest.isEmpty {
-      let step = chunk.withUnsafeMutableBytes { inflate(rest, into: $0) }
-      if step.produced > 0 {
-        output.append(contentsOf: chunk[0..<step.produced])
-      }
-      if let error = step.error { throw error }
+    while true {
+      let step = inflate(rest, into: buffer)
+      if step.produced > 0 { try body(UnsafeRawBufferPointer(rebasing: buffer[0..<step.produced])) }
+      if let error = step.error { return error }
       rest = UnsafeRawBufferPointer(rebasing: rest[step.consumed...])
+      // A full buffer may leave output in zlib: ask again, with no input if none is left.
+      if rest.isEmpty && step.produced < buffer.count { return nil }
     }
   }
 

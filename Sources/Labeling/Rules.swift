@@ -112,27 +112,22 @@ final class RuleTables: @unchecked Sendable {
   let columnSlots: UnsafeBufferPointer<Int>
 
   init(matchBytes: [UInt8], prediction: Rules.CompiledRule, feedback: [Rules.CompiledRule], columns: [[Int]?]) {
-    func copy<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
-      let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
-      _ = buffer.initialize(from: array)
-      return UnsafeBufferPointer(start: buffer.baseAddress, count: array.count)
-    }
     var all: [Rules.CompiledMatch] = []
     func flat(_ rule: Rules.CompiledRule) -> Rule {
       defer { all += rule.matches }
       return Rule(start: all.count, count: rule.matches.count, keySlot: rule.keySlot)
     }
     self.prediction = flat(prediction)
-    self.feedback = copy(feedback.map(flat))
-    self.matches = copy(all)
-    self.matchBytes = UnsafeRawBufferPointer(copy(matchBytes))
+    self.feedback = OwnedBuffer.copy(feedback.map(flat))
+    self.matches = OwnedBuffer.copy(all)
+    self.matchBytes = UnsafeRawBufferPointer(OwnedBuffer.copy(matchBytes))
     var slots: [Int] = []
-    self.columns = copy(
+    self.columns = OwnedBuffer.copy(
       columns.map { kept in
         defer { slots += kept ?? [] }
         return (slots.count, kept?.count ?? -1)
       })
-    columnSlots = copy(slots)
+    columnSlots = OwnedBuffer.copy(slots)
   }
 
   /// Appends a prediction's payload: per dataset, its kept columns as a compact array (or the
@@ -153,10 +148,10 @@ final class RuleTables: @unchecked Sendable {
 
   deinit {
     UnsafeMutableRawPointer(mutating: matchBytes.baseAddress!).deallocate()
-    UnsafeMutableRawPointer(mutating: matches.baseAddress!).deallocate()
-    UnsafeMutableRawPointer(mutating: feedback.baseAddress!).deallocate()
-    UnsafeMutableRawPointer(mutating: columns.baseAddress!).deallocate()
-    UnsafeMutableRawPointer(mutating: columnSlots.baseAddress!).deallocate()
+    OwnedBuffer.free(matches)
+    OwnedBuffer.free(feedback)
+    OwnedBuffer.free(columns)
+    OwnedBuffer.free(columnSlots)
   }
 
   @inline(__always)

@@ -49,16 +49,6 @@ public final class FieldSelector: Sendable {
     /// The slots of the paths strictly below a node: reset when its key appears again (last wins).
     let belowStart: UnsafeBufferPointer<Int>
     let below: UnsafeBufferPointer<Int>
-
-    static func copy<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
-      let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
-      _ = buffer.initialize(from: array)
-      return UnsafeBufferPointer(start: buffer.baseAddress, count: array.count)
-    }
-
-    static func free<T>(_ buffer: UnsafeBufferPointer<T>) {
-      UnsafeMutableRawPointer(mutating: buffer.baseAddress!).deallocate()
-    }
   }
 
   public init(paths: [FieldPath]) {
@@ -113,19 +103,19 @@ public final class FieldSelector: Sendable {
     slotStart.append(slots.count)
     belowStart.append(belowSlots.count)
     trie = Trie(
-      edgeStart: Trie.copy(edgeStart), edges: Trie.copy(edges), keyBytes: Trie.copy(keyBytes),
-      slotStart: Trie.copy(slotStart), slots: Trie.copy(slots), belowStart: Trie.copy(belowStart),
-      below: Trie.copy(belowSlots))
+      edgeStart: OwnedBuffer.copy(edgeStart), edges: OwnedBuffer.copy(edges), keyBytes: OwnedBuffer.copy(keyBytes),
+      slotStart: OwnedBuffer.copy(slotStart), slots: OwnedBuffer.copy(slots), belowStart: OwnedBuffer.copy(belowStart),
+      below: OwnedBuffer.copy(belowSlots))
   }
 
   deinit {
-    Trie.free(trie.edgeStart)
-    Trie.free(trie.edges)
-    Trie.free(trie.keyBytes)
-    Trie.free(trie.slotStart)
-    Trie.free(trie.slots)
-    Trie.free(trie.belowStart)
-    Trie.free(trie.below)
+    OwnedBuffer.free(trie.edgeStart)
+    OwnedBuffer.free(trie.edges)
+    OwnedBuffer.free(trie.keyBytes)
+    OwnedBuffer.free(trie.slotStart)
+    OwnedBuffer.free(trie.slots)
+    OwnedBuffer.free(trie.belowStart)
+    OwnedBuffer.free(trie.below)
   }
 }
 

@@ -58,14 +58,8 @@ func measureFloor(files: [String]) throws -> FloorResult {
       }
       if let inflater {
         // Straight into one 512 KiB buffer, as the replay's read-ahead inflates into its chunks.
-        var rest = chunk
-        while true {
-          let step = inflater.inflate(rest, into: inflated)
-          splitter.feed(UnsafeRawBufferPointer(rebasing: inflated[0..<step.produced]))
-          if let error = step.error { throw BenchError("\(path): \(error)") }
-          rest = UnsafeRawBufferPointer(rebasing: rest[step.consumed...])
-          // A full buffer may leave output in zlib: ask again, with no input if none is left.
-          if rest.isEmpty && step.produced < inflated.count { break }
+        if let error = inflater.inflate(chunk, through: inflated, { splitter.feed($0) }) {
+          throw BenchError("\(path): \(error)")
         }
       } else {
         splitter.feed(chunk)

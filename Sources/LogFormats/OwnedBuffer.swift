@@ -1,0 +1,16 @@
+/// Arrays copied into memory of their own, for tables read on every line through plain
+/// pointers (borrowing an array for a closure, or reading a class's array property, retains
+/// it). The owner frees each copy once, when it goes.
+public enum OwnedBuffer {
+  /// A copy of `array` (room for one element at least, so the address is never nil).
+  public static func copy<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
+    let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
+    _ = buffer.initialize(from: array)
+    return UnsafeBufferPointer(start: buffer.baseAddress, count: array.count)
+  }
+
+  /// Frees a buffer `copy` made. Its elements are plain values: nothing to deinitialize.
+  public static func free<T>(_ buffer: UnsafeBufferPointer<T>) {
+    UnsafeMutableRawPointer(mutating: buffer.baseAddress!).deallocate()
+  }
+}
