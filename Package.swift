@@ -29,7 +29,12 @@ let package = Package(
       pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
     ),
-    .target(name: "Gzip", dependencies: ["CZlib"]),
+    .systemLibrary(
+      name: "CISAL",
+      pkgConfig: "libisal",
+      providers: [.apt(["libisal-dev"]), .brew(["isa-l"])]
+    ),
+    .target(name: "Gzip", dependencies: ["CZlib", "CISAL"]),
     .target(name: "Threads", swiftSettings: hotPath),
     .target(name: "LogTail", dependencies: ["Gzip", "Threads"], swiftSettings: hotPath),
     .target(name: "LogFormats", swiftSettings: hotPath),

@@ -1,6 +1,7 @@
 // libFuzzer target: streaming gzip inflate and line splitting (see Fuzz/run.sh).
 // Compiled together with Sources/Gzip and Sources/LogTail into one module.
 
+import CZlib
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -31,7 +32,7 @@ public func fuzzGzip(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     do throws(GzipError) { try chunked.finish() } catch { errorB = error }
   }
   // Straight into a small buffer, as the read-ahead inflates into its chunks: stopping when
-  // the buffer is full (and asking again with no input for what zlib held back) loses nothing.
+  // the buffer is full (and asking again with no input for what the decoder held back) loses nothing.
   let stepped = GzipInflater()
   var c: [UInt8] = []
   let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 + size % 13, alignment: 1)
@@ -48,6 +49,27 @@ public func fuzzGzip(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     fatalError("verdicts differ: \(String(describing: errorA)) vs \(String(describing: errorB))")
   }
   if errorA == nil && a != b { fatalError("outputs differ") }
+  // Against zlib: what zlib reads to a clean end, ISA-L (with our header parsing) reads to the
+  // same bytes. (ISA-L may accept a few malformed streams zlib rejects; that is not compared.)
+  if let reference = zlibInflate(input) {
+    if let errorA { fatalError("zlib reads the stream, we do not: \(errorA)") }
+    if a != reference { fatalError("outputs differ from zlib's") }
+  }
+  // The input as data: deflated by zlib at a level the input picks, then inflated in pieces the
+  // input sizes, it comes back exactly.
+  let level = Int32(input.first.map { $0 % 10 } ?? 6)
+  let packed = GzipDeflater.compress(input, level: level) + GzipDeflater.compress(Array(input.prefix(40)), level: 1)
+  let back = GzipInflater()
+  var unpacked: [UInt8] = []
+  var at = 0
+  while at < packed.count {
+    let end = min(packed.count, at + 1 + Int(input.isEmpty ? 0 : input[at % input.count]) * 3)
+    let failed = Array(packed[at..<end]).withUnsafeBytes { back.inflate($0, through: buffer) { unpacked += $0 } }
+    if let failed { fatalError("a zlib stream does not inflate: \(failed)") }
+    at = end
+  }
+  do throws(GzipError) { try back.finish() } catch { fatalError("a zlib stream ends early: \(error)") }
+  if unpacked != input + input.prefix(40) { fatalError("a zlib stream inflates to other bytes") }
   // The line reader over the same bytes as a file (gzip or plain, by magic).
   let path = NSTemporaryDirectory() + "fuzz-gzip-\(getpid())"
   FileManager.default.createFile(atPath: path, contents: Data(input))
@@ -81,6 +103,43 @@ public func fuzzGzip(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   }
   precondition(runs[0] == runs[1], "read ahead, the lines differ")
   return 0
+}
+
+/// zlib's inflate of a multi-member gzip stream: its output when it reads to a clean end.
+func zlibInflate(_ input: [UInt8]) -> [UInt8]? {
+  guard !input.isEmpty else { return [] }
+  var stream = z_stream()
+  guard inflateInit2_(&stream, 16 + MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+    return nil
+  }
+  defer { inflateEnd(&stream) }
+  var output: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 4096)
+  var clean = false
+  var input = input
+  return input.withUnsafeMutableBufferPointer { source -> [UInt8]? in
+    stream.next_in = source.baseAddress
+    stream.avail_in = uInt(source.count)
+    while true {
+      let status = chunk.withUnsafeMutableBufferPointer { out -> Int32 in
+        stream.next_out = out.baseAddress
+        stream.avail_out = uInt(out.count)
+        let status = inflate(&stream, Z_NO_FLUSH)
+        output += out[0..<(out.count - Int(stream.avail_out))]
+        return status
+      }
+      if status == Z_STREAM_END {
+        clean = true
+        if stream.avail_in == 0 { return output }
+        inflateReset(&stream)
+        clean = false
+        continue
+      }
+      if status == Z_OK { continue }
+      // Z_BUF_ERROR: no progress possible (input used up inside a member); any other: damage.
+      return clean ? output : nil
+    }
+  }
 }
 
 struct FuzzCopyScanner: LineScanner {

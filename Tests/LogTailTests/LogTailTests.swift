@@ -163,8 +163,8 @@ func readAll(
       Issue.record("expected corrupt, got \(String(describing: cursor.reader.damage))")
       return
     }
-    // Everything in the intact first member is kept. (Bytes zlib produced from the damaged
-    // member before it noticed are passed on too; they fail JSON decoding downstream.)
+    // Everything in the intact first member is kept. (Bytes inflated from the damaged
+    // member before the damage was noticed are passed on too; they fail JSON decoding downstream.)
     let intact = String(decoding: text[0..<50_000], as: UTF8.self).split(separator: "\n").count
     #expect(lines.count >= intact)
     #expect(Array(lines[0..<intact]) == (0..<intact).map { "line \($0)" })
