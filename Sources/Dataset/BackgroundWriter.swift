@@ -67,6 +67,15 @@ public final class BackgroundWriter: @unchecked Sendable {
     if entries >= Self.batchEntries || batch.count >= Self.batchBytes { submit() }
   }
 
+  /// Publishes what the last commit sealed (`DatasetWriter.afterCommit`: renames, directory
+  /// syncs, `_SUCCESS` files) on the writer thread, after what was handed over before, without
+  /// waiting for it: a failure is thrown by the next `sync`. (A crash before it is done is a
+  /// crash between commit and publishing, which recovery completes.)
+  public func publishAfterCommit() {
+    RowRecord.writePublish(to: batch)
+    submit()
+  }
+
   /// Waits until everything handed over is applied, then runs `body` on the writer.
   public func sync<T>(_ body: (DatasetWriter) throws -> T) throws -> T {
     submit()
@@ -127,6 +136,7 @@ public final class BackgroundWriter: @unchecked Sendable {
         switch RowRecord.read(&p) {
         case .row(let row): try writer.append(row)
         case .advance(let watermark, let ageClock): try writer.advance(watermark: watermark, ageClock: ageClock)
+        case .publish: _ = try writer.afterCommit()
         }
       }
     } catch {

@@ -9,10 +9,12 @@ import LogFormats
 /// Row: tag 0, age clock, predicted at, key count, columns count, label count, the key's
 /// UTF-8, the columns' JSON, then per label: whether it has a time, the time, the value's JSON
 /// count and the value's JSON (compact, as `JSONValue.write` writes it). Advance: tag 1,
-/// watermark, age clock. Integers in native byte order, unaligned.
+/// watermark, age clock. Publish (what the last commit sealed, `DatasetWriter.afterCommit`):
+/// tag 2. Integers in native byte order, unaligned.
 enum RowRecord {
   static let rowTag: UInt8 = 0
   static let advanceTag: UInt8 = 1
+  static let publishTag: UInt8 = 2
   static let rowHeaderCount = 1 + 8 + 8 + 4 + 4 + 4
   static let labelHeaderCount = 1 + 8 + 4
   static let advanceCount = 1 + 8 + 8
@@ -20,6 +22,7 @@ enum RowRecord {
   enum Entry {
     case row(RowView)
     case advance(watermark: Int64, ageClock: Int64)
+    case publish
   }
 
   static func write(_ row: LabeledRow, ageClock: Int64, to buffer: ByteBuffer) {
@@ -90,10 +93,21 @@ enum RowRecord {
     buffer.commit((p + advanceCount).assumingMemoryBound(to: UInt8.self))
   }
 
+  static func writePublish(to buffer: ByteBuffer) {
+    let p = UnsafeMutableRawPointer(buffer.reserve(1))
+    p.storeBytes(of: publishTag, as: UInt8.self)
+    buffer.commit((p + 1).assumingMemoryBound(to: UInt8.self))
+  }
+
   /// The entry at `p`; moves `p` past it.
   @inline(__always)
   static func read(_ p: inout UnsafeRawPointer) -> Entry {
-    if p.load(as: UInt8.self) == advanceTag {
+    let tag = p.load(as: UInt8.self)
+    if tag != rowTag {
+      if tag == publishTag {
+        p += 1
+        return .publish
+      }
       let watermark = p.loadUnaligned(fromByteOffset: 1, as: Int64.self)
       let ageClock = p.loadUnaligned(fromByteOffset: 9, as: Int64.self)
       p += advanceCount

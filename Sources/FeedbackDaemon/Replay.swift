@@ -90,7 +90,8 @@ public enum Replay {
         if pipeline.linesSinceCommit >= options.commitEveryLines || pipeline.state.dirtyCount >= config.maxInMemory
           || pipeline.stateOverBudget
         {
-          try pipeline.commit()
+          // The last commit (below) waits for publishing, and throws what went wrong in it.
+          try pipeline.commit(publishInBackground: true)
         }
       }
       if options.flush { try pipeline.flush() }

@@ -130,6 +130,16 @@ final class SQLiteStateStore: ColdTier {
 
   /// Writes what changed since the last checkpoint (inside the open transaction).
   func apply(_ journal: StateJournal) throws {
+    var journal = journal
+    if journal.leavesNothing {
+      // Every table emptied at once (SQLite drops their pages) rather than row by row: the
+      // last checkpoint of a flushed replay deleted 100k predictions one at a time, 45 ms.
+      try db.execute(
+        sql: "DELETE FROM predictions; DELETE FROM prediction_keys; DELETE FROM feedback; DELETE FROM finished")
+      journal.deletedPredictions = []
+      journal.deletedFeedback = []
+      journal.deletedFinished = []
+    }
     // Rows are bound through SQLite's C API: `execute(arguments:)` boxes every value of every
     // row (and copies blobs into `Data`), which took about half of a replay's commit time.
     // A prediction's row is written by seq and its key by hash, each B-tree in order, so a

@@ -251,7 +251,16 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
         let b = try background.sync { try $0.prepareCommit() }
         checkpoints.append((a, b))
         try inline.afterCommit()
-        _ = try background.sync { try $0.afterCommit() }
+        if i % 2000 == 999 {
+          _ = try background.sync { try $0.afterCommit() }
+        } else {
+          // Published on the thread, in order with the rows: once synced, the same files.
+          background.publishAfterCommit()
+          background.append(r, ageClock: time)
+          try inline.append(r, ageClock: time)
+          try background.sync { _ in }
+          #expect(files(direct) == files(threaded), "after publishing in the background (row \(i))")
+        }
       }
     }
     try inline.sealAll()
@@ -268,6 +277,26 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
         == FileManager.default.contents(atPath: threaded + "/" + name)
       #expect(same, "\(name) differs")
     }
+  }
+
+  /// Publishing in the background that fails (a sealed segment is gone) is thrown by the
+  /// next `sync`, and what it published before the failure is visible.
+  @Test func aFailedBackgroundPublishIsThrownAtTheNextSync() throws {
+    let dir = try tempDir()
+    let background = BackgroundWriter(try DatasetWriter(layout: layout(dir), recovering: .init()))
+    defer { background.stop() }
+    background.append(row("a", at: t0), ageClock: 0)
+    try background.sync { try $0.sealAll() }
+    _ = try background.sync { try $0.prepareCommit() }
+    background.publishAfterCommit()
+    try background.sync { _ in }
+    #expect(files(dir) == ["_schema.json", "date=2026-11-30/hour=09/part-000000.jsonl"])
+    background.append(row("b", at: t0 + hour), ageClock: 0)
+    try background.sync { try $0.sealAll() }
+    _ = try background.sync { try $0.prepareCommit() }
+    try FileManager.default.removeItem(atPath: dir + "/date=2026-11-30/hour=10/.part-000001.jsonl.inprogress")
+    background.publishAfterCommit()
+    #expect(throws: (any Error).self) { try background.sync { _ in } }
   }
 
   /// A write that fails on the thread is thrown by the next `sync`: nothing after it commits.

@@ -600,6 +600,43 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
     }
   }
 
+  /// The first checkpoint of a fresh state makes the cold-key filter to the measure of the keys
+  /// it persists instead of reading them all back from SQLite afterwards: no rebuild, and the
+  /// filter still tells new keys from stored ones (a filter left at its initial size with
+  /// 20,000 keys in it would send a third or more of new keys to SQLite).
+  @Test func firstCheckpointSizesTheColdKeyFilterWithoutReadingKeysBack() throws {
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      try db.beginTransaction()
+      let sqlite = SQLiteStateStore(db: db)
+      // The entry bound makes the checkpoint evict most of them: lookups then go by the filter.
+      let memory = try MemoryStateStore(cold: sqlite, maxInMemory: 1000)
+      let engine = try LabelEngine(rules: rules, store: memory, output: Recorder(), sources: 1)
+      let start: Int64 = 1_796_029_200 * second
+      let stored = 20_000
+      for i in 0..<stored {
+        let text = "{\"e\":\"p\",\"k\":\"stored-\(i)\",\"s\":1}"
+        try engine.process(Event(time: start, object: try JSONValue.parse(text)), source: 0, lineHash: UInt64(i))
+      }
+      try commitState(memory, to: sqlite, in: db, watermark: engine.watermark)
+      #expect(memory.coldFilterRebuilds == 0, "the first checkpoint read its keys back to rebuild the filter")
+      #expect(memory.coldFilterKeys == stored)
+      #expect(memory.coldFilterBytes * 8 >= stored * 2 * 16, "\(memory.coldFilterBytes) bytes for \(stored) keys")
+      #expect(memory.pendingPredictionCount() == stored)
+      // New keys: nearly none goes to SQLite; evicted stored keys are found there.
+      let before = memory.coldKeyLookups
+      for i in 0..<stored { _ = try memory.ref(key: JoinKey("new-\(i)")) }
+      #expect(memory.coldKeyLookups - before < stored / 100, "\(memory.coldKeyLookups - before) lookups")
+      for i in stride(from: 0, to: stored, by: 997) {
+        #expect(memory.prediction(try memory.ref(key: JoinKey("stored-\(i)"))) != nil, "stored-\(i)")
+      }
+      // A restart builds the filter from the stored keys.
+      #expect(try MemoryStateStore(cold: sqlite).coldFilterRebuilds == 1)
+      try db.commit()
+    }
+  }
+
   /// The filter of the keys the cold tier holds stays within its cap and forgets keys whose
   /// state is gone (finished memory expired, in memory or evicted) when it is rebuilt: in a
   /// daemon running for months it must not grow with every key ever seen. Each rebuild holds
