@@ -637,6 +637,48 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
     }
   }
 
+  /// The journal says it leaves the cold tier empty only when it does: after a flush of a
+  /// store that never evicted (SQLite then empties its tables at once), and never while a key
+  /// is in memory or after an eviction (SQLite may hold what memory does not know).
+  @Test(arguments: [false, true])
+  func aJournalLeavesNothingOnlyWhenNothingIsLeft(evicting: Bool) throws {
+    let events = randomEvents(seed: 5, count: 3000)
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      try db.beginTransaction()
+      let sqlite = SQLiteStateStore(db: db)
+      let memory = try MemoryStateStore(cold: sqlite, maxInMemory: evicting ? 16 : 1_000_000)
+      let recorder = Recorder()
+      let engine = try LabelEngine(rules: rules, store: memory, output: recorder, sources: 1)
+      var saidNothingLeft = 0
+      func checkpoint() throws {
+        memory.pruneFinished(expiredBy: engine.watermark)
+        let journal = memory.takeJournal()
+        if journal.leavesNothing { saidNothingLeft += 1 }
+        try sqlite.apply(journal)
+        try sqlite.pruneFinished(expiredBy: engine.watermark)
+        try db.commit()
+        try db.beginTransaction()
+        try memory.evict()
+      }
+      for (i, (event, hash)) in events.enumerated() {
+        try engine.process(event, source: 0, lineHash: hash)
+        if i % 500 == 499 { try checkpoint() }
+      }
+      #expect(saidNothingLeft == 0, "keys were in memory")
+      #expect(try sqlite.keyCountEstimate() > 0)
+      try engine.flush()
+      try checkpoint()
+      #expect(saidNothingLeft == (evicting ? 0 : 1))
+      if evicting { try checkpoint() }
+      #expect(try sqlite.keyCountEstimate() == 0)
+      #expect(try sqlite.pendingPredictionCount() == 0)
+      #expect(firstDifference(recorder.log, try referenceRun(events).log) == nil)
+      try db.commit()
+    }
+  }
+
   /// The filter of the keys the cold tier holds stays within its cap and forgets keys whose
   /// state is gone (finished memory expired, in memory or evicted) when it is rebuilt: in a
   /// daemon running for months it must not grow with every key ever seen. Each rebuild holds
