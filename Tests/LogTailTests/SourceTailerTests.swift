@@ -126,6 +126,36 @@ struct RotatingLog {
     if scanAhead { #expect(delegate.scannedAhead > 0) }
   }
 
+  /// Replay (not live) lists the files only when a poll did not take its whole budget: reading
+  /// on inside a file needs no new listing (it was 3% of the pipeline thread). A file that
+  /// appears meanwhile is still found before the source reports nothing left, and a rotation
+  /// under a reused listing loses and repeats nothing.
+  @Test func replayListsFilesOnlyWhenAPollComesUpShort() throws {
+    var log = try RotatingLog()
+    log.write(1000)
+    try log.rotate("create")
+    log.write(500)
+    let delegate = RecordingDelegate()
+    let tailer = SourceTailer(
+      patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: false, delegate: delegate)
+    var polls = 0
+    while try tailer.poll(budget: 100, now: 0) > 0 {
+      polls += 1
+      if polls == 3 {
+        // Mid-replay: the log rotates again and more lines come.
+        try log.rotate("create")
+        log.write(300)
+      }
+    }
+    let expected = (0..<log.next).map { "line \($0) \(String(repeating: "x", count: $0 % 7))" }
+    let firstBad = zip(delegate.lines, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+    #expect(
+      delegate.lines.count == expected.count && firstBad == nil,
+      "\(delegate.lines.count) lines, first difference at \(firstBad ?? -1); \(delegate.events)")
+    #expect(polls >= 18)
+    #expect(tailer.discoveries <= 6, "\(tailer.discoveries) listings for \(polls) polls")
+  }
+
   @Test func fileDeletedWhileOpenIsReadToItsEnd() throws {
     var log = try RotatingLog()
     let delegate = RecordingDelegate()
