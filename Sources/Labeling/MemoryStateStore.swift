@@ -705,15 +705,13 @@ public final class MemoryStateStore: StateStore {
     retired = StateJournal()
     retiredSeqs.removeAll()
     retiredFeedbackSeqs.removeAll()
-    // The cold tier's first keys (it holds none yet: none went into the filter): the filter is
-    // made to their measure here, rather than rebuilt after the commit by reading them all
-    // back (40 ms on the pipeline thread at the benchmark's first commit, for 100k keys).
+    // The cold tier's first keys (it holds none yet: none went into the filter): their hashes
+    // are collected and the filter is made to their measure here, rather than rebuilt after
+    // the commit by reading them all back (40 ms on the pipeline thread at the benchmark's
+    // first commit, for 100k keys). (Not sized by the dirty list: most of it may be released
+    // entries, and a filter sized by it took 20 MB more.)
     let firstKeys = coldTier != nil && coldKeys.count == 0 && coldKeysComplete
-    if firstKeys {
-      let bits = ColdKeyFilter.bits(forKeys: dirtyEntries.count, maxBits: maxColdFilterBits)
-      if bits > coldKeys.bits { coldKeys = ColdKeyFilter(bits: bits) }
-    }
-    defer { if firstKeys { coldKeys.built() } }
+    var firstHashes: [UInt64] = []
     for index in dirtyEntries where entries[Int(index)].dirty {
       let i = Int(index)
       var e = entries[i]
@@ -754,11 +752,19 @@ public final class MemoryStateStore: StateStore {
       entries[i] = e
       recount(index)
       // A key the cold tier holds state for from now on (one it held before is in already).
-      if !wasCold && !e.isGone && coldTier != nil { coldKeys.insert(e.hash) }
+      if !wasCold && !e.isGone && coldTier != nil {
+        if firstKeys { firstHashes.append(e.hash) } else { coldKeys.insert(e.hash) }
+      }
       if e.isEmpty { release(index) }
     }
     dirtyEntries.removeAll(keepingCapacity: true)
     dirtyCount = 0
+    if firstKeys && !firstHashes.isEmpty {
+      let bits = ColdKeyFilter.bits(forKeys: firstHashes.count, maxBits: maxColdFilterBits)
+      if bits > coldKeys.bits { coldKeys = ColdKeyFilter(bits: bits) }
+      for hash in firstHashes { coldKeys.insert(hash) }
+      coldKeys.built()
+    }
     // No key left in memory, and memory knew all the cold tier held (a flushed replay's last
     // checkpoint): the cold tier is left empty, and so is the filter of its keys.
     if coldTier != nil && !coldMayHold && entries.count == freeEntries.count && coldKeysComplete {

@@ -152,7 +152,14 @@ public final class SourceTailer {
     guard let discovered else { return handed }
     if fingerprintCache.count > 4096 { fingerprintCache = [:] }
     handed += try readFiles(budget: budget - handed, now: now, discovered: discovered)
-    if !live && handed >= budget { reusableDiscovery = discovered }
+    if !live && handed >= budget {
+      // Without the descriptors identification opened: a reader kept here would outlive its
+      // file's reading, read-ahead buffers and all (20 MB more peak RSS in the benchmark). A
+      // file not opened yet is opened again by path, and checked to be the one identified.
+      var reusable = discovered
+      for i in reusable.work.indices { reusable.work[i].1?.reader = nil }
+      reusableDiscovery = reusable
+    }
     return handed
   }
 
