@@ -156,6 +156,28 @@ struct RotatingLog {
     #expect(tailer.discoveries <= 6, "\(tailer.discoveries) listings for \(polls) polls")
   }
 
+  /// A replay lets go of a file it finished (its descriptor, and with it the read-ahead
+  /// buffers) while it reads on in the next: the listing it reuses keeps no reader.
+  @Test func replayClosesAFinishedFileWhileReadingTheNext() throws {
+    var log = try RotatingLog()
+    log.write(1000)
+    try log.rotate("create")
+    log.write(1000)
+    let delegate = RecordingDelegate()
+    let tailer = SourceTailer(
+      patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: false, delegate: delegate)
+    for _ in 0..<15 { _ = try tailer.poll(budget: 100, now: 0) }
+    #expect(delegate.lines.count == 1500)
+    let rotated = log.dir + "/app.log.1"
+    let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    let stillOpen = descriptors.filter {
+      (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0)) == rotated
+    }
+    #expect(stillOpen.isEmpty, "\(rotated) is still open after it was read to its end")
+    while try tailer.poll(budget: 100, now: 0) > 0 {}
+    #expect(delegate.lines.count == 2000)
+  }
+
   @Test func fileDeletedWhileOpenIsReadToItsEnd() throws {
     var log = try RotatingLog()
     let delegate = RecordingDelegate()
