@@ -83,7 +83,7 @@ let package = Package(
       path: "Benchmarks/Sources/feedbackd-bench"
     ),
     .target(name: "TestSupport", path: "Tests/TestSupport"),
-    .testTarget(name: "GzipTests", dependencies: ["Gzip"]),
+    .testTarget(name: "GzipTests", dependencies: ["Gzip", "TestSupport"]),
     .testTarget(name: "LogTailTests", dependencies: ["LogTail", "Gzip"]),
     .testTarget(name: "LogFormatsTests", dependencies: ["TestSupport", "LogFormats"]),
     .testTarget(name: "LabelingTests", dependencies: ["TestSupport", "Labeling", "LogFormats"]),

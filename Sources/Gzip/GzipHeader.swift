@@ -68,11 +68,7 @@ struct GzipHeaderParser {
       case .extraLength:
         let byte = input[i]
         i += 1
-        count += 1
-        if count == 1 {
-          low = byte
-        } else {
-          let length = Int(low) | Int(byte) << 8
+        if let length = twoByteField(byte) {
           if length > 0 { phase = .extra(remaining: length) } else { advance(from: 1) }
         }
       case .extra(let remaining):
@@ -89,11 +85,7 @@ struct GzipHeaderParser {
       case .headerCRC:
         let byte = input[i]
         i += 1
-        count += 1
-        if count == 1 {
-          low = byte
-        } else {
-          let stored = uLong(low) | uLong(byte) << 8
+        if let stored = twoByteField(byte) {
           guard stored == crc & 0xFFFF else { return (i, .corrupt("header CRC mismatch")) }
           phase = .done
         }
@@ -105,6 +97,17 @@ struct GzipHeaderParser {
       crc = crc32(crc, bytes.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt(bytes.count))
     }
     return (i, phase == .done ? .done : .needMore)
+  }
+
+  /// Takes the next byte of a two-byte little-endian field (XLEN, the header CRC): the field's
+  /// value once both bytes are in, nil after the first.
+  private mutating func twoByteField(_ byte: UInt8) -> Int? {
+    count += 1
+    if count == 1 {
+      low = byte
+      return nil
+    }
+    return Int(low) | Int(byte) << 8
   }
 
   /// Moves to the first flagged part at or after `index` in (extra, name, comment, header CRC).

@@ -1,5 +1,6 @@
 import Foundation
 import Gzip
+import TestSupport
 import Testing
 
 @Suite struct GzipTests {
@@ -185,7 +186,7 @@ import Testing
   /// whole 32 KiB window, members at every level: inflated in chunks of many sizes into buffers
   /// of many sizes, each gives exactly the text that was compressed.
   @Test func everyBlockKindAndChunkingGivesTheText() throws {
-    var generator = SplitMix(seed: 7)
+    var generator = SplitMix64(seed: 7)
     var sample: [UInt8] = []
     // Incompressible stretches (stored blocks at level 0, literals elsewhere), runs, and
     // repeats of a line 30 KiB back.
@@ -223,18 +224,6 @@ import Testing
       for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
     }
     return ~crc
-  }
-
-  struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
   }
 
   @Test func emptyMemberDecodesToNothing() throws {

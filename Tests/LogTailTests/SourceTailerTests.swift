@@ -126,18 +126,25 @@ struct RotatingLog {
     if scanAhead { #expect(delegate.scannedAhead > 0) }
   }
 
+  /// A log of two files, app.log.1 (1000 lines) and app.log (`newer` lines), and a replay's
+  /// (not live) tailer over them.
+  static func replayOfTwoFiles(newer: Int) throws -> (RotatingLog, RecordingDelegate, SourceTailer) {
+    var log = try RotatingLog()
+    log.write(1000)
+    try log.rotate("create")
+    log.write(newer)
+    let delegate = RecordingDelegate()
+    let tailer = SourceTailer(
+      patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: false, delegate: delegate)
+    return (log, delegate, tailer)
+  }
+
   /// Replay (not live) lists the files only when a poll did not take its whole budget: reading
   /// on inside a file needs no new listing (it was 3% of the pipeline thread). A file that
   /// appears meanwhile is still found before the source reports nothing left, and a rotation
   /// under a reused listing loses and repeats nothing.
   @Test func replayListsFilesOnlyWhenAPollComesUpShort() throws {
-    var log = try RotatingLog()
-    log.write(1000)
-    try log.rotate("create")
-    log.write(500)
-    let delegate = RecordingDelegate()
-    let tailer = SourceTailer(
-      patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: false, delegate: delegate)
+    var (log, delegate, tailer) = try Self.replayOfTwoFiles(newer: 500)
     var polls = 0
     while try tailer.poll(budget: 100, now: 0) > 0 {
       polls += 1
@@ -159,13 +166,7 @@ struct RotatingLog {
   /// A replay lets go of a file it finished (its descriptor, and with it the read-ahead
   /// buffers) while it reads on in the next: the listing it reuses keeps no reader.
   @Test func replayClosesAFinishedFileWhileReadingTheNext() throws {
-    var log = try RotatingLog()
-    log.write(1000)
-    try log.rotate("create")
-    log.write(1000)
-    let delegate = RecordingDelegate()
-    let tailer = SourceTailer(
-      patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: false, delegate: delegate)
+    let (log, delegate, tailer) = try Self.replayOfTwoFiles(newer: 1000)
     for _ in 0..<15 { _ = try tailer.poll(budget: 100, now: 0) }
     #expect(delegate.lines.count == 1500)
     let rotated = log.dir + "/app.log.1"
