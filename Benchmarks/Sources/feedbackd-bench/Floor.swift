@@ -1,3 +1,4 @@
+import CZlib
 import Foundation
 import Gzip
 
@@ -19,11 +20,20 @@ struct FloorResult {
   var seconds = 0.0
 }
 
+/// What inflates the floor's gzip files.
+enum FloorInflate {
+  /// `GzipInflater`, the replay's own (ISA-L's inflate).
+  case replays
+  /// zlib's `inflate`, as the project used before ISA-L: measured beside it, it is the reason
+  /// for that dependency.
+  case zlib
+}
+
 /// The in-process floor: read each file (1 MiB reads), inflate it when it starts with the gzip
-/// magic (`GzipInflater`, multi-member), and split the decompressed bytes into lines with
-/// `memchr`, counting lines and bytes. One thread — no parsing, no labeling, no writing: the least
-/// work any replay of these files has to do.
-func measureFloor(files: [String]) throws -> FloorResult {
+/// magic (`GzipInflater`, multi-member; or zlib's inflate), and split the decompressed bytes into
+/// lines with `memchr`, counting lines and bytes. One thread — no parsing, no labeling, no
+/// writing: the least work any replay of these files has to do.
+func measureFloor(files: [String], inflate: FloorInflate = .replays) throws -> FloorResult {
   let clock = ContinuousClock()
   let began = clock.now
   var result = FloorResult()
@@ -39,6 +49,7 @@ func measureFloor(files: [String]) throws -> FloorResult {
     defer { close(fd) }
     var splitter = LineSplitter()
     var inflater: GzipInflater?
+    var zlib: ZlibInflater?
     var first = true
     while true {
       let n = read(fd, input.baseAddress, readSize)
@@ -52,11 +63,18 @@ func measureFloor(files: [String]) throws -> FloorResult {
       if first {
         first = false
         if GzipInflater.hasMagic(chunk) {
-          inflater = GzipInflater()
+          switch inflate {
+          case .replays: inflater = GzipInflater()
+          case .zlib: zlib = ZlibInflater()
+          }
           result.gzipFiles += 1
         }
       }
-      if let inflater {
+      if let zlib {
+        if let error = zlib.inflate(chunk, through: inflated, { splitter.feed($0) }) {
+          throw BenchError("\(path): \(error)")
+        }
+      } else if let inflater {
         // Straight into one 512 KiB buffer, as the replay's read-ahead inflates into its chunks.
         if let error = inflater.inflate(chunk, through: inflated, { splitter.feed($0) }) {
           throw BenchError("\(path): \(error)")
@@ -72,6 +90,7 @@ func measureFloor(files: [String]) throws -> FloorResult {
         throw BenchError("\(path): \(error)")
       }
     }
+    if let zlib, zlib.insideMember { throw BenchError("\(path): gzip stream is truncated (zlib)") }
     splitter.finish()
     result.files += 1
     result.bytes += splitter.bytes
@@ -112,6 +131,50 @@ struct LineSplitter {
       lines += 1
       if partial > longestLine { longestLine = partial }
       partial = 0
+    }
+  }
+}
+
+/// zlib's streaming inflate of a multi-member gzip file into a caller's buffer, as
+/// `GzipInflater.inflate(_:through:_:)` does with ISA-L (the floor's comparison only).
+final class ZlibInflater {
+  private var stream = z_stream()
+  private(set) var insideMember = false
+
+  init() {
+    let status = inflateInit2_(&stream, 16 + MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+    precondition(status == Z_OK, "inflateInit2 failed: \(status)")
+  }
+
+  deinit { inflateEnd(&stream) }
+
+  /// Inflates all of `input` through `buffer`, handing each filled part to `body`; the error, if any.
+  func inflate(
+    _ input: UnsafeRawBufferPointer, through buffer: UnsafeMutableRawBufferPointer,
+    _ body: (UnsafeRawBufferPointer) -> Void
+  ) -> String? {
+    guard let inBase = input.baseAddress, let outBase = buffer.baseAddress else { return nil }
+    stream.next_in = UnsafeMutablePointer(mutating: inBase.assumingMemoryBound(to: Bytef.self))
+    stream.avail_in = uInt(input.count)
+    while true {
+      if stream.avail_in > 0 { insideMember = true }
+      stream.next_out = outBase.assumingMemoryBound(to: Bytef.self)
+      stream.avail_out = uInt(buffer.count)
+      let status = CZlib.inflate(&stream, Z_NO_FLUSH)
+      let produced = buffer.count - Int(stream.avail_out)
+      if produced > 0 { body(UnsafeRawBufferPointer(rebasing: buffer[0..<produced])) }
+      switch status {
+      case Z_STREAM_END:
+        insideMember = false
+        inflateReset(&stream)
+        if stream.avail_in == 0 { return nil }
+      case Z_OK, Z_BUF_ERROR:
+        // Input used up and zlib holds nothing back (the buffer was not filled): done for now.
+        if stream.avail_in == 0 && produced < buffer.count { return nil }
+        if produced == 0 && status == Z_BUF_ERROR { return "no progress" }
+      default:
+        return stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
+      }
     }
   }
 }

@@ -6,7 +6,8 @@ struct Run: ParsableCommand {
     abstract: "Measure the floor, gzip -dcf and feedbackd replay on the corpus, side by side.",
     discussion: """
       Each round runs (a) the in-process floor: read every file, inflate the gzipped ones \
-      (GzipInflater), split lines with memchr; (b) `feedbackd replay --config DIR/bench.yaml \
+      (GzipInflater), split lines with memchr, and the same with zlib's inflate (the project's \
+      before ISA-L); (b) `feedbackd replay --config DIR/bench.yaml \
       --flush` with DIR/state and DIR/out wiped first (wall time; peak RSS from \
       getrusage(RUSAGE_CHILDREN)); (c) `gzip -dcf FILES > /dev/null`. With --repeat N the best \
       (shortest) time of each is reported and the largest RSS. Prints a table and one JSON line.
@@ -50,6 +51,7 @@ struct Run: ParsableCommand {
     }
 
     var floor: FloorResult?
+    var zlibFloorSeconds = Double.infinity
     var gzipSeconds = Double.infinity
     var replay: ReplayRun?
     for round in 1...rounds {
@@ -59,6 +61,11 @@ struct Run: ParsableCommand {
         throw BenchError("the floor read different totals in two rounds: the corpus changed")
       }
       if floor == nil || f.seconds < floor!.seconds { floor = f }
+      let z = try measureFloor(files: files, inflate: .zlib)
+      if z.bytes != f.bytes || z.lines != f.lines {
+        throw BenchError("the floor with zlib's inflate read other totals than with the replay's")
+      }
+      zlibFloorSeconds = min(zlibFloorSeconds, z.seconds)
 
       if let feedbackdPath {
         let r = try runReplay(feedbackd: feedbackdPath, dir: dir)
@@ -82,10 +89,12 @@ struct Run: ParsableCommand {
     if let expected = stamp?.bytes, expected != floor.bytes {
       printError("warning: the floor read \(floor.bytes) decompressed bytes, the generator reported \(expected)")
     }
-    report(dir: dir, floor: floor, gzipSeconds: gzipSeconds, replay: replay)
+    report(dir: dir, floor: floor, zlibFloorSeconds: zlibFloorSeconds, gzipSeconds: gzipSeconds, replay: replay)
   }
 
-  private func report(dir: String, floor: FloorResult, gzipSeconds: Double, replay: ReplayRun?) {
+  private func report(
+    dir: String, floor: FloorResult, zlibFloorSeconds: Double, gzipSeconds: Double, replay: ReplayRun?
+  ) {
     let mb = Double(floor.bytes) / 1e6
     let lines = Double(floor.lines)
     func row(_ name: String, _ secs: Double) -> String {
@@ -99,12 +108,14 @@ struct Run: ParsableCommand {
     print(
       "".padding(toLength: 28, withPad: " ", startingAt: 0) + pad("seconds", 10) + pad("MB/s", 12) + pad("lines/s", 14))
     print(row("floor (inflate + split)", floor.seconds))
+    print(row("  the same with zlib", zlibFloorSeconds))
     print(row("gzip -dcf > /dev/null", gzipSeconds))
     var json: [(String, String)] = [
       ("files", "\(floor.files)"), ("gzip_files", "\(floor.gzipFiles)"),
       ("disk_mb", fixed(Double(floor.diskBytes) / 1e6, 2)), ("decompressed_mb", fixed(mb, 2)),
       ("lines", "\(floor.lines)"), ("repeat", "\(rounds)"),
       ("floor_s", fixed(floor.seconds, 3)), ("floor_mb_s", fixed(mb / floor.seconds, 1)),
+      ("floor_zlib_s", fixed(zlibFloorSeconds, 3)),
       ("gzip_s", fixed(gzipSeconds, 3)), ("gzip_mb_s", fixed(mb / gzipSeconds, 1)),
     ]
     if let replay {
