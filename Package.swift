@@ -79,7 +79,7 @@ let package = Package(
     ),
     .executableTarget(
       name: "feedbackd-bench",
-      dependencies: ["Gzip", "CZlib", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Gzip", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Benchmarks/Sources/feedbackd-bench"
     ),
     .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -1,7 +1,6 @@
 // libFuzzer target: streaming gzip inflate and line splitting (see Fuzz/run.sh).
 // Compiled together with Sources/Gzip and Sources/LogTail into one module.
 
-import CZlib
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -105,41 +104,15 @@ public func fuzzGzip(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   return 0
 }
 
-/// zlib's inflate of a multi-member gzip stream: its output when it reads to a clean end.
+/// zlib's inflate of a multi-member gzip stream (`ZlibInflater`): its output when it reads to a
+/// clean end.
 func zlibInflate(_ input: [UInt8]) -> [UInt8]? {
-  guard !input.isEmpty else { return [] }
-  var stream = z_stream()
-  guard inflateInit2_(&stream, 16 + MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-    return nil
-  }
-  defer { inflateEnd(&stream) }
+  let zlib = ZlibInflater()
+  let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+  defer { buffer.deallocate() }
   var output: [UInt8] = []
-  var chunk = [UInt8](repeating: 0, count: 4096)
-  var clean = false
-  var input = input
-  return input.withUnsafeMutableBufferPointer { source -> [UInt8]? in
-    stream.next_in = source.baseAddress
-    stream.avail_in = uInt(source.count)
-    while true {
-      let status = chunk.withUnsafeMutableBufferPointer { out -> Int32 in
-        stream.next_out = out.baseAddress
-        stream.avail_out = uInt(out.count)
-        let status = inflate(&stream, Z_NO_FLUSH)
-        output += out[0..<(out.count - Int(stream.avail_out))]
-        return status
-      }
-      if status == Z_STREAM_END {
-        clean = true
-        if stream.avail_in == 0 { return output }
-        inflateReset(&stream)
-        clean = false
-        continue
-      }
-      if status == Z_OK { continue }
-      // Z_BUF_ERROR: no progress possible (input used up inside a member); any other: damage.
-      return clean ? output : nil
-    }
-  }
+  let error = input.withUnsafeBytes { zlib.inflate($0, through: buffer) { output += $0 } }
+  return error == nil && !zlib.insideMember ? output : nil
 }
 
 struct FuzzCopyScanner: LineScanner {

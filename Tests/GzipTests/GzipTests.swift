@@ -226,6 +226,26 @@ import Testing
     return ~crc
   }
 
+  /// zlib's reader, the reference the fuzz target and the benchmark hold ISA-L's against,
+  /// agrees with it: members across pieces, and a truncated stream left inside a member.
+  @Test func zlibReferenceReadsWhatGzipInflaterReads() throws {
+    let joined = GzipDeflater.compress(Array(text[0..<777])) + GzipDeflater.compress(Array(text[777...]))
+    for (input, complete) in [(joined, true), (Array(joined.dropLast(4)), false)] {
+      let zlib = ZlibInflater()
+      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 100, alignment: 1)
+      defer { buffer.deallocate() }
+      var out: [UInt8] = []
+      for start in stride(from: 0, to: input.count, by: 333) {
+        let piece = Array(input[start..<min(start + 333, input.count)])
+        #expect(piece.withUnsafeBytes { zlib.inflate($0, through: buffer) { out += $0 } } == nil)
+      }
+      #expect(zlib.insideMember == !complete)
+      let (isal, _) = Self.inflateThrough(input, size: 100, GzipInflater())
+      #expect(out == isal)
+      if complete { #expect(out == text) }
+    }
+  }
+
   @Test func emptyMemberDecodesToNothing() throws {
     #expect(try GzipInflater.decompress(GzipDeflater.compress([])) == [])
   }

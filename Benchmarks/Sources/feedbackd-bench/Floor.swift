@@ -1,4 +1,3 @@
-import CZlib
 import Foundation
 import Gzip
 
@@ -131,50 +130,6 @@ struct LineSplitter {
       lines += 1
       if partial > longestLine { longestLine = partial }
       partial = 0
-    }
-  }
-}
-
-/// zlib's streaming inflate of a multi-member gzip file into a caller's buffer, as
-/// `GzipInflater.inflate(_:through:_:)` does with ISA-L (the floor's comparison only).
-final class ZlibInflater {
-  private var stream = z_stream()
-  private(set) var insideMember = false
-
-  init() {
-    let status = inflateInit2_(&stream, 16 + MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-    precondition(status == Z_OK, "inflateInit2 failed: \(status)")
-  }
-
-  deinit { inflateEnd(&stream) }
-
-  /// Inflates all of `input` through `buffer`, handing each filled part to `body`; the error, if any.
-  func inflate(
-    _ input: UnsafeRawBufferPointer, through buffer: UnsafeMutableRawBufferPointer,
-    _ body: (UnsafeRawBufferPointer) -> Void
-  ) -> String? {
-    guard let inBase = input.baseAddress, let outBase = buffer.baseAddress else { return nil }
-    stream.next_in = UnsafeMutablePointer(mutating: inBase.assumingMemoryBound(to: Bytef.self))
-    stream.avail_in = uInt(input.count)
-    while true {
-      if stream.avail_in > 0 { insideMember = true }
-      stream.next_out = outBase.assumingMemoryBound(to: Bytef.self)
-      stream.avail_out = uInt(buffer.count)
-      let status = CZlib.inflate(&stream, Z_NO_FLUSH)
-      let produced = buffer.count - Int(stream.avail_out)
-      if produced > 0 { body(UnsafeRawBufferPointer(rebasing: buffer[0..<produced])) }
-      switch status {
-      case Z_STREAM_END:
-        insideMember = false
-        inflateReset(&stream)
-        if stream.avail_in == 0 { return nil }
-      case Z_OK, Z_BUF_ERROR:
-        // Input used up and zlib holds nothing back (the buffer was not filled): done for now.
-        if stream.avail_in == 0 && produced < buffer.count { return nil }
-        if produced == 0 && status == Z_BUF_ERROR { return "no progress" }
-      default:
-        return stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
-      }
     }
   }
 }
