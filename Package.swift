@@ -79,7 +79,10 @@ let package = Package(
     ),
     .executableTarget(
       name: "feedbackd-bench",
-      dependencies: ["Gzip", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: [
+        "Gzip", "FeedbackDaemon", "FeedbackConfig", "Labeling", "LogFormats",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
       path: "Benchmarks/Sources/feedbackd-bench"
     ),
     .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -4,8 +4,9 @@ import Labeling
 import LogFormats
 
 /// Turns the validated configuration into the engine's rules and the datasets' layouts.
-enum RulesBuilder {
-  static func rules(from config: FeedbackConfig.Configuration) throws -> Rules {
+public enum RulesBuilder {
+  /// The engine's rules for a configuration (public for `feedbackd-bench engine`).
+  public static func rules(from config: FeedbackConfig.Configuration) throws -> Rules {
     func matches(_ list: [FeedbackConfig.FieldMatch]) -> [Labeling.FieldMatch] {
       list.map { m in
         let value: MatchValue =

@@ -11,8 +11,10 @@ struct Bench: ParsableCommand {
       DIR/bench.yaml, the benchmark job (click labels, one dataset).
       feedbackd-bench run      measures, on that corpus: the in-process floor (inflate + line split), \
       `gzip -dcf` to /dev/null, and `feedbackd replay --flush` (wall time, throughput, peak RSS).
+      feedbackd-bench engine   times the replay's per-line work alone, one thread, on the corpus's \
+      plain files: the scanning and the labeling engine (and what the join state's size costs it).
       """,
-    subcommands: [Corpus.self, Run.self]
+    subcommands: [Corpus.self, Run.self, Engine.self]
   )
 }
 
