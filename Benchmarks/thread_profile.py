@@ -8,7 +8,12 @@ first phase found on its stack, in the order listed). `perf report --comm` is no
 call graphs it mixes other threads' stacks into the one asked for (perf 6.x on this machine).
 
     python3 Benchmarks/thread_profile.py --binary .build/release/feedbackd [--dir .build/bench-corpus]
-        [--callers SUBSTRING ...] [--dwarf]
+        [--callers SUBSTRING ...] [--dwarf] [--timeline MS]
+
+`--timeline 100` also prints, per 100 ms of the run, how busy each kind of thread was (the
+pipeline, the read-ahead threads that read, inflate and scan, the dataset writers, the rest), in
+percent of one core: whether the pipeline thread is the critical path (busy all the time) or
+waits for the others.
 
 `--callers memmove` also prints, per thread, who called the functions matching it when they
 were sampled (the two frames above them). With frame-pointer call graphs (the default) a leaf
@@ -59,6 +64,42 @@ def samples(path):
         yield lines[0].strip(), frames
 
 
+def timeline(path, frequency, interval_ms):
+    """Per interval of the run: each kind of thread's CPU, in percent of one core."""
+    out = subprocess.run(
+        ["perf", "script", "-i", path, "-F", "comm,time"], capture_output=True, text=True, check=True
+    ).stdout
+    per = collections.defaultdict(collections.Counter)
+    start = None
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) < 2 or not parts[-1].endswith(":"):
+            continue
+        try:
+            t = float(parts[-1].rstrip(":"))
+        except ValueError:
+            continue
+        comm = " ".join(parts[:-1])
+        kind = ("pipeline" if comm.endswith("default-qos") else "read-ahead" if comm.endswith("ahead")
+                else "writer" if "writer" in comm else "other")
+        if start is None:
+            start = t  # perf script prints samples in time order
+        per[int((t - start) * 1000 // interval_ms)][kind] += 1
+    if not per:
+        return
+    kinds = ["pipeline", "read-ahead", "writer", "other"]
+    full = 100.0 * 1000 / (frequency * interval_ms)  # percent of one core per sample
+    print(f"\ntimeline: CPU per {interval_ms} ms, in % of one core (2 cores: 200% at most)")
+    print("      ms " + "".join(f"{k:>11}" for k in kinds) + "      total")
+    last = max(per)
+    busy = 0
+    for i in range(last + 1):
+        row = [per[i][k] * full for k in kinds]
+        if i < last and row[0] >= 90:
+            busy += 1
+        print(f"{i * interval_ms:8d} " + "".join(f"{v:10.0f}%" for v in row) + f"{sum(row):10.0f}%")
+    print(f"the pipeline thread was >= 90% busy in {busy} of the {last} full intervals")
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--binary", default=".build/release/feedbackd")
@@ -67,6 +108,7 @@ def main():
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--callers", nargs="*", default=[], help="substrings of leaf functions to show the callers of")
     parser.add_argument("--dwarf", action="store_true", help="unwind with DWARF (exact callers of frameless leaves)")
+    parser.add_argument("--timeline", type=int, metavar="MS", help="also print each thread kind's CPU per MS ms")
     args = parser.parse_args()
     if shutil.which("perf") is None:
         sys.exit("perf is not installed (Debian: apt-get install linux-perf)")
@@ -87,6 +129,8 @@ def main():
         by_thread = collections.defaultdict(list)
         for thread, frames in samples(data):
             by_thread[thread].append(frames)
+        if args.timeline:
+            timeline(data, frequency, args.timeline)
     total = sum(len(v) for v in by_thread.values())
     if total == 0:
         sys.exit("perf recorded no samples")
