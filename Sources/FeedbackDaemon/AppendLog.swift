@@ -5,6 +5,12 @@ import Dataset
 ///
 /// Its committed length is part of each checkpoint; on start, bytes past it (written by a
 /// run that crashed before committing) are cut, so a record is never kept twice.
+///
+/// Records are held in memory until the next commit, but a numbered log writes them out (and
+/// rotates) as soon as `flushBytes` are held: a replay commits every few million lines, and
+/// with every line rejected (a source read in the wrong format) the records between two
+/// commits took gigabytes (2 M junk lines of 250 bytes: peak RSS 763 MB). Bytes written ahead
+/// of their commit are cut on start like any others past the committed length.
 final class AppendLog {
   struct Position: Codable, Equatable, Sendable {
     var index: Int
@@ -21,14 +27,25 @@ final class AppendLog {
   private var written: Int64
   private var fd: Int32 = -1
   private var buffer: [UInt8] = []
+  /// A numbered log writes what it holds once it holds this many bytes (`nil`: a fixed one,
+  /// written at commits only).
+  let flushBytes: Int?
+  /// A write ahead of a commit failed: the file may hold part of the buffer past `written`,
+  /// cut before the next write. Records stay in memory until a commit's write succeeds.
+  private var aheadWriteFailed = false
+  /// Bytes were written to the current file since it was last fsynced.
+  private var unsynced = false
+  /// Bytes held in memory, not written yet (tests).
+  var bufferedBytes: Int { buffer.count }
 
   init(
     directory: String, baseName: String, committed: Position?, maxFileBytes: Int64 = 64 << 20, keepFiles: Int = 4,
-    fixedName: String? = nil
+    fixedName: String? = nil, flushBytes: Int = 1 << 20
   ) throws {
     self.directory = directory
     self.baseName = baseName
     self.fixedName = fixedName
+    self.flushBytes = fixedName == nil ? max(1, flushBytes) : nil
     self.maxFileBytes = fixedName == nil ? maxFileBytes : .max
     self.keepFiles = keepFiles
     index = committed?.index ?? 1
@@ -62,26 +79,65 @@ final class AppendLog {
   func append(_ record: [UInt8]) {
     buffer.append(contentsOf: record)
     buffer.append(UInt8(ascii: "\n"))
+    if let flushBytes, buffer.count >= flushBytes, !aheadWriteFailed {
+      // Ahead of the commit; should it fail, the commit writes them (or says why it cannot).
+      do {
+        try writeBuffer()
+        if written >= maxFileBytes {
+          // The next commit counts this file's bytes as committed: they must be durable.
+          try syncFile()
+          rotate()
+        }
+      } catch {
+        aheadWriteFailed = true
+      }
+    }
+  }
+
+  /// Writes what is held to the current file (not synced).
+  private func writeBuffer() throws {
+    guard !buffer.isEmpty else { return }
+    let path = path(index)
+    if fd < 0 { fd = try FileSystem.openForAppend(path) }
+    if aheadWriteFailed {
+      // Whatever part of a failed write reached the file goes first.
+      try FileSystem.truncate(path, to: written)
+      aheadWriteFailed = false
+    }
+    do {
+      try FileSystem.writeAll(fd, buffer, path: path)
+    } catch {
+      aheadWriteFailed = true
+      throw error
+    }
+    written += Int64(buffer.count)
+    unsynced = true
+    // A buffer that grew past twice the flush size (a fixed log, or writes that failed) goes.
+    buffer.removeAll(keepingCapacity: buffer.capacity <= 2 * (flushBytes ?? 0))
+  }
+
+  private func syncFile() throws {
+    guard unsynced, fd >= 0 else { return }
+    try FileSystem.sync(fd, path: path(index))
+    unsynced = false
+  }
+
+  /// Starts the next file, and lets the oldest kept one go.
+  private func rotate() {
+    closeFile(fd)
+    fd = -1
+    index += 1
+    written = 0
+    FileSystem.remove(path(index - keepFiles))
   }
 
   /// Writes and fsyncs what was appended; returns the position to commit.
   func prepareCommit() throws -> Position {
-    if !buffer.isEmpty {
-      if fd < 0 { fd = try FileSystem.openForAppend(path(index)) }
-      try FileSystem.writeAll(fd, buffer, path: path(index))
-      try FileSystem.sync(fd, path: path(index))
-      written += Int64(buffer.count)
-      buffer.removeAll(keepingCapacity: true)
-    }
+    try writeBuffer()
+    try syncFile()
     let position = Position(index: index, length: written)
-    if written >= maxFileBytes {
-      // Start the next file; the committed position stays valid for this one.
-      closeFile(fd)
-      fd = -1
-      index += 1
-      written = 0
-      FileSystem.remove(path(index - keepFiles))
-    }
+    // Start the next file; the committed position stays valid for this one.
+    if written >= maxFileBytes { rotate() }
     return position
   }
 }

@@ -258,6 +258,59 @@ import Testing
     #expect(result.stdout.contains("invalid_json"))
     try Self.verify(datasets: corpus.dir + "/datasets", oracle: oracle, flush: true)
   }
+
+  /// A source read in the wrong format: every line is rejected. The reject records (about a
+  /// kilobyte each) were held in memory until the replay's next commit, millions of lines
+  /// later: 2 M such lines of 250 bytes took 763 MB. They are written out as they come now,
+  /// into files rotated at 64 MB, four kept.
+  @Test func aSourceOfJunkLinesIsRejectedInBoundedMemoryAndDisk() throws {
+    let dir = try makeTempDir("junk")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
+    // 100,000 lines of 1,000 bytes, none of them JSON (100 MB): their records take 115 MB.
+    let line = Array(String(repeating: "not json, ", count: 100).utf8) + [0x0A]
+    var text: [UInt8] = []
+    text.reserveCapacity(100_000 * line.count)
+    for _ in 0..<100_000 { text += line }
+    try Data(text).write(to: URL(fileURLWithPath: dir + "/logs/app.log"))
+    text = []
+    let config = try writeConfig(dir: dir, logs: dir + "/logs", stateDir: dir + "/state", datasets: dir + "/datasets")
+
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Binaries.feedbackd)
+    process.arguments = ["replay", "--config", config, "--flush"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    // The child's peak RSS (VmHWM) as it runs: the memory held grew with the records.
+    var peakKB = 0
+    while process.isRunning {
+      if let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+        let hwm = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+      {
+        peakKB = max(peakKB, Int(hwm.split(separator: " ").dropFirst().first ?? "") ?? 0)
+      }
+      Thread.sleep(forTimeInterval: 0.01)
+    }
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0)
+    #expect(peakKB > 0)
+    #expect(peakKB < 100_000, "peak RSS \(peakKB) KB")
+
+    let files = listFiles(dir + "/state/rejects").sorted()
+    let sizes = try files.map {
+      try FileManager.default.attributesOfItem(atPath: dir + "/state/rejects/" + $0)[.size] as! Int
+    }
+    #expect(files.count == 2, "\(files)")
+    // A file is rotated once a write (of about 1 MiB) takes it past 64 MiB.
+    #expect(sizes.allSatisfy { $0 <= (65 << 20) + 2048 }, "\(sizes)")
+    // The newest records are kept, whole, in order, up to the last line.
+    let newest = try String(contentsOfFile: dir + "/state/rejects/" + files.last!, encoding: .utf8)
+      .split(separator: "\n")
+    let last = try JSONSerialization.jsonObject(with: Data(newest.last!.utf8)) as? [String: Any]
+    #expect(last?["offset"] as? Int == 99_999 * line.count)
+    #expect(last?["reason"] as? String == "invalid_json")
+  }
 }
 
 @Suite struct CommandLineTests {
