@@ -18,9 +18,10 @@ detected by DuckDB — and computes the labels of DIR/bench.yaml with feedbackd'
   written with COPY to DIR/duckdb/ctr.jsonl.
 
 Then `feedbackd replay --config DIR/bench.yaml --flush` runs on fresh DIR/state and DIR/out.
-Each job runs --runs times (default 2), alternating; the best wall time of each is reported
-(warm page cache). Before each timed job, `sync` writes back what the jobs before it wrote (not
-timed): otherwise each job pays for the writeback of the other's output (about 200 MB each),
+Each job first runs --warmup times untimed (default 1), then --runs times (default 2),
+alternating; the best wall time of each is reported (warm page cache), and the ratio of each
+run's two jobs with their median. Before each timed job, `sync` writes back what the jobs
+before it wrote (not timed): otherwise each job pays for the writeback of the other's output (about 200 MB each),
 which made DuckDB's runs 3.5-3.7 s here against 2.4 s alone. Finally both outputs are loaded into DuckDB and compared: row count and
 sum(clicked) must agree, and each key's row is compared column by column. Prints the times,
 MB/s (decompressed bytes / time) and feedbackd_time / duckdb_time, then one JSON line. Exits 1
@@ -229,6 +230,8 @@ def main():
     ap.add_argument("--dir", default=".build/bench-corpus", help="corpus directory (feedbackd-bench corpus)")
     ap.add_argument("--feedbackd", default=".build/release/feedbackd", help="feedbackd binary")
     ap.add_argument("--runs", type=int, default=2, help="runs of each job, alternating; the best is reported")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="untimed runs of each job first (DuckDB's first run in a session took 2-3x its others)")
     ap.add_argument("--peak-rss", action="store_true",
                     help="also report peak RSS: this process (DuckDB + Python) and feedbackd (the largest child)")
     ap.add_argument("--duckdb-child", nargs=2, metavar=("GLOB", "OUT"), help=argparse.SUPPRESS)
@@ -247,6 +250,12 @@ def main():
     os.makedirs(os.path.join(corpus_dir, "duckdb"), exist_ok=True)
     duck_path = os.path.join(corpus_dir, "duckdb", "ctr.jsonl")
 
+    for i in range(args.warmup):
+        os.sync()
+        seconds, _ = run_duckdb(glob, duck_path)
+        os.sync()
+        elapsed, _, _ = run_feedbackd(args.feedbackd, corpus_dir)
+        print(f"warm-up {i + 1} (not counted): duckdb {seconds:.3f} s, feedbackd {elapsed:.3f} s", file=sys.stderr)
     duck_times, fb_times, duck_rss, fb_rss = [], [], 0, 0
     for i in range(args.runs):
         os.sync()
@@ -272,6 +281,12 @@ def main():
     print(f"feedbackd  {fb:8.3f} s  {mb / fb:8.1f} MB/s   (replay --flush, best of {args.runs}: "
           + ", ".join(f"{t:.3f}" for t in fb_times) + ")")
     print(f"feedbackd / duckdb time: {fb / duck:.3f}   (goal <= 0.5)")
+    # Each run's two jobs ran back to back: their ratio is the least exposed to the machine's
+    # speed changing between runs.
+    pairs = sorted(f / d for f, d in zip(fb_times, duck_times))
+    pair_median = pairs[len(pairs) // 2] if len(pairs) % 2 else (pairs[len(pairs) // 2 - 1] + pairs[len(pairs) // 2]) / 2
+    print("  run by run: " + ", ".join(f"{f / d:.3f}" for f, d in zip(fb_times, duck_times))
+          + f"; median {pair_median:.3f}")
     print(f"rows       feedbackd {check['feedbackd_rows']} (clicked {check['feedbackd_clicked']}), "
           f"duckdb {check['duckdb_rows']} (clicked {check['duckdb_clicked']})"
           + ("" if agree else "   DISAGREE"))
@@ -286,6 +301,7 @@ def main():
         "feedbackd_s": round(fb, 3),
         "feedbackd_mb_s": round(mb / fb, 1),
         "feedbackd_over_duckdb": round(fb / duck, 3),
+        "feedbackd_over_duckdb_median_run": round(pair_median, 3),
         "rows": check["feedbackd_rows"],
         "clicked": check["feedbackd_clicked"],
         "duckdb_rows": check["duckdb_rows"],
