@@ -12,8 +12,8 @@ import LogFormats
 #endif
 
 /// The replay's per-line work on its two kinds of threads, each measured alone on one thread,
-/// without I/O, inflating or other threads: figures that repeat within a few percent, where
-/// the replay's wall time moves by 20% from hour to hour on this machine.
+/// without I/O, inflating or other threads: runs back to back agree within a few percent,
+/// where the replay's wall time moves by 20% between them on this machine.
 struct Engine: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Time the scanning and the labeling engine alone, on the corpus's plain files, one thread.",
