@@ -80,7 +80,7 @@ let package = Package(
     .executableTarget(
       name: "feedbackd-bench",
       dependencies: [
-        "Gzip", "FeedbackDaemon", "FeedbackConfig", "Labeling", "LogFormats",
+        "Gzip", "FeedbackDaemon", "FeedbackConfig", "Labeling", "LogFormats", "LogTail",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Benchmarks/Sources/feedbackd-bench"

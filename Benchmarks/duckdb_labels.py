@@ -36,6 +36,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -283,8 +284,7 @@ def main():
     print(f"feedbackd / duckdb time: {fb / duck:.3f}   (goal <= 0.5)")
     # Each run's two jobs ran back to back: their ratio is the least exposed to the machine's
     # speed changing between runs.
-    pairs = sorted(f / d for f, d in zip(fb_times, duck_times))
-    pair_median = pairs[len(pairs) // 2] if len(pairs) % 2 else (pairs[len(pairs) // 2 - 1] + pairs[len(pairs) // 2]) / 2
+    pair_median = statistics.median(f / d for f, d in zip(fb_times, duck_times))
     print("  run by run: " + ", ".join(f"{f / d:.3f}" for f, d in zip(fb_times, duck_times))
           + f"; median {pair_median:.3f}")
     print(f"rows       feedbackd {check['feedbackd_rows']} (clicked {check['feedbackd_clicked']}), "

@@ -57,11 +57,17 @@ final class AppendLog {
     } else {
       written = 0
     }
-    // Files a crashed run started after the committed one hold nothing committed.
-    var next = index + 1
-    while fixedName == nil, FileSystem.exists(self.path(next)) {
-      FileSystem.remove(self.path(next))
-      next += 1
+    // Files a crashed run started after the committed one hold nothing committed. Records
+    // written ahead of a commit may have rotated through more files than are kept, so the
+    // committed file and those right after it may be gone while later ones are not: every
+    // file numbered past the committed one goes.
+    if fixedName == nil {
+      let prefix = baseName + "-"
+      for name in FileSystem.list(directory) where name.hasPrefix(prefix) && name.hasSuffix(".jsonl") {
+        if let number = Int(name.dropFirst(prefix.count).dropLast(".jsonl".count)), number > index {
+          FileSystem.remove(directory + "/" + name)
+        }
+      }
     }
   }
 

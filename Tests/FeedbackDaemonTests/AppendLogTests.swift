@@ -70,6 +70,30 @@ import Testing
     #expect(try numbers(in: root) == Array(0..<260))
   }
 
+  /// More rotations ahead of the commit than files are kept: the committed file is gone, and
+  /// so are the ones right after it, but later ones are not.
+  @Test func aCrashAfterManyRotationsLeavesNoUncommittedFile() throws {
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    var committed: AppendLog.Position
+    do {
+      let log = try AppendLog(
+        directory: root, baseName: "rejects", committed: nil, maxFileBytes: 10_000, keepFiles: 2, flushBytes: 1000)
+      for n in 0..<150 { log.append(Self.record(n)) }
+      committed = try log.prepareCommit()
+      #expect(committed == AppendLog.Position(index: 2, length: 5000))
+      for n in 150..<650 { log.append(Self.record(n)) }
+      let files = try FileManager.default.contentsOfDirectory(atPath: root).sorted()
+      #expect(files == ["rejects-000006.jsonl", "rejects-000007.jsonl"])
+    }
+    let log = try AppendLog(
+      directory: root, baseName: "rejects", committed: committed, maxFileBytes: 10_000, keepFiles: 2, flushBytes: 1000)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)
+    // The lines are read again: their records come once, in files numbered on from the commit.
+    for n in 150..<650 { log.append(Self.record(n)) }
+    _ = try log.prepareCommit()
+    #expect(try numbers(in: root) == Array(550..<650))
+  }
+
   @Test func aWriteThatFailsAheadOfTheCommitIsDoneByTheCommit() throws {
     defer { try? FileManager.default.removeItem(atPath: root) }
     let log = try AppendLog(

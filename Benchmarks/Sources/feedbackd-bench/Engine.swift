@@ -2,8 +2,10 @@ import ArgumentParser
 import FeedbackConfig
 import FeedbackDaemon
 import Foundation
+import Gzip
 import Labeling
 import LogFormats
+import LogTail
 
 #if canImport(Glibc)
   import Glibc
@@ -87,7 +89,7 @@ struct Engine: ParsableCommand {
   private func isGzip(_ path: String) -> Bool {
     guard let handle = FileHandle(forReadingAtPath: path) else { return false }
     defer { try? handle.close() }
-    return handle.readData(ofLength: 2) == Data([0x1F, 0x8B])
+    return GzipInflater.hasMagic(handle.readData(ofLength: 2))
   }
 
   private func splitLines(_ all: UnsafeRawBufferPointer) -> [Range<Int>] {
@@ -129,7 +131,7 @@ struct Engine: ParsableCommand {
         let line = UnsafeRawBufferPointer(rebasing: all[lines[i]])
         guard scanned.load(i, line: line, into: &event) == nil else { continue }
         events += 1
-        try engine.process(event: &event, source: 0, lineHash: lineHash(line))
+        try engine.process(event: &event, source: 0, lineHash: LogTail.lineHash(line))
       }
       elapsed += ContinuousClock.now - start
       chunk = end
@@ -142,13 +144,6 @@ struct Engine: ParsableCommand {
     return EngineRun(
       seconds: seconds(elapsed), events: events, predictions: engine.counters.predictions, rows: output.rows,
       positive: output.positive)
-  }
-
-  /// FNV-1a, as `LogTail.lineHash` (which the engine asks for feedback lines only).
-  private func lineHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in bytes { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-    return hash
   }
 
   private func report(
