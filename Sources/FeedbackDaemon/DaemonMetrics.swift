@@ -32,6 +32,8 @@ final class DaemonMetrics {
       Recorder(label: "feedbackd_label_delay_seconds", dimensions: [("label", $0.name)], aggregate: true)
     }
     rowDelays = rules.datasets.map { dataset in dataset.labels.map { labelDelays[$0] } }
+    // Which build is running (a gauge at 1, Prometheus' usual `_info` pattern).
+    Gauge(label: "feedbackd_build_info", dimensions: [("version", FeedbackdVersion.current)]).record(1)
     // Every series that can be known up front is exported from the start, at zero, so that
     // dashboards and alerts see a 0 rather than nothing.
     let kinds = ["prediction"] + rules.feedbackTypes.map(\.name) + ["ignored", "missing_key"]

@@ -129,7 +129,11 @@ public final class LiveRunner: Sendable {
       health.withLock { $0.ready = true }
       notifier.notify("READY=1\nSTATUS=tailing \(config.sources.count) source(s)")
       logger.notice(
-        "started", metadata: ["sources": "\(config.sources.map(\.name))", "state_dir": "\(config.stateDir)"])
+        "started",
+        metadata: [
+          "version": "\(FeedbackdVersion.current)", "sources": "\(config.sources.map(\.name))",
+          "state_dir": "\(config.stateDir)",
+        ])
 
       while !stopRequested {
         if control.withLock({

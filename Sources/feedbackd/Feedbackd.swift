@@ -9,6 +9,7 @@ struct Feedbackd: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "feedbackd",
     abstract: "Turns prediction and feedback events in application logs into a labeled training dataset.",
+    version: FeedbackdVersion.current,
     subcommands: [RunCommand.self, ReplayCommand.self, CheckCommand.self, StatusCommand.self, ReportCommand.self]
   )
 }

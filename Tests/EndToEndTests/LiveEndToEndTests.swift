@@ -195,6 +195,10 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     ] {
       #expect(metrics.stdout.contains(name), "\(name) missing from /metrics")
     }
+    // The running build says which version it is, as `--version` does.
+    let version = try run(Binaries.feedbackd, ["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    #expect(version.split(separator: ".").count == 3 && version.allSatisfy { $0.isNumber || $0 == "." }, "\(version)")
+    #expect(metrics.stdout.contains("feedbackd_build_info{version=\"\(version)\"} 1"), "build info missing")
     let linesRead = metrics.stdout.split(separator: "\n").first { $0.hasPrefix("feedbackd_lines_read_total{") }
     let expectedLines = try String(contentsOfFile: setup.input, encoding: .utf8).split(separator: "\n").count
     #expect(linesRead?.hasSuffix(" \(expectedLines)") == true, "\(linesRead ?? "none")")
