@@ -77,8 +77,20 @@ public final class LineCursor {
       buffer.withUnsafeBytes { all in
         while handed < maxLines, start < all.count {
           let base = all.baseAddress! + start
-          guard let p = memchr(base, 0x0A, all.count - start) else { break }
-          let newline = base.distance(to: UnsafeRawPointer(p)) + start
+          let remaining = all.count - start
+          let newline: Int
+          // Where the read-ahead thread found this line's newline (checked: it is there), or
+          // found by looking for it.
+          if skippingFrom == nil, let length = reader.scannedLength(at: position), length < remaining,
+            base.load(fromByteOffset: length, as: UInt8.self) == 0x0A
+              || (length + 1 < remaining && base.load(fromByteOffset: length, as: UInt8.self) == 0x0D
+                && base.load(fromByteOffset: length + 1, as: UInt8.self) == 0x0A)
+          {
+            newline = start + length + (base.load(fromByteOffset: length, as: UInt8.self) == 0x0D ? 1 : 0)
+          } else {
+            guard let p = memchr(base, 0x0A, remaining) else { break }
+            newline = base.distance(to: UnsafeRawPointer(p)) + start
+          }
           let length = newline - start
           let lineOffset = position
           let end = position + Int64(length + 1)

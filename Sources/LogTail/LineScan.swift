@@ -109,6 +109,14 @@ final class ChunkLines {
     atLineStart = start == bytes.count
   }
 
+  /// The length of the scanned line at `offset` (one trailing CR not counted), if one starts
+  /// there; lines before it are passed, the line itself is not (`find` looks it up next).
+  @inline(__always) func length(at offset: Int64) -> Int? {
+    while next < offsets.count, offsets[next] < offset { next += 1 }
+    guard next < offsets.count, offsets[next] == offset else { return nil }
+    return Int(lengths[next])
+  }
+
   /// The line at `offset` of `length` bytes, if it was scanned; lines before it are passed.
   @inline(__always) func find(offset: Int64, length: Int) -> Int? {
     while next < offsets.count {

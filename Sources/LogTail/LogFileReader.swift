@@ -91,6 +91,15 @@ public final class LogFileReader {
     return ScannedLine(batch: chunkLines.batch, index: index)
   }
 
+  /// The length of the line at `offset` (one trailing CR not counted) as the read-ahead thread
+  /// split it, if that line lies in the chunk read last and was scanned: where its newline is,
+  /// without looking for it again. The bytes the reader handed out at `offset` are the ones
+  /// the thread split (a reader whose file changed under it is dropped: `LineCursor`'s
+  /// `invalidated`).
+  @inline(__always) func scannedLength(at offset: Int64) -> Int? {
+    chunkLines?.length(at: offset)
+  }
+
   /// Appends the next decompressed bytes to `buffer`; returns how many (0 at the end of
   /// what the file holds now).
   @discardableResult
