@@ -82,6 +82,7 @@ let package = Package(
       dependencies: [
         "Gzip", "FeedbackDaemon", "FeedbackConfig", "Labeling", "LogFormats", "LogTail",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
       ],
       path: "Benchmarks/Sources/feedbackd-bench"
     ),

@@ -13,8 +13,9 @@ struct Bench: ParsableCommand {
       `gzip -dcf` to /dev/null, and `feedbackd replay --flush` (wall time, throughput, peak RSS).
       feedbackd-bench engine   times the replay's per-line work alone, one thread, on the corpus's \
       plain files: the scanning and the labeling engine (and what the join state's size costs it).
+      feedbackd-bench replay   runs the job's replay in this process, for profilers that cannot run       `feedbackd` itself (callgrind).
       """,
-    subcommands: [Corpus.self, Run.self, Engine.self]
+    subcommands: [Corpus.self, Run.self, Engine.self, InProcessReplay.self]
   )
 }
 

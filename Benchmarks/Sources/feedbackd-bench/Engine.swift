@@ -84,7 +84,7 @@ struct Engine: ParsableCommand {
   }
 
   // The three measurements, each in a function of its own that is never inlined, so that
-  // `Benchmarks/callgrind_engine.sh` can count each one's instructions (callgrind's inclusive
+  // `Benchmarks/callgrind.py` can count each one's instructions (callgrind's inclusive
   // cost of the function).
 
   /// (a) Scans every line into `scanned` (emptied first); returns the seconds it took.
