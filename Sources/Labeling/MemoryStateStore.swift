@@ -366,6 +366,9 @@ public final class MemoryStateStore: StateStore {
   public func ref(key: JoinKey) throws -> KeyRef {
     let hash = keys.hash(key)
     if let index = keys.find(key, hash: hash, keyOf: { entries[Int($0)].key }) { return KeyRef(index) }
+    // A new key (most predictions): its entry is made where it will stay. Built aside and
+    // moved in, it was copied twice (160 bytes each time).
+    if cold == nil || (coldKeysComplete && !coldKeys.contains(hash)) { return KeyRef(insertNew(key: key, hash: hash)) }
     var entry = Entry(key: key)
     entry.hash = hash
     if let cold, !coldKeysComplete || coldKeys.contains(hash) {
@@ -373,6 +376,26 @@ public final class MemoryStateStore: StateStore {
       try load(&entry, from: cold)
     }
     return KeyRef(insert(consume entry))
+  }
+
+  /// Stores an empty entry for a key that has none and nothing in the cold tier, in place: a
+  /// free slot holds an emptied entry already (`Entry.empty`), which only needs its key.
+  private func insertNew(key: JoinKey, hash: UInt64) -> Int32 {
+    let index: Int32
+    if let reused = freeEntries.popLast() {
+      index = reused
+      let i = Int(index)
+      entries[i].key = key
+      entries[i].hash = hash
+      entries[i].live = true
+    } else {
+      index = Int32(entries.count)
+      entries.append(Entry(key: key))
+      entries[Int(index)].hash = hash
+    }
+    keys.insert(hash: hash, index: index)
+    recount(index)
+    return index
   }
 
   /// Stores a new entry for a key that has none.
