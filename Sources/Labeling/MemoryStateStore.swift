@@ -291,13 +291,20 @@ public final class MemoryStateStore: StateStore {
   /// What an entry holds on the heap: its key, payload and feedback. (`inout`, though it only
   /// reads: passed by value from the array, the entry was copied, 160 bytes, for every count.)
   private static func variableBytes(_ e: inout Entry) -> Int {
-    var bytes =
-      (e.key.heapBytes == 0 ? 0 : chunk(32 + e.key.heapBytes)) + heapBytes(e.payload) + heapBytes(e.coldFeedback)
-    if e.feedback.capacity > 0 {
-      bytes += heapBytes(e.feedback)
-      for f in e.feedback {
-        bytes += heapBytes(f.key) + heapBytes(f.fields) + (f.dedupe.map { heapBytes($0) } ?? 0)
-      }
+    keyBytes(e.key) + heapBytes(e.payload) + heapBytes(e.coldFeedback) + feedbackBytes(&e.feedback)
+  }
+
+  /// Heap bytes of a key.
+  @inline(__always) private static func keyBytes(_ key: JoinKey) -> Int {
+    key.heapBytes == 0 ? 0 : chunk(32 + key.heapBytes)
+  }
+
+  /// Heap bytes of a feedback list and of what its events hold.
+  @inline(__always) private static func feedbackBytes(_ feedback: inout [StoredFeedback]) -> Int {
+    guard feedback.capacity > 0 else { return 0 }
+    var bytes = heapBytes(feedback)
+    for f in feedback {
+      bytes += heapBytes(f.key) + heapBytes(f.fields) + (f.dedupe.map { heapBytes($0) } ?? 0)
     }
     return bytes
   }
@@ -308,6 +315,14 @@ public final class MemoryStateStore: StateStore {
     let bytes = Self.variableBytes(&entries[i])
     entryBytes += bytes - entries[i].cost
     entries[i].cost = bytes
+  }
+
+  /// Counts `delta` more heap bytes for entry `i`, where the caller knows what changed (the
+  /// hot paths: a whole `recount` walks the entry). Debug builds check it against a recount.
+  @inline(__always) private func addCost(_ delta: Int, at i: Int) {
+    entries[i].cost += delta
+    entryBytes += delta
+    assert(entries[i].cost == Self.variableBytes(&entries[i]), "entry cost out of step")
   }
 
   private func release(_ index: Int32) {
@@ -394,7 +409,8 @@ public final class MemoryStateStore: StateStore {
       entries[Int(index)].hash = hash
     }
     keys.insert(hash: hash, index: index)
-    recount(index)
+    // Nothing but the key yet (a free slot's cost is 0).
+    addCost(Self.keyBytes(key), at: Int(index))
     return index
   }
 
@@ -488,9 +504,10 @@ public final class MemoryStateStore: StateStore {
     entries[i].time = time
     entries[i].datasets = datasets
     entries[i].pending = datasets
+    let before = Self.heapBytes(entries[i].payload)
     entries[i].payload = consume payload
     markDirty(ref.index)
-    recount(ref.index)
+    addCost(Self.heapBytes(entries[i].payload) - before, at: i)
     let generation = entries[i].generation
     datasets.forEachBit { d in
       due.insert(
@@ -510,6 +527,7 @@ public final class MemoryStateStore: StateStore {
   public func finish(_ ref: KeyRef, expiresAt: Int64) {
     let i = Int(ref.index)
     guard entries[i].seq != 0 else { return }
+    let freed = Self.heapBytes(entries[i].payload) + Self.feedbackBytes(&entries[i].feedback)
     entries[i].seq = 0
     entries[i].pending = 0
     entries[i].payload = []
@@ -518,7 +536,7 @@ public final class MemoryStateStore: StateStore {
     entries[i].finishedExpires = expiresAt
     pendingCount -= 1
     markDirty(ref.index)
-    recount(ref.index)
+    addCost(-freed, at: i)
     finishedExpiry.append(ExpiryEntry(expiresAt: expiresAt, index: ref.index))
   }
 
