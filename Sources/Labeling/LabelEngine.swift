@@ -28,6 +28,20 @@ public final class LabelEngine {
   private var payload: [UInt8] = []
   /// Reused for each row's label outcomes.
   private var outcomes: [LabelOutcome] = []
+  /// What `outcome` needs of each label, as plain values: reading `rules.labels[label]` copied
+  /// the label's spec, retaining and releasing its name and value for every row.
+  private let labelInfo: [LabelInfo]
+  /// Each dataset's labels, `datasetLabels[datasetLabelStart[d]..<datasetLabelStart[d + 1]]`.
+  private let datasetLabelStart: [Int]
+  private let datasetLabels: [Int]
+
+  struct LabelInfo {
+    enum Kind { case binary, count, sum, first }
+    var feedbackType: Int
+    var kind: Kind
+    /// The feedback type has `dedupe_by`.
+    var dedupe: Bool
+  }
   /// Called after every 4096 rows one settle writes: the owner may commit there. One
   /// watermark step (a source ending, a flush, a gap in the log's times) can make a whole
   /// window's rows final at once, and only committed state can be evicted. A settle that an
@@ -54,6 +68,25 @@ public final class LabelEngine {
       feedbackTypes: rules.feedbackTypes.count, datasets: rules.datasets.count, sources: sources)
     sourceMaxTime = Array(repeating: nil, count: sources)
     sourceActive = Array(repeating: true, count: sources)
+    labelInfo = rules.labels.map { spec in
+      let kind: LabelInfo.Kind =
+        switch spec.value {
+        case .binary: .binary
+        case .count: .count
+        case .sum: .sum
+        case .first: .first
+        }
+      return LabelInfo(
+        feedbackType: spec.feedbackType, kind: kind, dedupe: rules.feedbackTypes[spec.feedbackType].dedupeBy != nil)
+    }
+    var starts = [0]
+    var all: [Int] = []
+    for dataset in rules.datasets {
+      all += dataset.labels
+      starts.append(all.count)
+    }
+    datasetLabelStart = starts
+    datasetLabels = all
     store.dueOffsets = rules.datasetMaxWindow
     nextDue = try store.earliestDue() ?? .max
     nextOrphan = try store.earliestUnclaimedFeedback() ?? .max
@@ -310,9 +343,20 @@ public final class LabelEngine {
     guard let range else { throw LabelingError.corruptState("prediction \(prediction.seq) payload") }
     // The buffer is reused: the output is done with the row (or holds a copy) when the next
     // one is made.
-    outcomes.removeAll(keepingCapacity: true)
-    for label in rules.datasets[d].labels {
-      outcomes.append(try outcome(label: label, predictedAt: prediction.time, feedback: feedback))
+    let first = datasetLabelStart[d]
+    let count = datasetLabelStart[d + 1] - first
+    if outcomes.count == count {
+      // In place (the last row, which held the array, is gone): emptying and appending went
+      // through `replaceSubrange`, about 170 instructions a row.
+      for k in 0..<count {
+        outcomes[k] = try outcome(label: datasetLabels[first + k], predictedAt: prediction.time, feedback: feedback)
+      }
+    } else {
+      outcomes.removeAll(keepingCapacity: true)
+      for k in 0..<count {
+        outcomes.append(
+          try outcome(label: datasetLabels[first + k], predictedAt: prediction.time, feedback: feedback))
+      }
     }
     return LabeledRow(
       dataset: d, joinKey: store.key(ref), predictedAt: prediction.time, finalizeAt: due.finalizeAt,
@@ -325,8 +369,8 @@ public final class LabelEngine {
   /// all) the duplicate checks compare with the earlier ones in place, in memory on the stack:
   /// copying each event and building two sets per row was 3% of the pipeline thread.
   func outcome(label: Int, predictedAt: Int64, feedback: [StoredFeedback]) throws -> LabelOutcome {
-    let spec = rules.labels[label]
-    let dedupeConfigured = rules.feedbackTypes[spec.feedbackType].dedupeBy != nil
+    let spec = labelInfo[label]
+    let dedupeConfigured = spec.dedupe
     let n = feedback.count
     // Indices: [0, n) the events in the window so far, [n, 2n) those attributed.
     return try withUnsafeTemporaryAllocation(of: Int.self, capacity: max(2 * n, 1)) { indices in
@@ -369,7 +413,7 @@ public final class LabelEngine {
       }
       let chosen = UnsafeBufferPointer(rebasing: indices[n..<(n + attributed)])
       let at = chosen.first.map { feedback[$0].time }
-      switch spec.value {
+      switch spec.kind {
       case .binary:
         return LabelOutcome(value: .number(chosen.isEmpty ? "0" : "1"), at: at)
       case .count:
