@@ -22,8 +22,8 @@ public final class ScannedLines {
   private var lines: [Line] = []
   /// `slotCount` slots per line (left empty for a rejected line): `slotsUsed` of the
   /// `slotsCapacity` at `slots`, which this object owns. Plain memory rather than an array:
-  /// a line's slots are copied in and out in one piece, with no uniqueness or bounds check per
-  /// slot (an array's were about a tenth of the scan's and of the load's instructions).
+  /// a line's slots are copied in and out with no uniqueness or bounds check per slot (with an
+  /// array, the scan took 2% more instructions and the engine's loads 2% more).
   private var slots: UnsafeMutablePointer<FieldSlot>
   private var slotsUsed = 0
   private var slotsCapacity: Int
