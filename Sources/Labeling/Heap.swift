@@ -145,7 +145,25 @@ struct RunQueue<Element: Comparable> {
   @discardableResult
   mutating func popMin() -> Element? {
     guard let source = minSource() else { return nil }
-    return source == lanes.count ? heap.popMin() : lanes[source].run.popFirst()
+    return pop(from: source)
+  }
+
+  /// The least element and where it is, for `popMin(at:)` (nothing may change the queue in
+  /// between): a look at the least element and its removal then find it once, not twice.
+  mutating func minAndPosition() -> (element: Element, position: Int)? {
+    guard let source = minSource() else { return nil }
+    guard let element = source == lanes.count ? heap.min : lanes[source].run.first else { return nil }
+    return (element, source)
+  }
+
+  /// Removes the least element, found at `position` by `minAndPosition` with no change since.
+  @discardableResult
+  mutating func popMin(at position: Int) -> Element? {
+    pop(from: position)
+  }
+
+  @inline(__always) private mutating func pop(from source: Int) -> Element? {
+    source == lanes.count ? heap.popMin() : lanes[source].run.popFirst()
   }
 
   var laneCount: Int { lanes.count }

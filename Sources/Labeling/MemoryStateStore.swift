@@ -612,13 +612,14 @@ public final class MemoryStateStore: StateStore {
     while true {
       // Every due row up to `dueCursor` is in memory; beyond it, the cold tier may hold
       // earlier ones than the heap's first.
-      let top = due.min()
-      if let cold, dueCursor < .afterAll(dueBy: watermark), top.map({ $0.row > dueCursor }) ?? true {
+      let least = due.minAndPosition()
+      if let cold, dueCursor < .afterAll(dueBy: watermark), least.map({ $0.element.row > dueCursor }) ?? true {
         try loadDueBatch(from: cold)
         continue
       }
-      guard let top, top.finalizeAt <= watermark else { return nil }
-      due.popMin()
+      guard let least, least.element.finalizeAt <= watermark else { return nil }
+      let top = least.element
+      due.popMin(at: least.position)
       prefetchUpcomingRows()
       if let ref = try live(top) { return DueRef(row: top.row, ref: ref) }
     }

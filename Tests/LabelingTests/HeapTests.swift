@@ -30,8 +30,9 @@ import Testing
 
 @Suite struct RunQueueTests {
   /// Elements that arrive nearly in order in a few lanes (with jitter, some far out of order,
-  /// duplicates, and pops interleaved) pop exactly as a sorted array would, whatever the
-  /// batch size; `count`, `items` and `upcoming` agree with it after every step.
+  /// duplicates, and pops interleaved, by `popMin` and by `minAndPosition` then `popMin(at:)`)
+  /// pop exactly as a sorted array would, whatever the batch size; `count`, `items` and
+  /// `upcoming` agree with it after every step.
   @Test(arguments: [(1, 1), (2, 4), (3, 256), (4, 7)] as [(UInt64, Int)])
   func popsInOrderLikeAHeap(seed: UInt64, batchSize: Int) {
     var rng = SplitMix64(seed: seed)
@@ -47,8 +48,13 @@ import Testing
         queue.insert(value, lane: lane)
         reference.append(value)
         reference.sort()
-      } else {
+      } else if step % 2 == 0 {
         #expect(queue.popMin() == reference.removeFirst())
+      } else {
+        // A look at the least element, then its removal where the look found it.
+        let least = queue.minAndPosition()
+        #expect(least?.element == reference.first)
+        #expect(least.flatMap { queue.popMin(at: $0.position) } == reference.removeFirst())
       }
       #expect(queue.count == reference.count)
       #expect(queue.min() == reference.first)
