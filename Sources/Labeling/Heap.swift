@@ -137,15 +137,12 @@ struct RunQueue<Element: Comparable> {
   }
 
   /// The least element (mutating: it may sort a batch in first).
-  mutating func min() -> Element? {
-    guard let source = minSource() else { return nil }
-    return source == lanes.count ? heap.min : lanes[source].run.first
-  }
+  mutating func min() -> Element? { minAndPosition()?.element }
 
   @discardableResult
   mutating func popMin() -> Element? {
     guard let source = minSource() else { return nil }
-    return pop(from: source)
+    return popMin(at: source)
   }
 
   /// The least element and where it is, for `popMin(at:)` (nothing may change the queue in
@@ -159,11 +156,7 @@ struct RunQueue<Element: Comparable> {
   /// Removes the least element, found at `position` by `minAndPosition` with no change since.
   @discardableResult
   mutating func popMin(at position: Int) -> Element? {
-    pop(from: position)
-  }
-
-  @inline(__always) private mutating func pop(from source: Int) -> Element? {
-    source == lanes.count ? heap.popMin() : lanes[source].run.popFirst()
+    position == lanes.count ? heap.popMin() : lanes[position].run.popFirst()
   }
 
   var laneCount: Int { lanes.count }

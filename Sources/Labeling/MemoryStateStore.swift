@@ -381,15 +381,15 @@ public final class MemoryStateStore: StateStore {
   public func ref(key: JoinKey) throws -> KeyRef {
     let hash = keys.hash(key)
     if let index = keys.find(key, hash: hash, keyOf: { entries[Int($0)].key }) { return KeyRef(index) }
-    // A new key (most predictions): its entry is made where it will stay. Built aside and
-    // moved in, it was copied twice (160 bytes each time).
-    if cold == nil || (coldKeysComplete && !coldKeys.contains(hash)) { return KeyRef(insertNew(key: key, hash: hash)) }
+    // A key new to the cold tier too (most predictions): its entry is made where it will
+    // stay. Built aside and moved in, it was copied twice (160 bytes each time).
+    guard let cold, !coldKeysComplete || coldKeys.contains(hash) else {
+      return KeyRef(insertNew(key: key, hash: hash))
+    }
     var entry = Entry(key: key)
     entry.hash = hash
-    if let cold, !coldKeysComplete || coldKeys.contains(hash) {
-      coldKeyLookups += 1
-      try load(&entry, from: cold)
-    }
+    coldKeyLookups += 1
+    try load(&entry, from: cold)
     return KeyRef(insert(consume entry))
   }
 

@@ -55,6 +55,19 @@ public final class LineCursor {
   /// Bytes held back as an unterminated last line.
   public var heldBytes: Int { buffer.count - start }
 
+  /// Where the newline is among the `count` bytes at `base` if the line is `length` bytes
+  /// long without one trailing CR: at `length`, or at `length + 1` after a CR; nil otherwise.
+  @inline(__always)
+  private static func newline(in base: UnsafeRawPointer, _ count: Int, after length: Int) -> Int? {
+    guard length < count else { return nil }
+    switch base.load(fromByteOffset: length, as: UInt8.self) {
+    case 0x0A: return length
+    case 0x0D where length + 1 < count && base.load(fromByteOffset: length + 1, as: UInt8.self) == 0x0A:
+      return length + 1
+    default: return nil
+    }
+  }
+
   public enum Step {
     case more
     case endOfData
@@ -79,14 +92,12 @@ public final class LineCursor {
           let base = all.baseAddress! + start
           let remaining = all.count - start
           let newline: Int
-          // Where the read-ahead thread found this line's newline (checked: it is there), or
-          // found by looking for it.
-          if skippingFrom == nil, let length = reader.scannedLength(at: position), length < remaining,
-            base.load(fromByteOffset: length, as: UInt8.self) == 0x0A
-              || (length + 1 < remaining && base.load(fromByteOffset: length, as: UInt8.self) == 0x0D
-                && base.load(fromByteOffset: length + 1, as: UInt8.self) == 0x0A)
+          // Where the read-ahead thread found this line's newline (checked: it is there, after
+          // at most the one CR its length leaves out), or found by looking for it.
+          if skippingFrom == nil, let length = reader.scannedLength(at: position),
+            let end = Self.newline(in: base, remaining, after: length)
           {
-            newline = start + length + (base.load(fromByteOffset: length, as: UInt8.self) == 0x0D ? 1 : 0)
+            newline = start + end
           } else {
             guard let p = memchr(base, 0x0A, remaining) else { break }
             newline = base.distance(to: UnsafeRawPointer(p)) + start

@@ -1,7 +1,6 @@
 import ArgumentParser
 import FeedbackConfig
 import FeedbackDaemon
-import Foundation
 import Logging
 
 /// The benchmark job's replay inside this process: what `feedbackd replay --flush` does, for
@@ -23,10 +22,7 @@ struct InProcessReplay: ParsableCommand {
 
   func run() throws {
     let dir = corpus.absoluteDir
-    let fm = FileManager.default
-    for sub in ["state", "out"] where fm.fileExists(atPath: dir + "/" + sub) {
-      try fm.removeItem(atPath: dir + "/" + sub)
-    }
+    try removeJobState(dir: dir)
     let config = try Configuration.load(path: dir + "/bench.yaml")
     var logger = Logger(label: "feedbackd-bench")
     logger.logLevel = .warning

@@ -192,12 +192,17 @@ struct ReplaySummaryFigures {
   }
 }
 
-/// Wipes the job's state and output, writes back what is dirty (`sync`), runs the replay, and checks that it succeeded.
-func runReplay(feedbackd: String, dir: String) throws -> ReplayRun {
+/// The job's state and output (DIR/state, DIR/out) removed: a replay starts afresh.
+func removeJobState(dir: String) throws {
   let fm = FileManager.default
   for sub in ["state", "out"] where fm.fileExists(atPath: dir + "/" + sub) {
     try fm.removeItem(atPath: dir + "/" + sub)
   }
+}
+
+/// Wipes the job's state and output, writes back what is dirty (`sync`), runs the replay, and checks that it succeeded.
+func runReplay(feedbackd: String, dir: String) throws -> ReplayRun {
+  try removeJobState(dir: dir)
   // The last round's output is written back first, untimed, so no round pays for another's.
   sync()
   let arguments = ["replay", "--config", dir + "/bench.yaml", "--flush"]
