@@ -26,22 +26,22 @@ enum RowRecord {
   }
 
   static func write(_ row: LabeledRow, ageClock: Int64, to buffer: ByteBuffer) {
-    row.joinKey.withBytes { key in
-      row.columnsJSON.withUnsafeBytes { columns in
-        let p = UnsafeMutableRawPointer(buffer.reserve(rowHeaderCount + key.count + columns.count))
-        p.storeBytes(of: rowTag, as: UInt8.self)
-        p.storeBytes(of: ageClock, toByteOffset: 1, as: Int64.self)
-        p.storeBytes(of: row.predictedAt, toByteOffset: 9, as: Int64.self)
-        p.storeBytes(of: UInt32(truncatingIfNeeded: key.count), toByteOffset: 17, as: UInt32.self)
-        p.storeBytes(of: UInt32(truncatingIfNeeded: columns.count), toByteOffset: 21, as: UInt32.self)
-        p.storeBytes(of: UInt32(truncatingIfNeeded: row.labels.count), toByteOffset: 25, as: UInt32.self)
-        var q = p + rowHeaderCount
-        if let base = key.baseAddress { q.copyMemory(from: base, byteCount: key.count) }
-        q += key.count
-        if let base = columns.baseAddress { q.copyMemory(from: base, byteCount: columns.count) }
-        q += columns.count
-        buffer.commit(q.assumingMemoryBound(to: UInt8.self))
-      }
+    row.columnsJSON.withUnsafeBytes { columns in
+      let key = row.joinKey
+      let p = UnsafeMutableRawPointer(buffer.reserve(rowHeaderCount + key.storeCount + columns.count))
+      p.storeBytes(of: rowTag, as: UInt8.self)
+      p.storeBytes(of: ageClock, toByteOffset: 1, as: Int64.self)
+      p.storeBytes(of: row.predictedAt, toByteOffset: 9, as: Int64.self)
+      var q = p + rowHeaderCount
+      // The key first: an inline key's bytes past its count are overwritten by the columns.
+      let keyCount = key.store(to: q)
+      q += keyCount
+      p.storeBytes(of: UInt32(truncatingIfNeeded: keyCount), toByteOffset: 17, as: UInt32.self)
+      p.storeBytes(of: UInt32(truncatingIfNeeded: columns.count), toByteOffset: 21, as: UInt32.self)
+      p.storeBytes(of: UInt32(truncatingIfNeeded: row.labels.count), toByteOffset: 25, as: UInt32.self)
+      if let base = columns.baseAddress { q.copyMemory(from: base, byteCount: columns.count) }
+      q += columns.count
+      buffer.commit(q.assumingMemoryBound(to: UInt8.self))
     }
     // By index: `withUnsafeBufferPointer` retained the array for each row.
     for index in row.labels.indices { write(row.labels[index], to: buffer) }

@@ -220,20 +220,27 @@ public final class LabelEngine {
       counters.duplicatePredictions += 1
       guard time < old.time else { return }
     }
+    let stored = rules.exactPayload(event) ?? rewrittenPayload(event)
+    try store.setPrediction(ref, seq: seq, time: time, payload: stored, datasets: datasets)
+    for d in 0..<rules.datasets.count where datasets & (1 << UInt64(d)) != 0 {
+      nextDue = Swift.min(nextDue, time &+ rules.datasetMaxWindow[d])
+    }
+  }
+
+  /// A payload with a value to rewrite, built in the reused buffer, then copied to an array of
+  /// its exact size: handing over the reused buffer itself would leave every stored payload
+  /// holding a buffer of the largest capacity seen (measured: peak RSS 48 -> 90 MB).
+  @inline(never)
+  private func rewrittenPayload(_ event: ScannedEvent) -> [UInt8] {
     // The reused buffer is borrowed as a local (moved out and back): reading the property
     // for the copy retained it.
     var buffer: [UInt8] = []
     swap(&buffer, &payload)
     buffer.removeAll(keepingCapacity: true)
     rules.writePayload(event, to: &buffer)
-    // An exact-size copy: handing over the reused buffer itself would leave every stored
-    // payload holding a buffer of the largest capacity seen (measured: peak RSS 48 -> 90 MB).
     let stored = buffer.withUnsafeBufferPointer { Array($0) }
     swap(&buffer, &payload)
-    try store.setPrediction(ref, seq: seq, time: time, payload: stored, datasets: datasets)
-    for d in 0..<rules.datasets.count where datasets & (1 << UInt64(d)) != 0 {
-      nextDue = Swift.min(nextDue, time &+ rules.datasetMaxWindow[d])
-    }
+    return stored
   }
 
   private func processFeedback(type: Int, key: JoinKey, event: ScannedEvent, lineHash: UInt64) throws {

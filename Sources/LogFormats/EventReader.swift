@@ -203,7 +203,7 @@ public final class EventReader {
     case .number:
       time = Timestamp.epochNanoseconds(numberText: raw)
     case .string where !needsRewrite:
-      let text = UnsafeRawBufferPointer(rebasing: raw.dropFirst().dropLast())
+      let text = UnsafeRawBufferPointer(start: raw.baseAddress! + 1, count: raw.count - 2)
       time = Timestamp.parse(text: text) ?? Timestamp.epochNanoseconds(numberText: text)
     case .string:
       time = (try? JSONValue.parse(raw)).flatMap { Timestamp.parse($0) }

@@ -443,7 +443,15 @@ public struct ScannedEvent {
 
   /// The raw bytes of a found value (a string with its quotes).
   @inline(__always) public func raw(_ slot: FieldSlot) -> UnsafeRawBufferPointer {
-    UnsafeRawBufferPointer(rebasing: json[Int(slot.start)..<Int(slot.end)])
+    UnsafeRawBufferPointer(start: json.baseAddress! + Int(slot.start), count: Int(slot.end &- slot.start))
+  }
+
+  /// The bytes between a found string's quotes (`raw` without its first and last byte).
+  ///
+  /// By pointer: `raw(slot).dropFirst().dropLast()` went through the generic `Collection`
+  /// methods, about 60 instructions each, on every line's timestamp and key.
+  @inline(__always) public func stringContents(_ slot: FieldSlot) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(start: json.baseAddress! + Int(slot.start) + 1, count: Int(slot.end &- slot.start) - 2)
   }
 
   /// The value as a `JSONValue` (parsed), `nil` when absent.
@@ -460,7 +468,7 @@ public struct ScannedEvent {
     case .absent:
       JSONValue.appendLiteral("null", to: &out)
     case _ where !slot.needsRewrite:
-      out.append(contentsOf: raw(slot))
+      out.appendBytes(raw(slot))
     default:
       (try? JSONValue.parse(raw(slot)))?.write(to: &out)
     }
@@ -506,7 +514,7 @@ public struct ScannedEvent {
     case .number:
       return String(decoding: raw(slot), as: UTF8.self)
     case .string where !slot.needsRewrite:
-      return String(decoding: UnsafeRawBufferPointer(rebasing: raw(slot).dropFirst().dropLast()), as: UTF8.self)
+      return String(decoding: stringContents(slot), as: UTF8.self)
     case .string:
       return value(index)?.stringValue
     default:

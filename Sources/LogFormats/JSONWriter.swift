@@ -156,3 +156,15 @@ extension JSONValue {
   /// No paths: scanning the elements records nothing.
   private static let elementSelector = FieldSelector(paths: [])
 }
+
+extension Array where Element == UInt8 {
+  /// Appends raw bytes, passed to `append(contentsOf:)` as typed `UInt8`s: as an
+  /// `UnsafeRawBufferPointer` they went through a slower generic path (the engine's
+  /// instructions per line fell 1.7% when kept values were appended this way).
+  @inline(__always)
+  public mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) {
+    append(
+      contentsOf: UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+    )
+  }
+}

@@ -233,7 +233,7 @@ public struct LineDecoder: Sendable {
       guard let time = Timestamp.epochNanoseconds(numberText: event.raw(slot)) else { return .badTime }
       event.time = time
     case .string where !slot.needsRewrite:
-      let text = UnsafeRawBufferPointer(rebasing: event.raw(slot).dropFirst().dropLast())
+      let text = event.stringContents(slot)
       guard let time = Timestamp.parse(text: text) ?? Timestamp.epochNanoseconds(numberText: text) else {
         return .badTime
       }

@@ -32,6 +32,22 @@ import Testing
     #expect(JoinKey("ab") != JoinKey("ab\u{0}"))
   }
 
+  /// `store(to:)` writes the key's text and stays within `storeCount` bytes, for inline keys
+  /// of every length and for long ones.
+  @Test func storeWritesTheTextWithinItsRoom() {
+    for length in 0...40 {
+      let text = String((0..<length).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
+      let key = JoinKey(text)
+      #expect(key.storeCount >= key.count)
+      // Guard bytes after the room must survive.
+      var buffer = [UInt8](repeating: 0xEE, count: key.storeCount + 8)
+      let written = buffer.withUnsafeMutableBytes { key.store(to: $0.baseAddress!) }
+      #expect(written == length)
+      #expect(Array(buffer[0..<written]) == Array(text.utf8), "length \(length)")
+      #expect(buffer[key.storeCount...].allSatisfy { $0 == 0xEE }, "length \(length)")
+    }
+  }
+
   /// A key read from a line is the text `keyText` gives: escapes decoded, numbers as written.
   @Test func scannedKeysMatchTheirText() throws {
     let selector = FieldSelector(paths: [try FieldPath(parsing: "k")])
