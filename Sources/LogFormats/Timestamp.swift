@@ -151,15 +151,16 @@ public enum Timestamp {
     if position < count, text[position] == ASCII.dot {
       position += 1
       var digits = 0
-      while position < count, ASCII.isDigit(text[position]) {
-        if digits < 9 { fraction = fraction * 10 + Int64(text[position] - ASCII.zero) }
+      while position < count {
+        let digit = text[position] &- ASCII.zero
+        guard digit < 10 else { break }
+        // Nine digits at most: no overflow.
+        if digits < 9 { fraction = fraction &* 10 &+ Int64(digit) }
         digits += 1
         position += 1
       }
       guard digits > 0 else { return nil }
-      if digits < 9 {
-        for _ in digits..<9 { fraction *= 10 }
-      }
+      if digits < 9 { fraction &*= powerOfTen(9 - digits) }
     }
     var offsetSeconds = 0
     if position < count {
@@ -191,6 +192,21 @@ public enum Timestamp {
     let (total, overflow2) = scaled.addingReportingOverflow(nanos)
     guard !overflow1, !overflow2 else { return nil }
     return total
+  }
+
+  /// 10^n for n in 0...8, the scale of a fraction with 9 - n digits.
+  @inline(__always) static func powerOfTen(_ n: Int) -> Int64 {
+    switch n {
+    case 0: 1
+    case 1: 10
+    case 2: 100
+    case 3: 1000
+    case 4: 10000
+    case 5: 100_000
+    case 6: 1_000_000
+    case 7: 10_000_000
+    default: 100_000_000
+    }
   }
 
   /// The fixed head of an RFC 3339 time, `YYYY-MM-DDTHH:MM:SS` (`T`, `t` or a space between
