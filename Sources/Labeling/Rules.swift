@@ -146,14 +146,13 @@ final class RuleTables: @unchecked Sendable {
     out.append(UInt8(ascii: "]"))
   }
 
-  /// The payload `writePayload` writes, made in an array of its exact size; `nil` when a kept
-  /// value's text differs from its compact form (an escape, whitespace), which only
-  /// `writePayload` rewrites.
+  /// How many bytes `writePayload` writes for `event`, when `writeExactPayload` can write them:
+  /// `nil` when a kept value's text differs from its compact form (an escape, whitespace),
+  /// which only `writePayload` rewrites.
   ///
   /// Measured first, then copied value by value: appending each value to a reused array went
-  /// through `Array.append(contentsOf:)`, about 100 instructions a value, and the stored copy
-  /// of that array took another 160.
-  func exactPayload(_ event: borrowing ScannedEvent) -> [UInt8]? {
+  /// through `Array.append(contentsOf:)`, about 100 instructions a value.
+  func payloadLength(_ event: borrowing ScannedEvent) -> Int? {
     let slots = event.fields.slots
     var total = 1 + columns.count
     for d in columns.indices {
@@ -174,41 +173,44 @@ final class RuleTables: @unchecked Sendable {
         }
       }
     }
+    return total
+  }
+
+  /// Writes the payload `payloadLength` measured (not `nil`) at `target`, which has room for it.
+  func writeExactPayload(_ event: borrowing ScannedEvent, to target: UnsafeMutableRawPointer) {
+    let slots = event.fields.slots
     let json = event.json.baseAddress!
-    return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
-      var p = UnsafeMutableRawPointer(buffer.baseAddress!)
-      @inline(__always) func put(_ byte: UInt8) {
-        p.storeBytes(of: byte, as: UInt8.self)
-        p += 1
+    var p = target
+    @inline(__always) func put(_ byte: UInt8) {
+      p.storeBytes(of: byte, as: UInt8.self)
+      p += 1
+    }
+    put(UInt8(ascii: "["))
+    for d in columns.indices {
+      if d > 0 { put(UInt8(ascii: ",")) }
+      let (start, count) = columns[d]
+      if count < 0 {
+        let length = Int(event.fields.documentEnd &- event.fields.documentStart)
+        p.copyMemory(from: json + Int(event.fields.documentStart), byteCount: length)
+        p += length
+        continue
       }
       put(UInt8(ascii: "["))
-      for d in columns.indices {
-        if d > 0 { put(UInt8(ascii: ",")) }
-        let (start, count) = columns[d]
-        if count < 0 {
-          let length = Int(event.fields.documentEnd &- event.fields.documentStart)
-          p.copyMemory(from: json + Int(event.fields.documentStart), byteCount: length)
+      for i in start..<start + count {
+        if i > start { put(UInt8(ascii: ",")) }
+        let slot = slots[columnSlots[i]]
+        if slot.kind == .absent {
+          p.storeBytes(of: UInt32(littleEndian: 0x6C6C_756E), as: UInt32.self)  // "null"
+          p += 4
+        } else {
+          let length = Int(slot.end &- slot.start)
+          p.copyMemory(from: json + Int(slot.start), byteCount: length)
           p += length
-          continue
         }
-        put(UInt8(ascii: "["))
-        for i in start..<start + count {
-          if i > start { put(UInt8(ascii: ",")) }
-          let slot = slots[columnSlots[i]]
-          if slot.kind == .absent {
-            p.storeBytes(of: UInt32(littleEndian: 0x6C6C_756E), as: UInt32.self)  // "null"
-            p += 4
-          } else {
-            let length = Int(slot.end &- slot.start)
-            p.copyMemory(from: json + Int(slot.start), byteCount: length)
-            p += length
-          }
-        }
-        put(UInt8(ascii: "]"))
       }
       put(UInt8(ascii: "]"))
-      initialized = p - UnsafeMutableRawPointer(buffer.baseAddress!)
     }
+    put(UInt8(ascii: "]"))
   }
 
   deinit {
@@ -382,9 +384,14 @@ public struct Rules: Sendable {
     classifier._withUnsafeGuaranteedRef { $0.writePayload(event, to: &out) }
   }
 
-  /// `writePayload`'s bytes in an exact-size array, or `nil` when a value must be rewritten.
-  func exactPayload(_ event: borrowing ScannedEvent) -> [UInt8]? {
-    classifier._withUnsafeGuaranteedRef { $0.exactPayload(event) }
+  /// `writePayload`'s length, when `writeExactPayload` can write it (no value to rewrite).
+  func payloadLength(_ event: borrowing ScannedEvent) -> Int? {
+    classifier._withUnsafeGuaranteedRef { $0.payloadLength(event) }
+  }
+
+  /// Writes the payload `payloadLength` measured at `target`.
+  func writeExactPayload(_ event: borrowing ScannedEvent, to target: UnsafeMutableRawPointer) {
+    classifier._withUnsafeGuaranteedRef { $0.writeExactPayload(event, to: target) }
   }
 
   public enum Classification: Sendable, Equatable {
