@@ -94,8 +94,24 @@ extension JSONValue {
       p[0] = ASCII.quote
       return p + 1
     }
-    // Short texts (keys, names): copied byte by byte as they are checked.
-    for position in 0..<count {
+    // Eight bytes at a time while none needs an escape (a quote, a backslash, a control
+    // byte; flagged by the high bit of its byte), then byte by byte. Room: 8 bytes written for
+    // 8 read stay within `maxQuotedCount`.
+    var start = 0
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    while start &+ 8 <= count {
+      let word = UnsafeRawPointer(base + start).loadUnaligned(as: UInt64.self)
+      let quotes = word ^ (ones &* UInt64(ASCII.quote))
+      let backslashes = word ^ (ones &* UInt64(ASCII.backslash))
+      let special =
+        ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes | (word &- ones &* 0x20) & ~word)
+        & (ones &* 0x80)
+      if special != 0 { break }
+      UnsafeMutableRawPointer(p).storeBytes(of: word, as: UInt64.self)
+      p += 8
+      start &+= 8
+    }
+    for position in start..<count {
       let byte = base[position]
       if byte < 0x20 || byte == ASCII.quote || byte == ASCII.backslash {
         p = writeEscape(byte, to: p)
