@@ -73,6 +73,23 @@ struct Harness {
     #expect(h.recorder.rows.first?.labels.first?.at == t0 + 10 * second)
   }
 
+  /// Payloads of every size, past the engine's 256-byte scratch and growing it several times,
+  /// come back whole in their rows (the dataset keeps the whole object).
+  @Test func payloadsOfEverySizeComeBackWhole() throws {
+    let h = try Harness(makeRules())
+    var expected: [String: String] = [:]
+    for (n, size) in [0, 10, 200, 255, 256, 300, 1000, 5000, 40, 70_000, 3].enumerated() {
+      let extra = ",\"pad\":\"" + String(repeating: "x", count: size) + "\""
+      try h.feed("prediction", "p\(n)", at: t0 + Int64(n) * second, extra)
+      expected["p\(n)"] = "{\"event\":\"prediction\",\"id\":\"p\(n)\"\(extra)}"
+    }
+    try h.engine.flush()
+    #expect(h.recorder.rows.count == expected.count)
+    for row in h.recorder.rows {
+      #expect(row.columns.jsonText == expected[row.key], "\(row.key)")
+    }
+  }
+
   @Test func windowIsHalfOpen() throws {
     let h = try Harness(makeRules())
     try h.feed("prediction", "a", at: t0)
