@@ -11,8 +11,9 @@ final class DaemonProcess {
   let stderrPath: String
 
   init(config: String, environment: [String: String] = [:], extra: [String] = []) throws {
-    process.executableURL = URL(fileURLWithPath: Binaries.feedbackd)
-    process.arguments = ["run", "--config", config, "--rotate-wait", "0.5", "--commit-interval", "0.2"] + extra
+    setCommand(
+      process, Binaries.feedbackd,
+      ["run", "--config", config, "--rotate-wait", "0.5", "--commit-interval", "0.2"] + extra)
     var env = ProcessInfo.processInfo.environment
     env["FEEDBACKD_LOG_LEVEL"] = "info"
     for (k, v) in environment { env[k] = v }
@@ -51,10 +52,10 @@ func startWriter(
   let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../../Scripts/rotating_writer.py").standardized.path
   let writer = Process()
-  writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-  writer.arguments =
+  setCommand(
+    writer, "/usr/bin/env",
     ["python3", script, input, dir, "--every", "\(every)", "--styles", styles, "--rate", "\(rate)"]
-    + (dated ? ["--dated"] : [])
+      + (dated ? ["--dated"] : []))
   try writer.run()
   return writer
 }

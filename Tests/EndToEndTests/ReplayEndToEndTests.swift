@@ -277,8 +277,7 @@ import Testing
     let config = try writeConfig(dir: dir, logs: dir + "/logs", stateDir: dir + "/state", datasets: dir + "/datasets")
 
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: Binaries.feedbackd)
-    process.arguments = ["replay", "--config", config, "--flush"]
+    setCommand(process, Binaries.feedbackd, ["replay", "--config", config, "--flush"])
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     try process.run()

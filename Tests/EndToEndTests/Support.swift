@@ -17,6 +17,21 @@ enum Binaries {
   static var loggen: String { directory.appendingPathComponent("feedbackd-loggen").path }
 }
 
+/// Sets `process` to run `executable` with `arguments` under `setpriv --pdeathsig KILL` where
+/// there is one: the child is killed when the test thread that started it goes away, say when
+/// the test run is killed, instead of running on. (A `feedbackd run` once outlived a test run
+/// cut short.) `setpriv` execs the executable, so the process id is the child's own.
+func setCommand(_ process: Process, _ executable: String, _ arguments: [String]) {
+  let setpriv = "/usr/bin/setpriv"
+  if FileManager.default.isExecutableFile(atPath: setpriv) {
+    process.executableURL = URL(fileURLWithPath: setpriv)
+    process.arguments = ["--pdeathsig", "KILL", "--", executable] + arguments
+  } else {
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+  }
+}
+
 struct ProcessResult {
   var status: Int32
   var stdout: String
@@ -26,8 +41,7 @@ struct ProcessResult {
 @discardableResult
 func run(_ executable: String, _ arguments: [String], cwd: String? = nil) throws -> ProcessResult {
   let process = Process()
-  process.executableURL = URL(fileURLWithPath: executable)
-  process.arguments = arguments
+  setCommand(process, executable, arguments)
   if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
   let out = FileManager.default.temporaryDirectory.appendingPathComponent("out-\(UUID().uuidString)")
   let err = FileManager.default.temporaryDirectory.appendingPathComponent("err-\(UUID().uuidString)")
@@ -54,8 +68,7 @@ func killRepeatedly(_ arguments: [String], delays: [Double], afterEach: () -> Vo
   var kills = 0
   for delay in delays {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: Binaries.feedbackd)
-    process.arguments = arguments
+    setCommand(process, Binaries.feedbackd, arguments)
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     try process.run()
