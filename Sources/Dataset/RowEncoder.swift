@@ -185,16 +185,10 @@ final class RowEncoder {
         case quote:
           j += 1
           while j < n {
-            // Eight bytes at a time up to the first quote, backslash or control byte (the
-            // lowest flagged byte is always a real one: borrows only run upward from it).
+            // Eight bytes at a time up to the first quote, backslash or control byte.
             while j &+ 8 <= n {
               let word = UInt64(littleEndian: UnsafeRawPointer(src + j).loadUnaligned(as: UInt64.self))
-              let ones: UInt64 = 0x0101_0101_0101_0101
-              let quotes = word ^ (ones &* UInt64(quote))
-              let backslashes = word ^ (ones &* UInt64(backslash))
-              let special =
-                ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes | (word &- ones &* 0x20) & ~word)
-                & (ones &* 0x80)
+              let special = JSONBytes.stringSpecials(word)
               if special != 0 {
                 j &+= special.trailingZeroBitCount >> 3
                 break

@@ -370,12 +370,7 @@ struct JSONScanner {
       // bits above the first real hit may be false alarms, so only the lowest one is used).
       while index + 8 <= count {
         let word = UInt64(littleEndian: UnsafeRawPointer(bytes + index).loadUnaligned(as: UInt64.self))
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        let quotes = word ^ (ones &* UInt64(ASCII.quote))
-        let backslashes = word ^ (ones &* UInt64(ASCII.backslash))
-        let special =
-          ((word &- ones &* 0x20) | (quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes | word) & highs
+        let special = JSONBytes.stringSpecials(word) | word & 0x8080_8080_8080_8080
         if special == 0 {
           index += 8
         } else {

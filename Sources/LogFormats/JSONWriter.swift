@@ -98,16 +98,10 @@ extension JSONValue {
     // byte; flagged by the high bit of its byte), then byte by byte. Room: 8 bytes written for
     // 8 read stay within `maxQuotedCount`.
     var start = 0
-    let ones: UInt64 = 0x0101_0101_0101_0101
     while start &+ 8 <= count {
-      let word = UnsafeRawPointer(base + start).loadUnaligned(as: UInt64.self)
-      let quotes = word ^ (ones &* UInt64(ASCII.quote))
-      let backslashes = word ^ (ones &* UInt64(ASCII.backslash))
-      let special =
-        ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes | (word &- ones &* 0x20) & ~word)
-        & (ones &* 0x80)
-      if special != 0 { break }
-      UnsafeMutableRawPointer(p).storeBytes(of: word, as: UInt64.self)
+      let word = UInt64(littleEndian: UnsafeRawPointer(base + start).loadUnaligned(as: UInt64.self))
+      if JSONBytes.stringSpecials(word) != 0 { break }
+      UnsafeMutableRawPointer(p).storeBytes(of: word.littleEndian, as: UInt64.self)
       p += 8
       start &+= 8
     }
@@ -182,5 +176,21 @@ extension Array where Element == UInt8 {
     append(
       contentsOf: UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count)
     )
+  }
+}
+
+/// Eight bytes of JSON text at a time.
+public enum JSONBytes {
+  /// The high bit of each byte of `word` (eight bytes as loaded, little-endian) that is a
+  /// quote, a backslash or a control byte (below 0x20): where a string ends or needs an escape.
+  /// Bits above the lowest set one may be false alarms (borrows run upward from a real one),
+  /// so only the lowest counts: `trailingZeroBitCount / 8` is that byte's offset.
+  @inlinable @inline(__always)
+  public static func stringSpecials(_ word: UInt64) -> UInt64 {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let quotes = word ^ (ones &* 0x22)
+    let backslashes = word ^ (ones &* 0x5C)
+    return ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes | (word &- ones &* 0x20) & ~word)
+      & (ones &* 0x80)
   }
 }
