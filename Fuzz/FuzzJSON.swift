@@ -8,6 +8,9 @@ let fuzzPaths: [FieldPath] = [
   FieldPath(segments: [""]), FieldPath(segments: ["@timestamp"]), FieldPath(segments: ["x", "y", "z"]),
 ]
 let fuzzSelector = FieldSelector(paths: fuzzPaths)
+/// The same paths, every text read byte by byte (no quote index): the slow path the indexed
+/// one must match exactly.
+let fuzzByteSelector = FieldSelector(paths: fuzzPaths, indexQuotes: false)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -26,6 +29,10 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   var event = ScannedEvent(time: 0, json: bytes, fields: ScannedFields(count: fuzzPaths.count))
   let kind = fuzzSelector.scan(bytes, into: &event.fields)
   guard (kind != nil) == (parsed != nil) else { fatalError("scanner and parser disagree on validity") }
+  var byteByByte = ScannedFields(count: fuzzPaths.count)
+  guard fuzzByteSelector.scan(bytes, into: &byteByByte) == kind, byteByByte == event.fields else {
+    fatalError("the indexed scan and the byte-by-byte scan differ")
+  }
   if let value = parsed {
     for (index, path) in fuzzPaths.enumerated() {
       let expected = value.value(at: path)

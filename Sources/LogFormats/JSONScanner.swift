@@ -1,3 +1,5 @@
+import CByteScan
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -39,8 +41,28 @@ public final class FieldSelector: Sendable {
       for i in 0..<min(length, 8) { word |= UInt64(bytes.load(fromByteOffset: i, as: UInt8.self)) << (UInt64(i) * 8) }
       return word
     }
+    /// How a node's edges are searched: one probe of a collision-free hash table, or, when two
+    /// of its keys share their length and first eight bytes, one by one.
+    struct Lookup: Sendable {
+      /// Where the node's table starts in `table`; -1: search the edges one by one.
+      var tableStart: Int32
+      /// 64 minus the table's size in bits (the hash's top bits index the table).
+      var shift: UInt8
+      var multiplier: UInt64
+    }
+
+    /// The table slot of the key with `head` and `length` (`lookup.tableStart` ≥ 0).
+    @inline(__always)
+    static func slot(head: UInt64, length: Int, _ lookup: Lookup) -> Int {
+      let mixed = head &+ UInt64(truncatingIfNeeded: length) &* 0x9E37_79B9_7F4A_7C15
+      return Int(truncatingIfNeeded: (mixed &* lookup.multiplier) &>> UInt64(lookup.shift))
+    }
+
     let edgeStart: UnsafeBufferPointer<Int>
     let edges: UnsafeBufferPointer<Edge>
+    let lookups: UnsafeBufferPointer<Lookup>
+    /// The nodes' hash tables, back to back: an edge's index, or -1 for an empty slot.
+    let table: UnsafeBufferPointer<Int32>
     /// Every edge's key, as UTF-8, back to back.
     let keyBytes: UnsafeBufferPointer<UInt8>
     /// The slots of the paths ending at a node (a path may be selected twice).
@@ -51,8 +73,17 @@ public final class FieldSelector: Sendable {
     let below: UnsafeBufferPointer<Int>
   }
 
-  public init(paths: [FieldPath]) {
+  /// Whether a scan first indexes the text's quotes (`JSONScanner.indexQuotes`); `false` reads
+  /// every text byte by byte, the slower path the tests hold the indexed one against.
+  let indexQuotes: Bool
+
+  public convenience init(paths: [FieldPath]) {
+    self.init(paths: paths, indexQuotes: true)
+  }
+
+  init(paths: [FieldPath], indexQuotes: Bool) {
     self.paths = paths
+    self.indexQuotes = indexQuotes
     // Built as nested nodes, then flattened.
     struct Node {
       var keys: [[UInt8]] = []
@@ -102,15 +133,68 @@ public final class FieldSelector: Sendable {
     edgeStart.append(edges.count)
     slotStart.append(slots.count)
     belowStart.append(belowSlots.count)
+    var lookups: [Trie.Lookup] = []
+    var table: [Int32] = []
+    for node in nodes.indices {
+      let nodeEdges = Array(edges[edgeStart[node]..<edgeStart[node + 1]])
+      let found = Self.perfectHash(nodeEdges)
+      lookups.append(
+        found.map { Trie.Lookup(tableStart: Int32(table.count), shift: $0.shift, multiplier: $0.multiplier) }
+          ?? Trie.Lookup(tableStart: -1, shift: 0, multiplier: 0))
+      table += found?.table.map { $0 < 0 ? -1 : Int32(edgeStart[node] + $0) } ?? []
+    }
     trie = Trie(
-      edgeStart: OwnedBuffer.copy(edgeStart), edges: OwnedBuffer.copy(edges), keyBytes: OwnedBuffer.copy(keyBytes),
+      edgeStart: OwnedBuffer.copy(edgeStart), edges: OwnedBuffer.copy(edges),
+      lookups: OwnedBuffer.copy(lookups), table: OwnedBuffer.copy(table), keyBytes: OwnedBuffer.copy(keyBytes),
       slotStart: OwnedBuffer.copy(slotStart), slots: OwnedBuffer.copy(slots), belowStart: OwnedBuffer.copy(belowStart),
       below: OwnedBuffer.copy(belowSlots))
+  }
+
+  /// A multiplier and table size under which no two of `edges` share a slot, with the table
+  /// (the position of each slot's edge in `edges`, -1 for none); `nil` when two edges have the
+  /// same length and head (the node's edges are then searched one by one) or there are none.
+  /// Multipliers come from a fixed seed: the same paths give the same tables in every run. The
+  /// table has at most 16 slots per edge (at most 32 for one edge); a node so large that no
+  /// multiplier tried fits its keys in that (hundreds of selected keys) is searched one by one.
+  static func perfectHash(_ edges: [Trie.Edge]) -> (shift: UInt8, multiplier: UInt64, table: [Int])? {
+    guard !edges.isEmpty else { return nil }
+    var distinct = Set<[UInt64]>()
+    for edge in edges where !distinct.insert([edge.head, UInt64(edge.keyLength)]).inserted { return nil }
+    var bits = 1
+    while (1 << bits) < 2 * edges.count { bits += 1 }
+    let maximumBits = bits + 3
+    var state: UInt64 = 0x5EED_F1E1_D5E1_EC70
+    while bits <= maximumBits {
+      for _ in 0..<64 {
+        // SplitMix64; odd, so that the multiplication is a bijection.
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        let multiplier = (z ^ (z >> 31)) | 1
+        let lookup = Trie.Lookup(tableStart: 0, shift: UInt8(64 - bits), multiplier: multiplier)
+        var table = [Int](repeating: -1, count: 1 << bits)
+        var collided = false
+        for (position, edge) in edges.enumerated() {
+          let slot = Trie.slot(head: edge.head, length: edge.keyLength, lookup)
+          if table[slot] >= 0 {
+            collided = true
+            break
+          }
+          table[slot] = position
+        }
+        if !collided { return (lookup.shift, multiplier, table) }
+      }
+      bits += 1
+    }
+    return nil
   }
 
   deinit {
     OwnedBuffer.free(trie.edgeStart)
     OwnedBuffer.free(trie.edges)
+    OwnedBuffer.free(trie.lookups)
+    OwnedBuffer.free(trie.table)
     OwnedBuffer.free(trie.keyBytes)
     OwnedBuffer.free(trie.slotStart)
     OwnedBuffer.free(trie.slots)
@@ -138,7 +222,7 @@ public struct FieldSlot: Sendable, Equatable {
 /// The result of scanning one JSON text: where each selected path's value is.
 ///
 /// Reused from line to line, so scanning allocates nothing.
-public struct ScannedFields: Sendable {
+public struct ScannedFields: Sendable, Equatable {
   public internal(set) var slots: [FieldSlot]
   /// The whole document's range in the scanned bytes.
   public internal(set) var documentStart: Int32 = 0
@@ -162,10 +246,15 @@ extension FieldSelector {
   public func scan(_ bytes: UnsafeRawBufferPointer, into fields: inout ScannedFields) -> JSONKind? {
     fields.reset()
     guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
-    var scanner = JSONScanner(
-      bytes: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, trie: trie)
-    let kind = scanner.scanDocument(into: &fields)
-    return kind
+    let text = base.assumingMemoryBound(to: UInt8.self)
+    var scanner = JSONScanner(bytes: text, count: bytes.count, trie: trie)
+    guard indexQuotes, bytes.count <= JSONScanner.indexedLength else { return scanner.scanDocument(into: &fields) }
+    return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: JSONScanner.indexedLength / 64) { quotes in
+      if JSONScanner.indexQuotes(text, bytes.count, into: quotes.baseAddress!) {
+        scanner.quotes = UnsafePointer(quotes.baseAddress!)
+      }
+      return scanner.scanDocument(into: &fields)
+    }
   }
 }
 
@@ -180,6 +269,27 @@ struct JSONScanner {
   var rewrite = false
   /// Whether the string scanned last held an escape.
   var stringHadEscape = false
+  /// Where the text's quotes are, one bit per byte (`indexQuotes`), when it has no byte that
+  /// needs a closer look inside a string (backslash, control byte, non-ASCII): then every
+  /// string ends at the next quote, found in one step. `nil`: strings are read byte by byte.
+  var quotes: UnsafePointer<UInt64>?
+
+  /// The longest text whose quotes are indexed (its index lives on the stack); longer ones,
+  /// rare in logs, are scanned byte by byte.
+  static let indexedLength = 4096
+
+  /// Sets one bit per quote of the `count` bytes at `bytes` (`count` > 0) into `quotes`
+  /// (`(count + 63) / 64` words; bits past the end are zero). Returns whether no byte is
+  /// special (a backslash, a control byte or non-ASCII): only then does the index tell where
+  /// each string ends. The work is done in C (`CByteScan`), which has vector instructions.
+  @inline(__always)
+  static func indexQuotes(
+    _ bytes: UnsafePointer<UInt8>, _ count: Int, into quotes: UnsafeMutablePointer<UInt64>
+  )
+    -> Bool
+  {
+    feedbackd_json_index_quotes(bytes, count, quotes) != 0
+  }
 
   init(bytes: UnsafePointer<UInt8>, count: Int, trie: FieldSelector.Trie) {
     self.bytes = bytes
@@ -320,7 +430,7 @@ struct JSONScanner {
   ///
   /// Inlined, as is the lookup it makes: a call from this mutating scan to a non-mutating
   /// method copied the whole scanner (146 bytes, `memcpy`) for every key looked up.
-  @inline(__always)
+  @_transparent
   mutating func findChild(_ node: Int, _ start: Int, _ end: Int, escaped: Bool) -> Int {
     if !escaped { return findChild(node, bytes + start, end - start, readable: count - start) }
     return findEscapedChild(node, start)
@@ -337,20 +447,32 @@ struct JSONScanner {
 
   /// The child of `node` named by the `length` bytes at `key`; `readable` bytes from `key` on
   /// may be read (at least `length`: the first 8 are read in one load when there are 8).
-  @inline(__always)
+  @_transparent
   func findChild(_ node: Int, _ key: UnsafePointer<UInt8>, _ length: Int, readable: Int) -> Int {
     let head = length == 0 ? 0 : FieldSelector.Trie.head(UnsafeRawPointer(key), length: length, readable: readable)
+    let lookup = trie.lookups[node]
+    if lookup.tableStart >= 0 {
+      let found = trie.table[Int(lookup.tableStart) + FieldSelector.Trie.slot(head: head, length: length, lookup)]
+      guard found >= 0 else { return -1 }
+      let edge = trie.edges[Int(found)]
+      guard edge.head == head, edge.keyLength == length else { return -1 }
+      return restMatches(edge, key, length) ? edge.child : -1
+    }
     var position = trie.edgeStart[node]
     let end = trie.edgeStart[node + 1]
     while position < end {
       let edge = trie.edges[position]
       position += 1
       guard edge.head == head, edge.keyLength == length else { continue }
-      if length <= 8 || memcmp(trie.keyBytes.baseAddress! + edge.keyStart + 8, key + 8, length - 8) == 0 {
-        return edge.child
-      }
+      if restMatches(edge, key, length) { return edge.child }
     }
     return -1
+  }
+
+  /// Whether the `length` bytes at `key`, whose first eight match `edge`'s key, match the rest.
+  @_transparent
+  func restMatches(_ edge: FieldSelector.Trie.Edge, _ key: UnsafePointer<UInt8>, _ length: Int) -> Bool {
+    length <= 8 || memcmp(trie.keyBytes.baseAddress! + edge.keyStart + 8, key + 8, length - 8) == 0
   }
 
   mutating func scanNumber() -> Bool {
@@ -364,6 +486,20 @@ struct JSONScanner {
   mutating func scanString() -> Bool {
     index += 1
     stringHadEscape = false
+    if let quotes {
+      // No escapes and nothing to check in this text: the string ends at the next quote.
+      guard index < count else { return false }
+      var word = index &>> 6
+      var bits = quotes[word] & (~0 &<< UInt64(index & 63))
+      let lastWord = (count - 1) &>> 6
+      while bits == 0 {
+        guard word < lastWord else { return false }
+        word += 1
+        bits = quotes[word]
+      }
+      index = word &<< 6 + bits.trailingZeroBitCount + 1
+      return true
+    }
     while index < count {
       // Eight bytes at a time while none is special: a quote, a backslash, a control byte or
       // a non-ASCII byte (SWAR: a byte's high bit is set in `special` if it is one of those;

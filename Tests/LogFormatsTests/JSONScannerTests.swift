@@ -1,7 +1,8 @@
 import Foundation
-import LogFormats
 import TestSupport
 import Testing
+
+@testable import LogFormats
 
 /// The field scanner against the obviously-correct parser: same validity, same values.
 struct JSONScannerTests {
@@ -80,14 +81,20 @@ struct JSONScannerTests {
   /// Keys are told apart by their first eight bytes in one comparison, then the rest: keys
   /// sharing eight bytes or more, keys one byte longer or shorter than a selected one, and keys
   /// so close to the end of the text that fewer than eight bytes follow them.
-  @Test func keysAreMatchedWholeWhateverTheirLength() {
+  ///
+  /// With `sameHead`, two selected keys share their length and first eight bytes, so the node's
+  /// keys are searched one by one; without, through its hash table.
+  @Test(arguments: [true, false])
+  func keysAreMatchedWholeWhateverTheirLength(sameHead: Bool) {
     let long = "abcdefghijklmnopqr"
     var paths: [FieldPath] = []
     for length in [1, 2, 3, 7, 8, 9, 16, 17] {
       paths.append(FieldPath(segments: [String(long.prefix(length))]))
     }
-    paths.append(FieldPath(segments: ["abcdefghXjklmnop"]))
+    paths.append(FieldPath(segments: [sameHead ? "abcdefghXjklmnop" : "abcdefgXijklmnop"]))
     paths.append(FieldPath(segments: [""]))
+    let selector = FieldSelector(paths: paths)
+    withExtendedLifetime(selector) { #expect((selector.trie.lookups[0].tableStart < 0) == sameHead) }
     var keys: [String] = []
     for length in 0...18 {
       let key = String(long.prefix(length))
@@ -108,8 +115,7 @@ struct JSONScannerTests {
     let all = keys.enumerated().map { "\"\($0.element)\":\($0.offset)" }.joined(separator: ",")
     Self.expectAgreement(Array("{\(all)}".utf8), paths: paths, "all keys")
     // Something is found: a test that matched nothing would prove nothing.
-    let selector = FieldSelector(paths: paths)
-    let text = Array("{\"abcdefghi\":1,\"abcdefghj\":2,\"abcdefghXjklmnop\":3}".utf8)
+    let text = Array("{\"abcdefghi\":1,\"abcdefghj\":2,\"\(paths[8].segments[0])\":3}".utf8)
     text.withUnsafeBytes { raw in
       var event = ScannedEvent(time: 0, json: raw, fields: ScannedFields(count: paths.count))
       #expect(selector.scan(raw, into: &event.fields) != nil)
@@ -131,6 +137,94 @@ struct JSONScannerTests {
     Self.expectAgreement(Array("{\(members.joined(separator: ","))}".utf8), paths: paths, "many keys")
     Self.expectAgreement(
       Array("{\(members.reversed().joined(separator: ","))}".utf8), paths: paths, "many keys reversed")
+  }
+
+  /// Every node's hash table, whatever its size, finds each of its keys and nothing else.
+  @Test(arguments: [1, 2, 3, 5, 17, 64, 300])
+  func keyTablesFindEveryKey(count: Int) {
+    let keys = (0..<count).map { "k\($0 * 7919)" }
+    let selector = FieldSelector(paths: keys.map { FieldPath(segments: [$0]) })
+    withExtendedLifetime(selector) { #expect(selector.trie.lookups[0].tableStart >= 0 || count == 300) }
+    let members = keys.enumerated().map { "\"\($0.element)\":\($0.offset)" } + ["\"k1\":-1", "\"kk\":-2"]
+    let text = Array("{\(members.joined(separator: ","))}".utf8)
+    text.withUnsafeBytes { raw in
+      var fields = ScannedFields(count: keys.count)
+      #expect(selector.scan(raw, into: &fields) == .object)
+      let event = ScannedEvent(time: 0, json: raw, fields: fields)
+      for index in keys.indices { #expect(event.value(index) == .number(String(index)), "\(keys[index])") }
+    }
+  }
+
+  /// The quote index against a byte-by-byte reading, on texts of every length up to 300 made of
+  /// the bytes that matter (quote, backslash, control bytes, space, DEL, non-ASCII, letters).
+  @Test func quoteIndexMarksEveryQuoteAndSeesEverySpecialByte() {
+    var rng = SplitMix64(seed: 64)
+    let alphabet: [UInt8] = [0x22, 0x5C, 0x00, 0x1F, 0x20, 0x7F, 0x80, 0xFF, 0x61, 0x7B, 0x3A]
+    let words = UnsafeMutablePointer<UInt64>.allocate(capacity: 8)
+    defer { words.deallocate() }
+    for length in 1...300 {
+      for round in 0..<8 {
+        // Mostly plain text, so that texts without a special byte come up too.
+        let bytes: [UInt8] = (0..<length).map { _ in
+          let pick = rng.next() % 64
+          if pick < 6 { return alphabet[Int(pick) % 2 == 0 ? 0 : Int(rng.next() % UInt64(alphabet.count))] }
+          return UInt8(ascii: "a") + UInt8(pick % 26)
+        }
+        let plain = bytes.allSatisfy { $0 != 0x5C && $0 >= 0x20 && $0 < 0x80 }
+        let text = UnsafeMutablePointer<UInt8>.allocate(capacity: length)
+        defer { text.deallocate() }
+        text.initialize(from: bytes, count: length)
+        #expect(JSONScanner.indexQuotes(text, length, into: words) == plain, "length \(length) round \(round)")
+        for word in 0..<(length + 63) / 64 {
+          var expected: UInt64 = 0
+          for bit in 0..<64 where word * 64 + bit < length && bytes[word * 64 + bit] == 0x22 {
+            expected |= 1 << UInt64(bit)
+          }
+          #expect(words[word] == expected, "length \(length) round \(round) word \(word)")
+        }
+      }
+    }
+  }
+
+  /// The scan with its quote index against the scan reading every byte: the same kind and the
+  /// same fields on random documents of every length around the index's 64-byte words, cut or
+  /// with a byte changed, and on texts too long to index.
+  @Test func indexedScanAgreesWithByteByByteScan() {
+    let indexed = FieldSelector(paths: Self.paths)
+    let byteByByte = FieldSelector(paths: Self.paths, indexQuotes: false)
+    var rng = SplitMix64(seed: 4096)
+    var plainTexts = 0
+    func compare(_ bytes: [UInt8]) {
+      bytes.withUnsafeBytes { raw in
+        var fast = ScannedFields(count: Self.paths.count)
+        var slow = ScannedFields(count: Self.paths.count)
+        let kind = indexed.scan(raw, into: &fast)
+        #expect(kind == byteByByte.scan(raw, into: &slow), "\(String(decoding: bytes, as: UTF8.self))")
+        #expect(fast == slow, "\(String(decoding: bytes, as: UTF8.self))")
+      }
+      if !bytes.isEmpty, bytes.allSatisfy({ $0 != 0x5C && $0 >= 0x20 && $0 < 0x80 }) { plainTexts += 1 }
+    }
+    for round in 0..<3000 {
+      var text = Self.randomValue(&rng, depth: 0, forceObject: true)
+      // Padding inside a string moves everything after it across the 64-byte words.
+      let pad = String(repeating: "p", count: Int(rng.next() % 140))
+      text = "{\"time\":\"\(pad)\"," + text.dropFirst()
+      if text.hasSuffix(",}") { text = String(text.dropLast(2)) + "}" }
+      var bytes = Array(text.utf8)
+      compare(bytes)
+      let position = Int(rng.next() % UInt64(bytes.count))
+      switch round % 3 {
+      case 0: bytes.removeSubrange(position...)
+      case 1: bytes[position] = UInt8(ascii: "\"")
+      default: bytes[position] = UInt8(truncatingIfNeeded: rng.next())
+      }
+      compare(bytes)
+    }
+    // Longer than the index holds: read byte by byte either way.
+    let long = "{\"a\":\"\(String(repeating: "x", count: JSONScanner.indexedLength))\",\"b\":1}"
+    compare(Array(long.utf8))
+    compare(Array(long.utf8).dropLast(1).map { $0 })
+    #expect(plainTexts > 1000)
   }
 
   @Test func agreesOnRandomDocuments() {
