@@ -233,10 +233,6 @@ public struct ScannedFields: Sendable, Equatable {
   public init(count: Int) {
     slots = Array(repeating: FieldSlot(), count: count)
   }
-
-  mutating func reset() {
-    for index in slots.indices { slots[index] = FieldSlot() }
-  }
 }
 
 extension FieldSelector {
@@ -244,17 +240,29 @@ extension FieldSelector {
   /// accepts — and records where each selected path's value lies. Returns the document's kind,
   /// or `nil` when the bytes are not JSON.
   public func scan(_ bytes: UnsafeRawBufferPointer, into fields: inout ScannedFields) -> JSONKind? {
-    fields.reset()
-    guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
-    let text = base.assumingMemoryBound(to: UInt8.self)
-    var scanner = JSONScanner(bytes: text, count: bytes.count, trie: trie)
-    guard indexQuotes, bytes.count <= JSONScanner.indexedLength else { return scanner.scanDocument(into: &fields) }
-    return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: JSONScanner.indexedLength / 64) { quotes in
-      if JSONScanner.indexQuotes(text, bytes.count, into: quotes.baseAddress!) {
-        scanner.quotes = UnsafePointer(quotes.baseAddress!)
+    var document: (start: Int32, end: Int32, compact: Bool)?
+    // The slots are written through a pointer taken once: through the array, every write
+    // checked that it was not shared.
+    let kind = fields.slots.withUnsafeMutableBufferPointer { slots -> JSONKind? in
+      slots.update(repeating: FieldSlot())
+      guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
+      let text = base.assumingMemoryBound(to: UInt8.self)
+      var scanner = JSONScanner(bytes: text, count: bytes.count, trie: trie, slots: slots.baseAddress)
+      defer { document = scanner.document }
+      guard indexQuotes, bytes.count <= JSONScanner.indexedLength else { return scanner.scanDocument() }
+      return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: JSONScanner.indexedLength / 64) { quotes in
+        if JSONScanner.indexQuotes(text, bytes.count, into: quotes.baseAddress!) {
+          scanner.quotes = UnsafePointer(quotes.baseAddress!)
+        }
+        return scanner.scanDocument()
       }
-      return scanner.scanDocument(into: &fields)
     }
+    if kind != nil, let document {
+      fields.documentStart = document.start
+      fields.documentEnd = document.end
+      fields.documentIsCompact = document.compact
+    }
+    return kind
   }
 }
 
@@ -273,6 +281,10 @@ struct JSONScanner {
   /// needs a closer look inside a string (backslash, control byte, non-ASCII): then every
   /// string ends at the next quote, found in one step. `nil`: strings are read byte by byte.
   var quotes: UnsafePointer<UInt64>?
+  /// Where the selected values' slots are (`nil` only when nothing is selected).
+  let slots: UnsafeMutablePointer<FieldSlot>?
+  /// The whole text's value: its range, and whether its bytes are its compact form.
+  var document: (start: Int32, end: Int32, compact: Bool)?
 
   /// The longest text whose quotes are indexed (its index lives on the stack); longer ones,
   /// rare in logs, are scanned byte by byte.
@@ -291,29 +303,30 @@ struct JSONScanner {
     feedbackd_json_index_quotes(bytes, count, quotes) != 0
   }
 
-  init(bytes: UnsafePointer<UInt8>, count: Int, trie: FieldSelector.Trie) {
+  init(bytes: UnsafePointer<UInt8>, count: Int, trie: FieldSelector.Trie, slots: UnsafeMutablePointer<FieldSlot>?) {
     self.bytes = bytes
     self.count = count
     self.trie = trie
+    self.slots = slots
   }
 
-  mutating func scanDocument(into fields: inout ScannedFields) -> JSONKind? {
+  /// Scans the whole text; on success, `document` says where its value is.
+  mutating func scanDocument() -> JSONKind? {
     skipWhitespace()
     let start = index
     rewrite = false
-    guard let kind = scanValue(node: 0, fields: &fields) else { return nil }
+    guard let kind = scanValue(node: 0) else { return nil }
     let end = index
     let compact = !rewrite
     skipWhitespace()
     guard index == count else { return nil }
-    fields.documentStart = Int32(truncatingIfNeeded: start)
-    fields.documentEnd = Int32(truncatingIfNeeded: end)
-    fields.documentIsCompact = compact
+    document = (Int32(truncatingIfNeeded: start), Int32(truncatingIfNeeded: end), compact)
     return kind
   }
 
   @inline(__always) mutating func skipWhitespace() {
-    while index < count, ASCII.isWhitespace(bytes[index]) {
+    // Whitespace is at most 0x20: one comparison tells most bytes apart (a log line has none).
+    while index < count, bytes[index] <= ASCII.space, ASCII.isWhitespace(bytes[index]) {
       index += 1
       rewrite = true
     }
@@ -321,12 +334,12 @@ struct JSONScanner {
 
   /// `node`: the selector node this value sits at (-1: not under any selected path).
   @inline(__always)
-  mutating func scanValue(node: Int, fields: inout ScannedFields) -> JSONKind? {
+  mutating func scanValue(node: Int) -> JSONKind? {
     guard index < count else { return nil }
     switch bytes[index] {
     case ASCII.quote: return scanString() ? .string : nil
-    case ASCII.openBrace: return scanObject(node: node, fields: &fields) ? .object : nil
-    case ASCII.openBracket: return scanArray(fields: &fields) ? .array : nil
+    case ASCII.openBrace: return scanObject(node: node) ? .object : nil
+    case ASCII.openBracket: return scanArray() ? .array : nil
     case UInt8(ascii: "t"): return literal("true") ? .bool : nil
     case UInt8(ascii: "f"): return literal("false") ? .bool : nil
     case UInt8(ascii: "n"): return literal("null") ? .null : nil
@@ -351,7 +364,7 @@ struct JSONScanner {
   }
 
   /// With `elements`, notes where each element lies (`JSONValue.arrayElements`).
-  mutating func scanArray(fields: inout ScannedFields, elements: UnsafeMutablePointer<[Range<Int>]>? = nil) -> Bool {
+  mutating func scanArray(elements: UnsafeMutablePointer<[Range<Int>]>? = nil) -> Bool {
     guard enterContainer() else { return false }
     skipWhitespace()
     if index < count, bytes[index] == ASCII.closeBracket {
@@ -362,7 +375,7 @@ struct JSONScanner {
     while true {
       skipWhitespace()
       let start = index
-      guard scanValue(node: -1, fields: &fields) != nil else { return false }
+      guard scanValue(node: -1) != nil else { return false }
       elements?.pointee.append(start..<index)
       skipWhitespace()
       guard index < count else { return false }
@@ -376,7 +389,7 @@ struct JSONScanner {
     return true
   }
 
-  mutating func scanObject(node: Int, fields: inout ScannedFields) -> Bool {
+  mutating func scanObject(node: Int) -> Bool {
     guard enterContainer() else { return false }
     skipWhitespace()
     if index < count, bytes[index] == ASCII.closeBrace {
@@ -399,20 +412,20 @@ struct JSONScanner {
       skipWhitespace()
       if child >= 0 {
         for position in trie.belowStart[child]..<trie.belowStart[child + 1] {
-          fields.slots[trie.below[position]] = FieldSlot()
+          slots.unsafelyUnwrapped[trie.below[position]] = FieldSlot()
         }
         let start = index
         let rewriteBefore = rewrite
         rewrite = false
-        guard let kind = scanValue(node: child, fields: &fields) else { return false }
+        guard let kind = scanValue(node: child) else { return false }
         for position in trie.slotStart[child]..<trie.slotStart[child + 1] {
-          fields.slots[trie.slots[position]] = FieldSlot(
+          slots.unsafelyUnwrapped[trie.slots[position]] = FieldSlot(
             start: Int32(truncatingIfNeeded: start), end: Int32(truncatingIfNeeded: index), kind: kind,
             needsRewrite: rewrite)
         }
         rewrite = rewrite || rewriteBefore
       } else {
-        guard scanValue(node: -1, fields: &fields) != nil else { return false }
+        guard scanValue(node: -1) != nil else { return false }
       }
       skipWhitespace()
       guard index < count else { return false }

@@ -150,12 +150,11 @@ extension JSONValue {
     ranges.removeAll(keepingCapacity: true)
     guard let base = bytes.baseAddress, bytes.count > 0 else { return false }
     var scanner = JSONScanner(
-      bytes: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, trie: elementSelector.trie)
-    var fields = ScannedFields(count: 0)
+      bytes: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, trie: elementSelector.trie, slots: nil)
     scanner.skipWhitespace()
     let isArray = withUnsafeMutablePointer(to: &ranges) { elements in
       scanner.index < scanner.count && scanner.bytes[scanner.index] == ASCII.openBracket
-        && scanner.scanArray(fields: &fields, elements: elements)
+        && scanner.scanArray(elements: elements)
     }
     scanner.skipWhitespace()
     if isArray && scanner.index == scanner.count { return true }
