@@ -52,9 +52,10 @@ ENGINE_PARTS = [
 REPLAY_PARTS = [
     ("read_ahead", "read-ahead threads", "ReadAhead.produce()"),
     ("inflate", "  inflating (ISA-L)", "isal_inflate"),
-    ("scan", "  scanning lines", "ScannedLines.append(_:)"),
+    ("scan", "  scanning lines (and matching them to rules)", "ScannedLines.append(_:digest:)"),
+    ("match_ahead", "    matching lines to rules", "RuleTables.eventClass("),
     ("pipeline", "pipeline thread", "Replay.run(config:options:logger:)"),
-    ("engine", "  labeling engine, per event", "LabelEngine.process(event:source:lineHash:)"),
+    ("engine", "  labeling engine, per event", "LabelEngine.process(_:matched:source:lineHash:)"),
     ("predictions", "    predictions", "LabelEngine.processPrediction("),
     ("feedback", "    feedback", "LabelEngine.processFeedback("),
     ("due_rows", "    due rows (also at the flush)", "LabelEngine.emitDueRows()"),

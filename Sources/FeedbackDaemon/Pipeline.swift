@@ -169,10 +169,13 @@ final class Pipeline: EngineOutput {
     sourceCounters[source].bytes += Int64(line.count + 1)
     linesSinceCommit += 1
     let rejected: RejectReason?
+    var matched: Rules.EventClass?
     if let ahead {
       // This feed's scanner is a `LineScanAhead`: its batches are `LineScanAhead.Batch`.
       rejected = ahead.withBatch(as: LineScanAhead.Batch.self) { batch in
-        batch.load(ahead.index, line: line, into: &scanned[source])
+        let reason = batch.load(ahead.index, line: line, into: &scanned[source])
+        if reason == nil { matched = batch.eventClass(ahead.index) }
+        return reason
       }
       linesScannedAhead += 1
     } else {
@@ -183,7 +186,8 @@ final class Pipeline: EngineOutput {
     } else {
       // In place (`inout`): passing the event by value copied it, and retained its slots.
       try unretainedEngine._withUnsafeGuaranteedRef {
-        try $0.process(event: &scanned[source], source: source, lineHash: LogTail.lineHash(line))
+        try $0.process(
+          event: &scanned[source], matched: matched, source: source, lineHash: LogTail.lineHash(line))
       }
     }
   }
@@ -449,26 +453,44 @@ final class Pipeline: EngineOutput {
 struct LineScanAhead: LineScanner {
   let decoder: LineDecoder
   let selector: FieldSelector
+  /// The rules: lines are matched to them ahead too (`Rules.eventClass` only reads).
+  let rules: Rules
 
   final class Batch: LineScanBatch {
     /// The batch owns `owner`; `load` calls it through `unretained` (a call through a stored
     /// reference, `unowned(unsafe)` included, retains it for the call).
     private let owner: ScannedLines
     private let unretained: Unmanaged<ScannedLines>
+    /// Keeps the rules `matcher` reads alive.
+    private let rules: Rules
+    private let matcher: Rules.Matcher
     /// `ScannedLines.load` without retaining the lines.
     @inline(__always)
     func load(_ index: Int, line: UnsafeRawBufferPointer, into event: inout ScannedEvent) -> RejectReason? {
       unretained._withUnsafeGuaranteedRef { $0.load(index, line: line, into: &event) }
     }
-    init(_ lines: ScannedLines) {
+    /// The rule line `index`'s event matches, as `Rules.eventClass` gave it (the line was not
+    /// rejected).
+    @inline(__always)
+    func eventClass(_ index: Int) -> Rules.EventClass {
+      Rules.EventClass(code: unretained._withUnsafeGuaranteedRef { $0.tag(index) })
+    }
+    init(_ lines: ScannedLines, rules: Rules) {
       owner = lines
       unretained = .passUnretained(lines)
+      self.rules = rules
+      matcher = rules.matcher
     }
     func removeAll() { owner.removeAll() }
-    func append(_ line: UnsafeRawBufferPointer) { owner.append(line) }
+    func append(_ line: UnsafeRawBufferPointer) {
+      let matcher = matcher
+      owner.append(line) { event in matcher.eventClass(event).code }
+    }
   }
 
-  func makeBatch() -> any LineScanBatch { Batch(ScannedLines(decoder: decoder, selector: selector)) }
+  func makeBatch() -> any LineScanBatch {
+    Batch(ScannedLines(decoder: decoder, selector: selector), rules: rules)
+  }
 }
 
 /// What one commit records besides the join state tables.

@@ -59,7 +59,9 @@ final class SourceFeed: TailDelegate {
     // formats' events are read in line (an `EventReader` holds state across lines).
     let scanner =
       usesReaders || !pipeline.scanAhead
-      ? nil : LineScanAhead(decoder: pipeline.decoders[index], selector: pipeline.selectors[index])
+      ? nil
+      : LineScanAhead(
+        decoder: pipeline.decoders[index], selector: pipeline.selectors[index], rules: pipeline.rules)
     tailer = SourceTailer(
       patterns: paths ?? source.paths, maxLineBytes: source.maxLineBytes, live: live, rotateWait: rotateWait,
       delegate: self, scanner: scanner)

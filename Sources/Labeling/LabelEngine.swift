@@ -179,21 +179,29 @@ public final class LabelEngine {
 
   /// The same, for an event the caller keeps (and reuses) in place: passing it by value from
   /// a class's property copies it, retaining its slots.
+  /// `matched`: the event's `rules.eventClass(event)`, when the caller has it (lines are
+  /// matched ahead, on their file's read-ahead thread); `nil`: matched here.
   @inline(__always)
-  public func process(event: inout ScannedEvent, source: Int, lineHash: @autoclosure () -> UInt64) throws {
-    try process(event, source: source, lineHash: lineHash())
+  public func process(
+    event: inout ScannedEvent, matched: Rules.EventClass? = nil, source: Int,
+    lineHash: @autoclosure () -> UInt64
+  ) throws {
+    try process(event, matched: matched, source: source, lineHash: lineHash())
   }
 
   /// Processes one scanned event from `source`; its slots follow `rules.fieldPaths`.
   /// `lineHash` (of the raw line, for identical-line dedupe) is only computed for feedback.
-  public func process(_ event: ScannedEvent, source: Int, lineHash: @autoclosure () -> UInt64) throws {
+  public func process(
+    _ event: ScannedEvent, matched: Rules.EventClass? = nil, source: Int, lineHash: @autoclosure () -> UInt64
+  ) throws {
     if sourceMaxTime[source].map({ event.time > $0 }) ?? true {
       sourceMaxTime[source] = event.time
       try advanceWatermark()
     }
     seq += 1
     let kinds = rules.feedbackTypes.count
-    switch rules.classify(event) {
+    let classification = matched.map { rules.classify(event, as: $0) } ?? rules.classify(event)
+    switch classification {
     case .prediction(let key):
       counters.predictions += 1
       counters.eventsBySource[source][0] += 1

@@ -228,15 +228,29 @@ final class RuleTables: @unchecked Sendable {
   }
 
   func classify(_ event: borrowing ScannedEvent) -> Rules.Classification {
-    if accepts(prediction, event) {
+    classify(event, as: eventClass(event))
+  }
+
+  /// Which rule `event` matches: the first of the prediction rule and the feedback rules.
+  func eventClass(_ event: borrowing ScannedEvent) -> Rules.EventClass {
+    if accepts(prediction, event) { return .prediction }
+    for i in feedback.indices where accepts(feedback[i], event) { return .feedback(type: i) }
+    return .ignored
+  }
+
+  /// `classify(event)`, given `eventClass(event)`: the join key is read from the event.
+  @inline(__always)
+  func classify(_ event: borrowing ScannedEvent, as eventClass: Rules.EventClass) -> Rules.Classification {
+    switch eventClass {
+    case .prediction:
       guard let key = event.joinKey(prediction.keySlot) else { return .missingKey }
       return .prediction(key: key)
-    }
-    for i in feedback.indices where accepts(feedback[i], event) {
+    case .feedback(let i):
       guard let key = event.joinKey(feedback[i].keySlot) else { return .missingKey }
       return .feedback(type: i, key: key)
+    case .ignored:
+      return .ignored
     }
-    return .ignored
   }
 }
 
@@ -379,6 +393,18 @@ public struct Rules: Sendable {
     classifier._withUnsafeGuaranteedRef { $0.classify(event) }
   }
 
+  /// Which rule a scanned event matches, without its key: a plain value, so that lines can be
+  /// matched ahead, on their file's read-ahead thread, and the result handed over for free.
+  public func eventClass(_ event: ScannedEvent) -> EventClass {
+    classifier._withUnsafeGuaranteedRef { $0.eventClass(event) }
+  }
+
+  /// `classify(event)`, given `eventClass(event)`.
+  @inline(__always)
+  public func classify(_ event: ScannedEvent, as eventClass: EventClass) -> Classification {
+    classifier._withUnsafeGuaranteedRef { $0.classify(event, as: eventClass) }
+  }
+
   /// Appends a prediction's payload (see `RuleTables.writePayload`).
   func writePayload(_ event: borrowing ScannedEvent, to out: inout [UInt8]) {
     classifier._withUnsafeGuaranteedRef { $0.writePayload(event, to: &out) }
@@ -393,6 +419,42 @@ public struct Rules: Sendable {
   func writeExactPayload(_ event: borrowing ScannedEvent, to target: UnsafeMutableRawPointer) {
     classifier._withUnsafeGuaranteedRef { $0.writeExactPayload(event, to: target) }
   }
+
+  /// The rule an event matches (`eventClass`).
+  public enum EventClass: Sendable, Equatable {
+    case prediction
+    case feedback(type: Int)
+    case ignored
+
+    /// As one number (0 ignored, 1 prediction, 2 + t feedback type t), to be kept per line.
+    public var code: UInt32 {
+      switch self {
+      case .ignored: 0
+      case .prediction: 1
+      case .feedback(let type): 2 + UInt32(truncatingIfNeeded: type)
+      }
+    }
+
+    public init(code: UInt32) {
+      switch code {
+      case 0: self = .ignored
+      case 1: self = .prediction
+      default: self = .feedback(type: Int(code - 2))
+      }
+    }
+  }
+
+  /// `eventClass` for another thread: a plain value holding no reference, valid while these
+  /// rules are (a closure reading the rules themselves copied the whole struct every call).
+  public struct Matcher: @unchecked Sendable {
+    let tables: Unmanaged<RuleTables>
+    @inline(__always)
+    public func eventClass(_ event: borrowing ScannedEvent) -> EventClass {
+      tables._withUnsafeGuaranteedRef { $0.eventClass(event) }
+    }
+  }
+
+  public var matcher: Matcher { Matcher(tables: classifier) }
 
   public enum Classification: Sendable, Equatable {
     case prediction(key: JoinKey)

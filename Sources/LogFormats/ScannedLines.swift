@@ -14,6 +14,8 @@ public final class ScannedLines {
     var documentEnd: Int32 = 0
     var documentIsCompact = false
     var reason: RejectReason?
+    /// What `append`'s `digest` said about the event.
+    var tag: UInt32 = 0
   }
 
   public let decoder: LineDecoder
@@ -65,6 +67,15 @@ public final class ScannedLines {
 
   /// Scans `line` (as `LineDecoder.scan` takes it) and stores the result as line `count`.
   public func append(_ line: UnsafeRawBufferPointer) {
+    append(line) { _ in 0 }
+  }
+
+  /// The same, and when the line is not rejected, hands the scanned event to `digest` (on this
+  /// thread: for work that can be done ahead, such as matching the event to rules) and keeps
+  /// what it returns as the line's `tag`. `inout` only so that the event is passed in place:
+  /// handed over by value (a class's stored property), it was copied and its slots retained.
+  /// `digest` must leave it as it is.
+  public func append(_ line: UnsafeRawBufferPointer, digest: (inout ScannedEvent) -> UInt32) {
     var stored = Line()
     reserveLineSlots()
     if let reason = decoder.scan(line, selector: selector, into: &event) {
@@ -81,10 +92,15 @@ public final class ScannedLines {
       // `append(contentsOf:)` did, retained and released it at every line, an atomic pair.
       let target = slots + slotsUsed
       for k in 0..<slotCount { (target + k).initialize(to: event.fields.slots[k]) }
+      stored.tag = digest(&event)
     }
     slotsUsed += slotCount
     lines.append(stored)
   }
+
+  /// What `append`'s `digest` returned for line `index` (0 for a rejected line).
+  @inline(__always)
+  public func tag(_ index: Int) -> UInt32 { lines[index].tag }
 
   /// The result of line `index`, whose bytes are `line` again (where they are now): the
   /// reject reason, or nil with `event` set as `LineDecoder.scan` sets it.

@@ -84,6 +84,11 @@ import Testing
           let classified = rules.classify(event)
           #expect(classified == Self.reference(rules, object), "\(text)")
           seen.insert("\(classified)")
+          // Matched ahead (on a read-ahead thread), passed on as a number, keyed later: the same.
+          let matched = rules.matcher.eventClass(event)
+          #expect(matched == rules.eventClass(event))
+          #expect(Rules.EventClass(code: matched.code) == matched)
+          #expect(rules.classify(event, as: Rules.EventClass(code: matched.code)) == classified, "\(text)")
         }
       }
     }
