@@ -175,6 +175,10 @@ final class Pipeline: EngineOutput {
       rejected = ahead.withBatch(as: LineScanAhead.Batch.self) { batch in
         let reason = batch.load(ahead.index, line: line, into: &scanned[source])
         if reason == nil { matched = batch.eventClass(ahead.index) }
+        // The key table's bucket for the key of a line a few ahead, and the entry of one
+        // closer: fetched while this line and those between are processed.
+        if let hash = batch.keyHash(ahead.index + Self.keyPrefetchDistance) { state.prefetchKey(hash: hash) }
+        if let hash = batch.keyHash(ahead.index + Self.keyPrefetchDistance / 2) { state.prefetchEntry(hash: hash) }
         return reason
       }
       linesScannedAhead += 1
@@ -191,6 +195,9 @@ final class Pipeline: EngineOutput {
       }
     }
   }
+
+  /// How many lines ahead of the one processed the key table is prefetched for.
+  static let keyPrefetchDistance = 4
 
   /// Reads one line through a file's `EventReader` (the wrapper formats, and `auto`): each of
   /// its events goes to the engine, bad ones are counted and kept. With `replaying`, the line
@@ -473,23 +480,46 @@ struct LineScanAhead: LineScanner {
     /// rejected).
     @inline(__always)
     func eventClass(_ index: Int) -> Rules.EventClass {
-      Rules.EventClass(code: unretained._withUnsafeGuaranteedRef { $0.tag(index) })
+      Rules.EventClass(code: UInt32(truncatingIfNeeded: unretained._withUnsafeGuaranteedRef { $0.tag(index) } & 0xFF))
     }
-    init(_ lines: ScannedLines, rules: Rules) {
+    /// The low 32 bits of the key table hash of line `index`'s join key, if the batch has
+    /// that line and it has a key.
+    @inline(__always)
+    func keyHash(_ index: Int) -> UInt32? {
+      unretained._withUnsafeGuaranteedRef { lines in
+        guard index < lines.count else { return nil }
+        let tag = lines.tag(index)
+        return tag & Self.hasKeyHash == 0 ? nil : UInt32(truncatingIfNeeded: tag >> 32)
+      }
+    }
+    /// A line's tag: its event class's code in the low 8 bits, its key's hash in the high 32
+    /// when this bit is set.
+    static let hasKeyHash: UInt64 = 1 << 31
+    private let keyHashSeed: UInt64
+    init(_ lines: ScannedLines, rules: Rules, keyHashSeed: UInt64) {
       owner = lines
       unretained = .passUnretained(lines)
       self.rules = rules
       matcher = rules.matcher
+      self.keyHashSeed = keyHashSeed
     }
     func removeAll() { owner.removeAll() }
     func append(_ line: UnsafeRawBufferPointer) {
       let matcher = matcher
-      owner.append(line) { event in matcher.eventClass(event).code }
+      let seed = keyHashSeed
+      owner.append(line) { event in
+        let matched = matcher.eventClass(event)
+        guard let hash = matcher.keyHash(event, matched, seed: seed) else { return UInt64(matched.code) }
+        return UInt64(matched.code) | Self.hasKeyHash | UInt64(hash) << 32
+      }
     }
   }
 
+  /// The seed of the pipeline's key table's hash: lines' keys are hashed ahead, for prefetching.
+  let keyHashSeed: UInt64
+
   func makeBatch() -> any LineScanBatch {
-    Batch(ScannedLines(decoder: decoder, selector: selector), rules: rules)
+    Batch(ScannedLines(decoder: decoder, selector: selector), rules: rules, keyHashSeed: keyHashSeed)
   }
 }
 

@@ -61,7 +61,8 @@ final class SourceFeed: TailDelegate {
       usesReaders || !pipeline.scanAhead
       ? nil
       : LineScanAhead(
-        decoder: pipeline.decoders[index], selector: pipeline.selectors[index], rules: pipeline.rules)
+        decoder: pipeline.decoders[index], selector: pipeline.selectors[index], rules: pipeline.rules,
+        keyHashSeed: pipeline.state.keyHashSeed)
     tailer = SourceTailer(
       patterns: paths ?? source.paths, maxLineBytes: source.maxLineBytes, live: live, rotateWait: rotateWait,
       delegate: self, scanner: scanner)

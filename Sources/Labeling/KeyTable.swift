@@ -9,7 +9,7 @@ struct KeyTable {
   private var buckets: [UInt64]
   private var mask: Int
   private(set) var count = 0
-  private let seed: UInt64
+  let seed: UInt64
 
   init(seed: UInt64 = UInt64.random(in: .min ... .max)) {
     self.seed = seed
@@ -78,6 +78,15 @@ struct KeyTable {
     while buckets[bucket] != 0 { bucket = (bucket + 1) & mask }
     buckets[bucket] = UInt64(hash) << 32 | UInt64(UInt32(index + 1))
     count += 1
+  }
+
+  /// The index in the bucket a probe for a key of this hash starts at, if that bucket holds a
+  /// key of the same 32-bit hash (to prefetch its entry: one read, no probing).
+  @inline(__always) func firstCandidate(hash fullHash: UInt64) -> Int32? {
+    let hash = UInt32(truncatingIfNeeded: fullHash)
+    let value = buckets.withUnsafeBufferPointer { $0[Int(hash) & mask] }
+    guard value != 0, UInt32(truncatingIfNeeded: value >> 32) == hash else { return nil }
+    return Int32(truncatingIfNeeded: value & 0xFFFF_FFFF) - 1
   }
 
   /// Where the probe for a key of this hash starts (to prefetch it; valid until the table

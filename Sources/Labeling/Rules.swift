@@ -452,6 +452,20 @@ public struct Rules: Sendable {
     public func eventClass(_ event: borrowing ScannedEvent) -> EventClass {
       tables._withUnsafeGuaranteedRef { $0.eventClass(event) }
     }
+
+    /// The low 32 bits of the hash a key table seeded with `seed` gives the join key of an
+    /// event of class `eventClass` (`nil`: ignored, or no usable key).
+    @inline(__always)
+    public func keyHash(_ event: borrowing ScannedEvent, _ eventClass: EventClass, seed: UInt64) -> UInt32? {
+      let slot: Int
+      switch eventClass {
+      case .prediction: slot = tables._withUnsafeGuaranteedRef { $0.prediction.keySlot }
+      case .feedback(let type): slot = tables._withUnsafeGuaranteedRef { $0.feedback[type].keySlot }
+      case .ignored: return nil
+      }
+      guard let key = event.joinKey(slot) else { return nil }
+      return UInt32(truncatingIfNeeded: key.withBytes { KeyTable.hash($0, seed: seed) })
+    }
   }
 
   public var matcher: Matcher { Matcher(tables: classifier) }

@@ -5,7 +5,7 @@
 ///
 /// Not thread-safe: one thread at a time fills or reads it.
 public final class ScannedLines {
-  struct Line {
+  @usableFromInline struct Line {
     var time: Int64 = 0
     /// The JSON record's range in the line.
     var jsonStart: Int32 = 0
@@ -15,13 +15,13 @@ public final class ScannedLines {
     var documentIsCompact = false
     var reason: RejectReason?
     /// What `append`'s `digest` said about the event.
-    var tag: UInt32 = 0
+    @usableFromInline var tag: UInt64 = 0
   }
 
   public let decoder: LineDecoder
   public let selector: FieldSelector
   private let slotCount: Int
-  private var lines: [Line] = []
+  @usableFromInline private(set) var lines: [Line] = []
   /// `slotCount` slots per line (left empty for a rejected line): `slotsUsed` of the
   /// `slotsCapacity` at `slots`, which this object owns. Plain memory rather than an array:
   /// a line's slots are copied in and out with no uniqueness or bounds check per slot (with an
@@ -46,7 +46,7 @@ public final class ScannedLines {
     slots.deallocate()
   }
 
-  public var count: Int { lines.count }
+  @inlinable public var count: Int { lines.count }
 
   public func removeAll() {
     lines.removeAll(keepingCapacity: true)
@@ -75,7 +75,7 @@ public final class ScannedLines {
   /// what it returns as the line's `tag`. `inout` only so that the event is passed in place:
   /// handed over by value (a class's stored property), it was copied and its slots retained.
   /// `digest` must leave it as it is.
-  public func append(_ line: UnsafeRawBufferPointer, digest: (inout ScannedEvent) -> UInt32) {
+  public func append(_ line: UnsafeRawBufferPointer, digest: (inout ScannedEvent) -> UInt64) {
     var stored = Line()
     reserveLineSlots()
     if let reason = decoder.scan(line, selector: selector, into: &event) {
@@ -99,8 +99,8 @@ public final class ScannedLines {
   }
 
   /// What `append`'s `digest` returned for line `index` (0 for a rejected line).
-  @inline(__always)
-  public func tag(_ index: Int) -> UInt32 { lines[index].tag }
+  @inlinable
+  public func tag(_ index: Int) -> UInt64 { lines[index].tag }
 
   /// The result of line `index`, whose bytes are `line` again (where they are now): the
   /// reject reason, or nil with `event` set as `LineDecoder.scan` sets it.

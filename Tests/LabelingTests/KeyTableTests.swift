@@ -4,6 +4,23 @@ import Testing
 @testable import Labeling
 
 @Suite struct KeyTableTests {
+  /// `firstCandidate` (what the pipeline prefetches) names a key's index when its home bucket
+  /// holds it, and never an index whose 32-bit hash differs.
+  @Test func firstCandidateIsTheHomeBucketsKey() {
+    var table = KeyTable(seed: 9)
+    let keys = (0..<2000).map { "key-\($0)" }
+    for (index, key) in keys.enumerated() { table.insert(hash: table.hash(key), index: Int32(index)) }
+    var atHome = 0
+    for (index, key) in keys.enumerated() {
+      let hash = table.hash(key)
+      guard let candidate = table.firstCandidate(hash: hash) else { continue }
+      #expect(UInt32(truncatingIfNeeded: table.hash(keys[Int(candidate)])) == UInt32(truncatingIfNeeded: hash))
+      if candidate == Int32(index) { atHome += 1 }
+    }
+    // Half full at most: most keys sit in their home bucket.
+    #expect(atHome > 1000)
+  }
+
   /// Random inserts and removals with heavy churn, checked against a `Dictionary` after every
   /// step: backward-shift deletion must never lose a key that probed past the hole.
   @Test(arguments: [1, 2, 3] as [UInt64])
