@@ -52,7 +52,7 @@ ENGINE_PARTS = [
 REPLAY_PARTS = [
     ("read_ahead", "read-ahead threads", "ReadAhead.produce()"),
     ("inflate", "  inflating (ISA-L)", "isal_inflate"),
-    ("scan", "  scanning lines (and matching them to rules)", "ScannedLines.append(_:digest:)"),
+    ("scan", "  scanning lines (and what is done ahead)", "ScannedLines.append(_:digest:)"),
     ("match_ahead", "    matching lines to rules", "RuleTables.eventClass("),
     ("pipeline", "pipeline thread", "Replay.run(config:options:logger:)"),
     ("engine", "  labeling engine, per event", "LabelEngine.process(_:matched:source:lineHash:)"),
