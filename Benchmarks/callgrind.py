@@ -55,7 +55,7 @@ REPLAY_PARTS = [
     ("scan", "  scanning lines (and what is done ahead)", "ScannedLines.append(_:digest:)"),
     ("match_ahead", "    matching lines to rules", "RuleTables.eventClass("),
     ("pipeline", "pipeline thread", "Replay.run(config:options:logger:)"),
-    ("engine", "  labeling engine, per event", "LabelEngine.process(_:matched:source:lineHash:)"),
+    ("engine", "  labeling engine, per event", "LabelEngine.process(_:matched:keyHash:source:lineHash:)"),
     ("predictions", "    predictions", "LabelEngine.processPrediction("),
     ("feedback", "    feedback", "LabelEngine.processFeedback("),
     ("due_rows", "    due rows (also at the flush)", "LabelEngine.emitDueRows()"),

@@ -170,11 +170,12 @@ final class Pipeline: EngineOutput {
     linesSinceCommit += 1
     let rejected: RejectReason?
     var matched: Rules.EventClass?
+    var keyHash: UInt64?
     if let ahead {
       // This feed's scanner is a `LineScanAhead`: its batches are `LineScanAhead.Batch`.
       rejected = ahead.withBatch(as: LineScanAhead.Batch.self) { batch in
         let reason = batch.load(ahead.index, line: line, into: &scanned[source])
-        if reason == nil { matched = batch.eventClass(ahead.index) }
+        if reason == nil { (matched, keyHash) = batch.digest(ahead.index) }
         // The key table's bucket for the key of a line a few ahead, and the entry of one
         // closer: fetched while this line and those between are processed.
         if let hash = batch.keyHash(ahead.index + Self.keyPrefetchDistance) { state.prefetchKey(hash: hash) }
@@ -191,7 +192,8 @@ final class Pipeline: EngineOutput {
       // In place (`inout`): passing the event by value copied it, and retained its slots.
       try unretainedEngine._withUnsafeGuaranteedRef {
         try $0.process(
-          event: &scanned[source], matched: matched, source: source, lineHash: LogTail.lineHash(line))
+          event: &scanned[source], matched: matched, keyHash: keyHash, source: source,
+          lineHash: LogTail.lineHash(line))
       }
     }
   }
@@ -476,25 +478,28 @@ struct LineScanAhead: LineScanner {
     func load(_ index: Int, line: UnsafeRawBufferPointer, into event: inout ScannedEvent) -> RejectReason? {
       unretained._withUnsafeGuaranteedRef { $0.load(index, line: line, into: &event) }
     }
-    /// The rule line `index`'s event matches, as `Rules.eventClass` gave it (the line was not
-    /// rejected).
+    /// What was found ahead about line `index`'s event (the line was not rejected): the rule
+    /// it matches, as `Rules.eventClass` gave it, and its join key's hash under the key table's
+    /// seed, if it has a key.
     @inline(__always)
-    func eventClass(_ index: Int) -> Rules.EventClass {
-      Rules.EventClass(code: UInt32(truncatingIfNeeded: unretained._withUnsafeGuaranteedRef { $0.tag(index) } & 0xFF))
+    func digest(_ index: Int) -> (Rules.EventClass, UInt64?) {
+      let tag = unretained._withUnsafeGuaranteedRef { $0.tag(index) }
+      let matched = Rules.EventClass(code: UInt32(truncatingIfNeeded: tag.0 & 0xFF))
+      return (matched, tag.0 & Self.hasKeyHash == 0 ? nil : tag.1)
     }
-    /// The low 32 bits of the key table hash of line `index`'s join key, if the batch has
-    /// that line and it has a key.
+    /// The low 32 bits of line `index`'s join key hash (what the key table indexes by), if the
+    /// batch has that line and it has a key.
     @inline(__always)
     func keyHash(_ index: Int) -> UInt32? {
       unretained._withUnsafeGuaranteedRef { lines in
         guard index < lines.count else { return nil }
         let tag = lines.tag(index)
-        return tag & Self.hasKeyHash == 0 ? nil : UInt32(truncatingIfNeeded: tag >> 32)
+        return tag.0 & Self.hasKeyHash == 0 ? nil : UInt32(truncatingIfNeeded: tag.1)
       }
     }
-    /// A line's tag: its event class's code in the low 8 bits, its key's hash in the high 32
-    /// when this bit is set.
-    static let hasKeyHash: UInt64 = 1 << 31
+    /// A line's tag: its event class's code in the low 8 bits of the first word and, when this
+    /// bit of it is set, its key's hash in the second.
+    static let hasKeyHash: UInt64 = 1 << 8
     private let keyHashSeed: UInt64
     init(_ lines: ScannedLines, rules: Rules, keyHashSeed: UInt64) {
       owner = lines
@@ -509,8 +514,8 @@ struct LineScanAhead: LineScanner {
       let seed = keyHashSeed
       owner.append(line) { event in
         let matched = matcher.eventClass(event)
-        guard let hash = matcher.keyHash(event, matched, seed: seed) else { return UInt64(matched.code) }
-        return UInt64(matched.code) | Self.hasKeyHash | UInt64(hash) << 32
+        guard let hash = matcher.keyHash(event, matched, seed: seed) else { return (UInt64(matched.code), 0) }
+        return (UInt64(matched.code) | Self.hasKeyHash, hash)
       }
     }
   }

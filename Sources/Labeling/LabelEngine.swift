@@ -180,19 +180,21 @@ public final class LabelEngine {
   /// The same, for an event the caller keeps (and reuses) in place: passing it by value from
   /// a class's property copies it, retaining its slots.
   /// `matched`: the event's `rules.eventClass(event)`, when the caller has it (lines are
-  /// matched ahead, on their file's read-ahead thread); `nil`: matched here.
+  /// matched ahead, on their file's read-ahead thread); `nil`: matched here. `keyHash`: its
+  /// join key's hash under `store.keyHashSeed`, when the caller has it (also computed ahead).
   @inline(__always)
   public func process(
-    event: inout ScannedEvent, matched: Rules.EventClass? = nil, source: Int,
+    event: inout ScannedEvent, matched: Rules.EventClass? = nil, keyHash: UInt64? = nil, source: Int,
     lineHash: @autoclosure () -> UInt64
   ) throws {
-    try process(event, matched: matched, source: source, lineHash: lineHash())
+    try process(event, matched: matched, keyHash: keyHash, source: source, lineHash: lineHash())
   }
 
   /// Processes one scanned event from `source`; its slots follow `rules.fieldPaths`.
   /// `lineHash` (of the raw line, for identical-line dedupe) is only computed for feedback.
   public func process(
-    _ event: ScannedEvent, matched: Rules.EventClass? = nil, source: Int, lineHash: @autoclosure () -> UInt64
+    _ event: ScannedEvent, matched: Rules.EventClass? = nil, keyHash: UInt64? = nil, source: Int,
+    lineHash: @autoclosure () -> UInt64
   ) throws {
     if sourceMaxTime[source].map({ event.time > $0 }) ?? true {
       sourceMaxTime[source] = event.time
@@ -205,11 +207,11 @@ public final class LabelEngine {
     case .prediction(let key):
       counters.predictions += 1
       counters.eventsBySource[source][0] += 1
-      try processPrediction(key: key, event: event)
+      try processPrediction(key: key, hash: keyHash, event: event)
     case .feedback(let type, let key):
       counters.feedback[type] += 1
       counters.eventsBySource[source][1 + type] += 1
-      try processFeedback(type: type, key: key, event: event, lineHash: lineHash())
+      try processFeedback(type: type, key: key, hash: keyHash, event: event, lineHash: lineHash())
     case .ignored:
       counters.ignored += 1
       counters.eventsBySource[source][1 + kinds] += 1
@@ -219,7 +221,8 @@ public final class LabelEngine {
     }
   }
 
-  private func processPrediction(key: JoinKey, event: ScannedEvent) throws {
+  /// `hash`: the key's hash under `store.keyHashSeed`, if known.
+  private func processPrediction(key: JoinKey, hash: UInt64?, event: ScannedEvent) throws {
     let time = event.time
     var datasets: UInt64 = 0
     for (d, window) in rules.datasetMaxWindow.enumerated() where time &+ window > watermark {
@@ -230,7 +233,7 @@ public final class LabelEngine {
       try output.side(.latePrediction(key: key.description, time: time))
       return
     }
-    let ref = try store.ref(key: key)
+    let ref = try hash.map { try store.ref(key: key, hash: $0) } ?? store.ref(key: key)
     if store.finishedPrediction(ref, at: watermark) != nil {
       counters.duplicatePredictions += 1
       return
@@ -278,9 +281,11 @@ public final class LabelEngine {
     return stored
   }
 
-  private func processFeedback(type: Int, key: JoinKey, event: ScannedEvent, lineHash: UInt64) throws {
+  private func processFeedback(
+    type: Int, key: JoinKey, hash: UInt64?, event: ScannedEvent, lineHash: UInt64
+  ) throws {
     let time = event.time
-    let ref = try store.ref(key: key)
+    let ref = try hash.map { try store.ref(key: key, hash: $0) } ?? store.ref(key: key)
     if let prediction = store.prediction(ref) {
       // Late if it falls in a window of a row already written.
       let written = prediction.datasets & ~prediction.pending

@@ -379,7 +379,8 @@ public final class MemoryStateStore: StateStore {
   // MARK: Keys
 
   /// The seed of the key table's hash (`Rules.Matcher.keyHash`): fixed for the store's life.
-  public var keyHashSeed: UInt64 { keys.seed }
+  public var keyTableSeed: UInt64 { keys.seed }
+  public var keyHashSeed: UInt64? { keys.seed }
 
   /// Asks the CPU to fetch the key table's bucket for a key whose `keyHash` is `hash`, before
   /// `ref` looks the key up: the table is larger than the caches, and a line's lookup missed
@@ -399,7 +400,11 @@ public final class MemoryStateStore: StateStore {
   }
 
   public func ref(key: JoinKey) throws -> KeyRef {
-    let hash = keys.hash(key)
+    try ref(key: key, hash: keys.hash(key))
+  }
+
+  /// `hash`: `key`'s hash under `keyHashSeed`, computed ahead (on a read-ahead thread).
+  public func ref(key: JoinKey, hash: UInt64) throws -> KeyRef {
     if let index = keys.find(key, hash: hash, keyOf: { entries[Int($0)].key }) { return KeyRef(index) }
     // A key new to the cold tier too (most predictions): its entry is made where it will
     // stay. Built aside and moved in, it was copied twice (160 bytes each time).

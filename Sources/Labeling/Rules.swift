@@ -453,10 +453,10 @@ public struct Rules: Sendable {
       tables._withUnsafeGuaranteedRef { $0.eventClass(event) }
     }
 
-    /// The low 32 bits of the hash a key table seeded with `seed` gives the join key of an
-    /// event of class `eventClass` (`nil`: ignored, or no usable key).
+    /// The hash a key table seeded with `seed` gives the join key of an event of class
+    /// `eventClass` (`nil`: ignored, or no usable key).
     @inline(__always)
-    public func keyHash(_ event: borrowing ScannedEvent, _ eventClass: EventClass, seed: UInt64) -> UInt32? {
+    public func keyHash(_ event: borrowing ScannedEvent, _ eventClass: EventClass, seed: UInt64) -> UInt64? {
       let slot: Int
       switch eventClass {
       case .prediction: slot = tables._withUnsafeGuaranteedRef { $0.prediction.keySlot }
@@ -464,7 +464,7 @@ public struct Rules: Sendable {
       case .ignored: return nil
       }
       guard let key = event.joinKey(slot) else { return nil }
-      return UInt32(truncatingIfNeeded: key.withBytes { KeyTable.hash($0, seed: seed) })
+      return key.withBytes { KeyTable.hash($0, seed: seed) }
     }
   }
 

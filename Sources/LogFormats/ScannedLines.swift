@@ -15,7 +15,7 @@ public final class ScannedLines {
     var documentIsCompact = false
     var reason: RejectReason?
     /// What `append`'s `digest` said about the event.
-    @usableFromInline var tag: UInt64 = 0
+    @usableFromInline var tag: (UInt64, UInt64) = (0, 0)
   }
 
   public let decoder: LineDecoder
@@ -67,7 +67,7 @@ public final class ScannedLines {
 
   /// Scans `line` (as `LineDecoder.scan` takes it) and stores the result as line `count`.
   public func append(_ line: UnsafeRawBufferPointer) {
-    append(line) { _ in 0 }
+    append(line) { _ in (0, 0) }
   }
 
   /// The same, and when the line is not rejected, hands the scanned event to `digest` (on this
@@ -75,7 +75,7 @@ public final class ScannedLines {
   /// what it returns as the line's `tag`. `inout` only so that the event is passed in place:
   /// handed over by value (a class's stored property), it was copied and its slots retained.
   /// `digest` must leave it as it is.
-  public func append(_ line: UnsafeRawBufferPointer, digest: (inout ScannedEvent) -> UInt64) {
+  public func append(_ line: UnsafeRawBufferPointer, digest: (inout ScannedEvent) -> (UInt64, UInt64)) {
     var stored = Line()
     reserveLineSlots()
     if let reason = decoder.scan(line, selector: selector, into: &event) {
@@ -98,9 +98,9 @@ public final class ScannedLines {
     lines.append(stored)
   }
 
-  /// What `append`'s `digest` returned for line `index` (0 for a rejected line).
+  /// What `append`'s `digest` returned for line `index` (zeros for a rejected line).
   @inlinable
-  public func tag(_ index: Int) -> UInt64 { lines[index].tag }
+  public func tag(_ index: Int) -> (UInt64, UInt64) { lines[index].tag }
 
   /// The result of line `index`, whose bytes are `line` again (where they are now): the
   /// reject reason, or nil with `event` set as `LineDecoder.scan` sets it.

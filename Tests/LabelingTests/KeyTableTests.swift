@@ -4,6 +4,34 @@ import Testing
 @testable import Labeling
 
 @Suite struct KeyTableTests {
+  /// A key's hash computed elsewhere under the store's seed (`ref(key:hash:)`, as the pipeline
+  /// passes it from the read-ahead thread) finds the same state as the store's own hash.
+  @Test func refWithAHashComputedAheadIsTheSameRef() throws {
+    let store = MemoryStateStore()
+    store.dueOffsets = [10]
+    let seed = try #require(store.keyHashSeed)
+    #expect(seed == store.keyTableSeed)
+    for i in 0..<3000 {
+      let key = JoinKey("request-\(i % 1000)")
+      let hash = key.withBytes { KeyTable.hash($0, seed: seed) }
+      let ref = try store.ref(key: key, hash: hash)
+      #expect(try store.ref(key: key) == ref)
+      #expect(store.key(ref) == key)
+      // Prefetching, whatever the hash, changes nothing.
+      store.prefetchKey(hash: UInt32(truncatingIfNeeded: hash))
+      store.prefetchEntry(hash: UInt32(truncatingIfNeeded: hash &+ UInt64(i)))
+      if i < 1000 {
+        store.setPrediction(ref, seq: Int64(i + 1), time: Int64(i), payload: [1], datasets: 1)
+      } else {
+        #expect(store.prediction(ref)?.seq == Int64(i % 1000 + 1))
+      }
+    }
+    // A store that keys its state another way ignores the hash.
+    let plain = InMemoryStateStore()
+    #expect(plain.keyHashSeed == nil)
+    #expect(try plain.ref(key: JoinKey("a"), hash: 12345) == plain.ref(key: JoinKey("a")))
+  }
+
   /// `firstCandidate` (what the pipeline prefetches) names a key's index when its home bucket
   /// holds it, and never an index whose 32-bit hash differs.
   @Test func firstCandidateIsTheHomeBucketsKey() {
