@@ -227,8 +227,18 @@ final class RuleTables: @unchecked Sendable {
     return true
   }
 
+  /// `classify(event, as: eventClass(event))` in one pass (the path of events not matched
+  /// ahead: composed of the two, it took about 80 instructions more a line).
   func classify(_ event: borrowing ScannedEvent) -> Rules.Classification {
-    classify(event, as: eventClass(event))
+    if accepts(prediction, event) {
+      guard let key = event.joinKey(prediction.keySlot) else { return .missingKey }
+      return .prediction(key: key)
+    }
+    for i in feedback.indices where accepts(feedback[i], event) {
+      guard let key = event.joinKey(feedback[i].keySlot) else { return .missingKey }
+      return .feedback(type: i, key: key)
+    }
+    return .ignored
   }
 
   /// Which rule `event` matches: the first of the prediction rule and the feedback rules.
