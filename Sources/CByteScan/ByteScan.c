@@ -1,2 +1,2 @@
-// The module is header-only (`feedbackd_json_classify64` is inline); SwiftPM wants one source file.
+// The module is header-only (`feedbackd_json_index_quotes` is inline); SwiftPM wants one source file.
 #include "ByteScan.h"

@@ -484,19 +484,18 @@ struct LineScanAhead: LineScanner {
     @inline(__always)
     func digest(_ index: Int) -> (Rules.EventClass, UInt64?) {
       let tag = unretained._withUnsafeGuaranteedRef { $0.tag(index) }
-      let matched = Rules.EventClass(code: UInt32(truncatingIfNeeded: tag.0 & 0xFF))
-      return (matched, tag.0 & Self.hasKeyHash == 0 ? nil : tag.1)
+      return (Rules.EventClass(code: UInt32(truncatingIfNeeded: tag.0 & 0xFF)), Self.keyHash(tag))
     }
     /// The low 32 bits of line `index`'s join key hash (what the key table indexes by), if the
     /// batch has that line and it has a key.
     @inline(__always)
     func keyHash(_ index: Int) -> UInt32? {
       unretained._withUnsafeGuaranteedRef { lines in
-        guard index < lines.count else { return nil }
-        let tag = lines.tag(index)
-        return tag.0 & Self.hasKeyHash == 0 ? nil : UInt32(truncatingIfNeeded: tag.1)
+        index < lines.count ? Self.keyHash(lines.tag(index)).map { UInt32(truncatingIfNeeded: $0) } : nil
       }
     }
+    @inline(__always)
+    private static func keyHash(_ tag: (UInt64, UInt64)) -> UInt64? { tag.0 & hasKeyHash == 0 ? nil : tag.1 }
     /// A line's tag: its event class's code in the low 8 bits of the first word and, when this
     /// bit of it is set, its key's hash in the second.
     static let hasKeyHash: UInt64 = 1 << 8

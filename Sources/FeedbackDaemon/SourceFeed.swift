@@ -62,7 +62,7 @@ final class SourceFeed: TailDelegate {
       ? nil
       : LineScanAhead(
         decoder: pipeline.decoders[index], selector: pipeline.selectors[index], rules: pipeline.rules,
-        keyHashSeed: pipeline.state.keyTableSeed)
+        keyHashSeed: pipeline.state.keyHashSeed)
     tailer = SourceTailer(
       patterns: paths ?? source.paths, maxLineBytes: source.maxLineBytes, live: live, rotateWait: rotateWait,
       delegate: self, scanner: scanner)

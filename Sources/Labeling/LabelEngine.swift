@@ -179,9 +179,10 @@ public final class LabelEngine {
 
   /// The same, for an event the caller keeps (and reuses) in place: passing it by value from
   /// a class's property copies it, retaining its slots.
-  /// `matched`: the event's `rules.eventClass(event)`, when the caller has it (lines are
-  /// matched ahead, on their file's read-ahead thread); `nil`: matched here. `keyHash`: its
-  /// join key's hash under `store.keyHashSeed`, when the caller has it (also computed ahead).
+  /// `matched`: the event's `rules.matcher.eventClass(event)`, when the caller has it (lines
+  /// are matched ahead, on their file's read-ahead thread); `nil`: matched here. `keyHash`: its
+  /// join key's hash as the store takes it (`StateStore.ref(key:hash:)`), when the caller has
+  /// it (also computed ahead).
   @inline(__always)
   public func process(
     event: inout ScannedEvent, matched: Rules.EventClass? = nil, keyHash: UInt64? = nil, source: Int,
@@ -202,8 +203,7 @@ public final class LabelEngine {
     }
     seq += 1
     let kinds = rules.feedbackTypes.count
-    let classification = matched.map { rules.classify(event, as: $0) } ?? rules.classify(event)
-    switch classification {
+    switch rules.classify(event, as: matched ?? rules.matcher.eventClass(event)) {
     case .prediction(let key):
       counters.predictions += 1
       counters.eventsBySource[source][0] += 1
@@ -221,7 +221,7 @@ public final class LabelEngine {
     }
   }
 
-  /// `hash`: the key's hash under `store.keyHashSeed`, if known.
+  /// `hash`: the key's hash as the store takes it, if known.
   private func processPrediction(key: JoinKey, hash: UInt64?, event: ScannedEvent) throws {
     let time = event.time
     var datasets: UInt64 = 0

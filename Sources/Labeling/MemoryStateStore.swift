@@ -378,9 +378,9 @@ public final class MemoryStateStore: StateStore {
 
   // MARK: Keys
 
-  /// The seed of the key table's hash (`Rules.Matcher.keyHash`): fixed for the store's life.
-  public var keyTableSeed: UInt64 { keys.seed }
-  public var keyHashSeed: UInt64? { keys.seed }
+  /// The seed of the key table's hash (`Rules.Matcher.keyHash`, `ref(key:hash:)`): fixed for
+  /// the store's life.
+  public var keyHashSeed: UInt64 { keys.seed }
 
   /// Asks the CPU to fetch the key table's bucket for a key whose `keyHash` is `hash`, before
   /// `ref` looks the key up: the table is larger than the caches, and a line's lookup missed

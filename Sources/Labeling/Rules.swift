@@ -227,18 +227,8 @@ final class RuleTables: @unchecked Sendable {
     return true
   }
 
-  /// `classify(event, as: eventClass(event))` in one pass (the path of events not matched
-  /// ahead: composed of the two, it took about 80 instructions more a line).
   func classify(_ event: borrowing ScannedEvent) -> Rules.Classification {
-    if accepts(prediction, event) {
-      guard let key = event.joinKey(prediction.keySlot) else { return .missingKey }
-      return .prediction(key: key)
-    }
-    for i in feedback.indices where accepts(feedback[i], event) {
-      guard let key = event.joinKey(feedback[i].keySlot) else { return .missingKey }
-      return .feedback(type: i, key: key)
-    }
-    return .ignored
+    classify(event, as: eventClass(event))
   }
 
   /// Which rule `event` matches: the first of the prediction rule and the feedback rules.
@@ -403,13 +393,7 @@ public struct Rules: Sendable {
     classifier._withUnsafeGuaranteedRef { $0.classify(event) }
   }
 
-  /// Which rule a scanned event matches, without its key: a plain value, so that lines can be
-  /// matched ahead, on their file's read-ahead thread, and the result handed over for free.
-  public func eventClass(_ event: ScannedEvent) -> EventClass {
-    classifier._withUnsafeGuaranteedRef { $0.eventClass(event) }
-  }
-
-  /// `classify(event)`, given `eventClass(event)`.
+  /// `classify(event)`, given `matcher.eventClass(event)`.
   @inline(__always)
   public func classify(_ event: ScannedEvent, as eventClass: EventClass) -> Classification {
     classifier._withUnsafeGuaranteedRef { $0.classify(event, as: eventClass) }
@@ -454,10 +438,12 @@ public struct Rules: Sendable {
     }
   }
 
-  /// `eventClass` for another thread: a plain value holding no reference, valid while these
-  /// rules are (a closure reading the rules themselves copied the whole struct every call).
+  /// What can be found out about an event ahead, on another thread: a plain value holding no
+  /// reference, valid while these rules are (a closure reading the rules themselves copied the
+  /// whole struct every call).
   public struct Matcher: @unchecked Sendable {
     let tables: Unmanaged<RuleTables>
+    /// Which rule the event matches, without its key: a plain value, handed over for free.
     @inline(__always)
     public func eventClass(_ event: borrowing ScannedEvent) -> EventClass {
       tables._withUnsafeGuaranteedRef { $0.eventClass(event) }

@@ -126,10 +126,9 @@ public protocol StateStore: AnyObject {
 
   /// The handle on `key`'s state (an empty entry if nothing is known of it).
   func ref(key: JoinKey) throws -> KeyRef
-  /// The same, given the key's hash under `keyHashSeed` (computed elsewhere, ahead).
+  /// The same, given a hash of the key computed ahead, in the store's own way
+  /// (`MemoryStateStore.keyHashSeed`). A store that takes no hash ignores it.
   func ref(key: JoinKey, hash: UInt64) throws -> KeyRef
-  /// The seed of the hash `ref(key:hash:)` takes; `nil`: the store takes no hash.
-  var keyHashSeed: UInt64? { get }
   func key(_ ref: KeyRef) -> JoinKey
 
   func prediction(_ ref: KeyRef) -> PendingPrediction?
@@ -182,5 +181,4 @@ extension UInt64 {
 extension StateStore {
   /// A store that keys its state another way ignores the hash.
   public func ref(key: JoinKey, hash: UInt64) throws -> KeyRef { try ref(key: key) }
-  public var keyHashSeed: UInt64? { nil }
 }

@@ -86,7 +86,6 @@ import Testing
           seen.insert("\(classified)")
           // Matched ahead (on a read-ahead thread), passed on as a number, keyed later: the same.
           let matched = rules.matcher.eventClass(event)
-          #expect(matched == rules.eventClass(event))
           #expect(Rules.EventClass(code: matched.code) == matched)
           #expect(rules.classify(event, as: Rules.EventClass(code: matched.code)) == classified, "\(text)")
           // The key's hash, computed ahead (for prefetching and for the lookup), is the key table's.

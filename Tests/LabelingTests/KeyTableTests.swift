@@ -9,8 +9,7 @@ import Testing
   @Test func refWithAHashComputedAheadIsTheSameRef() throws {
     let store = MemoryStateStore()
     store.dueOffsets = [10]
-    let seed = try #require(store.keyHashSeed)
-    #expect(seed == store.keyTableSeed)
+    let seed = store.keyHashSeed
     for i in 0..<3000 {
       let key = JoinKey("request-\(i % 1000)")
       let hash = key.withBytes { KeyTable.hash($0, seed: seed) }
@@ -28,7 +27,6 @@ import Testing
     }
     // A store that keys its state another way ignores the hash.
     let plain = InMemoryStateStore()
-    #expect(plain.keyHashSeed == nil)
     #expect(try plain.ref(key: JoinKey("a"), hash: 12345) == plain.ref(key: JoinKey("a")))
   }
 
