@@ -251,10 +251,10 @@ extension FieldSelector {
       defer { document = scanner.document }
       guard indexQuotes, bytes.count <= JSONScanner.indexedLength else { return scanner.scanDocument() }
       return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: JSONScanner.indexedLength / 64) { quotes in
-        if JSONScanner.indexQuotes(text, bytes.count, into: quotes.baseAddress!) {
-          scanner.quotes = UnsafePointer(quotes.baseAddress!)
-        }
-        return scanner.scanDocument()
+        let found = JSONScanner.indexQuotes(text, bytes.count, into: quotes.baseAddress!)
+        guard found.plain else { return scanner.scanDocument() }
+        scanner.quotes = UnsafePointer(quotes.baseAddress!)
+        return found.compact ? scanner.scanDocument(JSONCompact.self) : scanner.scanDocument()
       }
     }
     if kind != nil, let document {
@@ -264,6 +264,22 @@ extension FieldSelector {
     }
     return kind
   }
+}
+
+/// Whether a scan must look for whitespace between tokens: a scan is compiled once for each
+/// kind, so that a text known to hold none (most log lines) is scanned without the checks.
+protocol JSONSpacing {
+  static var mayHaveWhitespace: Bool { get }
+}
+
+/// Any JSON text.
+enum JSONSpaced: JSONSpacing {
+  static var mayHaveWhitespace: Bool { true }
+}
+
+/// A text with no whitespace outside its strings (`JSONScanner.indexQuotes`'s `compact`).
+enum JSONCompact: JSONSpacing {
+  static var mayHaveWhitespace: Bool { false }
 }
 
 /// The scanning twin of `JSONParser`: the same grammar and checks, no values built.
@@ -291,16 +307,19 @@ struct JSONScanner {
   static let indexedLength = 4096
 
   /// Sets one bit per quote of the `count` bytes at `bytes` (`count` > 0) into `quotes`
-  /// (`(count + 63) / 64` words; bits past the end are zero). Returns whether no byte is
-  /// special (a backslash, a control byte or non-ASCII): only then does the index tell where
-  /// each string ends. The work is done in C (`CByteScan`), which has vector instructions.
+  /// (`(count + 63) / 64` words; bits past the end are zero). `plain`: no byte is special (a
+  /// backslash, a control byte or non-ASCII); only then does the index tell where each string
+  /// ends. `compact` (only when `plain`): besides, no space lies outside the strings (taking
+  /// the quotes two by two as the strings' ends), so there is no whitespace to skip between
+  /// tokens. The work is done in C (`CByteScan`), which has vector instructions.
   @inline(__always)
   static func indexQuotes(
     _ bytes: UnsafePointer<UInt8>, _ count: Int, into quotes: UnsafeMutablePointer<UInt64>
   )
-    -> Bool
+    -> (plain: Bool, compact: Bool)
   {
-    feedbackd_json_index_quotes(bytes, count, quotes) != 0
+    let found = feedbackd_json_index_quotes(bytes, count, quotes)
+    return (found & FEEDBACKD_INDEX_PLAIN != 0, found & FEEDBACKD_INDEX_COMPACT != 0)
   }
 
   init(bytes: UnsafePointer<UInt8>, count: Int, trie: FieldSelector.Trie, slots: UnsafeMutablePointer<FieldSlot>?) {
@@ -310,21 +329,24 @@ struct JSONScanner {
     self.slots = slots
   }
 
-  /// Scans the whole text; on success, `document` says where its value is.
-  mutating func scanDocument() -> JSONKind? {
-    skipWhitespace()
+  /// Scans the whole text; on success, `document` says where its value is. `Spacing`:
+  /// `JSONCompact` only when the text is known to hold no whitespace between tokens.
+  mutating func scanDocument<Spacing: JSONSpacing>(_: Spacing.Type = JSONSpaced.self) -> JSONKind? {
+    skipWhitespace(Spacing.self)
     let start = index
     rewrite = false
-    guard let kind = scanValue(node: 0) else { return nil }
+    guard let kind = scanValue(node: 0, Spacing.self) else { return nil }
     let end = index
     let compact = !rewrite
-    skipWhitespace()
+    skipWhitespace(Spacing.self)
     guard index == count else { return nil }
     document = (Int32(truncatingIfNeeded: start), Int32(truncatingIfNeeded: end), compact)
     return kind
   }
 
-  @inline(__always) mutating func skipWhitespace() {
+  @inline(__always) mutating func skipWhitespace<Spacing: JSONSpacing>(_: Spacing.Type = JSONSpaced.self) {
+    // Nothing to skip in a compact text: the call is compiled away.
+    guard Spacing.mayHaveWhitespace else { return }
     // Whitespace is at most 0x20: one comparison tells most bytes apart (a log line has none).
     while index < count, bytes[index] <= ASCII.space, ASCII.isWhitespace(bytes[index]) {
       index += 1
@@ -334,12 +356,12 @@ struct JSONScanner {
 
   /// `node`: the selector node this value sits at (-1: not under any selected path).
   @inline(__always)
-  mutating func scanValue(node: Int) -> JSONKind? {
+  mutating func scanValue<Spacing: JSONSpacing>(node: Int, _: Spacing.Type) -> JSONKind? {
     guard index < count else { return nil }
     switch bytes[index] {
     case ASCII.quote: return scanString() ? .string : nil
-    case ASCII.openBrace: return scanObject(node: node) ? .object : nil
-    case ASCII.openBracket: return scanArray() ? .array : nil
+    case ASCII.openBrace: return scanObject(node: node, Spacing.self) ? .object : nil
+    case ASCII.openBracket: return scanArray(Spacing.self) ? .array : nil
     case UInt8(ascii: "t"): return literal("true") ? .bool : nil
     case UInt8(ascii: "f"): return literal("false") ? .bool : nil
     case UInt8(ascii: "n"): return literal("null") ? .null : nil
@@ -364,20 +386,22 @@ struct JSONScanner {
   }
 
   /// With `elements`, notes where each element lies (`JSONValue.arrayElements`).
-  mutating func scanArray(elements: UnsafeMutablePointer<[Range<Int>]>? = nil) -> Bool {
+  mutating func scanArray<Spacing: JSONSpacing>(
+    _: Spacing.Type = JSONSpaced.self, elements: UnsafeMutablePointer<[Range<Int>]>? = nil
+  ) -> Bool {
     guard enterContainer() else { return false }
-    skipWhitespace()
+    skipWhitespace(Spacing.self)
     if index < count, bytes[index] == ASCII.closeBracket {
       index += 1
       depth -= 1
       return true
     }
     while true {
-      skipWhitespace()
+      skipWhitespace(Spacing.self)
       let start = index
-      guard scanValue(node: -1) != nil else { return false }
+      guard scanValue(node: -1, Spacing.self) != nil else { return false }
       elements?.pointee.append(start..<index)
-      skipWhitespace()
+      skipWhitespace(Spacing.self)
       guard index < count else { return false }
       let byte = bytes[index]
       index += 1
@@ -389,16 +413,16 @@ struct JSONScanner {
     return true
   }
 
-  mutating func scanObject(node: Int) -> Bool {
+  mutating func scanObject<Spacing: JSONSpacing>(node: Int, _: Spacing.Type) -> Bool {
     guard enterContainer() else { return false }
-    skipWhitespace()
+    skipWhitespace(Spacing.self)
     if index < count, bytes[index] == ASCII.closeBrace {
       index += 1
       depth -= 1
       return true
     }
     while true {
-      skipWhitespace()
+      skipWhitespace(Spacing.self)
       guard index < count, bytes[index] == ASCII.quote else { return false }
       let keyStart = index + 1
       guard scanString() else { return false }
@@ -406,10 +430,10 @@ struct JSONScanner {
       if node >= 0, trie.edgeStart[node] < trie.edgeStart[node + 1] {
         child = findChild(node, keyStart, index - 1, escaped: stringHadEscape)
       }
-      skipWhitespace()
+      skipWhitespace(Spacing.self)
       guard index < count, bytes[index] == ASCII.colon else { return false }
       index += 1
-      skipWhitespace()
+      skipWhitespace(Spacing.self)
       if child >= 0 {
         for position in trie.belowStart[child]..<trie.belowStart[child + 1] {
           slots.unsafelyUnwrapped[trie.below[position]] = FieldSlot()
@@ -417,7 +441,7 @@ struct JSONScanner {
         let start = index
         let rewriteBefore = rewrite
         rewrite = false
-        guard let kind = scanValue(node: child) else { return false }
+        guard let kind = scanValue(node: child, Spacing.self) else { return false }
         for position in trie.slotStart[child]..<trie.slotStart[child + 1] {
           slots.unsafelyUnwrapped[trie.slots[position]] = FieldSlot(
             start: Int32(truncatingIfNeeded: start), end: Int32(truncatingIfNeeded: index), kind: kind,
@@ -425,9 +449,9 @@ struct JSONScanner {
         }
         rewrite = rewrite || rewriteBefore
       } else {
-        guard scanValue(node: -1) != nil else { return false }
+        guard scanValue(node: -1, Spacing.self) != nil else { return false }
       }
-      skipWhitespace()
+      skipWhitespace(Spacing.self)
       guard index < count else { return false }
       let byte = bytes[index]
       index += 1

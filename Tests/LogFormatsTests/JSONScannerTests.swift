@@ -156,25 +156,68 @@ struct JSONScannerTests {
   }
 
   /// The quote index against a byte-by-byte reading, on texts of every length up to 300 made of
-  /// the bytes that matter (quote, backslash, control bytes, space, DEL, non-ASCII, letters).
-  @Test func quoteIndexMarksEveryQuoteAndSeesEverySpecialByte() {
+  /// the bytes that matter (quote, backslash, control bytes, space, DEL, non-ASCII, letters):
+  /// every quote marked, every special byte seen, and a space outside the strings told from
+  /// one inside, across the 64-byte words.
+  @Test func quoteIndexMarksEveryQuoteAndSeesEverySpecialByteAndSpace() {
     var rng = SplitMix64(seed: 64)
     let alphabet: [UInt8] = [0x22, 0x5C, 0x00, 0x1F, 0x20, 0x7F, 0x80, 0xFF, 0x61, 0x7B, 0x3A]
     let words = UnsafeMutablePointer<UInt64>.allocate(capacity: 8)
     defer { words.deallocate() }
+    var compactTexts = 0
+    var spacedTexts = 0
     for length in 1...300 {
-      for round in 0..<8 {
-        // Mostly plain text, so that texts without a special byte come up too.
-        let bytes: [UInt8] = (0..<length).map { _ in
-          let pick = rng.next() % 64
-          if pick < 6 { return alphabet[Int(pick) % 2 == 0 ? 0 : Int(rng.next() % UInt64(alphabet.count))] }
-          return UInt8(ascii: "a") + UInt8(pick % 26)
+      for round in 0..<16 {
+        let bytes: [UInt8]
+        if round < 8 {
+          // Mostly plain text, so that texts without a special byte come up too.
+          bytes = (0..<length).map { _ in
+            let pick = rng.next() % 64
+            if pick < 6 { return alphabet[Int(pick) % 2 == 0 ? 0 : Int(rng.next() % UInt64(alphabet.count))] }
+            return UInt8(ascii: "a") + UInt8(pick % 26)
+          }
+        } else {
+          // No special byte: quotes, letters and spaces, the spaces inside strings only, or one
+          // outside too, or anywhere.
+          var inside = false
+          var generated: [UInt8] = (0..<length).map { _ in
+            let pick = rng.next() % 32
+            if pick < 3 {
+              inside.toggle()
+              return 0x22
+            }
+            if pick < 9 && (inside || round % 3 == 0) { return 0x20 }
+            return UInt8(ascii: "a") + UInt8(pick % 26)
+          }
+          if round % 3 == 1 {
+            var outside: [Int] = []
+            inside = false
+            for (position, byte) in generated.enumerated() {
+              if byte == 0x22 { inside.toggle() } else if !inside { outside.append(position) }
+            }
+            if !outside.isEmpty { generated[outside[Int(rng.next() % UInt64(outside.count))]] = 0x20 }
+          }
+          bytes = generated
         }
         let plain = bytes.allSatisfy { $0 != 0x5C && $0 >= 0x20 && $0 < 0x80 }
+        // A space outside the strings, the quotes taken two by two, read byte by byte.
+        var inside = false
+        var spaceOutside = false
+        for byte in bytes {
+          if byte == 0x22 { inside.toggle() }
+          if byte == 0x20 && !inside { spaceOutside = true }
+        }
         let text = UnsafeMutablePointer<UInt8>.allocate(capacity: length)
         defer { text.deallocate() }
         text.initialize(from: bytes, count: length)
-        #expect(JSONScanner.indexQuotes(text, length, into: words) == plain, "length \(length) round \(round)")
+        let found = JSONScanner.indexQuotes(text, length, into: words)
+        #expect(found.plain == plain, "length \(length) round \(round)")
+        if plain {
+          #expect(found.compact == !spaceOutside, "length \(length) round \(round)")
+          if found.compact { compactTexts += 1 } else { spacedTexts += 1 }
+        } else {
+          #expect(!found.compact, "length \(length) round \(round)")
+        }
         for word in 0..<(length + 63) / 64 {
           var expected: UInt64 = 0
           for bit in 0..<64 where word * 64 + bit < length && bytes[word * 64 + bit] == 0x22 {
@@ -184,6 +227,8 @@ struct JSONScannerTests {
         }
       }
     }
+    // Both answers come up, on texts of many lengths.
+    #expect(compactTexts > 200 && spacedTexts > 200, "\(compactTexts) compact, \(spacedTexts) spaced")
   }
 
   /// The scan with its quote index against the scan reading every byte: the same kind and the
