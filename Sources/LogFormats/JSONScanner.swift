@@ -254,7 +254,7 @@ extension FieldSelector {
         let found = JSONScanner.indexQuotes(text, bytes.count, into: quotes.baseAddress!)
         guard found.plain else { return scanner.scanDocument() }
         scanner.quotes = UnsafePointer(quotes.baseAddress!)
-        return found.compact ? scanner.scanDocument(JSONCompact.self) : scanner.scanDocument()
+        return found.compact ? scanner.scanDocument(JSONCompactText.self) : scanner.scanDocument()
       }
     }
     if kind != nil, let document {
@@ -266,20 +266,27 @@ extension FieldSelector {
   }
 }
 
-/// Whether a scan must look for whitespace between tokens: a scan is compiled once for each
-/// kind, so that a text known to hold none (most log lines) is scanned without the checks.
-protocol JSONSpacing {
+/// What a scan knows of a text before it starts: the scan is compiled once for each kind, so
+/// that a text known to be plain and compact (most log lines) is scanned without the checks
+/// and the paths it does not need.
+protocol JSONScanMode {
+  /// Whitespace may lie between tokens.
   static var mayHaveWhitespace: Bool { get }
+  /// The text's quotes are indexed and no byte of it is special (`JSONScanner.quotes` is set):
+  /// every string ends at the next quote and holds no escape.
+  static var quotesIndexed: Bool { get }
 }
 
-/// Any JSON text.
-enum JSONSpaced: JSONSpacing {
+/// Any JSON text (its quotes may still be indexed: `JSONScanner.quotes` says).
+enum JSONAnyText: JSONScanMode {
   static var mayHaveWhitespace: Bool { true }
+  static var quotesIndexed: Bool { false }
 }
 
-/// A text with no whitespace outside its strings (`JSONScanner.indexQuotes`'s `compact`).
-enum JSONCompact: JSONSpacing {
+/// A plain text with no whitespace outside its strings (`JSONScanner.indexQuotes`'s `compact`).
+enum JSONCompactText: JSONScanMode {
   static var mayHaveWhitespace: Bool { false }
+  static var quotesIndexed: Bool { true }
 }
 
 /// The scanning twin of `JSONParser`: the same grammar and checks, no values built.
@@ -329,24 +336,24 @@ struct JSONScanner {
     self.slots = slots
   }
 
-  /// Scans the whole text; on success, `document` says where its value is. `Spacing`:
-  /// `JSONCompact` only when the text is known to hold no whitespace between tokens.
-  mutating func scanDocument<Spacing: JSONSpacing>(_: Spacing.Type = JSONSpaced.self) -> JSONKind? {
-    skipWhitespace(Spacing.self)
+  /// Scans the whole text; on success, `document` says where its value is. `Mode`:
+  /// `JSONCompactText` only for a text known to be one (and with `quotes` set).
+  mutating func scanDocument<Mode: JSONScanMode>(_: Mode.Type = JSONAnyText.self) -> JSONKind? {
+    skipWhitespace(Mode.self)
     let start = index
     rewrite = false
-    guard let kind = scanValue(node: 0, Spacing.self) else { return nil }
+    guard let kind = scanValue(node: 0, Mode.self) else { return nil }
     let end = index
     let compact = !rewrite
-    skipWhitespace(Spacing.self)
+    skipWhitespace(Mode.self)
     guard index == count else { return nil }
     document = (Int32(truncatingIfNeeded: start), Int32(truncatingIfNeeded: end), compact)
     return kind
   }
 
-  @inline(__always) mutating func skipWhitespace<Spacing: JSONSpacing>(_: Spacing.Type = JSONSpaced.self) {
+  @inline(__always) mutating func skipWhitespace<Mode: JSONScanMode>(_: Mode.Type = JSONAnyText.self) {
     // Nothing to skip in a compact text: the call is compiled away.
-    guard Spacing.mayHaveWhitespace else { return }
+    guard Mode.mayHaveWhitespace else { return }
     // Whitespace is at most 0x20: one comparison tells most bytes apart (a log line has none).
     while index < count, bytes[index] <= ASCII.space, ASCII.isWhitespace(bytes[index]) {
       index += 1
@@ -356,12 +363,12 @@ struct JSONScanner {
 
   /// `node`: the selector node this value sits at (-1: not under any selected path).
   @inline(__always)
-  mutating func scanValue<Spacing: JSONSpacing>(node: Int, _: Spacing.Type) -> JSONKind? {
+  mutating func scanValue<Mode: JSONScanMode>(node: Int, _: Mode.Type) -> JSONKind? {
     guard index < count else { return nil }
     switch bytes[index] {
-    case ASCII.quote: return scanString() ? .string : nil
-    case ASCII.openBrace: return scanObject(node: node, Spacing.self) ? .object : nil
-    case ASCII.openBracket: return scanArray(Spacing.self) ? .array : nil
+    case ASCII.quote: return scanString(Mode.self) ? .string : nil
+    case ASCII.openBrace: return scanObject(node: node, Mode.self) ? .object : nil
+    case ASCII.openBracket: return scanArray(Mode.self) ? .array : nil
     case UInt8(ascii: "t"): return literal("true") ? .bool : nil
     case UInt8(ascii: "f"): return literal("false") ? .bool : nil
     case UInt8(ascii: "n"): return literal("null") ? .null : nil
@@ -386,22 +393,22 @@ struct JSONScanner {
   }
 
   /// With `elements`, notes where each element lies (`JSONValue.arrayElements`).
-  mutating func scanArray<Spacing: JSONSpacing>(
-    _: Spacing.Type = JSONSpaced.self, elements: UnsafeMutablePointer<[Range<Int>]>? = nil
+  mutating func scanArray<Mode: JSONScanMode>(
+    _: Mode.Type = JSONAnyText.self, elements: UnsafeMutablePointer<[Range<Int>]>? = nil
   ) -> Bool {
     guard enterContainer() else { return false }
-    skipWhitespace(Spacing.self)
+    skipWhitespace(Mode.self)
     if index < count, bytes[index] == ASCII.closeBracket {
       index += 1
       depth -= 1
       return true
     }
     while true {
-      skipWhitespace(Spacing.self)
+      skipWhitespace(Mode.self)
       let start = index
-      guard scanValue(node: -1, Spacing.self) != nil else { return false }
+      guard scanValue(node: -1, Mode.self) != nil else { return false }
       elements?.pointee.append(start..<index)
-      skipWhitespace(Spacing.self)
+      skipWhitespace(Mode.self)
       guard index < count else { return false }
       let byte = bytes[index]
       index += 1
@@ -413,27 +420,27 @@ struct JSONScanner {
     return true
   }
 
-  mutating func scanObject<Spacing: JSONSpacing>(node: Int, _: Spacing.Type) -> Bool {
+  mutating func scanObject<Mode: JSONScanMode>(node: Int, _: Mode.Type) -> Bool {
     guard enterContainer() else { return false }
-    skipWhitespace(Spacing.self)
+    skipWhitespace(Mode.self)
     if index < count, bytes[index] == ASCII.closeBrace {
       index += 1
       depth -= 1
       return true
     }
     while true {
-      skipWhitespace(Spacing.self)
+      skipWhitespace(Mode.self)
       guard index < count, bytes[index] == ASCII.quote else { return false }
       let keyStart = index + 1
-      guard scanString() else { return false }
+      guard scanString(Mode.self) else { return false }
       var child = -1
       if node >= 0, trie.edgeStart[node] < trie.edgeStart[node + 1] {
-        child = findChild(node, keyStart, index - 1, escaped: stringHadEscape)
+        child = findChild(node, keyStart, index &- 1, escaped: Mode.quotesIndexed ? false : stringHadEscape)
       }
-      skipWhitespace(Spacing.self)
+      skipWhitespace(Mode.self)
       guard index < count, bytes[index] == ASCII.colon else { return false }
       index += 1
-      skipWhitespace(Spacing.self)
+      skipWhitespace(Mode.self)
       if child >= 0 {
         for position in trie.belowStart[child]..<trie.belowStart[child + 1] {
           slots.unsafelyUnwrapped[trie.below[position]] = FieldSlot()
@@ -441,7 +448,7 @@ struct JSONScanner {
         let start = index
         let rewriteBefore = rewrite
         rewrite = false
-        guard let kind = scanValue(node: child, Spacing.self) else { return false }
+        guard let kind = scanValue(node: child, Mode.self) else { return false }
         for position in trie.slotStart[child]..<trie.slotStart[child + 1] {
           slots.unsafelyUnwrapped[trie.slots[position]] = FieldSlot(
             start: Int32(truncatingIfNeeded: start), end: Int32(truncatingIfNeeded: index), kind: kind,
@@ -449,9 +456,9 @@ struct JSONScanner {
         }
         rewrite = rewrite || rewriteBefore
       } else {
-        guard scanValue(node: -1, Spacing.self) != nil else { return false }
+        guard scanValue(node: -1, Mode.self) != nil else { return false }
       }
-      skipWhitespace(Spacing.self)
+      skipWhitespace(Mode.self)
       guard index < count else { return false }
       let byte = bytes[index]
       index += 1
@@ -520,23 +527,11 @@ struct JSONScanner {
 
   /// Scans a string from its opening quote to after its closing quote.
   @inline(__always)
-  mutating func scanString() -> Bool {
-    index += 1
+  mutating func scanString<Mode: JSONScanMode>(_: Mode.Type) -> Bool {
+    index &+= 1
     stringHadEscape = false
-    if let quotes {
-      // No escapes and nothing to check in this text: the string ends at the next quote.
-      guard index < count else { return false }
-      var word = index &>> 6
-      var bits = quotes[word] & (~0 &<< UInt64(index & 63))
-      let lastWord = (count - 1) &>> 6
-      while bits == 0 {
-        guard word < lastWord else { return false }
-        word += 1
-        bits = quotes[word]
-      }
-      index = word &<< 6 + bits.trailingZeroBitCount + 1
-      return true
-    }
+    if Mode.quotesIndexed { return scanIndexedString(quotes.unsafelyUnwrapped) }
+    if let quotes { return scanIndexedString(quotes) }
     while index < count {
       // Eight bytes at a time while none is special: a quote, a backslash, a control byte or
       // a non-ASCII byte (SWAR: a byte's high bit is set in `special` if it is one of those;
@@ -571,6 +566,23 @@ struct JSONScanner {
       }
     }
     return false
+  }
+
+  /// The rest of a string (from after its opening quote) in a text whose quotes are indexed,
+  /// with nothing to check in it: the string ends at the next quote.
+  @inline(__always)
+  mutating func scanIndexedString(_ quotes: UnsafePointer<UInt64>) -> Bool {
+    guard index < count else { return false }
+    var word = index &>> 6
+    var bits = quotes[word] & (~0 &<< UInt64(index & 63))
+    let lastWord = (count &- 1) &>> 6
+    while bits == 0 {
+      guard word < lastWord else { return false }
+      word &+= 1
+      bits = quotes[word]
+    }
+    index = word &<< 6 &+ bits.trailingZeroBitCount &+ 1
+    return true
   }
 
   mutating func skipEscape() -> Bool {
