@@ -612,6 +612,9 @@ public struct ScannedEvent {
   public var time: Int64
   public var json: UnsafeRawBufferPointer
   public var fields: ScannedFields
+  /// The last time read from text (`LineDecoder.scan`), kept from line to line: an event
+  /// reused for a file's lines reads most of their times from the seconds on.
+  public var timeMemo = Timestamp.Memo()
 
   public init(time: Int64, json: UnsafeRawBufferPointer, fields: ScannedFields) {
     self.time = time

@@ -234,7 +234,9 @@ public struct LineDecoder: Sendable {
       event.time = time
     case .string where !slot.needsRewrite:
       let text = event.stringContents(slot)
-      guard let time = Timestamp.parse(text: text) ?? Timestamp.epochNanoseconds(numberText: text) else {
+      guard
+        let time = Timestamp.parse(text: text, memo: &event.timeMemo) ?? Timestamp.epochNanoseconds(numberText: text)
+      else {
         return .badTime
       }
       event.time = time

@@ -119,6 +119,38 @@ struct TimestampTextTests {
     #expect(Timestamp.parse(.string(text)) == nil)
   }
 
+  /// Times read with one memo, as a file's lines are, give what each gives read alone: runs of
+  /// the same minute with every second (61 and a non-digit too), a bad `:`, fractions and
+  /// offsets, and heads that differ by one byte (valid or not) in between.
+  @Test func memoGivesWhatReadingAloneGives() {
+    var rng = SplitMix64(seed: 1660)
+    var memo = Timestamp.Memo()
+    let heads = ["2026-11-30T09:00", "2026-11-30T09:01", "2026-12-31T23:59", "2024-02-29T00:00", "2026-11-30 09:00"]
+    let tails = ["Z", "", ".5Z", ".123Z", ".123456789+01:00", "-05:30", "z", "+0100", "Zx", ".Z"]
+    var memoHits = 0
+    var current = heads[0]
+    for round in 0..<20_000 {
+      if rng.next() % 4 == 0 { current = heads[Int(rng.next() % UInt64(heads.count))] }
+      var head = Array(current.utf8)
+      if round % 50 == 0 { head[Int(rng.next() % 16)] = UInt8(ascii: "0") + UInt8(rng.next() % 10) }
+      if round % 97 == 0 { head[Int(rng.next() % 16)] = UInt8(ascii: "x") }
+      let second = Int(rng.next() % 63)
+      var middle = Array(":\(second < 10 ? "0" : "")\(second)".utf8)
+      if round % 31 == 0 { middle[Int(rng.next() % 3)] = UInt8(ascii: ["-", "a", "9"][Int(rng.next() % 3)]) }
+      let text = head + middle + Array(tails[Int(rng.next() % UInt64(tails.count))].utf8)
+      let hit =
+        text.count >= 19
+        && text.withUnsafeBytes { raw in
+          (raw.loadUnaligned(as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        } == memo.headWords
+      if hit { memoHits += 1 }
+      let alone = text.withUnsafeBytes { Timestamp.parse(text: $0) }
+      let withMemo = text.withUnsafeBytes { Timestamp.parse(text: $0, memo: &memo) }
+      #expect(withMemo == alone, "\(String(decoding: text, as: UTF8.self))")
+    }
+    #expect(memoHits > 10_000)
+  }
+
   @Test func parsesFromRawBytes() {
     let bytes = Array("xx2026-11-30T09:00:00Zyy".utf8)
     let result = bytes.withUnsafeBytes { raw in
