@@ -128,7 +128,8 @@ public final class MemoryStateStore: StateStore {
   }
 
   public var dueOffsets: [Int64] = []
-  private var entries: [Entry] = []
+  /// A constant reference: an entry's field is written through it with no retain of the buffer.
+  private let entries = EntryBuffer()
   private var freeEntries: [Int32] = []
   private var keys = KeyTable()
   /// Entries marked dirty since the last checkpoint (some may have been released since).
@@ -340,7 +341,7 @@ public final class MemoryStateStore: StateStore {
   /// address is used before anything changes the array, and only to read.
   @inline(__always) private func entryAddress(_ index: Int32) -> UnsafeRawPointer? {
     guard index >= 0, Int(index) < entries.count else { return nil }
-    return entries.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + Int(index)) }
+    return UnsafeRawPointer(entries.base + Int(index))
   }
 
   /// Starts loading every cache line of the entry at `entry` (it need not start on one).
@@ -994,11 +995,65 @@ public final class MemoryStateStore: StateStore {
       return expiry
     }
     dirtyEntries = dirtyEntries.compactMap { entries[Int($0)].live ? newIndex[Int($0)] : nil }
-    entries = kept
+    entries.replaceAll(with: kept)
     freeEntries = []
     keys.removeAll(sizedFor: entries.count)
-    for (i, e) in entries.enumerated() { keys.insert(hash: e.hash, index: Int32(i)) }
+    for i in entries.indices { keys.insert(hash: entries[i].hash, index: Int32(i)) }
     compactions += 1
+  }
+}
+
+/// The store's entries: an array written through a pointer, owned by one store. Through
+/// `[Entry]`, a class's property, every write to an entry's field checked that the array was
+/// not shared (a call, about ten times per line of a replay).
+final class EntryBuffer {
+  private(set) var base: UnsafeMutablePointer<MemoryStateStore.Entry>
+  private(set) var count = 0
+  private(set) var capacity: Int
+
+  init() {
+    capacity = 16
+    base = .allocate(capacity: capacity)
+  }
+
+  /// Holds (copies of) `entries` instead, in a buffer of their size.
+  func replaceAll(with entries: [MemoryStateStore.Entry]) {
+    base.deinitialize(count: count)
+    base.deallocate()
+    capacity = Swift.max(entries.count, 16)
+    base = .allocate(capacity: capacity)
+    base.initialize(from: entries, count: entries.count)
+    count = entries.count
+  }
+
+  deinit {
+    base.deinitialize(count: count)
+    base.deallocate()
+  }
+
+  var indices: Range<Int> { 0..<count }
+
+  subscript(index: Int) -> MemoryStateStore.Entry {
+    unsafeAddress {
+      precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "entry index out of range")
+      return UnsafePointer(base + index)
+    }
+    unsafeMutableAddress {
+      precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "entry index out of range")
+      return base + index
+    }
+  }
+
+  func append(_ entry: consuming MemoryStateStore.Entry) {
+    if count == capacity {
+      let grown = UnsafeMutablePointer<MemoryStateStore.Entry>.allocate(capacity: capacity * 2)
+      grown.moveInitialize(from: base, count: count)
+      base.deallocate()
+      base = grown
+      capacity *= 2
+    }
+    (base + count).initialize(to: entry)
+    count += 1
   }
 }
 
