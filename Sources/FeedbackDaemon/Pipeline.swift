@@ -171,11 +171,12 @@ final class Pipeline: EngineOutput {
     let rejected: RejectReason?
     var matched: Rules.EventClass?
     var keyHash: UInt64?
+    var aheadLineHash: UInt64?
     if let ahead {
       // This feed's scanner is a `LineScanAhead`: its batches are `LineScanAhead.Batch`.
       rejected = ahead.withBatch(as: LineScanAhead.Batch.self) { batch in
         let reason = batch.load(ahead.index, line: line, into: &scanned[source])
-        if reason == nil { (matched, keyHash) = batch.digest(ahead.index) }
+        if reason == nil { (matched, keyHash, aheadLineHash) = batch.digest(ahead.index) }
         // The key table's bucket for the key of a line a few ahead, and the entry of one
         // closer: fetched while this line and those between are processed.
         if let hash = batch.keyHash(ahead.index + Self.keyPrefetchDistance) { state.prefetchKey(hash: hash) }
@@ -193,7 +194,7 @@ final class Pipeline: EngineOutput {
       try unretainedEngine._withUnsafeGuaranteedRef {
         try $0.process(
           event: &scanned[source], matched: matched, keyHash: keyHash, source: source,
-          lineHash: LogTail.lineHash(line))
+          lineHash: aheadLineHash ?? LogTail.lineHash(line))
       }
     }
   }
@@ -479,12 +480,15 @@ struct LineScanAhead: LineScanner {
       unretained._withUnsafeGuaranteedRef { $0.load(index, line: line, into: &event) }
     }
     /// What was found ahead about line `index`'s event (the line was not rejected): the rule
-    /// it matches, as `Rules.eventClass` gave it, and its join key's hash under the key table's
-    /// seed, if it has a key.
+    /// it matches, as `Rules.eventClass` gave it, its join key's hash under the key table's
+    /// seed, if it has a key, and the line's hash (`LogTail.lineHash`) if it is feedback.
     @inline(__always)
-    func digest(_ index: Int) -> (Rules.EventClass, UInt64?) {
+    func digest(_ index: Int) -> (Rules.EventClass, UInt64?, UInt64?) {
       let tag = unretained._withUnsafeGuaranteedRef { $0.tag(index) }
-      return (Rules.EventClass(code: UInt32(truncatingIfNeeded: tag.0 & 0xFF)), Self.keyHash(tag))
+      return (
+        Rules.EventClass(code: UInt32(truncatingIfNeeded: tag.0 & 0xFF)), Self.keyHash(tag),
+        tag.0 & Self.hasLineHash == 0 ? nil : tag.2
+      )
     }
     /// The low 32 bits of line `index`'s join key hash (what the key table indexes by), if the
     /// batch has that line and it has a key.
@@ -495,10 +499,13 @@ struct LineScanAhead: LineScanner {
       }
     }
     @inline(__always)
-    private static func keyHash(_ tag: (UInt64, UInt64)) -> UInt64? { tag.0 & hasKeyHash == 0 ? nil : tag.1 }
-    /// A line's tag: its event class's code in the low 8 bits of the first word and, when this
-    /// bit of it is set, its key's hash in the second.
+    private static func keyHash(_ tag: ScannedLines.Tag) -> UInt64? { tag.0 & hasKeyHash == 0 ? nil : tag.1 }
+    /// A line's tag: its event class's code in the low 8 bits of the first word; when this
+    /// bit of it is set, its key's hash in the second; ...
     static let hasKeyHash: UInt64 = 1 << 8
+    /// ... and when this one is, the line's hash in the third (feedback only: the engine hashes
+    /// no other line, and the read-ahead thread has the line's bytes at hand).
+    static let hasLineHash: UInt64 = 1 << 9
     private let keyHashSeed: UInt64
     init(_ lines: ScannedLines, rules: Rules, keyHashSeed: UInt64) {
       owner = lines
@@ -511,10 +518,18 @@ struct LineScanAhead: LineScanner {
     func append(_ line: UnsafeRawBufferPointer) {
       let matcher = matcher
       let seed = keyHashSeed
-      owner.append(line) { event in
+      owner.append(line) { event, line in
         let matched = matcher.eventClass(event)
-        guard let hash = matcher.keyHash(event, matched, seed: seed) else { return (UInt64(matched.code), 0) }
-        return (UInt64(matched.code) | Self.hasKeyHash, hash)
+        var tag: ScannedLines.Tag = (UInt64(matched.code), 0, 0)
+        if let hash = matcher.keyHash(event, matched, seed: seed) {
+          tag.0 |= Self.hasKeyHash
+          tag.1 = hash
+        }
+        if case .feedback = matched {
+          tag.0 |= Self.hasLineHash
+          tag.2 = LogTail.lineHash(line)
+        }
+        return tag
       }
     }
   }

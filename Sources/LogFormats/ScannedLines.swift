@@ -5,6 +5,9 @@
 ///
 /// Not thread-safe: one thread at a time fills or reads it.
 public final class ScannedLines {
+  /// What `append(_:digest:)`'s `digest` found out about a line, kept for the reader.
+  public typealias Tag = (UInt64, UInt64, UInt64)
+
   @usableFromInline struct Line {
     var time: Int64 = 0
     /// The JSON record's range in the line.
@@ -15,7 +18,7 @@ public final class ScannedLines {
     var documentIsCompact = false
     var reason: RejectReason?
     /// What `append`'s `digest` said about the event.
-    @usableFromInline var tag: (UInt64, UInt64) = (0, 0)
+    @usableFromInline var tag: Tag = (0, 0, 0)
   }
 
   public let decoder: LineDecoder
@@ -67,15 +70,15 @@ public final class ScannedLines {
 
   /// Scans `line` (as `LineDecoder.scan` takes it) and stores the result as line `count`.
   public func append(_ line: UnsafeRawBufferPointer) {
-    append(line) { _ in (0, 0) }
+    append(line) { _, _ in (0, 0, 0) }
   }
 
-  /// The same, and when the line is not rejected, hands the scanned event to `digest` (on this
-  /// thread: for work that can be done ahead, such as matching the event to rules) and keeps
-  /// what it returns as the line's `tag`. `inout` only so that the event is passed in place:
+  /// The same, and when the line is not rejected, hands the scanned event and the line to
+  /// `digest` (on this thread: for work that can be done ahead, such as matching the event to
+  /// rules) and keeps what it returns as the line's `tag`. `inout` only so that the event is passed in place:
   /// handed over by value (a class's stored property), it was copied and its slots retained.
   /// `digest` must leave it as it is.
-  public func append(_ line: UnsafeRawBufferPointer, digest: (inout ScannedEvent) -> (UInt64, UInt64)) {
+  public func append(_ line: UnsafeRawBufferPointer, digest: (inout ScannedEvent, UnsafeRawBufferPointer) -> Tag) {
     var stored = Line()
     reserveLineSlots()
     if let reason = decoder.scan(line, selector: selector, into: &event) {
@@ -92,7 +95,7 @@ public final class ScannedLines {
       // `append(contentsOf:)` did, retained and released it at every line, an atomic pair.
       let target = slots + slotsUsed
       for k in 0..<slotCount { (target + k).initialize(to: event.fields.slots[k]) }
-      stored.tag = digest(&event)
+      stored.tag = digest(&event, line)
     }
     slotsUsed += slotCount
     lines.append(stored)
@@ -100,7 +103,7 @@ public final class ScannedLines {
 
   /// What `append`'s `digest` returned for line `index` (zeros for a rejected line).
   @inlinable
-  public func tag(_ index: Int) -> (UInt64, UInt64) { lines[index].tag }
+  public func tag(_ index: Int) -> Tag { lines[index].tag }
 
   /// The result of line `index`, whose bytes are `line` again (where they are now): the
   /// reject reason, or nil with `event` set as `LineDecoder.scan` sets it.

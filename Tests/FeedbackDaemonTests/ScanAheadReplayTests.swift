@@ -1,6 +1,7 @@
 import FeedbackConfig
 import Foundation
 import Gzip
+import LogTail
 import Logging
 import TestSupport
 import Testing
@@ -116,6 +117,42 @@ import Testing
       result[name] = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))
     }
     return result
+  }
+
+  /// A feedback line scanned ahead carries its hash as the pipeline would compute it in line
+  /// (`LogTail.lineHash` of the same bytes): identical feedback lines are one event, whichever
+  /// path each was read by, and the hash outlives a restart in the state. Other lines carry
+  /// none; the class and key hash come along as before.
+  @Test func feedbackLinesAreHashedAheadAsInLine() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("hash-ahead-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: root + "/logs", withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let config = try Self.config(logs: root + "/logs", state: root + "/state", format: "logstash")
+    let queue = try StateDatabase.open(stateDir: config.stateDir)
+    try StateDatabase.run(queue) { db in
+      let pipeline = try Pipeline(config: config, db: db, logger: Logger(label: "test"))
+      defer { pipeline.close() }
+      let scanner = LineScanAhead(
+        decoder: pipeline.decoders[0], selector: pipeline.selectors[0], rules: pipeline.rules,
+        keyHashSeed: pipeline.state.keyHashSeed)
+      let batch = try #require(scanner.makeBatch() as? LineScanAhead.Batch)
+      let stamp = "\"@timestamp\":\"2026-11-30T09:00:00.000Z\""
+      let lines: [(text: String, feedback: Bool)] = [
+        ("{\(stamp),\"event\":\"click\",\"request_id\":\"r1\"}", true),
+        ("{\(stamp),\"event\":\"prediction\",\"request_id\":\"r1\",\"score\":0.5}", false),
+        ("{\(stamp),\"event\":\"other\"}", false),
+        ("{ \(stamp) , \"event\" : \"click\", \"request_id\" : \"r2\", \"note\":\"a b\" }", true),
+        ("{\(stamp),\"event\":\"click\",\"request_id\":\"r\\u0033\"}", true),
+        ("{\(stamp),\"event\":\"click\",\"request_id\":\"r1\",\"extra\":1}", true),
+      ]
+      for line in lines { Array(line.text.utf8).withUnsafeBytes { batch.append($0) } }
+      for (index, line) in lines.enumerated() {
+        let (matched, keyHash, hash) = batch.digest(index)
+        let expected = line.feedback ? Array(line.text.utf8).withUnsafeBytes { LogTail.lineHash($0) } : nil
+        #expect(hash == expected, "\(line.text)")
+        #expect((matched == .prediction || line.feedback) == (keyHash != nil), "\(line.text)")
+      }
+    }
   }
 
   @Test(arguments: ["logstash", "json", "fluentd"])
