@@ -11,7 +11,22 @@ public final class LabelEngine {
   /// `unowned(unsafe)`: the output outlives the engine (the pipeline owns its engine); a checked
   /// reference costs an atomic retain and release on every row.
   public unowned(unsafe) let output: any EngineOutput
-  public private(set) var counters: EngineCounters
+  /// What the engine counted. Events by source and kind are kept apart (`eventCounts`) and
+  /// put in when asked for.
+  public var counters: EngineCounters {
+    var counted = tallies
+    for source in counted.eventsBySource.indices {
+      for kind in counted.eventsBySource[source].indices {
+        counted.eventsBySource[source][kind] = eventCounts[source &* eventKinds &+ kind]
+      }
+    }
+    return counted
+  }
+  private var tallies: EngineCounters
+  /// Events by source and kind (`EngineCounters.eventsBySource`), `eventKinds` per source, in
+  /// plain memory: through the nested arrays every event paid two uniqueness checks (calls).
+  private let eventCounts: UnsafeMutablePointer<Int>
+  private let eventKinds: Int
 
   /// Per source: the largest event time read, and whether it still holds the watermark.
   public private(set) var sourceMaxTime: [Int64?]
@@ -68,8 +83,11 @@ public final class LabelEngine {
     self.output = output
     let unretained = Unmanaged.passUnretained(output)
     writeRow = { row in try unretained._withUnsafeGuaranteedRef { try $0.write(row) } }
-    counters = EngineCounters(
+    tallies = EngineCounters(
       feedbackTypes: rules.feedbackTypes.count, datasets: rules.datasets.count, sources: sources)
+    eventKinds = rules.feedbackTypes.count + 3
+    eventCounts = .allocate(capacity: Swift.max(sources * eventKinds, 1))
+    eventCounts.initialize(repeating: 0, count: Swift.max(sources * eventKinds, 1))
     sourceMaxTime = Array(repeating: nil, count: sources)
     sourceActive = Array(repeating: true, count: sources)
     labelInfo = rules.labels.map { spec in
@@ -103,7 +121,10 @@ public final class LabelEngine {
     nextOrphan = try store.earliestUnclaimedFeedback() ?? .max
   }
 
-  deinit { payloadScratch.deallocate() }
+  deinit {
+    payloadScratch.deallocate()
+    eventCounts.deallocate()
+  }
 
   /// Restores what a checkpoint saved.
   public func restore(seq: Int64, watermark: Int64, sourceMaxTime: [Int64?]) {
@@ -205,19 +226,19 @@ public final class LabelEngine {
     let kinds = rules.feedbackTypes.count
     switch rules.classify(event, as: matched ?? rules.matcher.eventClass(event)) {
     case .prediction(let key):
-      counters.predictions += 1
-      counters.eventsBySource[source][0] += 1
+      tallies.predictions += 1
+      eventCounts[source &* eventKinds] += 1
       try processPrediction(key: key, hash: keyHash, event: event)
     case .feedback(let type, let key):
-      counters.feedback[type] += 1
-      counters.eventsBySource[source][1 + type] += 1
+      tallies.feedback[type] += 1
+      eventCounts[source &* eventKinds &+ 1 &+ type] += 1
       try processFeedback(type: type, key: key, hash: keyHash, event: event, lineHash: lineHash())
     case .ignored:
-      counters.ignored += 1
-      counters.eventsBySource[source][1 + kinds] += 1
+      tallies.ignored += 1
+      eventCounts[source &* eventKinds &+ 1 &+ kinds] += 1
     case .missingKey:
-      counters.missingKey += 1
-      counters.eventsBySource[source][2 + kinds] += 1
+      tallies.missingKey += 1
+      eventCounts[source &* eventKinds &+ 2 &+ kinds] += 1
     }
   }
 
@@ -229,19 +250,19 @@ public final class LabelEngine {
       datasets |= 1 << UInt64(d)
     }
     guard datasets != 0 else {
-      counters.latePredictions += 1
+      tallies.latePredictions += 1
       try output.side(.latePrediction(key: key.description, time: time))
       return
     }
     let ref = try hash.map { try store.ref(key: key, hash: $0) } ?? store.ref(key: key)
     if store.finishedPrediction(ref, at: watermark) != nil {
-      counters.duplicatePredictions += 1
+      tallies.duplicatePredictions += 1
       return
     }
     if let old = store.prediction(ref) {
       // First prediction wins: the earliest event time; on a tie, the one read first. An
       // earlier one read later replaces it.
-      counters.duplicatePredictions += 1
+      tallies.duplicatePredictions += 1
       guard time < old.time else { return }
     }
     let stored: [UInt8]
@@ -290,7 +311,7 @@ public final class LabelEngine {
       // Late if it falls in a window of a row already written.
       let written = prediction.datasets & ~prediction.pending
       if written != 0, isLate(type: type, time: time, predictedAt: prediction.time, datasets: written) {
-        counters.lateFeedback[type] += 1
+        tallies.lateFeedback[type] += 1
         try output.side(
           .lateFeedback(type: type, key: key.description, time: time, predictedAt: prediction.time))
       }
@@ -299,10 +320,10 @@ public final class LabelEngine {
     }
     if let predictedAt = store.finishedPrediction(ref, at: watermark) {
       if isLate(type: type, time: time, predictedAt: predictedAt, datasets: .max) {
-        counters.lateFeedback[type] += 1
+        tallies.lateFeedback[type] += 1
         try output.side(.lateFeedback(type: type, key: key.description, time: time, predictedAt: predictedAt))
       } else {
-        counters.orphans[type] += 1
+        tallies.orphans[type] += 1
         try output.side(.orphan(type: type, key: key.description, time: time))
       }
       return
@@ -340,7 +361,7 @@ public final class LabelEngine {
       let feedback = store.feedback(due.ref)
       try writeRow(
         try makeRow(prediction: prediction, ref: due.ref, dataset: due.row.dataset, feedback: feedback, due: due.row))
-      counters.rows[due.row.dataset] += 1
+      tallies.rows[due.row.dataset] += 1
       if store.rowWritten(due.ref, dataset: due.row.dataset) == 0 {
         try finish(prediction, ref: due.ref, feedback: feedback)
       }
@@ -363,7 +384,7 @@ public final class LabelEngine {
         rules.inWindow(label: $0, predictionTime: prediction.time, feedbackTime: f.time)
       }
       if !attributed {
-        counters.orphans[f.type] += 1
+        tallies.orphans[f.type] += 1
         try output.side(.orphan(type: f.type, key: f.key, time: f.time))
       }
     }
@@ -490,7 +511,7 @@ public final class LabelEngine {
 
   private func retireOrphans(before line: Int64) throws {
     while let f = try store.popUnclaimedFeedback(before: line) {
-      counters.orphans[f.type] += 1
+      tallies.orphans[f.type] += 1
       try output.side(.orphan(type: f.type, key: f.key, time: f.time))
     }
     nextOrphan = try store.earliestUnclaimedFeedback() ?? .max

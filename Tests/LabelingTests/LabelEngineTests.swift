@@ -64,6 +64,28 @@ struct Harness {
 }
 
 @Suite struct LabelEngineTests {
+  /// Events are counted by source and kind (prediction, each feedback type, ignored, missing
+  /// key), as the `feedbackd_events_total` metric reports them.
+  @Test func eventsAreCountedBySourceAndKind() throws {
+    let engine = try LabelEngine(rules: makeRules(), store: InMemoryStateStore(), output: Recorder(), sources: 3)
+    let events: [(source: Int, text: String)] = [
+      (0, #"{"event":"prediction","id":"a"}"#), (0, #"{"event":"prediction","id":"b"}"#),
+      (0, #"{"event":"click","id":"a"}"#), (1, #"{"event":"purchase","id":"a","order":"o1"}"#),
+      (1, #"{"event":"purchase","id":"b","order":"o2"}"#), (1, #"{"event":"other"}"#),
+      (2, #"{"event":"click"}"#), (2, #"{"event":"prediction"}"#), (2, #"{"event":"prediction","id":"c"}"#),
+      (2, #"{"event":"other"}"#), (2, #"{"event":"other"}"#),
+    ]
+    for (offset, event) in events.enumerated() {
+      try engine.process(
+        Event(time: t0 + Int64(offset) * second, object: try JSONValue.parse(event.text)), source: event.source,
+        lineHash: UInt64(offset))
+    }
+    // Per source: prediction, click, purchase, ignored, missing key.
+    #expect(engine.counters.eventsBySource == [[2, 1, 0, 0, 0], [0, 0, 2, 1, 0], [1, 0, 0, 2, 2]])
+    #expect(engine.counters.predictions == 3 && engine.counters.feedback == [1, 2])
+    #expect(engine.counters.ignored == 3 && engine.counters.missingKey == 2)
+  }
+
   @Test func clickInsideWindowIsOne() throws {
     let h = try Harness(makeRules())
     try h.feed("prediction", "a", at: t0)
