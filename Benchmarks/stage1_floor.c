@@ -61,15 +61,8 @@ static masks block_masks(const uint8_t *p) {
 }
 #endif
 
-static inline uint64_t prefix_xor(uint64_t x) {
-  x ^= x << 1;
-  x ^= x << 2;
-  x ^= x << 4;
-  x ^= x << 8;
-  x ^= x << 16;
-  x ^= x << 32;
-  return x;
-}
+// The in-string mask's prefix XOR is the scanner's own (`feedbackd_prefix_xor`).
+#include "../Sources/CByteScan/include/ByteScan.h"
 
 int main(int argc, char **argv) {
   if (argc != 2) {
@@ -113,7 +106,7 @@ int main(int argc, char **argv) {
         }
         masks m = block_masks(block);
         if (m.backslashes) withEscapes++;  // a real scanner takes a slower path here
-        uint64_t strings = prefix_xor(m.quotes) ^ inString;
+        uint64_t strings = feedbackd_prefix_xor(m.quotes) ^ inString;
         inString = (uint64_t)((int64_t)strings >> 63);
         if (m.controls & strings) controlInString++;
         for (uint64_t s = (m.structurals & ~strings) | m.quotes; s; s &= s - 1) positions += __builtin_ctzll(s);

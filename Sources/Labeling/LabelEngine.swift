@@ -86,8 +86,9 @@ public final class LabelEngine {
     tallies = EngineCounters(
       feedbackTypes: rules.feedbackTypes.count, datasets: rules.datasets.count, sources: sources)
     eventKinds = rules.feedbackTypes.count + 3
-    eventCounts = .allocate(capacity: Swift.max(sources * eventKinds, 1))
-    eventCounts.initialize(repeating: 0, count: Swift.max(sources * eventKinds, 1))
+    let eventSlots = Swift.max(sources * eventKinds, 1)
+    eventCounts = .allocate(capacity: eventSlots)
+    eventCounts.initialize(repeating: 0, count: eventSlots)
     sourceMaxTime = Array(repeating: nil, count: sources)
     sourceActive = Array(repeating: true, count: sources)
     labelInfo = rules.labels.map { spec in

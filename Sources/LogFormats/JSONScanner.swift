@@ -529,8 +529,9 @@ struct JSONScanner {
   @inline(__always)
   mutating func scanString<Mode: JSONScanMode>(_: Mode.Type) -> Bool {
     index &+= 1
-    stringHadEscape = false
+    // A compact text's scan never reads `stringHadEscape`.
     if Mode.quotesIndexed { return scanIndexedString(quotes.unsafelyUnwrapped) }
+    stringHadEscape = false
     if let quotes { return scanIndexedString(quotes) }
     while index < count {
       // Eight bytes at a time while none is special: a quote, a backslash, a control byte or

@@ -171,10 +171,8 @@ public enum Timestamp {
     let minuteSeconds: Int
     let second: Int
     if words == memo.head {
-      let s0 = base.load(fromByteOffset: 17, as: UInt8.self) &- ASCII.zero
-      let s1 = base.load(fromByteOffset: 18, as: UInt8.self) &- ASCII.zero
-      guard base.load(fromByteOffset: 16, as: UInt8.self) == ASCII.colon, s0 < 10, s1 < 10 else { return nil }
-      second = Int(s0) &* 10 &+ Int(s1)
+      guard let seconds = DateTimeHead.second(base) else { return nil }
+      second = seconds
       minuteSeconds = memo.minuteSeconds
     } else {
       // `YYYY-MM-DDTHH:MM:SS` read as two words and three bytes, every digit checked at once
@@ -278,10 +276,7 @@ public enum Timestamp {
       let bad =
         ((digitsA &+ ones &* 0x46) | (digitsA &- zeros) | digitsA | (digitsB &+ ones &* 0x46) | (digitsB &- zeros)
           | digitsB) & highs
-      guard bad == 0, p.load(fromByteOffset: 16, as: UInt8.self) == ASCII.colon else { return nil }
-      let s0 = p.load(fromByteOffset: 17, as: UInt8.self) &- ASCII.zero
-      let s1 = p.load(fromByteOffset: 18, as: UInt8.self) &- ASCII.zero
-      guard s0 < 10, s1 < 10 else { return nil }
+      guard bad == 0, let second = Self.second(p) else { return nil }
       let da = digitsA &- zeros
       let db = digitsB &- zeros
       @inline(__always) func digit(_ word: UInt64, _ byte: UInt64) -> Int {
@@ -292,7 +287,16 @@ public enum Timestamp {
       day = digit(db, 0) * 10 + digit(db, 1)
       hour = digit(db, 3) * 10 + digit(db, 4)
       minute = digit(db, 6) * 10 + digit(db, 7)
-      second = Int(s0) * 10 + Int(s1)
+      self.second = second
+    }
+
+    /// `:SS` in bytes 16-18, not yet range-checked.
+    @inline(__always)
+    static func second(_ p: UnsafeRawPointer) -> Int? {
+      let s0 = p.load(fromByteOffset: 17, as: UInt8.self) &- ASCII.zero
+      let s1 = p.load(fromByteOffset: 18, as: UInt8.self) &- ASCII.zero
+      guard p.load(fromByteOffset: 16, as: UInt8.self) == ASCII.colon, s0 < 10, s1 < 10 else { return nil }
+      return Int(s0) &* 10 &+ Int(s1)
     }
   }
 

@@ -7,10 +7,10 @@
 #include <emmintrin.h>
 #endif
 
+/// What the bytes seen so far hold: their smallest value (below 0x20: a control byte; 0x20: a
+/// space), their OR (a high bit: a byte that is not ASCII), and whether one was a backslash.
+/// With SSE2, byte by byte across 16 lanes: three vector operations per 16 bytes.
 #if defined(__SSE2__)
-/// What the bytes seen so far hold: their smallest value, byte by byte (below 0x20: a control
-/// byte; 0x20: a space), their OR (a high bit: a byte that is not ASCII), and where backslashes
-/// were. Three vector operations per 16 bytes, whatever the text.
 typedef struct {
   __m128i smallest;
   __m128i any;
@@ -20,7 +20,6 @@ static inline feedbackd_seen feedbackd_nothing_seen(void) {
   feedbackd_seen seen = {_mm_set1_epi8((char)0xFF), _mm_setzero_si128(), _mm_setzero_si128()};
   return seen;
 }
-/// The smallest byte seen.
 static inline uint8_t feedbackd_seen_smallest(feedbackd_seen seen) {
   __m128i m = seen.smallest;
   m = _mm_min_epu8(m, _mm_srli_si128(m, 8));
@@ -29,19 +28,31 @@ static inline uint8_t feedbackd_seen_smallest(feedbackd_seen seen) {
   m = _mm_min_epu8(m, _mm_srli_si128(m, 1));
   return (uint8_t)_mm_cvtsi128_si32(m);
 }
-static inline int feedbackd_seen_special(feedbackd_seen seen) {
-  return _mm_movemask_epi8(_mm_or_si128(seen.any, seen.backslashes)) != 0 || feedbackd_seen_smallest(seen) < 0x20;
+/// A byte that is not ASCII, or a backslash.
+static inline int feedbackd_seen_high_or_backslash(feedbackd_seen seen) {
+  return _mm_movemask_epi8(_mm_or_si128(seen.any, seen.backslashes)) != 0;
 }
-/// Whether a space was seen (meaningful when no special byte was).
-static inline int feedbackd_seen_space(feedbackd_seen seen) { return feedbackd_seen_smallest(seen) == 0x20; }
 
-/// The quotes among the 64 bytes at `block`, one bit each; notes the special bytes and spaces.
+/// The bytes equal to `byte` among the 64 at `block`, one bit each.
+static inline uint64_t feedbackd_block_equal(const uint8_t *block, char byte) {
+  const __m128i wanted = _mm_set1_epi8(byte);
+  uint64_t bits = 0;
+  for (int i = 0; i < 4; i++) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(block + 16 * i));
+    bits |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, wanted)) << (16 * i);
+  }
+  return bits;
+}
+
+/// `feedbackd_block_equal(block, '"')`, noting what the bytes hold in `seen` on the way.
 /// Unrolled: left as a loop, clang kept it (variable shifts, a counter) once the caller grew.
 __attribute__((always_inline)) static inline uint64_t feedbackd_block_quotes(const uint8_t *block, feedbackd_seen *seen) {
   const __m128i quote = _mm_set1_epi8('"');
   const __m128i backslash = _mm_set1_epi8('\\');
   uint64_t quotes = 0;
+#if defined(__clang__)
 #pragma clang loop unroll(full)
+#endif
   for (int i = 0; i < 4; i++) {
     __m128i v = _mm_loadu_si128((const __m128i *)(block + 16 * i));
     quotes |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) << (16 * i);
@@ -51,44 +62,35 @@ __attribute__((always_inline)) static inline uint64_t feedbackd_block_quotes(con
   }
   return quotes;
 }
-
-/// The spaces among the 64 bytes at `block`, one bit each.
-static inline uint64_t feedbackd_block_spaces(const uint8_t *block) {
-  const __m128i space = _mm_set1_epi8(0x20);
-  uint64_t spaces = 0;
-  for (int i = 0; i < 4; i++) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(block + 16 * i));
-    spaces |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, space)) << (16 * i);
-  }
-  return spaces;
-}
 #else
 typedef struct {
-  int special;
-  int space;
+  uint8_t smallest;
+  uint8_t any;
+  int backslashes;
 } feedbackd_seen;
 static inline feedbackd_seen feedbackd_nothing_seen(void) {
-  feedbackd_seen seen = {0, 0};
+  feedbackd_seen seen = {0xFF, 0, 0};
   return seen;
 }
-static inline int feedbackd_seen_special(feedbackd_seen seen) { return seen.special != 0; }
-static inline int feedbackd_seen_space(feedbackd_seen seen) { return seen.space != 0; }
-
-static inline uint64_t feedbackd_block_quotes(const uint8_t *block, feedbackd_seen *seen) {
-  uint64_t quotes = 0;
-  for (int i = 0; i < 64; i++) {
-    uint8_t byte = block[i];
-    quotes |= (uint64_t)(byte == '"') << i;
-    seen->special |= byte == '\\' || byte < 0x20 || byte >= 0x80;
-    seen->space |= byte == ' ';
-  }
-  return quotes;
+static inline uint8_t feedbackd_seen_smallest(feedbackd_seen seen) { return seen.smallest; }
+static inline int feedbackd_seen_high_or_backslash(feedbackd_seen seen) {
+  return (seen.any & 0x80) != 0 || seen.backslashes;
 }
 
-static inline uint64_t feedbackd_block_spaces(const uint8_t *block) {
-  uint64_t spaces = 0;
-  for (int i = 0; i < 64; i++) spaces |= (uint64_t)(block[i] == ' ') << i;
-  return spaces;
+static inline uint64_t feedbackd_block_equal(const uint8_t *block, char byte) {
+  uint64_t bits = 0;
+  for (int i = 0; i < 64; i++) bits |= (uint64_t)(block[i] == (uint8_t)byte) << i;
+  return bits;
+}
+
+static inline uint64_t feedbackd_block_quotes(const uint8_t *block, feedbackd_seen *seen) {
+  for (int i = 0; i < 64; i++) {
+    uint8_t byte = block[i];
+    if (byte < seen->smallest) seen->smallest = byte;
+    seen->any |= byte;
+    seen->backslashes |= byte == '\\';
+  }
+  return feedbackd_block_equal(block, '"');
 }
 #endif
 
@@ -110,19 +112,18 @@ static inline uint64_t feedbackd_prefix_xor(uint64_t bits) {
 __attribute__((noinline)) static int feedbackd_space_outside_strings(const uint8_t *bytes, long count, const uint64_t *quotes) {
   // All ones while the bytes so far leave a string open.
   uint64_t open = 0;
-  long offset = 0;
-  long word = 0;
-  for (; offset < count; offset += 64, word++) {
+  for (long offset = 0, word = 0; offset < count; offset += 64, word++) {
     uint64_t spaces;
     if (offset + 64 <= count) {
-      spaces = feedbackd_block_spaces(bytes + offset);
+      spaces = feedbackd_block_equal(bytes + offset, ' ');
     } else if (count >= 64) {
-      spaces = feedbackd_block_spaces(bytes + count - 64) >> (64 - (count - offset));
+      // The last, partial block as in `feedbackd_json_index_quotes`.
+      spaces = feedbackd_block_equal(bytes + count - 64, ' ') >> (64 - (count - offset));
     } else {
       uint8_t padded[64];
       memset(padded, 'a', sizeof padded);
       memcpy(padded, bytes, (size_t)count);
-      spaces = feedbackd_block_spaces(padded);
+      spaces = feedbackd_block_equal(padded, ' ');
     }
     uint64_t inside = feedbackd_prefix_xor(quotes[word]) ^ open;
     if (spaces & ~inside) return 1;
@@ -168,8 +169,9 @@ static inline int feedbackd_json_index_quotes(const uint8_t *bytes, long count, 
       quotes[word] = feedbackd_block_quotes(padded, &seen);
     }
   }
-  if (feedbackd_seen_special(seen)) return 0;
-  if (feedbackd_seen_space(seen) && feedbackd_space_outside_strings(bytes, count, quotes)) return FEEDBACKD_INDEX_PLAIN;
+  uint8_t smallest = feedbackd_seen_smallest(seen);
+  if (smallest < 0x20 || feedbackd_seen_high_or_backslash(seen)) return 0;
+  if (smallest == 0x20 && feedbackd_space_outside_strings(bytes, count, quotes)) return FEEDBACKD_INDEX_PLAIN;
   return FEEDBACKD_INDEX_PLAIN | FEEDBACKD_INDEX_COMPACT;
 }
 
