@@ -89,16 +89,16 @@ let package = Package(
     ),
     .target(name: "TestSupport", path: "Tests/TestSupport"),
     .testTarget(name: "GzipTests", dependencies: ["Gzip", "TestSupport"]),
-    .testTarget(name: "LogTailTests", dependencies: ["LogTail", "Gzip"]),
+    .testTarget(name: "LogTailTests", dependencies: ["TestSupport", "LogTail", "Gzip"]),
     .testTarget(name: "LogFormatsTests", dependencies: ["TestSupport", "LogFormats"]),
     .testTarget(name: "LabelingTests", dependencies: ["TestSupport", "Labeling", "LogFormats"]),
-    .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Labeling", "LogFormats", "Gzip"]),
+    .testTarget(name: "DatasetTests", dependencies: ["TestSupport", "Dataset", "Labeling", "LogFormats", "Gzip"]),
     .testTarget(name: "MonitoringTests", dependencies: ["TestSupport", "Monitoring"]),
-    .testTarget(name: "FeedbackConfigTests", dependencies: ["FeedbackConfig", "LogFormats"]),
+    .testTarget(name: "FeedbackConfigTests", dependencies: ["TestSupport", "FeedbackConfig", "LogFormats"]),
     .testTarget(name: "FeedbackDaemonTests", dependencies: ["TestSupport", "FeedbackDaemon", "FeedbackConfig"]),
     .testTarget(
       name: "EndToEndTests",
-      dependencies: ["feedbackd", "feedbackd-loggen", "Gzip"]
+      dependencies: ["TestSupport", "feedbackd", "feedbackd-loggen", "Gzip"]
     ),
   ]
 )

@@ -3,15 +3,14 @@ import Foundation
 import Gzip
 import Labeling
 import LogFormats
+import TestSupport
 import Testing
 
 let hour: Int64 = 3_600_000_000_000
 let t0: Int64 = 1_796_029_200_000_000_000  // 2026-11-30T09:00:00Z
 
 func tempDir() throws -> String {
-  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dataset-\(UUID().uuidString)").path
-  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-  return dir
+  try Scratch.directory("dataset")
 }
 
 func layout(

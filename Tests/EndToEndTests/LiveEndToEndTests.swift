@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -18,7 +19,7 @@ final class DaemonProcess {
     env["FEEDBACKD_LOG_LEVEL"] = "info"
     for (k, v) in environment { env[k] = v }
     process.environment = env
-    stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("daemon-\(UUID().uuidString).log").path
+    stderrPath = Scratch.path("daemon", suffix: ".log")
     _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
     process.standardOutput = FileHandle.nullDevice

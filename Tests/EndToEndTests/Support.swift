@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Runs the real binaries built by `swift build` / `swift test`.
@@ -43,8 +44,8 @@ func run(_ executable: String, _ arguments: [String], cwd: String? = nil) throws
   let process = Process()
   setCommand(process, executable, arguments)
   if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-  let out = FileManager.default.temporaryDirectory.appendingPathComponent("out-\(UUID().uuidString)")
-  let err = FileManager.default.temporaryDirectory.appendingPathComponent("err-\(UUID().uuidString)")
+  let out = URL(fileURLWithPath: Scratch.path("out"))
+  let err = URL(fileURLWithPath: Scratch.path("err"))
   _ = FileManager.default.createFile(atPath: out.path, contents: nil)
   _ = FileManager.default.createFile(atPath: err.path, contents: nil)
   defer {
@@ -84,10 +85,7 @@ func killRepeatedly(_ arguments: [String], delays: [Double], afterEach: () -> Vo
 }
 
 func makeTempDir(_ tag: String) throws -> String {
-  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("feedbackd-e2e-\(tag)-\(UUID().uuidString)")
-    .path
-  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-  return dir
+  try Scratch.directory(tag)
 }
 
 /// File content, decompressed by the system's gzip when it starts with the gzip magic.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import FeedbackDaemon
@@ -6,7 +7,7 @@ import Testing
 /// The side logs (rejects, orphans, late events): bounded memory between commits, bounded
 /// files, and after a crash exactly the committed records.
 @Suite struct AppendLogTests {
-  let root = FileManager.default.temporaryDirectory.appendingPathComponent("append-log-\(UUID().uuidString)").path
+  let root = Scratch.path("append-log")
 
   /// A record of exactly `size` bytes (the newline excluded) naming `n`.
   static func record(_ n: Int, size: Int = 99) -> [UInt8] {

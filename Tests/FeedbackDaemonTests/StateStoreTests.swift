@@ -61,7 +61,7 @@ func referenceRun(_ events: [(Event, UInt64)], rules ruleSet: Rules = rules) thr
 
 /// A migrated state file in the temporary directory (what survives a restart).
 func stateFile() throws -> DatabaseQueue {
-  let path = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString).sqlite").path
+  let path = Scratch.path("state", suffix: ".sqlite")
   let queue = try DatabaseQueue(path: path)
   try queue.inDatabase { try SQLiteStateStore.migrate($0) }
   return queue

@@ -1,12 +1,11 @@
 import Foundation
 import Gzip
 import LogTail
+import TestSupport
 import Testing
 
 func tempDir() throws -> String {
-  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logtail-\(UUID().uuidString)").path
-  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-  return dir
+  try Scratch.directory("logtail")
 }
 
 func write(_ path: String, _ bytes: [UInt8]) throws {
