@@ -11,6 +11,9 @@ let fuzzSelector = FieldSelector(paths: fuzzPaths)
 /// The same paths, every text read byte by byte (no quote index): the slow path the indexed
 /// one must match exactly.
 let fuzzByteSelector = FieldSelector(paths: fuzzPaths, indexQuotes: false)
+/// Fields kept from input to input: the shapes learnt from earlier inputs (`LineShapes`) are
+/// tried on each new one (libFuzzer's inputs are mostly small changes of earlier ones).
+nonisolated(unsafe) var fuzzLearnt = ScannedFields(count: fuzzPaths.count)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -32,6 +35,9 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   var byteByByte = ScannedFields(count: fuzzPaths.count)
   guard fuzzByteSelector.scan(bytes, into: &byteByByte) == kind, byteByByte == event.fields else {
     fatalError("the indexed scan and the byte-by-byte scan differ")
+  }
+  guard fuzzSelector.scan(bytes, into: &fuzzLearnt) == kind, kind == nil || fuzzLearnt == event.fields else {
+    fatalError("the scan by learnt shapes and the full scan differ")
   }
   if let value = parsed {
     for (index, path) in fuzzPaths.enumerated() {

@@ -229,9 +229,17 @@ public struct ScannedFields: Sendable, Equatable {
   public internal(set) var documentEnd: Int32 = 0
   /// The document's bytes equal its compact serialization.
   public internal(set) var documentIsCompact = false
+  /// The shapes of the lines scanned into these fields before (`LineShapes`).
+  public internal(set) var shapes = LineShapes()
 
   public init(count: Int) {
     slots = Array(repeating: FieldSlot(), count: count)
+  }
+
+  /// The same scan results (the shapes learnt on the way are not compared).
+  public static func == (a: ScannedFields, b: ScannedFields) -> Bool {
+    a.slots == b.slots && a.documentStart == b.documentStart && a.documentEnd == b.documentEnd
+      && a.documentIsCompact == b.documentIsCompact
   }
 }
 
@@ -241,6 +249,10 @@ extension FieldSelector {
   /// or `nil` when the bytes are not JSON.
   public func scan(_ bytes: UnsafeRawBufferPointer, into fields: inout ScannedFields) -> JSONKind? {
     var document: (start: Int32, end: Int32, compact: Bool)?
+    // Taken out for the scan, so that it and the slots are used side by side.
+    var shapes = LineShapes()
+    swap(&shapes, &fields.shapes)
+    defer { swap(&shapes, &fields.shapes) }
     // The slots are written through a pointer taken once: through the array, every write
     // checked that it was not shared.
     let kind = fields.slots.withUnsafeMutableBufferPointer { slots -> JSONKind? in
@@ -253,8 +265,20 @@ extension FieldSelector {
       return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: JSONScanner.indexedLength / 64) { quotes in
         let found = JSONScanner.indexQuotes(text, bytes.count, into: quotes.baseAddress!)
         guard found.plain else { return scanner.scanDocument() }
-        scanner.quotes = UnsafePointer(quotes.baseAddress!)
-        return found.compact ? scanner.scanDocument(JSONCompactText.self) : scanner.scanDocument()
+        let index = UnsafePointer(quotes.baseAddress!)
+        scanner.quotes = index
+        guard found.compact else { return scanner.scanDocument() }
+        // A line of a shape seen before is read by its values alone; any other, in full.
+        if let kind = shapes.scan(
+          text, bytes.count, quotes: index, trie: trie, slots: slots.baseAddress, slotCount: slots.count)
+        {
+          scanner.document = (0, Int32(truncatingIfNeeded: bytes.count), true)
+          return kind
+        }
+        guard let kind = scanner.scanDocument(JSONCompactText.self) else { return nil }
+        shapes.noteMiss(
+          text, bytes.count, quotes: index, trie: trie, slots: slots.baseAddress, slotCount: slots.count, kind: kind)
+        return kind
       }
     }
     if kind != nil, let document {

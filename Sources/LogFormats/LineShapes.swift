@@ -1,0 +1,386 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The shapes of compact lines scanned before, so that a line of a known shape is scanned by
+/// comparing its fixed text and reading only its values.
+///
+/// A log's lines come from a few statements, each writing the same keys in the same order:
+/// only the values change. A shape is one such line cut into its **constants** (everything
+/// outside the scalar values: braces, keys, colons, commas) and the **values** between them
+/// (`C0 V1 C1 V2 … Vn Cn`), with where each selected path's value lay. A new line has that
+/// shape when each constant is found, byte for byte, right after the value before it, and each
+/// value is one valid scalar (a string, number, `true`, `false` or `null`) read as the full
+/// scan reads it. Then the line is the shape's line with other scalars in place of its own: the
+/// same JSON structure, the same keys, so the same selected values, at the new places. Nothing
+/// is looked up; no key is hashed.
+///
+/// Only for texts the scan knows to be plain and compact (`JSONScanner.indexQuotes`): no
+/// whitespace between tokens, no escape, so every string ends at the next quote and the text is
+/// its own compact form. Any difference (another key, a value that is an object where the shape
+/// has a scalar, a bad number) ends the attempt and the line is scanned in full: this path only
+/// ever accepts what the full scan accepts, with the same result (`LineShapesTests` and the
+/// fuzz target hold it to that).
+///
+/// Kept in `ScannedFields`, so each thread that scans has its own.
+public struct LineShapes: Sendable {
+  /// Where a selected path's value is in a line of the shape.
+  struct Source: Sendable {
+    /// The value's index (0 for V1), or -1: the path was absent (`constant` -1) or its value is
+    /// an object or array, lying from `startOffset` bytes into constant `constant` to
+    /// `endOffset` bytes into constant `endConstant` (the braces are part of the constants).
+    var value: Int32
+    var constant: Int32
+    var startOffset: Int32
+    var endConstant: Int32
+    var endOffset: Int32
+    var kind: JSONKind
+  }
+
+  /// One constant of a shape, as the words it is compared by.
+  struct Constant: Sendable {
+    var length: Int32
+    /// Its first word in `Shape.words`; it has `(length + 7) / 8`, the last masked by `mask`.
+    var word: Int32
+    var mask: UInt64
+  }
+
+  /// One shape: immutable once made, so copies of `LineShapes` may share it.
+  final class Shape: @unchecked Sendable {
+    /// The constants back to back.
+    let constants: UnsafeMutablePointer<UInt8>
+    /// Constant `i` ends at `ends[i]` in `constants` (`valueCount + 1` of them).
+    let ends: UnsafeMutablePointer<Int32>
+    /// Each constant's bytes as little-endian words, the last one zero past its end.
+    let words: UnsafeMutablePointer<UInt64>
+    let table: UnsafeMutablePointer<Constant>
+    let valueCount: Int
+    let sources: UnsafeMutablePointer<Source>
+    let sourceCount: Int
+    /// The document's kind (an object: only objects are learnt).
+    let kind: JSONKind
+
+    init(constants: [UInt8], ends: [Int32], sources: [Source], kind: JSONKind) {
+      self.constants = .allocate(capacity: max(1, constants.count))
+      self.constants.initialize(from: constants, count: constants.count)
+      self.ends = .allocate(capacity: ends.count)
+      self.ends.initialize(from: ends, count: ends.count)
+      valueCount = ends.count - 1
+      var words: [UInt64] = []
+      var table: [Constant] = []
+      var start = 0
+      for end in ends.map(Int.init) {
+        let length = end - start
+        table.append(
+          Constant(
+            length: Int32(length), word: Int32(words.count),
+            mask: length % 8 == 0 ? ~0 : (1 << (UInt64(length % 8) * 8)) - 1))
+        for first in stride(from: start, to: end, by: 8) {
+          var word: UInt64 = 0
+          for k in 0..<min(8, end - first) { word |= UInt64(constants[first + k]) << (UInt64(k) * 8) }
+          words.append(word)
+        }
+        start = end
+      }
+      self.words = .allocate(capacity: max(1, words.count))
+      self.words.initialize(from: words, count: words.count)
+      self.table = .allocate(capacity: table.count)
+      self.table.initialize(from: table, count: table.count)
+      self.sources = .allocate(capacity: max(1, sources.count))
+      self.sources.initialize(from: sources, count: sources.count)
+      sourceCount = sources.count
+      self.kind = kind
+    }
+
+    deinit {
+      constants.deallocate()
+      ends.deallocate()
+      words.deallocate()
+      table.deallocate()
+      sources.deallocate()
+    }
+
+    @inline(__always) func constantStart(_ i: Int) -> Int { i == 0 ? 0 : Int(ends[i - 1]) }
+
+    /// Whether constant `i` is at `text` (`readable` bytes may be read there).
+    @inline(__always) func fits(_ i: Int, at text: UnsafePointer<UInt8>, readable: Int) -> Bool {
+      let constant = table[i]
+      let length = Int(constant.length)
+      let count = (length &+ 7) &>> 3
+      if readable >= count &<< 3 {
+        var word = words + Int(constant.word)
+        var at = UnsafeRawPointer(text)
+        var rest = count
+        while rest > 1 {
+          if UInt64(littleEndian: at.loadUnaligned(as: UInt64.self)) != word.pointee { return false }
+          at += 8
+          word += 1
+          rest &-= 1
+        }
+        return rest == 0 || UInt64(littleEndian: at.loadUnaligned(as: UInt64.self)) & constant.mask == word.pointee
+      }
+      guard readable >= length else { return false }
+      return memcmp(text, constants + constantStart(i), length) == 0
+    }
+  }
+
+  /// At most this many shapes are kept; the least recently used makes room for a new one.
+  static let capacity = 8
+  /// Lines with more values than this are not learnt.
+  static let maximumValues = 120
+  /// While every slot is taken, one line in this many of those fitting no shape is learnt
+  /// (replacing the least recently used): a log of ever new shapes costs little.
+  static let learnEvery = 64
+
+  var shapes: [Shape] = []
+  /// `common[a * capacity + b]`: how many leading constants shapes `a` and `b` share.
+  /// (Both arrays are made with the first shape: a scan makes a `LineShapes` every time.)
+  var common: [Int32] = []
+  var lastUse: [Int] = []
+  /// The shape the last line fitted: tried first.
+  var recent = 0
+  var clock = 0
+  var misses = 0
+  /// Lines scanned through a shape.
+  public private(set) var hits = 0
+
+  public init() {}
+
+  public var count: Int { shapes.count }
+
+  // MARK: Scanning
+
+  /// Scans the `count` bytes at `text` (plain and compact: `quotes` indexes them) as one of
+  /// the known shapes: on success writes every selected slot and returns the document's kind;
+  /// nil when no shape fits (nothing useful is written then: the caller scans in full).
+  mutating func scan(
+    _ text: UnsafePointer<UInt8>, _ count: Int, quotes: UnsafePointer<UInt64>, trie: FieldSelector.Trie,
+    slots: UnsafeMutablePointer<FieldSlot>?, slotCount: Int
+  ) -> JSONKind? {
+    guard !shapes.isEmpty else { return nil }
+    var scanner = JSONScanner(bytes: text, count: count, trie: trie, slots: nil)
+    scanner.quotes = quotes
+    // On the stack (at most 1 KiB is): where each constant starts, then each value's start,
+    // end and kind packed into one word (a compact text is at most 4096 bytes: 13 bits each).
+    return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * Self.maximumValues + 1) { buffer in
+      let constantAt = buffer.baseAddress!
+      let values = constantAt + (Self.maximumValues + 1)
+      var s = recent
+      var shape = shapes[s]
+      var i = 0
+      var position = 0
+      let lastQuoteWord = (count &- 1) &>> 6
+      // Shapes tried at constant `i` (one bit each), reset at every value read.
+      var tried: UInt32 = 0
+      while true {
+        if shape.fits(i, at: text + position, readable: count &- position),
+          i < shape.valueCount || position &+ Int(shape.table[i].length) == count
+        {
+          constantAt[i] = UInt32(truncatingIfNeeded: position)
+          position &+= Int(shape.table[i].length)
+          if i == shape.valueCount { break }
+          // A scalar, read as the full scan reads it. A value that is an object or an array
+          // fits no shape with these constants before it: each has a scalar here.
+          let start = position
+          let kind: JSONKind
+          switch text[position] {
+          case ASCII.quote:
+            // To the next quote (`JSONScanner.scanIndexedString`).
+            position &+= 1
+            guard position < count else { return nil }
+            var word = position &>> 6
+            var bits = quotes[word] & (~0 &<< UInt64(position & 63))
+            while bits == 0 {
+              guard word < lastQuoteWord else { return nil }
+              word &+= 1
+              bits = quotes[word]
+            }
+            position = word &<< 6 &+ bits.trailingZeroBitCount &+ 1
+            kind = .string
+          case ASCII.minus, ASCII.zero...ASCII.nine:
+            guard let end = JSONGrammar.numberEnd(text, position, count) else { return nil }
+            position = end
+            kind = .number
+          case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+            scanner.index = position
+            guard let literal = scanner.scanValue(node: -1, JSONCompactText.self) else { return nil }
+            position = scanner.index
+            kind = literal
+          default:
+            return nil
+          }
+          values[i] =
+            UInt32(truncatingIfNeeded: start) | UInt32(truncatingIfNeeded: position) &<< 13
+            | UInt32(kind.rawValue) &<< 26
+          i &+= 1
+          tried = 0
+          continue
+        }
+        // Another shape with the same first `i` constants may go on from here.
+        tried |= 1 &<< UInt32(s)
+        var next = -1
+        for u in shapes.indices where tried & (1 &<< UInt32(u)) == 0 {
+          if common[s &* Self.capacity &+ u] >= i && shapes[u].valueCount >= i {
+            next = u
+            break
+          }
+        }
+        guard next >= 0 else { return nil }
+        s = next
+        shape = shapes[s]
+      }
+      let slots = slots.unsafelyUnwrapped
+      for p in 0..<slotCount {
+        let source = shape.sources[p]
+        if source.value >= 0 {
+          let value = values[Int(source.value)]
+          slots[p] = FieldSlot(
+            start: Int32(value & 0x1FFF), end: Int32(value &>> 13 & 0x1FFF),
+            kind: JSONKind(rawValue: UInt8(value &>> 26)).unsafelyUnwrapped, needsRewrite: false)
+        } else if source.constant >= 0 {
+          slots[p] = FieldSlot(
+            start: Int32(constantAt[Int(source.constant)]) &+ source.startOffset,
+            end: Int32(constantAt[Int(source.endConstant)]) &+ source.endOffset, kind: source.kind,
+            needsRewrite: false)
+        } else {
+          slots[p] = FieldSlot()
+        }
+      }
+      recent = s
+      clock &+= 1
+      lastUse[s] = clock
+      hits &+= 1
+      return shape.kind
+    }
+  }
+
+  // MARK: Learning
+
+  /// Called for a line that fitted no shape, after its full scan found `slots` and `kind`:
+  /// learns its shape when there is room, or now and then in place of the least recently used.
+  mutating func noteMiss(
+    _ text: UnsafePointer<UInt8>, _ count: Int, quotes: UnsafePointer<UInt64>, trie: FieldSelector.Trie,
+    slots: UnsafePointer<FieldSlot>?, slotCount: Int, kind: JSONKind
+  ) {
+    misses &+= 1
+    guard kind == .object, shapes.count < Self.capacity || misses % Self.learnEvery == 0 else { return }
+    guard let shape = Self.shape(of: text, count, quotes: quotes, trie: trie, slots: slots, slotCount: slotCount)
+    else { return }
+    if shapes.isEmpty {
+      common = [Int32](repeating: 0, count: Self.capacity * Self.capacity)
+      lastUse = [Int](repeating: 0, count: Self.capacity)
+    }
+    var index = shapes.count
+    if index < Self.capacity {
+      shapes.append(shape)
+    } else {
+      index = lastUse.indices.min { lastUse[$0] < lastUse[$1] }!
+      shapes[index] = shape
+    }
+    clock &+= 1
+    lastUse[index] = clock
+    for other in shapes.indices {
+      let shared = Int32(Self.sharedConstants(shapes[index], shapes[other]))
+      common[index * Self.capacity + other] = shared
+      common[other * Self.capacity + index] = shared
+    }
+  }
+
+  /// The shape of a valid, plain and compact JSON object text whose full scan found `slots`;
+  /// nil when it has too many values.
+  static func shape(
+    of text: UnsafePointer<UInt8>, _ count: Int, quotes: UnsafePointer<UInt64>, trie: FieldSelector.Trie,
+    slots: UnsafePointer<FieldSlot>?, slotCount: Int
+  ) -> Shape? {
+    var scanner = JSONScanner(bytes: text, count: count, trie: trie, slots: nil)
+    scanner.quotes = quotes
+    var constants: [UInt8] = []
+    var ends: [Int32] = []
+    // Where each constant starts in the text, and each value's range.
+    var constantAt: [Int] = []
+    var values: [Range<Int>] = []
+    var constantStart = 0
+    var position = 0
+    func cut(before value: Range<Int>) {
+      constantAt.append(constantStart)
+      constants.append(
+        contentsOf: UnsafeBufferPointer(start: text + constantStart, count: value.lowerBound - constantStart))
+      ends.append(Int32(constants.count))
+      values.append(value)
+      constantStart = value.upperBound
+    }
+    while position < count {
+      switch text[position] {
+      case ASCII.quote:
+        scanner.index = position
+        guard scanner.scanString(JSONCompactText.self) else { return nil }
+        let end = scanner.index
+        if end < count, text[end] == ASCII.colon {
+          // A key: part of the constant, with its colon.
+          position = end &+ 1
+        } else {
+          cut(before: position..<end)
+          position = end
+        }
+      case ASCII.minus, ASCII.zero...ASCII.nine, UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+        scanner.index = position
+        guard scanner.scanValue(node: -1, JSONCompactText.self) != nil else { return nil }
+        cut(before: position..<scanner.index)
+        position = scanner.index
+      default:
+        // A brace, bracket, comma or colon.
+        position &+= 1
+      }
+      guard values.count <= maximumValues else { return nil }
+    }
+    constantAt.append(constantStart)
+    constants.append(contentsOf: UnsafeBufferPointer(start: text + constantStart, count: count - constantStart))
+    ends.append(Int32(constants.count))
+    // The constant holding byte `offset` of the text.
+    func constant(holding offset: Int) -> Int? {
+      for c in constantAt.indices {
+        let end = constantAt[c] + Int(ends[c]) - (c == 0 ? 0 : Int(ends[c - 1]))
+        if offset >= constantAt[c] && offset < end { return c }
+      }
+      return nil
+    }
+    var sources: [Source] = []
+    for p in 0..<slotCount {
+      let slot = slots.unsafelyUnwrapped[p]
+      let range = Int(slot.start)..<Int(slot.end)
+      var source = Source(value: -1, constant: -1, startOffset: 0, endConstant: 0, endOffset: 0, kind: slot.kind)
+      switch slot.kind {
+      case .absent: break
+      case .object, .array:
+        guard let a = constant(holding: range.lowerBound), let b = constant(holding: range.upperBound - 1) else {
+          return nil
+        }
+        source.constant = Int32(a)
+        source.startOffset = Int32(range.lowerBound - constantAt[a])
+        source.endConstant = Int32(b)
+        source.endOffset = Int32(range.upperBound - constantAt[b])
+      default:
+        guard let v = values.firstIndex(of: range) else { return nil }
+        source.value = Int32(v)
+      }
+      sources.append(source)
+    }
+    return Shape(constants: constants, ends: ends, sources: sources, kind: .object)
+  }
+
+  /// How many leading constants two shapes have in common.
+  static func sharedConstants(_ a: Shape, _ b: Shape) -> Int {
+    var shared = 0
+    while shared <= min(a.valueCount, b.valueCount) {
+      let start = a.constantStart(shared)
+      let length = Int(a.ends[shared]) - start
+      guard b.constantStart(shared) == start, Int(b.ends[shared]) - start == length,
+        memcmp(a.constants + start, b.constants + start, length) == 0
+      else { break }
+      shared += 1
+    }
+    return shared
+  }
+}

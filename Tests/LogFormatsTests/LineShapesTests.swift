@@ -1,0 +1,141 @@
+import TestSupport
+import Testing
+
+@testable import LogFormats
+
+/// Scanning a line by a shape learnt from earlier lines (`LineShapes`) against scanning it in
+/// full: the same verdict and the same fields, line after line, for lines of a few shapes with
+/// their values changed, and for lines that differ from every shape by a little.
+struct LineShapesTests {
+  static let paths: [FieldPath] = [
+    FieldPath(segments: ["time"]), FieldPath(segments: ["event"]), FieldPath(segments: ["id"]),
+    FieldPath(segments: ["f", "cat"]), FieldPath(segments: ["f"]), FieldPath(segments: ["score"]),
+    FieldPath(segments: ["tags"]), FieldPath(segments: ["a", "b"]), FieldPath(segments: ["a"]),
+    FieldPath(segments: ["missing"]),
+  ]
+
+  static func pick<T>(_ rng: inout SplitMix64, _ items: [T]) -> T { items[rng.below(items.count)] }
+
+  /// A scalar of any kind, as compact JSON text (strings may hold spaces; no escapes).
+  static func scalar(_ rng: inout SplitMix64) -> String {
+    switch rng.below(10) {
+    case 0..<5:
+      let length = rng.below(24)
+      let alphabet = Array("abcXYZ019-:. _/@{}[],")
+      return "\"" + String((0..<length).map { _ in pick(&rng, alphabet) }) + "\""
+    case 5, 6, 7:
+      return pick(&rng, ["0", "-1", "17", "0.25", "1e3", "-2.5E-2", "1764493200123", "3.0"])
+    case 8: return pick(&rng, ["true", "false"])
+    default: return "null"
+    }
+  }
+
+  /// What may stand where a line's scalar was: mostly another scalar, sometimes something that
+  /// fits no shape (a container, a bad number or literal).
+  static func value(_ rng: inout SplitMix64) -> String {
+    switch rng.below(40) {
+    case 0: return pick(&rng, ["{}", "{\"x\":1}", "[]", "[1,\"a\"]"])
+    case 1: return pick(&rng, ["01", "1.", "-", "1e", "tru", "nul", "falsey", "\"open"])
+    default: return scalar(&rng)
+    }
+  }
+
+  /// One line of template `template`, with fresh values.
+  static func line(_ rng: inout SplitMix64, template: Int) -> String {
+    var v = { (rng: inout SplitMix64) in value(&rng) }
+    let time = "\"2026-12-02T01:\(10 + rng.below(50)):\(10 + rng.below(50)).\(100 + rng.below(900))Z\""
+    switch template {
+    case 0:
+      return
+        "{\"time\":\(time),\"event\":\"prediction\",\"id\":\(v(&rng)),\"score\":\(v(&rng)),"
+        + "\"f\":{\"cat\":\(v(&rng)),\"dev\":\(v(&rng)),\"pos\":\(v(&rng))},\"tags\":[\(v(&rng)),\(v(&rng))]}"
+    case 1:
+      return "{\"time\":\(time),\"event\":\"http\",\"method\":\(v(&rng)),\"status\":\(v(&rng)),\"ok\":\(v(&rng))}"
+    case 2:
+      return "{\"time\":\(time),\"event\":\(v(&rng)),\"id\":\(v(&rng))}"
+    case 3:
+      // A key seen twice: the last one counts.
+      return "{\"time\":\(time),\"a\":{\"b\":\(v(&rng))},\"a\":\(v(&rng)),\"a\":{\"c\":\(v(&rng))}}"
+    default:
+      // Shapes that keep changing: 2 to 4 keys from a dozen, so more shapes than are kept.
+      let keys = (0..<(2 + rng.below(3))).map { _ in "k\(rng.below(12))" }
+      v = { (rng: inout SplitMix64) in scalar(&rng) }
+      return "{\"time\":\(time)," + keys.map { "\"\($0)\":\(v(&rng))" }.joined(separator: ",") + "}"
+    }
+  }
+
+  /// Breaks a line a little, so that it may still fit a shape's beginning but not its whole.
+  static func damage(_ text: String, _ rng: inout SplitMix64) -> String {
+    var bytes = Array(text.utf8)
+    switch rng.below(6) {
+    case 0: bytes.removeLast(1 + rng.below(min(5, bytes.count - 1)))
+    case 1: bytes.append(contentsOf: Array(pick(&rng, ["x", ",", "}", "{}", " "]).utf8))
+    case 2: bytes.insert(UInt8(ascii: pick(&rng, [",", ":", "\"", "}", "a"])), at: rng.below(bytes.count))
+    case 3: bytes.remove(at: rng.below(bytes.count))
+    case 4: bytes[rng.below(bytes.count)] = UInt8(ascii: pick(&rng, ["\"", ",", "1", "]", "e"]))
+    default:
+      // Another key of the same length: the same layout, another shape.
+      if let at = bytes.firstIndex(of: UInt8(ascii: "e")) { bytes[at] = UInt8(ascii: "E") }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  @Test func aLineScannedByItsShapeGivesWhatItsFullScanGives() {
+    let selector = FieldSelector(paths: Self.paths)
+    let byteByByte = FieldSelector(paths: Self.paths, indexQuotes: false)
+    var learnt = ScannedFields(count: Self.paths.count)
+    var rng = SplitMix64(seed: 20_261_202)
+    var accepted = 0
+    var rejected = 0
+    for round in 0..<30_000 {
+      var text = Self.line(&rng, template: rng.below(100) < 90 ? rng.below(4) : 4)
+      if round % 7 == 0 { text = Self.damage(text, &rng) }
+      let bytes = Array(text.utf8)
+      bytes.withUnsafeBytes { raw in
+        let kind = selector.scan(raw, into: &learnt)
+        var fresh = ScannedFields(count: Self.paths.count)
+        #expect(kind == selector.scan(raw, into: &fresh), "\(text)")
+        var slow = ScannedFields(count: Self.paths.count)
+        #expect(kind == byteByByte.scan(raw, into: &slow), "\(text)")
+        // (What a rejected text leaves in the fields is not defined.)
+        guard kind != nil else {
+          rejected += 1
+          return
+        }
+        accepted += 1
+        #expect(learnt == fresh, "\(text)")
+        #expect(learnt == slow, "\(text)")
+      }
+    }
+    // Most lines went by a shape; some lines were rejected; the ever-changing shapes filled
+    // every place (and so replaced some).
+    #expect(learnt.shapes.hits > 15_000, "\(learnt.shapes.hits) lines by a shape")
+    #expect(rejected > 1_000 && accepted > 20_000, "\(rejected) rejected, \(accepted) accepted")
+    #expect(learnt.shapes.count == LineShapes.capacity)
+  }
+
+  /// Lines of one shape whose values hold every kind of scalar, with each one's slot checked
+  /// against the value the parser reads (not only against the full scan).
+  @Test func valuesFoundByAShapeAreTheParsersValues() throws {
+    let selector = FieldSelector(paths: Self.paths)
+    var learnt = ScannedFields(count: Self.paths.count)
+    var rng = SplitMix64(seed: 7)
+    for _ in 0..<2_000 {
+      let text = Self.line(&rng, template: 0)
+      let bytes = Array(text.utf8)
+      let parsed = try? JSONValue.parse(bytes)
+      bytes.withUnsafeBytes { raw in
+        var event = ScannedEvent(time: 0, json: raw, fields: learnt)
+        let kind = selector.scan(raw, into: &event.fields)
+        #expect((kind != nil) == (parsed != nil), "\(text)")
+        if let parsed {
+          for (index, path) in Self.paths.enumerated() {
+            #expect(event.value(index) == parsed.value(at: path), "\(text): \(path)")
+          }
+        }
+        learnt = event.fields
+      }
+    }
+    #expect(learnt.shapes.hits > 1_000)
+  }
+}
