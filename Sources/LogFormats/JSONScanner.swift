@@ -249,10 +249,6 @@ extension FieldSelector {
   /// or `nil` when the bytes are not JSON.
   public func scan(_ bytes: UnsafeRawBufferPointer, into fields: inout ScannedFields) -> JSONKind? {
     var document: (start: Int32, end: Int32, compact: Bool)?
-    // Taken out for the scan, so that it and the slots are used side by side.
-    var shapes = LineShapes()
-    swap(&shapes, &fields.shapes)
-    defer { swap(&shapes, &fields.shapes) }
     // The slots are written through a pointer taken once: through the array, every write
     // checked that it was not shared.
     let kind = fields.slots.withUnsafeMutableBufferPointer { slots -> JSONKind? in
@@ -269,14 +265,14 @@ extension FieldSelector {
         scanner.quotes = index
         guard found.compact else { return scanner.scanDocument() }
         // A line of a shape seen before is read by its values alone; any other, in full.
-        if let kind = shapes.scan(
+        if let kind = fields.shapes.scan(
           text, bytes.count, quotes: index, trie: trie, slots: slots.baseAddress, slotCount: slots.count)
         {
           scanner.document = (0, Int32(truncatingIfNeeded: bytes.count), true)
           return kind
         }
         guard let kind = scanner.scanDocument(JSONCompactText.self) else { return nil }
-        shapes.noteMiss(
+        fields.shapes.noteMiss(
           text, bytes.count, quotes: index, trie: trie, slots: slots.baseAddress, slotCount: slots.count, kind: kind)
         return kind
       }

@@ -47,8 +47,9 @@ public struct LineShapes: Sendable {
     var mask: UInt64
   }
 
-  /// One shape: immutable once made, so copies of `LineShapes` may share it.
-  final class Shape: @unchecked Sendable {
+  /// One shape: plain pointers (so using one retains nothing), to memory owned by a `Memory`
+  /// (`LineShapes.memory`); immutable once made, so copies of `LineShapes` may share it.
+  struct Shape: @unchecked Sendable {
     /// The constants back to back.
     let constants: UnsafeMutablePointer<UInt8>
     /// Constant `i` ends at `ends[i]` in `constants` (`valueCount + 1` of them).
@@ -94,12 +95,17 @@ public struct LineShapes: Sendable {
       self.kind = kind
     }
 
-    deinit {
-      constants.deallocate()
-      ends.deallocate()
-      words.deallocate()
-      table.deallocate()
-      sources.deallocate()
+    /// Frees what `init` allocated.
+    final class Memory: @unchecked Sendable {
+      let shape: Shape
+      init(_ shape: Shape) { self.shape = shape }
+      deinit {
+        shape.constants.deallocate()
+        shape.ends.deallocate()
+        shape.words.deallocate()
+        shape.table.deallocate()
+        shape.sources.deallocate()
+      }
     }
 
     @inline(__always) func constantStart(_ i: Int) -> Int { i == 0 ? 0 : Int(ends[i - 1]) }
@@ -127,14 +133,16 @@ public struct LineShapes: Sendable {
   }
 
   /// At most this many shapes are kept; the least recently used makes room for a new one.
-  static let capacity = 8
+  static let capacity = 16
   /// Lines with more values than this are not learnt.
   static let maximumValues = 120
   /// While every slot is taken, one line in this many of those fitting no shape is learnt
   /// (replacing the least recently used): a log of ever new shapes costs little.
-  static let learnEvery = 64
+  static let learnEvery = 16
 
   var shapes: [Shape] = []
+  /// Owns `shapes[i]`'s memory.
+  var memory: [Shape.Memory] = []
   /// `common[a * capacity + b]`: how many leading constants shapes `a` and `b` share.
   /// (Both arrays are made with the first shape: a scan makes a `LineShapes` every time.)
   var common: [Int32] = []
@@ -172,7 +180,7 @@ public struct LineShapes: Sendable {
       var i = 0
       var position = 0
       let lastQuoteWord = (count &- 1) &>> 6
-      // Shapes tried at constant `i` (one bit each), reset at every value read.
+      // The shapes that did not fit (one bit each).
       var tried: UInt32 = 0
       while true {
         if shape.fits(i, at: text + position, readable: count &- position),
@@ -215,19 +223,26 @@ public struct LineShapes: Sendable {
             UInt32(truncatingIfNeeded: start) | UInt32(truncatingIfNeeded: position) &<< 13
             | UInt32(kind.rawValue) &<< 26
           i &+= 1
-          tried = 0
           continue
         }
-        // Another shape with the same first `i` constants may go on from here.
+        // Another shape with the same first `i` constants may go on from here; else another
+        // starts over. (A shape that failed once fails again: each is tried once at most.)
         tried |= 1 &<< UInt32(s)
         var next = -1
+        var restart = -1
         for u in shapes.indices where tried & (1 &<< UInt32(u)) == 0 {
           if common[s &* Self.capacity &+ u] >= i && shapes[u].valueCount >= i {
             next = u
             break
           }
+          if restart < 0 { restart = u }
         }
-        guard next >= 0 else { return nil }
+        if next < 0 {
+          guard restart >= 0 else { return nil }
+          next = restart
+          i = 0
+          position = 0
+        }
         s = next
         shape = shapes[s]
       }
@@ -258,16 +273,62 @@ public struct LineShapes: Sendable {
 
   // MARK: Learning
 
+  /// A line's layout: its constants and values, and where its selected values are.
+  struct Layout {
+    var constants: [UInt8] = []
+    /// Constant `i` ends at `ends[i]` in `constants`.
+    var ends: [Int32] = []
+    /// The values' texts back to back, value `i` ending at `valueEnds[i]`.
+    var values: [UInt8] = []
+    var valueEnds: [Int32] = []
+    var sources: [Source] = []
+
+    func value(_ i: Int) -> ArraySlice<UInt8> {
+      values[(i == 0 ? 0 : Int(valueEnds[i - 1]))..<Int(valueEnds[i])]
+    }
+  }
+
+  /// Lines of one layout seen so far (each fitted no shape), and which of their values were
+  /// the same in all of them.
+  struct Candidate {
+    var layout: Layout
+    var same: [Bool]
+    var lines = 1
+  }
+
+  /// Lines of a layout needed for a shape: a value the same in all of them becomes part of the
+  /// shape's constants (a log line's level, logger, event name…), compared with them, not read.
+  static let linesPerShape = 4
+  /// Layouts being watched.
+  static let candidateCapacity = 8
+  var candidates: [Candidate] = []
+
   /// Called for a line that fitted no shape, after its full scan found `slots` and `kind`:
-  /// learns its shape when there is room, or now and then in place of the least recently used.
+  /// watches its layout, and makes it a shape once it has been seen in `linesPerShape` lines.
+  /// Once every place is taken, only one such line in `learnEvery` is looked at.
   mutating func noteMiss(
     _ text: UnsafePointer<UInt8>, _ count: Int, quotes: UnsafePointer<UInt64>, trie: FieldSelector.Trie,
     slots: UnsafePointer<FieldSlot>?, slotCount: Int, kind: JSONKind
   ) {
     misses &+= 1
     guard kind == .object, shapes.count < Self.capacity || misses % Self.learnEvery == 0 else { return }
-    guard let shape = Self.shape(of: text, count, quotes: quotes, trie: trie, slots: slots, slotCount: slotCount)
+    guard let layout = Self.layout(of: text, count, quotes: quotes, trie: trie, slots: slots, slotCount: slotCount)
     else { return }
+    guard
+      let c = candidates.firstIndex(where: {
+        $0.layout.ends == layout.ends && $0.layout.constants == layout.constants
+      })
+    else {
+      if candidates.count == Self.candidateCapacity { candidates.removeFirst() }
+      candidates.append(Candidate(layout: layout, same: Array(repeating: true, count: layout.valueEnds.count)))
+      return
+    }
+    for i in candidates[c].same.indices where candidates[c].same[i] {
+      candidates[c].same[i] = candidates[c].layout.value(i) == layout.value(i)
+    }
+    candidates[c].lines += 1
+    guard candidates[c].lines >= Self.linesPerShape else { return }
+    let shape = Self.shape(folding: candidates.remove(at: c))
     if shapes.isEmpty {
       common = [Int32](repeating: 0, count: Self.capacity * Self.capacity)
       lastUse = [Int](repeating: 0, count: Self.capacity)
@@ -275,9 +336,11 @@ public struct LineShapes: Sendable {
     var index = shapes.count
     if index < Self.capacity {
       shapes.append(shape)
+      memory.append(Shape.Memory(shape))
     } else {
       index = lastUse.indices.min { lastUse[$0] < lastUse[$1] }!
       shapes[index] = shape
+      memory[index] = Shape.Memory(shape)
     }
     clock &+= 1
     lastUse[index] = clock
@@ -288,16 +351,15 @@ public struct LineShapes: Sendable {
     }
   }
 
-  /// The shape of a valid, plain and compact JSON object text whose full scan found `slots`;
+  /// The layout of a valid, plain and compact JSON object text whose full scan found `slots`;
   /// nil when it has too many values.
-  static func shape(
+  static func layout(
     of text: UnsafePointer<UInt8>, _ count: Int, quotes: UnsafePointer<UInt64>, trie: FieldSelector.Trie,
     slots: UnsafePointer<FieldSlot>?, slotCount: Int
-  ) -> Shape? {
+  ) -> Layout? {
     var scanner = JSONScanner(bytes: text, count: count, trie: trie, slots: nil)
     scanner.quotes = quotes
-    var constants: [UInt8] = []
-    var ends: [Int32] = []
+    var layout = Layout()
     // Where each constant starts in the text, and each value's range.
     var constantAt: [Int] = []
     var values: [Range<Int>] = []
@@ -305,9 +367,11 @@ public struct LineShapes: Sendable {
     var position = 0
     func cut(before value: Range<Int>) {
       constantAt.append(constantStart)
-      constants.append(
+      layout.constants.append(
         contentsOf: UnsafeBufferPointer(start: text + constantStart, count: value.lowerBound - constantStart))
-      ends.append(Int32(constants.count))
+      layout.ends.append(Int32(layout.constants.count))
+      layout.values.append(contentsOf: UnsafeBufferPointer(start: text + value.lowerBound, count: value.count))
+      layout.valueEnds.append(Int32(layout.values.count))
       values.append(value)
       constantStart = value.upperBound
     }
@@ -336,17 +400,16 @@ public struct LineShapes: Sendable {
       guard values.count <= maximumValues else { return nil }
     }
     constantAt.append(constantStart)
-    constants.append(contentsOf: UnsafeBufferPointer(start: text + constantStart, count: count - constantStart))
-    ends.append(Int32(constants.count))
+    layout.constants.append(contentsOf: UnsafeBufferPointer(start: text + constantStart, count: count - constantStart))
+    layout.ends.append(Int32(layout.constants.count))
     // The constant holding byte `offset` of the text.
     func constant(holding offset: Int) -> Int? {
       for c in constantAt.indices {
-        let end = constantAt[c] + Int(ends[c]) - (c == 0 ? 0 : Int(ends[c - 1]))
+        let end = constantAt[c] + Int(layout.ends[c]) - (c == 0 ? 0 : Int(layout.ends[c - 1]))
         if offset >= constantAt[c] && offset < end { return c }
       }
       return nil
     }
-    var sources: [Source] = []
     for p in 0..<slotCount {
       let slot = slots.unsafelyUnwrapped[p]
       let range = Int(slot.start)..<Int(slot.end)
@@ -365,7 +428,66 @@ public struct LineShapes: Sendable {
         guard let v = values.firstIndex(of: range) else { return nil }
         source.value = Int32(v)
       }
-      sources.append(source)
+      layout.sources.append(source)
+    }
+    return layout
+  }
+
+  /// The shape of a candidate's lines: each value that was the same in all of them joins the
+  /// constants around it.
+  static func shape(folding candidate: Candidate) -> Shape {
+    let layout = candidate.layout
+    var constants: [UInt8] = []
+    var ends: [Int32] = []
+    // Old constant `i` starts at `constantAt[i]` of new constant `constantIndex[i]`; old value
+    // `i` is new value `valueIndex[i]` (or, folded, lies like a constant: -1).
+    var constantIndex: [Int] = []
+    var constantAt: [Int] = []
+    var valueIndex: [Int] = []
+    var foldedAt: [(constant: Int, offset: Int)] = []
+    var current: [UInt8] = []
+    for i in layout.ends.indices {
+      constantIndex.append(ends.count)
+      constantAt.append(current.count)
+      current += layout.constants[(i == 0 ? 0 : Int(layout.ends[i - 1]))..<Int(layout.ends[i])]
+      guard i < layout.valueEnds.count else { break }
+      if candidate.same[i] {
+        foldedAt.append((ends.count, current.count))
+        valueIndex.append(-1)
+        current += layout.value(i)
+      } else {
+        foldedAt.append((-1, 0))
+        valueIndex.append(ends.count)
+        constants += current
+        ends.append(Int32(constants.count))
+        current = []
+      }
+    }
+    constants += current
+    ends.append(Int32(constants.count))
+    let sources = layout.sources.map { old -> Source in
+      var source = old
+      if old.value >= 0 {
+        let v = Int(old.value)
+        if valueIndex[v] < 0 {
+          let value = layout.value(v)
+          source.value = -1
+          source.constant = Int32(foldedAt[v].constant)
+          source.startOffset = Int32(foldedAt[v].offset)
+          source.endConstant = source.constant
+          source.endOffset = Int32(foldedAt[v].offset + value.count)
+        } else {
+          source.value = Int32(valueIndex[v])
+        }
+      } else if old.constant >= 0 {
+        let a = Int(old.constant)
+        let b = Int(old.endConstant)
+        source.constant = Int32(constantIndex[a])
+        source.startOffset = Int32(constantAt[a]) + old.startOffset
+        source.endConstant = Int32(constantIndex[b])
+        source.endOffset = Int32(constantAt[b]) + old.endOffset
+      }
+      return source
     }
     return Shape(constants: constants, ends: ends, sources: sources, kind: .object)
   }

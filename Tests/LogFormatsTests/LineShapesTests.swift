@@ -48,9 +48,13 @@ struct LineShapesTests {
     case 0:
       return
         "{\"time\":\(time),\"event\":\"prediction\",\"id\":\(v(&rng)),\"score\":\(v(&rng)),"
-        + "\"f\":{\"cat\":\(v(&rng)),\"dev\":\(v(&rng)),\"pos\":\(v(&rng))},\"tags\":[\(v(&rng)),\(v(&rng))]}"
+        + "\"kind\":\"ranker\",\"f\":{\"cat\":\(v(&rng)),\"dev\":\(v(&rng)),\"pos\":\(v(&rng))},\"tags\":[\(v(&rng)),\(v(&rng))]}"
     case 1:
-      return "{\"time\":\(time),\"event\":\"http\",\"method\":\(v(&rng)),\"status\":\(v(&rng)),\"ok\":\(v(&rng))}"
+      // A value that is nearly always the same (so it becomes part of a shape's constants).
+      let level = rng.below(20) == 0 ? pick(&rng, ["\"WARN\"", "\"INFO!\"", "\"INF\"", "1", "null"]) : "\"INFO\""
+      return
+        "{\"time\":\(time),\"level\":\(level),\"event\":\"http\",\"method\":\(v(&rng)),\"status\":\(v(&rng)),"
+        + "\"ok\":\(v(&rng))}"
     case 2:
       return "{\"time\":\(time),\"event\":\(v(&rng)),\"id\":\(v(&rng))}"
     case 3:
@@ -111,7 +115,31 @@ struct LineShapesTests {
     // every place (and so replaced some).
     #expect(learnt.shapes.hits > 15_000, "\(learnt.shapes.hits) lines by a shape")
     #expect(rejected > 1_000 && accepted > 20_000, "\(rejected) rejected, \(accepted) accepted")
+    #expect(learnt.shapes.count >= 4)
+  }
+
+  /// More layouts than there are places: each becomes a shape after a few lines, the least
+  /// recently used give way, and every line still scans as in full.
+  @Test func moreLayoutsThanPlacesReplaceTheLeastRecentlyUsed() {
+    let selector = FieldSelector(paths: Self.paths)
+    var learnt = ScannedFields(count: Self.paths.count)
+    var rng = SplitMix64(seed: 99)
+    let layouts = LineShapes.capacity + 8
+    for round in 0..<(layouts * 400) {
+      // Each layout for a while (long enough to be learnt), then all of them mixed.
+      let layout = round < layouts * 200 ? round / 200 : rng.below(layouts)
+      let text =
+        "{\"time\":\(Self.scalar(&rng)),\"id\":\(Self.scalar(&rng)),\"k\(layout)\":{\"b\":\(Self.scalar(&rng))},"
+        + "\"a\":{\"b\":\(Self.scalar(&rng))}}"
+      Array(text.utf8).withUnsafeBytes { raw in
+        let kind = selector.scan(raw, into: &learnt)
+        var fresh = ScannedFields(count: Self.paths.count)
+        #expect(kind == selector.scan(raw, into: &fresh), "\(text)")
+        #expect(learnt == fresh, "\(text)")
+      }
+    }
     #expect(learnt.shapes.count == LineShapes.capacity)
+    #expect(learnt.shapes.hits > layouts * 250, "\(learnt.shapes.hits) lines by a shape")
   }
 
   /// Lines of one shape whose values hold every kind of scalar, with each one's slot checked
