@@ -27,11 +27,21 @@ public final class LineCursor {
   /// Offset just past the last line handed out.
   public private(set) var position: Int64
 
+  /// Bytes read in line (and the partial last line of a chunk), copied here.
   private var buffer: [UInt8] = []
   /// Index in `buffer` of the first byte not yet handed out; `buffer[start...]` starts at `position`.
   private var start = 0
+  /// The read-ahead chunk being handed out (`LogFileReader.takeChunk`): its lines are handed
+  /// out where they lie, not copied. Its data is `chunk[..<chunkCount]`; `chunk[chunkStart...]`
+  /// comes after `buffer[start...]`.
+  private var chunk: [UInt8] = []
+  private var chunkStart = 0
+  private var chunkCount = 0
   /// Inside a line that outgrew `maxLineBytes`: its bytes are dropped until its newline.
   private var skippingFrom: Int64?
+  /// Bytes copied into `buffer` so far: all that is read in line, and of chunks read ahead
+  /// only the lines cut by a chunk's end.
+  public private(set) var bytesCopied: Int64 = 0
 
   public convenience init(path: String, from offset: Int64, maxLineBytes: Int) throws(LogTailError) {
     try self.init(reader: try LogFileReader(path: path), from: offset, maxLineBytes: maxLineBytes)
@@ -53,7 +63,7 @@ public final class LineCursor {
   }
 
   /// Bytes held back as an unterminated last line.
-  public var heldBytes: Int { buffer.count - start }
+  public var heldBytes: Int { buffer.count - start + chunkCount - chunkStart }
 
   /// Where the newline is among the `count` bytes at `base` if the line is `length` bytes
   /// long without one trailing CR: at `length`, or at `length + 1` after a CR; nil otherwise.
@@ -76,58 +86,101 @@ public final class LineCursor {
     case invalidated
   }
 
+  /// Hands out the complete lines of `all[from...]` (`from` moves on), while fewer than
+  /// `maxLines` have been. Returns an error `body` threw.
+  @inline(__always)
+  private func handOut(
+    _ all: UnsafeRawBufferPointer, from: inout Int, handed: inout Int, maxLines: Int,
+    _ body: (LineItem) throws -> Void
+  ) -> (any Error)? {
+    while handed < maxLines, from < all.count {
+      let base = all.baseAddress! + from
+      let remaining = all.count - from
+      let newline: Int
+      // Where the read-ahead thread found this line's newline (checked: it is there, after
+      // at most the one CR its length leaves out), or found by looking for it.
+      if skippingFrom == nil, let length = reader.scannedLength(at: position),
+        let end = Self.newline(in: base, remaining, after: length)
+      {
+        newline = from + end
+      } else {
+        guard let p = memchr(base, 0x0A, remaining) else { break }
+        newline = base.distance(to: UnsafeRawPointer(p)) + from
+      }
+      let length = newline - from
+      let lineOffset = position
+      let end = position + Int64(length + 1)
+      do {
+        if let skipStart = skippingFrom {
+          skippingFrom = nil
+          try body(.tooLong(offset: skipStart, end: end))
+        } else if length > maxLineBytes {
+          try body(.tooLong(offset: lineOffset, end: end))
+        } else {
+          var line = UnsafeRawBufferPointer(rebasing: all[from..<newline])
+          if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line[0..<(line.count - 1)]) }
+          try body(.line(line, offset: lineOffset, end: end))
+        }
+      } catch {
+        return error
+      }
+      position = end
+      from = newline + 1
+      handed += 1
+    }
+    return nil
+  }
+
   /// Hands up to `maxLines` lines to `body`. At the end of the data, an unterminated last line
   /// is handed out too when `flushPartial` is set (the file will never grow again). Errors from
   /// `body` are carried out of `withUnsafeBytes` by hand, not rethrown through it.
+  ///
+  /// The lines of a read-ahead chunk are handed out where they lie; only a line cut by the
+  /// chunk's end is copied (into `buffer`, where the next chunk's first bytes complete it).
   public func step(
     maxLines: Int, flushPartial: Bool, validate: (() -> Bool)? = nil, _ body: (LineItem) throws -> Void
   ) throws -> Step {
     var handed = 0
     while handed < maxLines {
-      // Hand out the buffered complete lines, all under one borrow of the buffer (`body`
-      // does not touch it).
+      // First the bytes copied to `buffer`, then the chunk's, which come after them.
       var failure: (any Error)?
-      buffer.withUnsafeBytes { all in
-        while handed < maxLines, start < all.count {
-          let base = all.baseAddress! + start
-          let remaining = all.count - start
-          let newline: Int
-          // Where the read-ahead thread found this line's newline (checked: it is there, after
-          // at most the one CR its length leaves out), or found by looking for it.
-          if skippingFrom == nil, let length = reader.scannedLength(at: position),
-            let end = Self.newline(in: base, remaining, after: length)
-          {
-            newline = start + end
-          } else {
-            guard let p = memchr(base, 0x0A, remaining) else { break }
-            newline = base.distance(to: UnsafeRawPointer(p)) + start
+      if start < buffer.count {
+        buffer.withUnsafeBytes { all in
+          failure = handOut(all, from: &start, handed: &handed, maxLines: maxLines, body)
+        }
+        if let failure { throw failure }
+        if handed >= maxLines { break }
+        if start < buffer.count && chunkStart < chunkCount {
+          // A partial line in `buffer`: the chunk's bytes up to its first newline complete it.
+          let tail = chunk.withUnsafeBytes { all -> Int in
+            let rest = UnsafeRawBufferPointer(rebasing: all[chunkStart..<chunkCount])
+            guard let p = memchr(rest.baseAddress!, 0x0A, rest.count) else { return chunkCount }
+            return chunkStart + rest.baseAddress!.distance(to: UnsafeRawPointer(p)) + 1
           }
-          let length = newline - start
-          let lineOffset = position
-          let end = position + Int64(length + 1)
-          do {
-            if let skipStart = skippingFrom {
-              skippingFrom = nil
-              try body(.tooLong(offset: skipStart, end: end))
-            } else if length > maxLineBytes {
-              try body(.tooLong(offset: lineOffset, end: end))
-            } else {
-              var line = UnsafeRawBufferPointer(rebasing: all[start..<newline])
-              if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line[0..<(line.count - 1)]) }
-              try body(.line(line, offset: lineOffset, end: end))
-            }
-          } catch {
-            failure = error
-            return
-          }
-          position = end
-          start = newline + 1
-          handed += 1
+          buffer.append(contentsOf: chunk[chunkStart..<tail])
+          bytesCopied += Int64(tail - chunkStart)
+          chunkStart = tail
+          continue
         }
       }
-      if let failure { throw failure }
-      if handed >= maxLines { break }
-      // No newline in what is buffered: drop an over-long partial, then read more.
+      if start == buffer.count && start > 0 {
+        buffer.removeAll(keepingCapacity: true)
+        start = 0
+      }
+      if start == buffer.count && chunkStart < chunkCount {
+        chunk.withUnsafeBytes { all in
+          failure = handOut(
+            UnsafeRawBufferPointer(rebasing: all[0..<chunkCount]), from: &chunkStart, handed: &handed,
+            maxLines: maxLines, body)
+        }
+        if let failure { throw failure }
+        if handed >= maxLines { break }
+        // A line cut by the chunk's end: kept until the next chunk completes it.
+        buffer.append(contentsOf: chunk[chunkStart..<chunkCount])
+        bytesCopied += Int64(chunkCount - chunkStart)
+        chunkStart = chunkCount
+      }
+      // No newline in what is held: drop an over-long partial, then read more.
       if heldBytes > maxLineBytes {
         if skippingFrom == nil { skippingFrom = position }
         position += Int64(heldBytes)
@@ -137,35 +190,57 @@ public final class LineCursor {
         buffer.removeSubrange(0..<start)
         start = 0
       }
-      let before = buffer.count
-      let got = reader.readNext(into: &buffer)
-      if got > 0, let validate, !validate() {
-        buffer.removeSubrange(before...)
-        return .invalidated
+      // The chunk goes back (all of it is out or copied) before the next is taken.
+      if !chunk.isEmpty {
+        var done: [UInt8] = []
+        swap(&done, &chunk)
+        reader.recycle(done)
+        chunkStart = 0
+        chunkCount = 0
       }
-      if got == 0 {
-        // Bytes cut off by damage are not a line: only a clean end completes the last line.
-        if flushPartial, reader.damage == nil, heldBytes > 0 || skippingFrom != nil {
-          let end = position + Int64(heldBytes)
-          if let skipStart = skippingFrom {
-            skippingFrom = nil
-            try body(.tooLong(offset: skipStart, end: end))
-          } else {
-            var failure: (any Error)?
-            let offset = position
-            buffer.withUnsafeBytes { all in
-              do {
-                try body(.line(UnsafeRawBufferPointer(rebasing: all[start...]), offset: offset, end: end))
-              } catch { failure = error }
-            }
-            if let failure { throw failure }
-          }
-          position = end
-          buffer.removeAll(keepingCapacity: true)
-          start = 0
+      if reader.readsChunks {
+        let next = reader.takeChunk()
+        if next.count > 0, let validate, !validate() {
+          reader.recycle(next.buffer)
+          return .invalidated
         }
-        return .endOfData
+        if next.count > 0 {
+          chunk = next.buffer
+          chunkCount = next.count
+          continue
+        }
+        reader.recycle(next.buffer)
+      } else {
+        let before = buffer.count
+        let got = reader.readNext(into: &buffer)
+        bytesCopied += Int64(got)
+        if got > 0, let validate, !validate() {
+          buffer.removeSubrange(before...)
+          return .invalidated
+        }
+        if got > 0 { continue }
       }
+      // The end of the data. Bytes cut off by damage are not a line: only a clean end
+      // completes the last line.
+      if flushPartial, reader.damage == nil, heldBytes > 0 || skippingFrom != nil {
+        let end = position + Int64(heldBytes)
+        if let skipStart = skippingFrom {
+          skippingFrom = nil
+          try body(.tooLong(offset: skipStart, end: end))
+        } else {
+          let offset = position
+          buffer.withUnsafeBytes { all in
+            do {
+              try body(.line(UnsafeRawBufferPointer(rebasing: all[start...]), offset: offset, end: end))
+            } catch { failure = error }
+          }
+          if let failure { throw failure }
+        }
+        position = end
+        buffer.removeAll(keepingCapacity: true)
+        start = 0
+      }
+      return .endOfData
     }
     return .more
   }

@@ -100,38 +100,55 @@ public final class LogFileReader {
     chunkLines?.length(at: offset)
   }
 
+  /// Whether the next bytes come as whole chunks from the read-ahead thread (`takeChunk`):
+  /// a gzip file or a plain one read ahead, with no bytes pending from `skip`.
+  public var readsChunks: Bool { !atEnd && pending.isEmpty && (isGzip || readsPlainAhead) }
+
+  /// The next chunk read ahead, handed over, not copied: the data is its first `count` bytes
+  /// (0 at the end of the file). Give the buffer back with `recycle` once done with it, and
+  /// before taking the next one, holding no other reference to it: the read-ahead thread
+  /// then refills it in place. Only when `readsChunks`.
+  public func takeChunk() -> (buffer: [UInt8], count: Int) {
+    if ahead == nil {
+      ahead = ReadAhead(fd: fd, inflater: inflater, base: offset, scan: scan, scanFrom: scanFrom)
+    }
+    var recycled: [UInt8]? = nil
+    swap(&recycled, &spare)
+    var lines: ChunkLines? = nil
+    swap(&lines, &chunkLines)
+    let chunk = ahead!.next(recycling: consume recycled, lines: consume lines)
+    fileBytesRead += chunk.fileBytes
+    if chunk.bufferWasCopied { readAheadBufferCopies += 1 }
+    chunkLines = chunk.lines
+    offset += Int64(chunk.count)
+    if chunk.end {
+      if isGzip || chunk.damage != nil {
+        damage = chunk.damage
+        atEnd = true
+      } else {
+        // A plain file's thread reached the end of the file: what it grows by is read in line.
+        ahead!.stop()
+        ahead = nil
+        readsPlainAhead = false
+      }
+    }
+    return (chunk.buffer, chunk.count)
+  }
+
+  /// Gives back a buffer `takeChunk` handed out.
+  public func recycle(_ buffer: consuming [UInt8]) {
+    spare = buffer
+  }
+
   /// Appends the next decompressed bytes to `buffer`; returns how many (0 at the end of
   /// what the file holds now).
   @discardableResult
   public func read(into buffer: inout [UInt8]) -> Int {
     guard !atEnd else { return 0 }
     if isGzip || readsPlainAhead {
-      if ahead == nil {
-        ahead = ReadAhead(fd: fd, inflater: inflater, base: offset, scan: scan, scanFrom: scanFrom)
-      }
-      // Handed back without a second reference, so the producer refills them in place.
-      var recycled: [UInt8]? = nil
-      swap(&recycled, &spare)
-      var lines: ChunkLines? = nil
-      swap(&lines, &chunkLines)
-      let chunk = ahead!.next(recycling: consume recycled, lines: consume lines)
-      fileBytesRead += chunk.fileBytes
-      if chunk.bufferWasCopied { readAheadBufferCopies += 1 }
+      let chunk = takeChunk()
       chunk.buffer.withUnsafeBytes { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<chunk.count])) }
-      spare = chunk.buffer
-      chunkLines = chunk.lines
-      offset += Int64(chunk.count)
-      if chunk.end {
-        if isGzip || chunk.damage != nil {
-          damage = chunk.damage
-          atEnd = true
-        } else {
-          // A plain file's thread reached the end of the file: what it grows by is read in line.
-          ahead!.stop()
-          ahead = nil
-          readsPlainAhead = false
-        }
-      }
+      recycle(chunk.buffer)
       return chunk.count
     }
     chunkLines = nil
