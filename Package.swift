@@ -36,7 +36,7 @@ let package = Package(
     ),
     .target(name: "Gzip", dependencies: ["CZlib", "CISAL"]),
     .target(name: "Threads", swiftSettings: hotPath),
-    .target(name: "LogTail", dependencies: ["Gzip", "Threads"], swiftSettings: hotPath),
+    .target(name: "LogTail", dependencies: ["Gzip", "Threads", "CPrefetch"], swiftSettings: hotPath),
     .target(name: "CByteScan"),
     .target(name: "LogFormats", dependencies: ["CByteScan"], swiftSettings: hotPath),
     .target(name: "CPrefetch"),

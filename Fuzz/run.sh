@@ -18,7 +18,7 @@ mkdir -p "$work/src"
 for f in "$root"/Sources/LogTail/*.swift; do
   grep -v -e '^import Gzip$' -e '^import Threads$' "$f" > "$work/src/$(basename "$f")"
 done
-swiftc "${flags[@]}" -I "$root/Sources/CZlib" -I "$root/Sources/CISAL" -lz -lisal "$root"/Sources/Gzip/*.swift "$root"/Sources/Threads/*.swift \
+swiftc "${flags[@]}" -I "$root/Sources/CZlib" -I "$root/Sources/CISAL" -I "$root/Sources/CPrefetch/include" -lz -lisal "$root"/Sources/Gzip/*.swift "$root"/Sources/Threads/*.swift \
   "$work"/src/*.swift \
   "$here/FuzzGzip.swift" -o "$work/fuzz-gzip" 2>&1 | grep -v "ld.gold: warning" || true
 for target in json gzip; do

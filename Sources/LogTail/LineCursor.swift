@@ -1,3 +1,4 @@
+import CPrefetch
 import Gzip
 
 #if canImport(Glibc)
@@ -95,6 +96,11 @@ public final class LineCursor {
   ) -> (any Error)? {
     while handed < maxLines, from < all.count {
       let base = all.baseAddress! + from
+      // The lines a few ahead: read from where the read-ahead thread wrote them.
+      feedbackd_prefetch(base + 1024)
+      feedbackd_prefetch(base + 1088)
+      feedbackd_prefetch(base + 1152)
+      feedbackd_prefetch(base + 1216)
       let remaining = all.count - from
       let newline: Int
       // Where the read-ahead thread found this line's newline (checked: it is there, after
