@@ -136,8 +136,8 @@ public struct LineShapes: Sendable {
   static let capacity = 16
   /// Lines with more values than this are not learnt.
   static let maximumValues = 120
-  /// While every slot is taken, one line in this many of those fitting no shape is learnt
-  /// (replacing the least recently used): a log of ever new shapes costs little.
+  /// While every place is taken (or most lines fit no shape), one line in this many of those
+  /// fitting no shape is looked at: a log of ever new layouts costs little.
   static let learnEvery = 16
 
   var shapes: [Shape] = []
@@ -153,6 +153,8 @@ public struct LineShapes: Sendable {
   var misses = 0
   /// Lines scanned through a shape.
   public private(set) var hits = 0
+  /// Lines that fitted no shape whose layout was read (to learn it).
+  public private(set) var layoutsRead = 0
 
   public init() {}
 
@@ -305,13 +307,17 @@ public struct LineShapes: Sendable {
 
   /// Called for a line that fitted no shape, after its full scan found `slots` and `kind`:
   /// watches its layout, and makes it a shape once it has been seen in `linesPerShape` lines.
-  /// Once every place is taken, only one such line in `learnEvery` is looked at.
+  /// Not every such line is looked at (`learnEvery`).
   mutating func noteMiss(
     _ text: UnsafePointer<UInt8>, _ count: Int, quotes: UnsafePointer<UInt64>, trie: FieldSelector.Trie,
     slots: UnsafePointer<FieldSlot>?, slotCount: Int, kind: JSONKind
   ) {
     misses &+= 1
-    guard kind == .object, shapes.count < Self.capacity || misses % Self.learnEvery == 0 else { return }
+    // Every such line is looked at while there is room and lines mostly fit; once every place
+    // is taken, or in a log whose lines rarely share a layout, one in `learnEvery`.
+    let sampling = shapes.count == Self.capacity || (misses > 1024 && hits < misses)
+    guard kind == .object, !sampling || misses % Self.learnEvery == 0 else { return }
+    layoutsRead &+= 1
     guard let layout = Self.layout(of: text, count, quotes: quotes, trie: trie, slots: slots, slotCount: slotCount)
     else { return }
     guard

@@ -142,6 +142,20 @@ struct LineShapesTests {
     #expect(learnt.shapes.hits > layouts * 250, "\(learnt.shapes.hits) lines by a shape")
   }
 
+  /// A log whose lines never share a layout: all are scanned in full, and once that is clear
+  /// only one in `learnEvery` of them is looked at to learn from (reading a layout costs about
+  /// a tenth of a scan).
+  @Test func aLogOfEverNewLayoutsIsWatchedOnlyNowAndThen() {
+    let selector = FieldSelector(paths: Self.paths)
+    var learnt = ScannedFields(count: Self.paths.count)
+    for n in 0..<20_000 {
+      let text = "{\"time\":\"2026-12-02T01:00:00Z\",\"key\(n)\":\(n),\"event\":\"x\"}"
+      Array(text.utf8).withUnsafeBytes { #expect(selector.scan($0, into: &learnt) == .object) }
+    }
+    #expect(learnt.shapes.hits == 0)
+    #expect(learnt.shapes.layoutsRead < 1_024 + 20_000 / LineShapes.learnEvery + 10, "\(learnt.shapes.layoutsRead)")
+  }
+
   /// Lines of one shape whose values hold every kind of scalar, with each one's slot checked
   /// against the value the parser reads (not only against the full scan).
   @Test func valuesFoundByAShapeAreTheParsersValues() throws {
