@@ -58,12 +58,10 @@ public struct LineShapes: Sendable {
     let words: UnsafeMutablePointer<UInt64>
     let table: UnsafeMutablePointer<Constant>
     let valueCount: Int
+    /// One per selected path.
     let sources: UnsafeMutablePointer<Source>
-    let sourceCount: Int
-    /// The document's kind (an object: only objects are learnt).
-    let kind: JSONKind
 
-    init(constants: [UInt8], ends: [Int32], sources: [Source], kind: JSONKind) {
+    init(constants: [UInt8], ends: [Int32], sources: [Source]) {
       self.constants = .allocate(capacity: max(1, constants.count))
       self.constants.initialize(from: constants, count: constants.count)
       self.ends = .allocate(capacity: ends.count)
@@ -91,8 +89,6 @@ public struct LineShapes: Sendable {
       self.table.initialize(from: table, count: table.count)
       self.sources = .allocate(capacity: max(1, sources.count))
       self.sources.initialize(from: sources, count: sources.count)
-      sourceCount = sources.count
-      self.kind = kind
     }
 
     /// Frees what `init` allocated.
@@ -144,7 +140,8 @@ public struct LineShapes: Sendable {
   /// Owns `shapes[i]`'s memory.
   var memory: [Shape.Memory] = []
   /// `common[a * capacity + b]`: how many leading constants shapes `a` and `b` share.
-  /// (Both arrays are made with the first shape: a scan makes a `LineShapes` every time.)
+  /// (Both arrays are made with the first shape: some callers make a `ScannedFields`, and so a
+  /// `LineShapes`, for every event they scan.)
   var common: [Int32] = []
   var lastUse: [Int] = []
   /// The shape the last line fitted: tried first.
@@ -163,13 +160,15 @@ public struct LineShapes: Sendable {
   // MARK: Scanning
 
   /// Scans the `count` bytes at `text` (plain and compact: `quotes` indexes them) as one of
-  /// the known shapes: on success writes every selected slot and returns the document's kind;
-  /// nil when no shape fits (nothing useful is written then: the caller scans in full).
+  /// the known shapes: on success writes every selected slot and returns the document's kind
+  /// (an object: only objects are learnt); nil when no shape fits (nothing useful is written
+  /// then: the caller scans in full).
   mutating func scan(
     _ text: UnsafePointer<UInt8>, _ count: Int, quotes: UnsafePointer<UInt64>, trie: FieldSelector.Trie,
     slots: UnsafeMutablePointer<FieldSlot>?, slotCount: Int
   ) -> JSONKind? {
     guard !shapes.isEmpty else { return nil }
+    assert(count < 1 << 13, "positions are packed in 13 bits")
     var scanner = JSONScanner(bytes: text, count: count, trie: trie, slots: nil)
     scanner.quotes = quotes
     // On the stack (at most 1 KiB is): where each constant starts, then each value's start,
@@ -181,7 +180,6 @@ public struct LineShapes: Sendable {
       var shape = shapes[s]
       var i = 0
       var position = 0
-      let lastQuoteWord = (count &- 1) &>> 6
       // The shapes that did not fit (one bit each).
       var tried: UInt32 = 0
       while true {
@@ -197,17 +195,9 @@ public struct LineShapes: Sendable {
           let kind: JSONKind
           switch text[position] {
           case ASCII.quote:
-            // To the next quote (`JSONScanner.scanIndexedString`).
-            position &+= 1
-            guard position < count else { return nil }
-            var word = position &>> 6
-            var bits = quotes[word] & (~0 &<< UInt64(position & 63))
-            while bits == 0 {
-              guard word < lastQuoteWord else { return nil }
-              word &+= 1
-              bits = quotes[word]
-            }
-            position = word &<< 6 &+ bits.trailingZeroBitCount &+ 1
+            scanner.index = position &+ 1
+            guard scanner.scanIndexedString(quotes) else { return nil }
+            position = scanner.index
             kind = .string
           case ASCII.minus, ASCII.zero...ASCII.nine:
             guard let end = JSONGrammar.numberEnd(text, position, count) else { return nil }
@@ -269,7 +259,7 @@ public struct LineShapes: Sendable {
       clock &+= 1
       lastUse[s] = clock
       hits &+= 1
-      return shape.kind
+      return .object
     }
   }
 
@@ -284,6 +274,10 @@ public struct LineShapes: Sendable {
     var values: [UInt8] = []
     var valueEnds: [Int32] = []
     var sources: [Source] = []
+
+    func constant(_ i: Int) -> ArraySlice<UInt8> {
+      constants[(i == 0 ? 0 : Int(ends[i - 1]))..<Int(ends[i])]
+    }
 
     func value(_ i: Int) -> ArraySlice<UInt8> {
       values[(i == 0 ? 0 : Int(valueEnds[i - 1]))..<Int(valueEnds[i])]
@@ -411,8 +405,7 @@ public struct LineShapes: Sendable {
     // The constant holding byte `offset` of the text.
     func constant(holding offset: Int) -> Int? {
       for c in constantAt.indices {
-        let end = constantAt[c] + Int(layout.ends[c]) - (c == 0 ? 0 : Int(layout.ends[c - 1]))
-        if offset >= constantAt[c] && offset < end { return c }
+        if offset >= constantAt[c] && offset < constantAt[c] + layout.constant(c).count { return c }
       }
       return nil
     }
@@ -455,7 +448,7 @@ public struct LineShapes: Sendable {
     for i in layout.ends.indices {
       constantIndex.append(ends.count)
       constantAt.append(current.count)
-      current += layout.constants[(i == 0 ? 0 : Int(layout.ends[i - 1]))..<Int(layout.ends[i])]
+      current += layout.constant(i)
       guard i < layout.valueEnds.count else { break }
       if candidate.same[i] {
         foldedAt.append((ends.count, current.count))
@@ -495,7 +488,7 @@ public struct LineShapes: Sendable {
       }
       return source
     }
-    return Shape(constants: constants, ends: ends, sources: sources, kind: .object)
+    return Shape(constants: constants, ends: ends, sources: sources)
   }
 
   /// How many leading constants two shapes have in common.
