@@ -50,7 +50,7 @@ let package = Package(
     .target(
       name: "FeedbackDaemon",
       dependencies: [
-        "Gzip", "LogTail", "LogFormats", "Labeling", "Dataset", "FeedbackConfig", "Monitoring",
+        "Gzip", "LogTail", "LogFormats", "Labeling", "Dataset", "FeedbackConfig", "Monitoring", "Threads",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "GRDB", package: "GRDB.swift"),
         // GRDB's own SQLite module: commits bind their rows through the C API.
@@ -89,7 +89,7 @@ let package = Package(
     ),
     .target(name: "TestSupport", path: "Tests/TestSupport"),
     .testTarget(name: "GzipTests", dependencies: ["Gzip", "TestSupport"]),
-    .testTarget(name: "LogTailTests", dependencies: ["TestSupport", "LogTail", "Gzip"]),
+    .testTarget(name: "LogTailTests", dependencies: ["TestSupport", "LogTail", "Gzip", "Threads"]),
     .testTarget(name: "LogFormatsTests", dependencies: ["TestSupport", "LogFormats"]),
     .testTarget(name: "LabelingTests", dependencies: ["TestSupport", "Labeling", "LogFormats"]),
     .testTarget(name: "DatasetTests", dependencies: ["TestSupport", "Dataset", "Labeling", "LogFormats", "Gzip"]),

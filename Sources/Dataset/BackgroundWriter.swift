@@ -35,6 +35,9 @@ public final class BackgroundWriter: @unchecked Sendable {
   private var failure: (any Error)?
   /// Nil when no thread could be started: operations then run on the caller's thread.
   private var worker: WorkerThread?
+  /// How often and how long the caller waited for the thread: for room in the queue (the
+  /// thread fell `maxQueued` batches behind), or for it to apply everything (`sync`).
+  public let waits = WaitTally()
 
   public init(_ writer: DatasetWriter) {
     self.writer = writer
@@ -80,7 +83,7 @@ public final class BackgroundWriter: @unchecked Sendable {
   public func sync<T>(_ body: (DatasetWriter) throws -> T) throws -> T {
     submit()
     let error = lock.withLock {
-      while !queued.isEmpty || busy { lock.wait() }
+      lock.wait(while: { !queued.isEmpty || busy }, counting: waits)
       return failure
     }
     if let error { throw error }
@@ -97,7 +100,7 @@ public final class BackgroundWriter: @unchecked Sendable {
     }
     let full = batch
     let next: ByteBuffer? = lock.withLock {
-      while queued.count >= Self.maxQueued { lock.wait() }
+      lock.wait(while: { queued.count >= Self.maxQueued }, counting: waits)
       queued.append(full)
       lock.broadcast()
       return spare.popLast()

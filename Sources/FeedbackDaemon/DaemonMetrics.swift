@@ -11,6 +11,7 @@ import Monitoring
 final class DaemonMetrics {
   private var lastSources: [SourceCounters]
   private var lastEngine: EngineCounters
+  private var lastWaits = Array(repeating: 0.0, count: DaemonMetrics.waitKinds.count)
   private let rules: Rules
   private let sourceNames: [String]
   private let datasetNames: [String]
@@ -52,6 +53,9 @@ final class DaemonMetrics {
       Counter(label: "feedbackd_orphan_feedback_total", dimensions: [("type", type.name)]).increment(by: 0)
       Counter(label: "feedbackd_late_feedback_total", dimensions: [("type", type.name)]).increment(by: 0)
     }
+    for on in DaemonMetrics.waitKinds {
+      FloatingPointCounter(label: "feedbackd_engine_wait_seconds_total", dimensions: [("on", on)]).increment(by: 0)
+    }
     for name in [
       "feedbackd_files_quarantined_total", "feedbackd_late_predictions_total", "feedbackd_duplicate_predictions_total",
     ] {
@@ -66,6 +70,22 @@ final class DaemonMetrics {
     for i in row.labels.indices {
       guard let at = row.labels[i].at, i < rowDelays[row.dataset].count else { continue }
       rowDelays[row.dataset][i].record(Double(at - row.predictedAt) / 1e9)
+    }
+  }
+
+  /// What the engine's thread waits on: its files' read-ahead threads, and the dataset
+  /// writers' threads (room in their queues, and everything applied at a commit).
+  static let waitKinds = ["input", "dataset_writer"]
+
+  /// Seconds the engine's thread has waited so far, in `waitKinds` order (totals: the
+  /// difference since the last call is added).
+  func recordWaits(_ totals: [Double]) {
+    for (i, total) in totals.enumerated() where i < Self.waitKinds.count {
+      let delta = total - lastWaits[i]
+      guard delta > 0 else { continue }
+      FloatingPointCounter(label: "feedbackd_engine_wait_seconds_total", dimensions: [("on", Self.waitKinds[i])])
+        .increment(by: delta)
+      lastWaits[i] = total
     }
   }
 

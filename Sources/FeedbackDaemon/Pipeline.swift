@@ -6,6 +6,7 @@ import Labeling
 import LogFormats
 import LogTail
 import Logging
+import Threads
 
 /// Per-source counts for the summary, `status` and metrics.
 struct SourceCounters: Sendable {
@@ -69,6 +70,9 @@ final class Pipeline: EngineOutput {
   var scanAhead = true
   /// Lines whose scan was done ahead (the rest were scanned here), for tests.
   private(set) var linesScannedAhead = 0
+  /// Per source: how often and how long this thread waited for its files' read-ahead
+  /// threads (kept across reloads of the source).
+  let inputWaits: [WaitTally]
   /// Per source: the reused scan result.
   private var scanned: [ScannedEvent]
   /// `state.stateBytes` after the last commit evicted what it could.
@@ -102,6 +106,7 @@ final class Pipeline: EngineOutput {
       LineDecoder(format: LogFormat(rawValue: $0.format) ?? .json, timeField: $0.timeField)
     }
     sourceCounters = Array(repeating: SourceCounters(), count: config.sources.count)
+    inputWaits = config.sources.map { _ in WaitTally() }
     let rulesPaths = rules.fieldPaths
     selectors = decoders.map { $0.selector(for: rulesPaths) }
     scanned = selectors.map {
@@ -455,6 +460,17 @@ final class Pipeline: EngineOutput {
     metrics.publish(
       sources: sourceCounters, engine: engine.counters, pendingPredictions: state.pendingPredictionCount(),
       watermarkNanos: engine.watermark, now: LiveRunner.wallNow())
+    metrics.recordWaits([waitedForInput.seconds, waitedForWriters.seconds])
+  }
+
+  /// How often and how long this thread waited for its files' read-ahead threads, all sources.
+  var waitedForInput: (count: Int, seconds: Double) {
+    inputWaits.reduce((0, 0.0)) { ($0.0 + $1.count, $0.1 + $1.seconds) }
+  }
+
+  /// How often and how long this thread waited for the dataset writers' threads.
+  var waitedForWriters: (count: Int, seconds: Double) {
+    writers.reduce((0, 0.0)) { ($0.0 + $1.waits.count, $0.1 + $1.waits.seconds) }
   }
 }
 

@@ -29,6 +29,10 @@ public struct ReplaySummary: Sendable {
   public var evictions = 0
   /// Lines whose scan was done ahead, on their file's read-ahead thread.
   public var linesScannedAhead = 0
+  /// How often and how long the engine's thread waited for the read-ahead threads (input),
+  /// and for the dataset writers' threads: time it was not joining.
+  public var waitedForInput: (count: Int, seconds: Double) = (0, 0)
+  public var waitedForWriters: (count: Int, seconds: Double) = (0, 0)
 
   init(pipeline: Pipeline, elapsed: Duration, pending: Int) {
     linesScannedAhead = pipeline.linesScannedAhead
@@ -67,6 +71,8 @@ public struct ReplaySummary: Sendable {
     peakStateBytes = pipeline.peakStateBytes
     stateMemory = pipeline.config.stateMemory
     evictions = pipeline.state.evictions
+    waitedForInput = pipeline.waitedForInput
+    waitedForWriters = pipeline.waitedForWriters
   }
 
   public var text: String {
@@ -76,6 +82,9 @@ public struct ReplaySummary: Sendable {
     let mb = Double(bytes) / 1e6
     func mib(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / 1_048_576) }
     let rate = seconds > 0 ? mb / seconds : 0
+    func wait(_ w: (count: Int, seconds: Double)) -> String {
+      "\(String(format: "%.2f", w.seconds)) s (\(w.count) times)"
+    }
     return """
       files       \(filesRead) read, \(filesSkipped) already read, \(filesQuarantined) quarantined
       lines       \(lines) (\(String(format: "%.1f", mb)) MB decompressed)
@@ -89,6 +98,7 @@ public struct ReplaySummary: Sendable {
       skipped     \(list(skipped))
       orphans     \(list(orphans))
       late        \(list(lateFeedback)), prediction \(latePredictions)
+      waited      \(wait(waitedForInput)) for input, \(wait(waitedForWriters)) for dataset writers
       elapsed     \(String(format: "%.2f", seconds)) s, \(String(format: "%.1f", rate)) MB/s
       """
   }

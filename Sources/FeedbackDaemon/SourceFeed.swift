@@ -65,7 +65,7 @@ final class SourceFeed: TailDelegate {
         keyHashSeed: pipeline.state.keyHashSeed)
     tailer = SourceTailer(
       patterns: paths ?? source.paths, maxLineBytes: source.maxLineBytes, live: live, rotateWait: rotateWait,
-      delegate: self, scanner: scanner)
+      delegate: self, scanner: scanner, inputWaits: pipeline.inputWaits[index])
   }
 
   func position(of fingerprint: Fingerprint) throws -> TailPosition? {

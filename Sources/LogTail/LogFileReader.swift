@@ -77,8 +77,11 @@ public final class LogFileReader {
   /// the end of the file (what is appended later is read in line). With a `scanner`, the thread
   /// also scans each complete line of its chunks, and `scannedLine` hands the results out.
   /// Call before the first read or skip.
-  public func enableReadAhead(plainFiles: Bool, scanner: (any LineScanner)?, maxLineBytes: Int) {
+  public func enableReadAhead(
+    plainFiles: Bool, scanner: (any LineScanner)?, maxLineBytes: Int, waits: WaitTally? = nil
+  ) {
     precondition(ahead == nil, "read-ahead is set up before reading")
+    if let waits { self.waits = waits }
     readsPlainAhead = plainFiles && !isGzip
     scan = scanner.map { ScanSetup(scanner: $0, maxLineBytes: maxLineBytes) }
   }
@@ -116,7 +119,7 @@ public final class LogFileReader {
     swap(&recycled, &spare)
     var lines: ChunkLines? = nil
     swap(&lines, &chunkLines)
-    let chunk = ahead!.next(recycling: consume recycled, lines: consume lines)
+    let chunk = ahead!.next(recycling: consume recycled, lines: consume lines, waits: waits)
     fileBytesRead += chunk.fileBytes
     if chunk.bufferWasCopied { readAheadBufferCopies += 1 }
     chunkLines = chunk.lines
@@ -203,6 +206,10 @@ public final class LogFileReader {
     }
     return true
   }
+
+  /// How often and how long `takeChunk` waited for the read-ahead thread (shared by the files
+  /// of a source: `SourceTailer.inputWaits`).
+  public private(set) var waits = WaitTally()
 
   /// Chunk buffers the read-ahead thread had to copy before filling them because they were
   /// still shared with this reader (tests: recycled buffers must be filled in place).
@@ -310,7 +317,7 @@ public final class ReadAhead: @unchecked Sendable {
 
   /// The next chunk, waiting for it if needed; `recycling` and `lines` give back what the
   /// reader is done with.
-  func next(recycling: consuming [UInt8]?, lines: ChunkLines?) -> Chunk {
+  func next(recycling: consuming [UInt8]?, lines: ChunkLines?, waits: WaitTally) -> Chunk {
     lock.lock()
     // Moved in, and this reference dropped before the lock is: a buffer the producer takes
     // while its reader still holds it is not unique, and writing it copied it (512 KiB, and
@@ -321,7 +328,7 @@ public final class ReadAhead: @unchecked Sendable {
       lock.unlock()
       return makeChunk(into: [], lines: nil)
     }
-    while ready.isEmpty { lock.wait() }
+    lock.wait(while: { ready.isEmpty }, counting: waits)
     let chunk = ready.removeFirst()
     lock.broadcast()
     lock.unlock()

@@ -1,3 +1,5 @@
+import Threads
+
 /// What is known about one file, by fingerprint.
 public struct TailPosition: Sendable, Equatable {
   /// Decompressed offset just past the last line handed out.
@@ -62,6 +64,8 @@ public final class SourceTailer {
   /// end) only when it opens it with at least this many unread bytes: a thread handing over a
   /// few lines at a time would cost more than it saves. Replay always reads ahead.
   public var readAheadBacklog: Int64 = 4 << 20
+  /// How often and how long reading this source's files waited for their read-ahead threads.
+  public let inputWaits: WaitTally
 
   final class OpenFile {
     let fingerprint: Fingerprint
@@ -95,9 +99,10 @@ public final class SourceTailer {
 
   public init(
     patterns: [String], maxLineBytes: Int, live: Bool, rotateWait: Int64 = 5_000_000_000,
-    delegate: any TailDelegate, scanner: (any LineScanner)? = nil
+    delegate: any TailDelegate, scanner: (any LineScanner)? = nil, inputWaits: WaitTally = WaitTally()
   ) {
     self.scanner = scanner
+    self.inputWaits = inputWaits
     self.patterns = patterns
     self.maxLineBytes = maxLineBytes
     self.live = live
@@ -292,7 +297,8 @@ public final class SourceTailer {
         candidate.reader != nil || reader.contentFingerprint(isComplete: true) == fingerprint
       else { return .blocked }
       reader.enableReadAhead(
-        plainFiles: !live || stat.size - offset >= readAheadBacklog, scanner: scanner, maxLineBytes: maxLineBytes)
+        plainFiles: !live || stat.size - offset >= readAheadBacklog, scanner: scanner, maxLineBytes: maxLineBytes,
+        waits: inputWaits)
       let cursor = try LineCursor(reader: reader, from: offset, maxLineBytes: maxLineBytes)
       let file = OpenFile(fingerprint: fingerprint, path: candidate.path, cursor: cursor, stat: stat, now: now)
       open[fingerprint] = file

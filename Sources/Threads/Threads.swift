@@ -26,12 +26,48 @@ public final class ConditionLock: @unchecked Sendable {
   public func unlock() { pthread_mutex_unlock(mutex) }
   /// Waits for a `broadcast`; call with the lock held (it is held again on return).
   public func wait() { pthread_cond_wait(condition, mutex) }
+
+  /// Waits for `broadcast`s while `blocked()` holds (with the lock held, as `wait`); the time
+  /// spent waiting, if any, is added to `tally`. The clock is read only when the caller
+  /// has to wait.
+  @inline(__always)
+  public func wait(while blocked: () -> Bool, counting tally: WaitTally) {
+    guard blocked() else { return }
+    let start = WaitTally.now()
+    repeat { wait() } while blocked()
+    tally.add(since: start)
+  }
+
   public func broadcast() { pthread_cond_broadcast(condition) }
 
   public func withLock<T>(_ body: () throws -> T) rethrows -> T {
     lock()
     defer { unlock() }
     return try body()
+  }
+}
+
+/// How often, and how long, a thread waited for another: the pipeline thread for read-ahead
+/// chunks, or for room in a dataset writer's queue. Only the waiting thread updates and reads
+/// it (so no atomics).
+public final class WaitTally: @unchecked Sendable {
+  public private(set) var count = 0
+  public private(set) var nanoseconds: Int64 = 0
+
+  public init() {}
+
+  public var seconds: Double { Double(nanoseconds) / 1e9 }
+
+  /// The monotonic clock in nanoseconds.
+  public static func now() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
+  }
+
+  public func add(since start: Int64) {
+    count += 1
+    nanoseconds += Self.now() &- start
   }
 }
 

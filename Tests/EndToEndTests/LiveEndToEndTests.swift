@@ -193,7 +193,8 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
       "feedbackd_watermark_seconds", "feedbackd_watermark_lag_seconds", "feedbackd_label_delay_seconds_bucket",
       "feedbackd_commit_duration_seconds_bucket", "feedbackd_duplicate_predictions_total",
       "feedbackd_orphan_feedback_total{type=\"click\"}", "feedbackd_late_feedback_total{type=\"purchase\"}",
-      "feedbackd_files_quarantined_total",
+      "feedbackd_files_quarantined_total", "feedbackd_engine_wait_seconds_total{on=\"input\"}",
+      "feedbackd_engine_wait_seconds_total{on=\"dataset_writer\"}",
     ] {
       #expect(metrics.stdout.contains(name), "\(name) missing from /metrics")
     }

@@ -119,6 +119,14 @@ import Testing
     let line = result.stdout.split(separator: "\n").first { $0.hasPrefix("state ") } ?? ""
     let evictions = Int(line.split(separator: " ").dropLast().last ?? "") ?? 0
     #expect(evictions > 3, "the budget should force evictions: \(line)")
+    // "waited      0.01 s (3 times) for input, 0.02 s (9 times) for dataset writers"
+    let waited = result.stdout.split(separator: "\n").first { $0.hasPrefix("waited ") }.map(String.init) ?? ""
+    #expect(
+      waited.range(
+        of:
+          #"^waited +[0-9]+\.[0-9]{2} s \([0-9]+ times\) for input, [0-9]+\.[0-9]{2} s \([0-9]+ times\) for dataset writers$"#,
+        options: .regularExpression) != nil,
+      "\(waited)")
   }
 
   /// The same with SIGKILLs: commits made in the middle of settles (between lines, and inside

@@ -3,6 +3,7 @@ import Gzip
 import LogTail
 import TestSupport
 import Testing
+import Threads
 
 func tempDir() throws -> String {
   try Scratch.directory("logtail")
@@ -388,6 +389,34 @@ struct CopyScanner: LineScanner {
     // The cursor hands the chunks' lines out where they lie: it copies only the lines cut by
     // a chunk's end.
     #expect(cursor.bytesCopied < Int64(text.count / 1000), "\(cursor.bytesCopied) of \(text.count) bytes copied")
+  }
+
+  /// The reader counts the times it waited for its read-ahead thread, and only those: the
+  /// first chunk (the thread has just started inflating it), then none while the reader
+  /// takes its time over each chunk and the thread stays ahead.
+  @Test func readerCountsOnlyTheWaitsForItsReadAheadThread() throws {
+    let dir = try tempDir()
+    let text = Array(
+      (0..<60_000).map { "{\"n\":\($0),\"pad\":\"\(String(repeating: "w", count: $0 % 41))\"}\n" }.joined().utf8)
+    let path = dir + "/app.log.1.gz"
+    try write(path, GzipDeflater.compress(text))
+    let waits = WaitTally()
+    let reader = try LogFileReader(path: path)
+    reader.enableReadAhead(plainFiles: true, scanner: nil, maxLineBytes: 500, waits: waits)
+    var bytes = 0
+    var chunks = 0
+    while reader.readsChunks {
+      let chunk = reader.takeChunk()
+      bytes += chunk.count
+      chunks += 1
+      reader.recycle(chunk.buffer)
+      // Time enough for the thread to inflate the next chunks (depth 3) before they are asked for.
+      usleep(200_000)
+    }
+    #expect(bytes == text.count)
+    #expect(chunks >= 4 && chunks <= 8, "\(chunks) chunks")
+    #expect(waits.count == 1, "\(waits.count) waits in \(chunks) chunks of \(text.count) bytes")
+    #expect(waits.nanoseconds > 0)
   }
 
   /// A gzip file cut short: read ahead (inflated straight into chunk buffers that fill and
