@@ -268,16 +268,18 @@ public final class LabelEngine {
     }
     let stored: [UInt8]
     if let length = rules.payloadLength(event) {
-      // Written in the scratch, then copied into an array of its exact size: made directly,
-      // the array's allocation went through the runtime's generic path, which looked the
-      // array type up on every call (about 540 instructions).
+      // Written in the scratch, then copied into an array of its exact size (the storage of
+      // a retired payload of that length, when the store keeps them): made directly, the
+      // array's allocation went through the runtime's generic path, which looked the array
+      // type up on every call (about 540 instructions).
       if length > payloadScratch.count {
         let capacity = Swift.max(length, 2 * payloadScratch.count)
         payloadScratch.deallocate()
         payloadScratch = .allocate(byteCount: capacity, alignment: 8)
       }
       rules.writeExactPayload(event, to: payloadScratch.baseAddress!)
-      stored = Array(UnsafeRawBufferPointer(rebasing: payloadScratch[..<length]).bindMemory(to: UInt8.self))
+      stored = store.payloadArray(
+        copying: UnsafeRawBufferPointer(rebasing: payloadScratch[..<length]).bindMemory(to: UInt8.self))
     } else {
       stored = rewrittenPayload(event)
     }
@@ -298,7 +300,7 @@ public final class LabelEngine {
     swap(&buffer, &payload)
     buffer.removeAll(keepingCapacity: true)
     rules.writePayload(event, to: &buffer)
-    let stored = buffer.withUnsafeBufferPointer { Array($0) }
+    let stored = buffer.withUnsafeBufferPointer { store.payloadArray(copying: $0) }
     swap(&buffer, &payload)
     return stored
   }
@@ -375,7 +377,7 @@ public final class LabelEngine {
         try checkpointHook?()
       }
     }
-    nextDue = try store.earliestDue() ?? .max
+    nextDue = try store.earliestDueAfterPop() ?? .max
   }
 
   /// Retires a prediction whose rows are all written; its unattributed feedback are orphans.

@@ -128,6 +128,10 @@ public final class MemoryStateStore: StateStore {
   }
 
   public var dueOffsets: [Int64] = []
+  /// Set by `popDue` when it returns nil: the earliest due time, if that is all there is to
+  /// know (`earliestDueAfterPop`). Any change to the due rows (`due`) clears it.
+  private var earliestAfterPop: Int64?
+  private var earliestAfterPopKnown = false
   /// A constant reference: an entry's field is written through it with no retain of the buffer.
   private let entries = EntryBuffer()
   private var freeEntries: [Int32] = []
@@ -139,7 +143,10 @@ public final class MemoryStateStore: StateStore {
   public private(set) var dirtyListCompactions = 0
   /// How many entries `dirtyEntries` lists, released ones included (tests).
   public var dirtyListCount: Int { dirtyEntries.count }
-  private var due = RunQueue<DueEntry>()
+  private var due = RunQueue<DueEntry>() {
+    // Without `oldValue`, mutated in place.
+    didSet { earliestAfterPopKnown = false }
+  }
   /// Every live due row up to this one (in (finalizeAt, seq, dataset) order) is in memory;
   /// later ones may be cold.
   private var dueCursor: DueRow
@@ -201,6 +208,12 @@ public final class MemoryStateStore: StateStore {
   }
 
   /// All in memory, nothing persisted.
+  deinit {
+    pool.deinitialize(count: Self.poolLengths * Self.poolDepth)
+    pool.deallocate()
+    pooled.deallocate()
+  }
+
   public init() {
     coldTier = nil
     coldMayHold = false
@@ -523,6 +536,49 @@ public final class MemoryStateStore: StateStore {
 
   public func payload(_ ref: KeyRef) -> [UInt8] { entries[Int(ref.index)].payload }
 
+  /// Retired payload arrays, for new payloads of the same length to be copied into:
+  /// `poolDepth` places per length up to `poolLengths - 1`. A finished prediction's payload
+  /// went back to malloc and a new one came from it, about 430 instructions a prediction.
+  /// Payloads of one kind of line are of a few lengths, and new predictions come about as
+  /// fast as old ones finish, so most find one of their length, and copy into it in place.
+  /// At most `poolLengths * poolDepth` arrays are kept (in the benchmark job, a few dozen).
+  private static let poolLengths = 512
+  private static let poolDepth = 8
+  private let pool: UnsafeMutablePointer<[UInt8]> = {
+    let count = MemoryStateStore.poolLengths * MemoryStateStore.poolDepth
+    let slots = UnsafeMutablePointer<[UInt8]>.allocate(capacity: count)
+    slots.initialize(repeating: [], count: count)
+    return slots
+  }()
+  private let pooled: UnsafeMutablePointer<Int> = {
+    let counts = UnsafeMutablePointer<Int>.allocate(capacity: MemoryStateStore.poolLengths)
+    counts.initialize(repeating: 0, count: MemoryStateStore.poolLengths)
+    return counts
+  }()
+
+  /// `bytes` in a retired payload's array of that length if there is one, else in a new one.
+  public func payloadArray(copying bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+    let n = bytes.count
+    guard n > 0 && n < Self.poolLengths && pooled[n] > 0, let source = bytes.baseAddress else { return Array(bytes) }
+    pooled[n] -= 1
+    var array: [UInt8] = []
+    swap(&array, &pool[n &* Self.poolDepth &+ pooled[n]])
+    // Copied first if still shared (a journal taken since holds it).
+    array.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: source, count: n) }
+    return array
+  }
+
+  /// Empties `payload`, keeping its array for `payloadArray` if there is room for its length.
+  @inline(__always) private func retirePayload(_ payload: inout [UInt8]) {
+    let n = payload.count
+    guard n > 0 && n < Self.poolLengths && pooled[n] < Self.poolDepth else {
+      payload = []
+      return
+    }
+    swap(&payload, &pool[n &* Self.poolDepth &+ pooled[n]])
+    pooled[n] += 1
+  }
+
   public func setPrediction(_ ref: KeyRef, seq: Int64, time: Int64, payload: consuming [UInt8], datasets: UInt64) {
     let i = Int(ref.index)
     if entries[i].seq == 0 { pendingCount += 1 }
@@ -556,7 +612,7 @@ public final class MemoryStateStore: StateStore {
     let freed = Self.heapBytes(entries[i].payload) + Self.feedbackBytes(&entries[i].feedback)
     entries[i].seq = 0
     entries[i].pending = 0
-    entries[i].payload = []
+    retirePayload(&entries[i].payload)
     entries[i].feedback = []
     entries[i].finishedTime = entries[i].time
     entries[i].finishedExpires = expiresAt
@@ -643,12 +699,25 @@ public final class MemoryStateStore: StateStore {
         try loadDueBatch(from: cold)
         continue
       }
-      guard let least, least.element.finalizeAt <= watermark else { return nil }
+      guard let least, least.element.finalizeAt <= watermark else {
+        // What `earliestDue` would find, unless the cold tier may hold rows after the cursor.
+        earliestAfterPop = least?.element.finalizeAt
+        earliestAfterPopKnown = cold == nil || !(dueCursor < .afterAll(dueBy: .max))
+        return nil
+      }
       let top = least.element
       due.popMin(at: least.position)
       prefetchUpcomingRows()
       if let ref = try live(top) { return DueRef(row: top.row, ref: ref) }
     }
+  }
+
+  /// The earliest due time `popDue` saw when it returned nil: its search already found the
+  /// least row (`earliestDue` searched again, about 100 instructions a row).
+  public func earliestDueAfterPop() throws -> Int64? {
+    guard earliestAfterPopKnown else { return try earliestDue() }
+    earliestAfterPopKnown = false
+    return earliestAfterPop
   }
 
   public func earliestDue() throws -> Int64? {

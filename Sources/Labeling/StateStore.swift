@@ -135,6 +135,9 @@ public protocol StateStore: AnyObject {
   /// The pending prediction's payload: compact JSON, an array holding per dataset its kept
   /// columns (or the whole object).
   func payload(_ ref: KeyRef) -> [UInt8]
+  /// A payload array holding `bytes`, for `setPrediction` (a store may hand out the storage
+  /// of payloads it retired).
+  func payloadArray(copying bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]
   /// Makes this the key's pending prediction, replacing one that was pending (whose rows are
   /// then never written). Its rows become due at `time + dueOffsets[d]` for each `d` in
   /// `datasets`.
@@ -151,6 +154,9 @@ public protocol StateStore: AnyObject {
   func popDue(through watermark: Int64) throws -> DueRef?
   /// A lower bound of the earliest due row's time (it decides when to look).
   func earliestDue() throws -> Int64?
+  /// `earliestDue()`, asked right after `popDue(through:)` returned nil, with no change in
+  /// between: the store may know it from that look.
+  func earliestDueAfterPop() throws -> Int64?
 
   /// Stores a feedback event of the key. While the key has no pending prediction it is an
   /// orphan candidate.
@@ -179,6 +185,10 @@ extension UInt64 {
 }
 
 extension StateStore {
+  public func earliestDueAfterPop() throws -> Int64? { try earliestDue() }
+
+  public func payloadArray(copying bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] { Array(bytes) }
+
   /// A store that keys its state another way ignores the hash.
   public func ref(key: JoinKey, hash: UInt64) throws -> KeyRef { try ref(key: key) }
 }
