@@ -73,6 +73,10 @@ public final class DatasetWriter {
   public private(set) var rowsWritten = 0
   /// How many segments `prepareCommit` had to fsync (tests: sealed ones are already durable).
   public private(set) var commitSyncs = 0
+  /// Syncs sealed segments on a thread of its own.
+  private let syncer: SegmentSyncer
+  /// Sealed segments made durable so far (tests).
+  public var sealedSegmentsSynced: Int { syncer.synced }
 
   final class Segment {
     let state: SegmentState
@@ -84,7 +88,7 @@ public final class DatasetWriter {
     var written: Int64
     let buffer = ByteBuffer()
     var sealed = false
-    /// Sealed and fsynced: nothing more will be written to it.
+    /// Sealed and handed to the syncer: nothing more will be written to it.
     var durable = false
     /// Let go when the segment is sealed (zlib's state is a few hundred KiB).
     var deflater: GzipDeflater?
@@ -103,7 +107,14 @@ public final class DatasetWriter {
   }
 
   /// Opens a dataset, first undoing whatever a crash left after the last commit.
-  public init(layout: DatasetLayout, recovering checkpoint: DatasetCheckpoint) throws {
+  deinit { syncer.stop() }
+
+  /// `syncSegment` makes a sealed segment durable (tests pass a slow one).
+  public init(
+    layout: DatasetLayout, recovering checkpoint: DatasetCheckpoint,
+    syncSegment: @escaping @Sendable (_ fd: Int32, _ path: String) throws -> Void = FileSystem.sync
+  ) throws {
+    syncer = SegmentSyncer(sync: syncSegment)
     self.layout = layout
     encoder = RowEncoder(layout: layout)
     rollMaxBytes = Int64(layout.rollMaxBytes)
@@ -252,10 +263,10 @@ public final class DatasetWriter {
     open[segment.partition] = nil
     toPublish.append(segment)
     try flush(segment, endMember: true)
-    // Made durable now, on the writer's thread (rows are appended and segments sealed there),
-    // rather than by the next commit on the engine's: a replay seals a segment every
-    // `roll.max_age` of event time, hundreds between two commits.
-    try FileSystem.sync(segment.fd, path: segment.path)
+    // Made durable now, on the syncer's thread, rather than all by the next commit: a replay
+    // seals a segment every `roll.max_age` of event time, hundreds between two commits. The
+    // commit waits for what is still being synced (`prepareCommit`).
+    try syncer.submit(fd: segment.fd, path: segment.path)
     segment.durable = true
     segment.deflater = nil
     if segment.buffer.capacity > spareBuffer.capacity { segment.buffer.swapStorage(with: spareBuffer) }
@@ -290,6 +301,8 @@ public final class DatasetWriter {
   /// Makes every appended row durable and returns the state to commit with it (segments
   /// sealed since the last commit were fsynced when sealed; the open ones are now).
   public func prepareCommit() throws -> DatasetCheckpoint {
+    // Segments sealed since the last commit are durable before it records them.
+    try syncer.waitForAll()
     var states: [SegmentState] = []
     for segment in open.values.sorted(by: { $0.number < $1.number }) + toPublish {
       if !segment.durable {

@@ -61,6 +61,40 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     )
   }
 
+  /// Sealing a segment does not wait for the disk (it is synced on a thread of its own), but
+  /// the commit that records it as sealed does: with the disk held shut, rows go on being
+  /// written, and `prepareCommit` returns only once both sealed segments are synced.
+  @Test func sealingDoesNotWaitForTheDiskButTheCommitDoes() throws {
+    let dir = try tempDir()
+    let gate = Gate()
+    let writer = try DatasetWriter(
+      layout: layout(dir, maxAge: 60_000_000_000), recovering: DatasetCheckpoint(),
+      syncSegment: { fd, path in
+        gate.pass()
+        try FileSystem.sync(fd, path: path)
+      })
+    try writer.append(row("a", at: t0), ageClock: 0)
+    try writer.append(row("b", at: t0 + hour), ageClock: 0)
+    // Seals both segments while the disk is held shut.
+    try writer.advance(watermark: t0, ageClock: 60_000_000_000)
+    try writer.append(row("c", at: t0 + 1_000_000_000), ageClock: 60_000_000_000)
+    #expect(gate.waitUntilEntered(1))
+    #expect(writer.sealedSegmentsSynced == 0)
+    let opener = Thread {
+      usleep(500_000)
+      gate.open()
+    }
+    opener.start()
+    let start = Date()
+    let checkpoint = try writer.prepareCommit()
+    #expect(Date().timeIntervalSince(start) >= 0.1, "the commit did not wait for the disk")
+    #expect(writer.sealedSegmentsSynced == 2)
+    #expect(checkpoint.segments.filter(\.sealed).count == 2)
+    #expect(!gate.timedOut, "sealing waited for the disk")
+    try writer.afterCommit()
+    #expect(files(dir).contains("date=2026-11-30/hour=09/part-000000.jsonl"))
+  }
+
   /// A segment sealed by `roll.max_age` is fsynced when sealed (on the writer's thread in the
   /// daemon), so the commit that publishes it fsyncs only the open segments.
   @Test func sealedSegmentsAreDurableBeforeTheCommit() throws {
@@ -310,5 +344,45 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     try Data().write(to: URL(fileURLWithPath: dir + "/date=2026-11-30"))
     background.append(row("b", at: t0 + hour), ageClock: 0)
     #expect(throws: (any Error).self) { _ = try background.sync { try $0.prepareCommit() } }
+  }
+}
+
+/// Holds every caller of `pass` until `open` (or 5 s, then `timedOut`).
+final class Gate: @unchecked Sendable {
+  private let condition = NSCondition()
+  private var isOpen = false
+  private var entered = 0
+  private(set) var timedOut = false
+
+  func pass() {
+    condition.lock()
+    defer { condition.unlock() }
+    entered += 1
+    condition.broadcast()
+    let deadline = Date().addingTimeInterval(5)
+    while !isOpen {
+      if !condition.wait(until: deadline) {
+        timedOut = true
+        isOpen = true
+      }
+    }
+  }
+
+  func open() {
+    condition.lock()
+    isOpen = true
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  /// Whether `count` callers reached `pass` within 5 s.
+  func waitUntilEntered(_ count: Int) -> Bool {
+    condition.lock()
+    defer { condition.unlock() }
+    let deadline = Date().addingTimeInterval(5)
+    while entered < count {
+      if !condition.wait(until: deadline) { return entered >= count }
+    }
+    return true
   }
 }
