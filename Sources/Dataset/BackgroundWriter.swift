@@ -36,11 +36,13 @@ public final class BackgroundWriter: @unchecked Sendable {
   /// Nil when no thread could be started: operations then run on the caller's thread.
   private var worker: WorkerThread?
   /// How often and how long the caller waited for the thread: for room in the queue (the
-  /// thread fell `maxQueued` batches behind), or for it to apply everything (`sync`).
+  /// thread fell `maxQueued` batches behind), for it to apply everything (`sync`), or for
+  /// the sealed segments a commit records to be synced (`DatasetWriter.commitWaits`).
   public let waits = WaitTally()
 
   public init(_ writer: DatasetWriter) {
     self.writer = writer
+    writer.commitWaits = waits
     queued.reserveCapacity(Self.maxQueued)
     spare.reserveCapacity(Self.maxQueued + 1)
     worker = WorkerThread(name: "dataset-writer") { [self] in work() }

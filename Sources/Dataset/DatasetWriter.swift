@@ -1,6 +1,7 @@
 import Gzip
 import Labeling
 import LogFormats
+import Threads
 
 #if canImport(Glibc)
   import Glibc
@@ -77,6 +78,9 @@ public final class DatasetWriter {
   private let syncer: SegmentSyncer
   /// Sealed segments made durable so far (tests).
   public var sealedSegmentsSynced: Int { syncer.synced }
+  /// Where `prepareCommit` counts its waits for sealed segments still being synced (a
+  /// `BackgroundWriter` puts its own here: the caller's waits for the dataset writer).
+  public var commitWaits = WaitTally()
 
   final class Segment {
     let state: SegmentState
@@ -106,9 +110,9 @@ public final class DatasetWriter {
     deinit { close(fd) }
   }
 
-  /// Opens a dataset, first undoing whatever a crash left after the last commit.
   deinit { syncer.stop() }
 
+  /// Opens a dataset, first undoing whatever a crash left after the last commit.
   /// `syncSegment` makes a sealed segment durable (tests pass a slow one).
   public init(
     layout: DatasetLayout, recovering checkpoint: DatasetCheckpoint,
@@ -302,7 +306,7 @@ public final class DatasetWriter {
   /// sealed since the last commit were fsynced when sealed; the open ones are now).
   public func prepareCommit() throws -> DatasetCheckpoint {
     // Segments sealed since the last commit are durable before it records them.
-    try syncer.waitForAll()
+    try syncer.waitForAll(counting: commitWaits)
     var states: [SegmentState] = []
     for segment in open.values.sorted(by: { $0.number < $1.number }) + toPublish {
       if !segment.durable {

@@ -30,8 +30,6 @@ final class SegmentSyncer: @unchecked Sendable {
   private var done = 0
   /// Nil when no thread could be started: segments are then synced when submitted.
   private var worker: WorkerThread?
-  /// How long the last `waitForAll` calls waited (tests, and what a commit waits on).
-  let waits = WaitTally()
 
   init(sync: @escaping Sync) {
     self.sync = sync
@@ -55,8 +53,9 @@ final class SegmentSyncer: @unchecked Sendable {
     }
   }
 
-  /// Waits until every segment submitted is synced; throws the first failure.
-  func waitForAll() throws {
+  /// Waits until every segment submitted is synced, counting the wait in `waits`; throws the
+  /// first failure.
+  func waitForAll(counting waits: WaitTally) throws {
     let error = lock.withLock {
       lock.wait(while: { !queue.isEmpty || syncing }, counting: waits)
       return failure

@@ -207,13 +207,13 @@ public final class MemoryStateStore: StateStore {
       + (retired.deletedPredictions.count + retired.deletedFeedback.count) * 3 * MemoryLayout<Int64>.stride
   }
 
-  /// All in memory, nothing persisted.
   deinit {
     pool.deinitialize(count: Self.poolLengths * Self.poolDepth)
     pool.deallocate()
     pooled.deallocate()
   }
 
+  /// All in memory, nothing persisted.
   public init() {
     coldTier = nil
     coldMayHold = false
@@ -541,7 +541,7 @@ public final class MemoryStateStore: StateStore {
   /// went back to malloc and a new one came from it, about 430 instructions a prediction.
   /// Payloads of one kind of line are of a few lengths, and new predictions come about as
   /// fast as old ones finish, so most find one of their length, and copy into it in place.
-  /// At most `poolLengths * poolDepth` arrays are kept (in the benchmark job, a few dozen).
+  /// At most `poolLengths * poolDepth` arrays are kept, each under `poolLengths` bytes.
   private static let poolLengths = 512
   private static let poolDepth = 8
   private let pool: UnsafeMutablePointer<[UInt8]> = {
@@ -702,7 +702,7 @@ public final class MemoryStateStore: StateStore {
       guard let least, least.element.finalizeAt <= watermark else {
         // What `earliestDue` would find, unless the cold tier may hold rows after the cursor.
         earliestAfterPop = least?.element.finalizeAt
-        earliestAfterPopKnown = cold == nil || !(dueCursor < .afterAll(dueBy: .max))
+        earliestAfterPopKnown = !coldMayHoldLaterDueRows
         return nil
       }
       let top = least.element
@@ -720,9 +720,12 @@ public final class MemoryStateStore: StateStore {
     return earliestAfterPop
   }
 
+  /// Whether the cold tier may hold due rows after those in memory (`dueCursor`).
+  private var coldMayHoldLaterDueRows: Bool { cold != nil && dueCursor < .afterAll(dueBy: .max) }
+
   public func earliestDue() throws -> Int64? {
     let inMemory = due.min()?.finalizeAt
-    guard let cold, dueCursor < .afterAll(dueBy: .max) else { return inMemory }
+    guard let cold, coldMayHoldLaterDueRows else { return inMemory }
     // Cold rows after the cursor may come earlier than anything in memory.
     let coldMin = try cold.earliestDue(after: dueCursor, offsets: dueOffsets)
     switch (inMemory, coldMin) {

@@ -89,6 +89,7 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     let checkpoint = try writer.prepareCommit()
     #expect(Date().timeIntervalSince(start) >= 0.1, "the commit did not wait for the disk")
     #expect(writer.sealedSegmentsSynced == 2)
+    #expect(writer.commitWaits.count == 1, "the commit's wait for the disk, counted")
     #expect(checkpoint.segments.filter(\.sealed).count == 2)
     #expect(!gate.timedOut, "sealing waited for the disk")
     try writer.afterCommit()
