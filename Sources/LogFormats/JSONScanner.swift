@@ -255,6 +255,14 @@ extension FieldSelector {
       slots.update(repeating: FieldSlot())
       guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
       let text = base.assumingMemoryBound(to: UInt8.self)
+      // A line of a shape seen before is read by its values alone (before a scanner is made:
+      // that copies the trie); any other, in full.
+      if indexQuotes, bytes.count <= JSONScanner.indexedLength,
+        let kind = fields.shapes.scan(text, bytes.count, slots: slots.baseAddress, slotCount: slots.count)
+      {
+        document = (0, Int32(truncatingIfNeeded: bytes.count), true)
+        return kind
+      }
       var scanner = JSONScanner(bytes: text, count: bytes.count, trie: trie, slots: slots.baseAddress)
       defer { document = scanner.document }
       guard indexQuotes, bytes.count <= JSONScanner.indexedLength else { return scanner.scanDocument() }
@@ -264,13 +272,6 @@ extension FieldSelector {
         let index = UnsafePointer(quotes.baseAddress!)
         scanner.quotes = index
         guard found.compact else { return scanner.scanDocument() }
-        // A line of a shape seen before is read by its values alone; any other, in full.
-        if let kind = fields.shapes.scan(
-          text, bytes.count, quotes: index, trie: trie, slots: slots.baseAddress, slotCount: slots.count)
-        {
-          scanner.document = (0, Int32(truncatingIfNeeded: bytes.count), true)
-          return kind
-        }
         guard let kind = scanner.scanDocument(JSONCompactText.self) else { return nil }
         fields.shapes.noteMiss(
           text, bytes.count, quotes: index, trie: trie, slots: slots.baseAddress, slotCount: slots.count, kind: kind)

@@ -1,3 +1,5 @@
+import CByteScan
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -54,8 +56,13 @@ public struct LineShapes: Sendable {
     let constants: UnsafeMutablePointer<UInt8>
     /// Constant `i` ends at `ends[i]` in `constants` (`valueCount + 1` of them).
     let ends: UnsafeMutablePointer<Int32>
-    /// Each constant's bytes as little-endian words, the last one zero past its end.
+    /// Each constant's bytes as little-endian words, the last one zero past its end, and
+    /// padded with a zero word to a whole 16-byte block.
     let words: UnsafeMutablePointer<UInt64>
+    /// Per constant, a 16-byte block ending with its last (up to) 16 bytes, zeros before them:
+    /// compared with the 16 bytes of a line that end where the constant ends, for a constant
+    /// too near the line's end to be read in whole blocks (the last one).
+    let tails: UnsafeMutablePointer<UInt8>
     let table: UnsafeMutablePointer<Constant>
     let valueCount: Int
     /// One per selected path.
@@ -81,6 +88,16 @@ public struct LineShapes: Sendable {
           for k in 0..<min(8, end - first) { word |= UInt64(constants[first + k]) << (UInt64(k) * 8) }
           words.append(word)
         }
+        // Each constant starts on a 16-byte block (`feedbackd_equal_blocks` reads whole ones).
+        if words.count % 2 == 1 { words.append(0) }
+        start = end
+      }
+      tails = .allocate(capacity: 16 * ends.count)
+      tails.initialize(repeating: 0, count: 16 * ends.count)
+      start = 0
+      for (i, end) in ends.map(Int.init).enumerated() {
+        let length = min(16, end - start)
+        for k in 0..<length { tails[16 * i + 16 - length + k] = constants[end - length + k] }
         start = end
       }
       self.words = .allocate(capacity: max(1, words.count))
@@ -99,6 +116,7 @@ public struct LineShapes: Sendable {
         shape.constants.deallocate()
         shape.ends.deallocate()
         shape.words.deallocate()
+        shape.tails.deallocate()
         shape.table.deallocate()
         shape.sources.deallocate()
       }
@@ -106,10 +124,20 @@ public struct LineShapes: Sendable {
 
     @inline(__always) func constantStart(_ i: Int) -> Int { i == 0 ? 0 : Int(ends[i - 1]) }
 
-    /// Whether constant `i` is at `text` (`readable` bytes may be read there).
-    @inline(__always) func fits(_ i: Int, at text: UnsafePointer<UInt8>, readable: Int) -> Bool {
+    /// Whether constant `i` is at `text` (`readable` bytes may be read there, and `before`
+    /// bytes before it).
+    @inline(__always) func fits(_ i: Int, at text: UnsafePointer<UInt8>, readable: Int, before: Int) -> Bool {
       let constant = table[i]
       let length = Int(constant.length)
+      // Most constants are followed by more of the line: compared 16 bytes at a time.
+      if readable >= (length &+ 15) & ~15 {
+        return feedbackd_equal_blocks(
+          text, UnsafeRawPointer(words + Int(constant.word)).assumingMemoryBound(to: UInt8.self), length) != 0
+      }
+      // The last constant: the line's 16 bytes that end where it ends.
+      if length <= 16, readable >= length, before &+ length >= 16 {
+        return feedbackd_equal_tail(text + length, tails + 16 &* i, length) != 0
+      }
       let count = (length &+ 7) &>> 3
       if readable >= count &<< 3 {
         var word = words + Int(constant.word)
@@ -159,18 +187,21 @@ public struct LineShapes: Sendable {
 
   // MARK: Scanning
 
-  /// Scans the `count` bytes at `text` (plain and compact: `quotes` indexes them) as one of
-  /// the known shapes: on success writes every selected slot and returns the document's kind
-  /// (an object: only objects are learnt); nil when no shape fits (nothing useful is written
-  /// then: the caller scans in full).
+  /// Scans the `count` bytes at `text` (at most `JSONScanner.indexedLength`) as one of the
+  /// known shapes: on success writes every selected slot and returns the document's kind (an
+  /// object: only objects are learnt); nil when no shape fits (nothing useful is written then:
+  /// the caller scans in full).
+  ///
+  /// Needs no index of the text's quotes and no pass over the whole text: a line that fits is
+  /// plain and compact by what is checked on the way. The shapes were learnt from plain,
+  /// compact lines, so their constants hold no special byte and no whitespace; a number or a
+  /// literal cannot hold one; and each string is read up to its closing quote only when no
+  /// special byte comes before it (`feedbackd_plain_string_end`).
   mutating func scan(
-    _ text: UnsafePointer<UInt8>, _ count: Int, quotes: UnsafePointer<UInt64>, trie: FieldSelector.Trie,
-    slots: UnsafeMutablePointer<FieldSlot>?, slotCount: Int
+    _ text: UnsafePointer<UInt8>, _ count: Int, slots: UnsafeMutablePointer<FieldSlot>?, slotCount: Int
   ) -> JSONKind? {
     guard !shapes.isEmpty else { return nil }
     assert(count < 1 << 13, "positions are packed in 13 bits")
-    var scanner = JSONScanner(bytes: text, count: count, trie: trie, slots: nil)
-    scanner.quotes = quotes
     // On the stack (at most 1 KiB is): where each constant starts, then each value's start,
     // end and kind packed into one word (a compact text is at most 4096 bytes: 13 bits each).
     return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * Self.maximumValues + 1) { buffer in
@@ -183,7 +214,7 @@ public struct LineShapes: Sendable {
       // The shapes that did not fit (one bit each).
       var tried: UInt32 = 0
       while true {
-        if shape.fits(i, at: text + position, readable: count &- position),
+        if shape.fits(i, at: text + position, readable: count &- position, before: position),
           i < shape.valueCount || position &+ Int(shape.table[i].length) == count
         {
           constantAt[i] = UInt32(truncatingIfNeeded: position)
@@ -195,18 +226,19 @@ public struct LineShapes: Sendable {
           let kind: JSONKind
           switch text[position] {
           case ASCII.quote:
-            scanner.index = position &+ 1
-            guard scanner.scanIndexedString(quotes) else { return nil }
-            position = scanner.index
+            let end = Self.plainStringEnd(text, position &+ 1, count)
+            guard end >= 0 else { return nil }
+            position = end &+ 1
             kind = .string
           case ASCII.minus, ASCII.zero...ASCII.nine:
             guard let end = JSONGrammar.numberEnd(text, position, count) else { return nil }
             position = end
             kind = .number
           case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
-            scanner.index = position
-            guard let literal = scanner.scanValue(node: -1, JSONCompactText.self) else { return nil }
-            position = scanner.index
+            guard let (literal, length) = Self.literal(at: text + position, readable: count &- position) else {
+              return nil
+            }
+            position &+= length
             kind = literal
           default:
             return nil
@@ -260,6 +292,27 @@ public struct LineShapes: Sendable {
       lastUse[s] = clock
       hits &+= 1
       return .object
+    }
+  }
+
+  /// Where a string whose contents start at `start` ends (its closing quote) when no special
+  /// byte (a backslash, a control byte, one that is not ASCII) comes first; -1 otherwise, or
+  /// when no quote follows. Reads only the `count` bytes at `text`.
+  @inline(__always)
+  static func plainStringEnd(_ text: UnsafePointer<UInt8>, _ start: Int, _ count: Int) -> Int {
+    feedbackd_plain_string_end(text, start, count)
+  }
+
+  /// The literal (`true`, `false`, `null`) at `text`, and its length.
+  @inline(__always)
+  static func literal(at text: UnsafePointer<UInt8>, readable: Int) -> (JSONKind, Int)? {
+    guard readable >= 4 else { return nil }
+    switch UnsafeRawPointer(text).loadUnaligned(as: UInt32.self) {
+    case UInt32(littleEndian: 0x6575_7274): return (.bool, 4)  // "true"
+    case UInt32(littleEndian: 0x6c6c_756e): return (.null, 4)  // "null"
+    case UInt32(littleEndian: 0x736c_6166):  // "fals"
+      return readable >= 5 && text[4] == UInt8(ascii: "e") ? (.bool, 5) : nil
+    default: return nil
     }
   }
 

@@ -175,4 +175,86 @@ static inline int feedbackd_json_index_quotes(const uint8_t *bytes, long count, 
   return FEEDBACKD_INDEX_PLAIN | FEEDBACKD_INDEX_COMPACT;
 }
 
+/// Where a string of a plain text ends, for a scan that has no index of the text's quotes
+/// (`LineShapes`): the position of the first quote at or after `start` in the `count` bytes at
+/// `bytes`, when no special byte (a backslash, a control byte, a byte that is not ASCII) comes
+/// before it; -1 when one does, or when no quote follows. Reads only the `count` bytes; 16 at a
+/// time with SSE2 (a signed comparison with 0x20 finds the control bytes and the bytes from
+/// 0x80 up at once).
+static inline long feedbackd_plain_string_end(const uint8_t *bytes, long start, long count) {
+  long at = start;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i space = _mm_set1_epi8(0x20);
+  for (;;) {
+    unsigned shift = 0;
+    const uint8_t *block;
+    if (at + 16 <= count) {
+      block = bytes + at;
+    } else if (count >= 16 && at < count) {
+      // The last bytes: the text's last 16, with those before `at` shifted out.
+      block = bytes + count - 16;
+      shift = (unsigned)(at - (count - 16));
+    } else {
+      break;
+    }
+    __m128i v = _mm_loadu_si128((const __m128i *)block);
+    unsigned quotes = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) >> shift;
+    unsigned special =
+      (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, backslash), _mm_cmplt_epi8(v, space))) >> shift;
+    unsigned either = quotes | special;
+    if (either != 0) {
+      // A quote is never special: the first of the two decides.
+      unsigned first = either & (0u - either);
+      return (quotes & first) ? at + __builtin_ctz(first) : -1;
+    }
+    if (shift != 0) return -1;
+    at += 16;
+  }
+#endif
+  for (; at < count; at++) {
+    uint8_t byte = bytes[at];
+    if (byte == '"') return at;
+    if (byte == '\\' || byte < 0x20 || byte >= 0x80) return -1;
+  }
+  return -1;
+}
+
+/// Whether the `length` bytes at `text` equal the `length` bytes at `constant`. Reads the
+/// bytes in blocks of 16: both `text` and `constant` must have `length` rounded up to a
+/// multiple of 16 readable bytes (what lies past `length` is not compared).
+static inline int feedbackd_equal_blocks(const uint8_t *text, const uint8_t *constant, long length) {
+  long at = 0;
+#if defined(__SSE2__)
+  for (; at + 16 <= length; at += 16) {
+    __m128i a = _mm_loadu_si128((const __m128i *)(text + at));
+    __m128i b = _mm_loadu_si128((const __m128i *)(constant + at));
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(a, b)) != 0xFFFF) return 0;
+  }
+  if (at < length) {
+    __m128i a = _mm_loadu_si128((const __m128i *)(text + at));
+    __m128i b = _mm_loadu_si128((const __m128i *)(constant + at));
+    unsigned wanted = (1u << (length - at)) - 1;
+    return ((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, b)) & wanted) == wanted;
+  }
+  return 1;
+#else
+  return memcmp(text, constant, (size_t)length) == 0;
+#endif
+}
+
+/// Whether the `length` bytes (at most 16) that end at `end` equal the last `length` bytes of
+/// the 16 at `tail`. Reads the 16 bytes before `end`, which must be readable.
+static inline int feedbackd_equal_tail(const uint8_t *end, const uint8_t *tail, long length) {
+#if defined(__SSE2__)
+  __m128i a = _mm_loadu_si128((const __m128i *)(end - 16));
+  __m128i b = _mm_loadu_si128((const __m128i *)tail);
+  unsigned wanted = (0xFFFFu << (16 - length)) & 0xFFFFu;
+  return ((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, b)) & wanted) == wanted;
+#else
+  return memcmp(end - length, tail + 16 - length, (size_t)length) == 0;
+#endif
+}
+
 #endif
