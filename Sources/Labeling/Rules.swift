@@ -110,6 +110,8 @@ final class RuleTables: @unchecked Sendable {
   /// the whole object.
   let columns: UnsafeBufferPointer<(start: Int, count: Int)>
   let columnSlots: UnsafeBufferPointer<Int>
+  /// The slots `eventClass` reads, one bit each; nil when one of them is past the 64th.
+  let classSlots: UInt64?
 
   init(matchBytes: [UInt8], prediction: Rules.CompiledRule, feedback: [Rules.CompiledRule], columns: [[Int]?]) {
     var all: [Rules.CompiledMatch] = []
@@ -128,6 +130,8 @@ final class RuleTables: @unchecked Sendable {
         return (slots.count, kept?.count ?? -1)
       })
     columnSlots = OwnedBuffer.copy(slots)
+    classSlots =
+      all.allSatisfy { $0.slot < 64 } ? all.reduce(0) { $0 | 1 << UInt64($1.slot) } : nil
   }
 
   /// Appends a prediction's payload: per dataset, its kept columns as a compact array (or the
@@ -448,6 +452,11 @@ public struct Rules: Sendable {
     public func eventClass(_ event: borrowing ScannedEvent) -> EventClass {
       tables._withUnsafeGuaranteedRef { $0.eventClass(event) }
     }
+
+    /// The slots `eventClass` reads (those of the `where:` fields), one bit each: two events
+    /// with the same slots there and the same text in them are of the same class. Nil when a
+    /// slot is past the 64th.
+    public var classSlots: UInt64? { tables._withUnsafeGuaranteedRef { $0.classSlots } }
 
     /// The hash a key table seeded with `seed` gives the join key of an event of class
     /// `eventClass` (`nil`: ignored, or no usable key).

@@ -252,17 +252,22 @@ extension FieldSelector {
     // The slots are written through a pointer taken once: through the array, every write
     // checked that it was not shared.
     let kind = fields.slots.withUnsafeMutableBufferPointer { slots -> JSONKind? in
-      slots.update(repeating: FieldSlot())
-      guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
+      guard let base = bytes.baseAddress, bytes.count > 0 else {
+        slots.update(repeating: FieldSlot())
+        return nil
+      }
       let text = base.assumingMemoryBound(to: UInt8.self)
       // A line of a shape seen before is read by its values alone (before a scanner is made:
-      // that copies the trie); any other, in full.
+      // that copies the trie), which writes every slot; any other, in full, which writes only
+      // the slots of the paths it finds.
       if indexQuotes, bytes.count <= JSONScanner.indexedLength,
         let kind = fields.shapes.scan(text, bytes.count, slots: slots.baseAddress, slotCount: slots.count)
       {
         document = (0, Int32(truncatingIfNeeded: bytes.count), true)
         return kind
       }
+      fields.shapes.lastFit = (0, 0)
+      slots.update(repeating: FieldSlot())
       var scanner = JSONScanner(bytes: text, count: bytes.count, trie: trie, slots: slots.baseAddress)
       defer { document = scanner.document }
       guard indexQuotes, bytes.count <= JSONScanner.indexedLength else { return scanner.scanDocument() }

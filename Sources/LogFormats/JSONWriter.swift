@@ -45,9 +45,16 @@ extension JSONValue {
 
   /// Writes `text` as a quoted, minimally escaped JSON string.
   public static func writeString(_ text: String, to out: inout [UInt8]) {
-    out.append(ASCII.quote)
     var text = text
-    text.withUTF8 { utf8 in
+    text.withUTF8 { writeString(bytes: UnsafeRawBufferPointer($0), to: &out) }
+  }
+
+  /// Writes the UTF-8 `text` (valid: this does not check it) as a quoted, minimally escaped
+  /// JSON string.
+  public static func writeString(bytes text: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+    out.append(ASCII.quote)
+    do {
+      let utf8 = UnsafeBufferPointer(start: text.baseAddress?.assumingMemoryBound(to: UInt8.self), count: text.count)
       var runStart = 0
       for position in 0..<utf8.count {
         let byte = utf8[position]

@@ -67,6 +67,11 @@ public struct LineShapes: Sendable {
     let valueCount: Int
     /// One per selected path.
     let sources: UnsafeMutablePointer<Source>
+    /// Bit `p` (for the first 64 paths): path `p`'s slot is the same in every line of the shape
+    /// (absent, or in a constant: a folded value, an object or an array).
+    let sameSlots: UInt64
+    /// Told apart from every other shape of the same `LineShapes` (set when it is learnt).
+    var id = 0
 
     init(constants: [UInt8], ends: [Int32], sources: [Source]) {
       self.constants = .allocate(capacity: max(1, constants.count))
@@ -106,6 +111,9 @@ public struct LineShapes: Sendable {
       self.table.initialize(from: table, count: table.count)
       self.sources = .allocate(capacity: max(1, sources.count))
       self.sources.initialize(from: sources, count: sources.count)
+      var same: UInt64 = 0
+      for (p, source) in sources.prefix(64).enumerated() where source.value < 0 { same |= 1 << UInt64(p) }
+      sameSlots = same
     }
 
     /// Frees what `init` allocated.
@@ -180,6 +188,11 @@ public struct LineShapes: Sendable {
   public private(set) var hits = 0
   /// Lines that fitted no shape whose layout was read (to learn it).
   public private(set) var layoutsRead = 0
+  /// The shape the last line scanned fitted (`FieldSelector.scan`): its `id` and `sameSlots`;
+  /// id 0 when it fitted none.
+  public internal(set) var lastFit: (id: Int, sameSlots: UInt64) = (0, 0)
+  /// The last id given to a shape.
+  var lastID = 0
 
   public init() {}
 
@@ -291,6 +304,7 @@ public struct LineShapes: Sendable {
       clock &+= 1
       lastUse[s] = clock
       hits &+= 1
+      lastFit = (shape.id, shape.sameSlots)
       return .object
     }
   }
@@ -381,7 +395,9 @@ public struct LineShapes: Sendable {
     }
     candidates[c].lines += 1
     guard candidates[c].lines >= Self.linesPerShape else { return }
-    let shape = Self.shape(folding: candidates.remove(at: c))
+    var shape = Self.shape(folding: candidates.remove(at: c))
+    lastID += 1
+    shape.id = lastID
     if shapes.isEmpty {
       common = [Int32](repeating: 0, count: Self.capacity * Self.capacity)
       lastUse = [Int](repeating: 0, count: Self.capacity)
