@@ -266,18 +266,18 @@ public final class LabelEngine {
       tallies.duplicatePredictions += 1
       guard time < old.time else { return }
     }
+    // Written in the scratch, then copied into an array of its exact size (the storage of a
+    // retired payload of that length, when the store keeps them): made directly, the array's
+    // allocation went through the runtime's generic path, which looked the array type up on
+    // every call (about 540 instructions).
+    let room = rules.payloadRoom(event)
+    if room > payloadScratch.count {
+      let capacity = Swift.max(room, 2 * payloadScratch.count)
+      payloadScratch.deallocate()
+      payloadScratch = .allocate(byteCount: capacity, alignment: 8)
+    }
     let stored: [UInt8]
-    if let length = rules.payloadLength(event) {
-      // Written in the scratch, then copied into an array of its exact size (the storage of
-      // a retired payload of that length, when the store keeps them): made directly, the
-      // array's allocation went through the runtime's generic path, which looked the array
-      // type up on every call (about 540 instructions).
-      if length > payloadScratch.count {
-        let capacity = Swift.max(length, 2 * payloadScratch.count)
-        payloadScratch.deallocate()
-        payloadScratch = .allocate(byteCount: capacity, alignment: 8)
-      }
-      rules.writeExactPayload(event, to: payloadScratch.baseAddress!)
+    if let length = rules.writeExactPayload(event, to: payloadScratch.baseAddress!) {
       stored = store.payloadArray(
         copying: UnsafeRawBufferPointer(rebasing: payloadScratch[..<length]).bindMemory(to: UInt8.self))
     } else {

@@ -4,9 +4,9 @@ import Testing
 
 @testable import Labeling
 
-/// A prediction's payload written in one pass into its exact size (`payloadLength`, then
-/// `writeExactPayload`) against `writePayload`, which builds it value by value and rewrites what
-/// is not compact: the same bytes whenever the one-pass path takes the event.
+/// A prediction's payload written in one pass (`writeExactPayload`, into `payloadRoom` bytes)
+/// against `writePayload`, which builds it value by value and rewrites what is not compact:
+/// the same bytes whenever the one-pass path takes the event.
 @Suite struct PayloadTests {
   static func path(_ text: String) -> FieldPath { FieldPath(segments: text.split(separator: ".").map(String.init)) }
 
@@ -27,7 +27,8 @@ import Testing
     var random = SplitMix64(seed: 1201)
     let values = [
       "1", "-2.5e3", "true", "null", "\"x\"", "\"\"", "\"esc\\\"aped\"", "\"\\u00e9\"", "\"é\"", "[1, 2]", "[1,2]",
-      "{\"c\":3}", "{ \"c\" : 3 }", "{\"c\":\"a\\nb\"}", "{}",
+      "{\"c\":3}", "{ \"c\" : 3 }", "{\"c\":\"a\\nb\"}", "{}", "\"abcdefghijkl\"", "12345678901234", "-0.0000000000001",
+      "\"a string of more than sixteen bytes\"", "{\"c\":\"sixteen\"}",
     ]
     var taken = 0
     var rewritten = 0
@@ -48,16 +49,18 @@ import Testing
         }
         var reference: [UInt8] = []
         Self.rules.writePayload(event, to: &reference)
-        guard let length = Self.rules.payloadLength(event) else {
+        let room = Self.rules.payloadRoom(event)
+        var onePass = [UInt8](repeating: 0xEE, count: room + 64)
+        guard let length = onePass.withUnsafeMutableBytes({ Self.rules.writeExactPayload(event, to: $0.baseAddress!) })
+        else {
           rewritten += 1
           return
         }
         taken += 1
-        var onePass = [UInt8](repeating: 0xEE, count: length + 8)
-        onePass.withUnsafeMutableBytes { Self.rules.writeExactPayload(event, to: $0.baseAddress!) }
         #expect(length == reference.count, "\(text)")
+        #expect(length + 16 <= room, "\(text)")
         #expect(Array(onePass[..<length]) == reference, "\(text)")
-        #expect(onePass[length...].allSatisfy { $0 == 0xEE }, "wrote past its length: \(text)")
+        #expect(onePass[room...].allSatisfy { $0 == 0xEE }, "wrote past its room: \(text)")
       }
     }
     // Both paths are exercised.

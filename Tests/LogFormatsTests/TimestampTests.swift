@@ -125,8 +125,15 @@ struct TimestampTextTests {
   @Test func memoGivesWhatReadingAloneGives() {
     var rng = SplitMix64(seed: 1660)
     var memo = Timestamp.Memo()
-    let heads = ["2026-11-30T09:00", "2026-11-30T09:01", "2026-12-31T23:59", "2024-02-29T00:00", "2026-11-30 09:00"]
-    let tails = ["Z", "", ".5Z", ".123Z", ".123456789+01:00", "-05:30", "z", "+0100", "Zx", ".Z"]
+    let heads = [
+      "2026-11-30T09:00", "2026-11-30T09:01", "2026-12-31T23:59", "2024-02-29T00:00", "2026-11-30 09:00",
+      "1969-12-31T23:59", "2262-04-11T23:47", "9999-12-31T23:59",
+    ]
+    // Milliseconds and `Z` are read as one word: every byte of them also wrong in each way.
+    let tails = [
+      "Z", "", ".5Z", ".123Z", ".123456789+01:00", "-05:30", "z", "+0100", "Zx", ".Z", ".999Z", ".000z", ".855Z",
+      ".12aZ", ".1/3Z", ".:23Z", ".123Y", ".123[", ",123Z", ".1234", ".12Z", ".1\u{80}3Z", ".12\u{7F}Z", ".123\u{0}",
+    ]
     var memoHits = 0
     var current = heads[0]
     for round in 0..<20_000 {
@@ -149,6 +156,18 @@ struct TimestampTextTests {
       #expect(withMemo == alone, "\(String(decoding: text, as: UTF8.self))")
     }
     #expect(memoHits > 10_000)
+  }
+
+  /// The last millisecond an Int64 of nanoseconds holds, and the next, through the memo's
+  /// path (its milliseconds read as one word) and alone.
+  @Test func theLastMillisecondBefore2262IsTheLast() {
+    var memo = Timestamp.Memo()
+    for text in ["2262-04-11T23:47:16.854Z", "2262-04-11T23:47:16.855Z", "2262-04-11T23:47:17.000Z"] {
+      let expected: Int64? = text.hasSuffix("854Z") ? 9_223_372_036_854_000_000 : nil
+      let bytes = Array(text.utf8)
+      #expect(bytes.withUnsafeBytes { Timestamp.parse(text: $0, memo: &memo) } == expected, "\(text)")
+      #expect(bytes.withUnsafeBytes { Timestamp.parse(text: $0) } == expected, "\(text)")
+    }
   }
 
   @Test func parsesFromRawBytes() {
