@@ -38,7 +38,7 @@ let package = Package(
     .target(name: "Threads", swiftSettings: hotPath),
     .target(name: "LogTail", dependencies: ["Gzip", "Threads", "CPrefetch"], swiftSettings: hotPath),
     .target(name: "CByteScan"),
-    .target(name: "LogFormats", dependencies: ["CByteScan"], swiftSettings: hotPath),
+    .target(name: "LogFormats", dependencies: ["CByteScan", "CPrefetch"], swiftSettings: hotPath),
     .target(name: "CPrefetch"),
     .target(name: "Labeling", dependencies: ["LogFormats", "CPrefetch"], swiftSettings: hotPath),
     .target(name: "Dataset", dependencies: ["Gzip", "LogFormats", "Labeling", "Threads"], swiftSettings: hotPath),

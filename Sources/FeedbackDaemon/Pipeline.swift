@@ -184,6 +184,7 @@ final class Pipeline: EngineOutput {
         if reason == nil { (matched, keyHash, aheadLineHash) = batch.digest(ahead.index) }
         // The key table's bucket for the key of a line a few ahead, and the entry of one
         // closer: fetched while this line and those between are processed.
+        batch.prefetch(ahead.index + Self.linePrefetchDistance)
         if let hash = batch.keyHash(ahead.index + Self.keyPrefetchDistance) { state.prefetchKey(hash: hash) }
         if let hash = batch.keyHash(ahead.index + Self.keyPrefetchDistance / 2) { state.prefetchEntry(hash: hash) }
         return reason
@@ -206,6 +207,9 @@ final class Pipeline: EngineOutput {
 
   /// How many lines ahead of the one processed the key table is prefetched for.
   static let keyPrefetchDistance = 4
+  /// How many lines ahead of the one processed what was found ahead is prefetched: farther
+  /// than the keys, whose hashes it holds.
+  static let linePrefetchDistance = 8
 
   /// Reads one line through a file's `EventReader` (the wrapper formats, and `auto`): each of
   /// its events goes to the engine, bad ones are counted and kept. With `replaying`, the line
@@ -538,6 +542,9 @@ struct LineScanAhead: LineScanner {
     }
     /// The low 32 bits of line `index`'s join key hash (what the key table indexes by), if the
     /// batch has that line and it has a key.
+    /// `ScannedLines.prefetch`.
+    @inline(__always)
+    func prefetch(_ index: Int) { unretained._withUnsafeGuaranteedRef { $0.prefetch(index) } }
     @inline(__always)
     func keyHash(_ index: Int) -> UInt32? {
       unretained._withUnsafeGuaranteedRef { lines in
