@@ -9,7 +9,7 @@ root=$(cd "$here/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 flags=(-sanitize=fuzzer,address -parse-as-library -O -swift-version 6 -module-name FuzzTarget -suppress-warnings)
-swiftc "${flags[@]}" -I "$root/Sources/CByteScan/include" "$root"/Sources/LogFormats/*.swift "$here/FuzzJSON.swift" \
+swiftc "${flags[@]}" -I "$root/Sources/CByteScan/include" -I "$root/Sources/CPrefetch/include" "$root"/Sources/LogFormats/*.swift "$here/FuzzJSON.swift" \
   -o "$work/fuzz-json" 2>&1 \
   | grep -v "ld.gold: warning" || true
 # One module: LogTail's `import Gzip` and `import Threads` lines are dropped from copies of its
