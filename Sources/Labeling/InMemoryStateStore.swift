@@ -77,7 +77,7 @@ public final class InMemoryStateStore: StateStore {
 
   public func popUnclaimedFeedback(before: Int64) -> StoredFeedback? {
     guard let f = unclaimed.filter({ $0.time < before }).min(by: { ($0.time, $0.seq) < ($1.time, $1.seq) }),
-      let index = refs[JoinKey(f.key)]
+      let index = refs[f.joinKey]
     else { return nil }
     feedbackByRef[index] = feedbackByRef[index]?.filter { $0.seq != f.seq }
     return f

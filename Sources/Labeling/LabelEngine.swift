@@ -352,8 +352,7 @@ public final class LabelEngine {
     let slots = rules.neededSlots[type]
     if !slots.isEmpty { event.writeCompactArray(slots, to: &fields) }
     return StoredFeedback(
-      seq: seq, key: key.description, type: type, time: event.time, lineHash: lineHash, dedupe: dedupe,
-      fields: fields)
+      seq: seq, joinKey: key, type: type, time: event.time, lineHash: lineHash, dedupe: dedupe, fields: fields)
   }
 
   // MARK: Rows

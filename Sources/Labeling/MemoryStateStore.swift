@@ -249,7 +249,7 @@ public final class MemoryStateStore: StateStore {
     if coldMayHold { try rebuildColdFilter(from: cold) }
     var seen = Set<String>()
     for f in try cold.unclaimedFeedback() where seen.insert(f.key).inserted {
-      let index = try ref(key: JoinKey(f.key)).index
+      let index = try ref(key: f.joinKey).index
       for f in entries[Int(index)].feedback {
         unclaimed.insert(
           UnclaimedEntry(time: f.time, seq: f.seq, index: index, generation: entries[Int(index)].generation))
@@ -318,7 +318,7 @@ public final class MemoryStateStore: StateStore {
     guard feedback.capacity > 0 else { return 0 }
     var bytes = heapBytes(feedback)
     for f in feedback {
-      bytes += heapBytes(f.key) + heapBytes(f.fields) + (f.dedupe.map { heapBytes($0) } ?? 0)
+      bytes += f.joinKey.heapBytes + heapBytes(f.fields) + (f.dedupe.map { heapBytes($0) } ?? 0)
     }
     return bytes
   }

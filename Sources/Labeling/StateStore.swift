@@ -40,7 +40,13 @@ public struct PendingPrediction: Sendable, Equatable {
 /// A feedback event kept until the prediction it may belong to is final.
 public struct StoredFeedback: Sendable, Equatable {
   public var seq: Int64
-  public var key: String
+  /// The join key, inline (`JoinKey`): as a `String` (a request id is over 15 bytes) each
+  /// feedback event made a heap object, and every copy and drop of the event reached it.
+  public var joinKey: JoinKey
+  public var key: String {
+    get { joinKey.description }
+    set { joinKey = JoinKey(newValue) }
+  }
   public var type: Int
   public var time: Int64
   /// Hash of the raw line: byte-identical lines count once.
@@ -53,8 +59,15 @@ public struct StoredFeedback: Sendable, Equatable {
   public init(
     seq: Int64, key: String, type: Int, time: Int64, lineHash: UInt64, dedupe: String?, fields: [UInt8]
   ) {
+    self.init(
+      seq: seq, joinKey: JoinKey(key), type: type, time: time, lineHash: lineHash, dedupe: dedupe, fields: fields)
+  }
+
+  public init(
+    seq: Int64, joinKey: JoinKey, type: Int, time: Int64, lineHash: UInt64, dedupe: String?, fields: [UInt8]
+  ) {
     self.seq = seq
-    self.key = key
+    self.joinKey = joinKey
     self.type = type
     self.time = time
     self.lineHash = lineHash

@@ -67,4 +67,27 @@ import Testing
       if let text { #expect(key == JoinKey(text)) }
     }
   }
+
+  /// A stored feedback event keeps its key as a `JoinKey`: the text it was given comes back,
+  /// short or long, with a NUL or characters that are not ASCII, and two events are equal
+  /// exactly when their keys' texts are.
+  @Test func aStoredFeedbackKeyIsTheTextItWasGiven() {
+    let keys = [
+      "", "r-1", "r-3c1b3b92f91ad839", String(repeating: "k", count: 23), String(repeating: "k", count: 24),
+      "0123456789abcdef0123456789abcdef-long", "nul\u{0}inside", "clé-é", "🔑",
+    ]
+    let stored = keys.map {
+      StoredFeedback(seq: 1, key: $0, type: 0, time: 5, lineHash: 9, dedupe: nil, fields: [])
+    }
+    for (key, f) in zip(keys, stored) {
+      #expect(f.key == key)
+      #expect(f.joinKey == JoinKey(key))
+      var changed = f
+      changed.key = key + "x"
+      #expect(changed.key == key + "x" && changed != f)
+    }
+    for a in stored.indices {
+      for b in stored.indices { #expect((stored[a] == stored[b]) == (a == b)) }
+    }
+  }
 }
