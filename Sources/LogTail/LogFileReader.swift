@@ -51,7 +51,12 @@ public final class LogFileReader {
   /// What the read-ahead thread scans lines with, if anything.
   private var scan: ScanSetup?
   /// Lines of the chunk read last, with what was scanned of them.
-  private var chunkLines: ChunkLines?
+  private var chunkLines: ChunkLines? {
+    didSet { unretainedChunkLines = chunkLines.map { .passUnretained($0) } }
+  }
+  /// `chunkLines`, for the lookups made for every line: through the optional reference, each
+  /// one retained and released the object.
+  private var unretainedChunkLines: Unmanaged<ChunkLines>?
   /// Lines before this stream offset are not scanned (they are skipped: `skip(to:)`).
   private var scanFrom: Int64 = 0
 
@@ -90,8 +95,9 @@ public final class LogFileReader {
   /// `LineCursor` hands it out), if that line lies in the chunk read last. Lines are asked for
   /// in stream order; lines before `offset` are passed over.
   @inline(__always) public func scannedLine(offset: Int64, length: Int) -> ScannedLine? {
-    guard let chunkLines, let index = chunkLines.find(offset: offset, length: length) else { return nil }
-    return ScannedLine(batch: chunkLines.batch, index: index)
+    unretainedChunkLines?._withUnsafeGuaranteedRef { lines in
+      lines.find(offset: offset, length: length).map { ScannedLine(batch: lines.batch, index: $0) }
+    }
   }
 
   /// The length of the line at `offset` (one trailing CR not counted) as the read-ahead thread
@@ -100,7 +106,7 @@ public final class LogFileReader {
   /// the thread split (a reader whose file changed under it is dropped: `LineCursor`'s
   /// `invalidated`).
   @inline(__always) func scannedLength(at offset: Int64) -> Int? {
-    chunkLines?.length(at: offset)
+    unretainedChunkLines?._withUnsafeGuaranteedRef { $0.length(at: offset) }
   }
 
   /// Whether the next bytes come as whole chunks from the read-ahead thread (`takeChunk`):
