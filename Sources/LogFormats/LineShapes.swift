@@ -19,12 +19,14 @@ import CByteScan
 /// same JSON structure, the same keys, so the same selected values, at the new places. Nothing
 /// is looked up; no key is hashed.
 ///
-/// Only for texts the scan knows to be plain and compact (`JSONScanner.indexQuotes`): no
-/// whitespace between tokens, no escape, so every string ends at the next quote and the text is
-/// its own compact form. Any difference (another key, a value that is an object where the shape
-/// has a scalar, a bad number) ends the attempt and the line is scanned in full: this path only
-/// ever accepts what the full scan accepts, with the same result (`LineShapesTests` and the
-/// fuzz target hold it to that).
+/// Shapes are learnt only from plain, compact lines (`JSONScanner.indexQuotes`: no whitespace
+/// between tokens, no escape, no control or non-ASCII byte), and a line fits one only if it is
+/// plain and compact too: its constants are the shape's, and each string value is read up to
+/// its closing quote only if no special byte comes before it. So no pass over the whole line
+/// comes first. Any difference (another key, a value that is an object where the shape has a
+/// scalar, a bad number, an escape) ends the attempt and the line is indexed and scanned in
+/// full: this path only ever accepts what the full scan accepts, with the same result
+/// (`LineShapesTests` and the fuzz target hold it to that).
 ///
 /// Kept in `ScannedFields`, so each thread that scans has its own.
 public struct LineShapes: Sendable {
