@@ -43,7 +43,51 @@ final class Pipeline: EngineOutput {
   /// Per file (`source/fingerprint`) whose saved position was held back to the start of an
   /// incomplete event: the offset up to which its lines were processed (see `SourceFeed`).
   var processedTo: [String: Int64] = [:]
-  var sourceCounters: [SourceCounters]
+  /// Per source: its counters, with the lines and bytes counted since they were last set.
+  /// (Set, they take those in: a caller reads, changes and writes back.)
+  var sourceCounters: [SourceCounters] {
+    get {
+      var all = counters
+      for i in all.indices {
+        all[i].lines += perSource.tallies[i].lines
+        all[i].bytes += perSource.tallies[i].bytes
+      }
+      return all
+    }
+    set {
+      counters = newValue
+      perSource.tallies.update(repeating: LineTally(), count: counters.count)
+    }
+  }
+  private var counters: [SourceCounters]
+  /// Per source: lines and bytes read, counted for every line here rather than in
+  /// `counters` (each count through the array checked that it was not shared).
+  struct LineTally {
+    var lines = 0
+    var bytes: Int64 = 0
+  }
+  /// Per source, in plain memory: the line tallies and the reused scan result (`scanned`).
+  private let perSource: PerSource
+  private final class PerSource {
+    let count: Int
+    let tallies: UnsafeMutablePointer<LineTally>
+    let scanned: UnsafeMutablePointer<ScannedEvent>
+    init(scanned events: [ScannedEvent]) {
+      count = events.count
+      tallies = .allocate(capacity: max(1, count))
+      tallies.initialize(repeating: LineTally(), count: count)
+      scanned = .allocate(capacity: max(1, count))
+      scanned.initialize(from: events, count: count)
+    }
+    deinit {
+      tallies.deallocate()
+      scanned.deinitialize(count: count)
+      scanned.deallocate()
+    }
+  }
+  /// `perSource`'s pointers, read for every line without going through the object.
+  private let tallies: UnsafeMutablePointer<LineTally>
+  private let scanned: UnsafeMutablePointer<ScannedEvent>
   private let rejects: AppendLog
   private let orphans: AppendLog
   private let late: AppendLog
@@ -73,8 +117,6 @@ final class Pipeline: EngineOutput {
   /// Per source: how often and how long this thread waited for its files' read-ahead
   /// threads (kept across reloads of the source).
   let inputWaits: [WaitTally]
-  /// Per source: the reused scan result.
-  private var scanned: [ScannedEvent]
   /// `state.stateBytes` after the last commit evicted what it could.
   private var stateBytesAfterCommit = 0
   /// The largest `state.stateBytes` a commit saw (before evicting).
@@ -105,14 +147,17 @@ final class Pipeline: EngineOutput {
     decoders = config.sources.map {
       LineDecoder(format: LogFormat(rawValue: $0.format) ?? .json, timeField: $0.timeField)
     }
-    sourceCounters = Array(repeating: SourceCounters(), count: config.sources.count)
+    counters = Array(repeating: SourceCounters(), count: config.sources.count)
     inputWaits = config.sources.map { _ in WaitTally() }
     let rulesPaths = rules.fieldPaths
     selectors = decoders.map { $0.selector(for: rulesPaths) }
-    scanned = selectors.map {
-      ScannedEvent(
-        time: 0, json: UnsafeRawBufferPointer(start: nil, count: 0), fields: ScannedFields(count: $0.paths.count))
-    }
+    perSource = PerSource(
+      scanned: selectors.map {
+        ScannedEvent(
+          time: 0, json: UnsafeRawBufferPointer(start: nil, count: 0), fields: ScannedFields(count: $0.paths.count))
+      })
+    tallies = perSource.tallies
+    scanned = perSource.scanned
     metrics = DaemonMetrics(
       rules: rules, sourceNames: config.sources.map(\.name), datasetNames: config.datasets.map(\.name))
 
@@ -170,8 +215,9 @@ final class Pipeline: EngineOutput {
   func handle(
     line: UnsafeRawBufferPointer, source: Int, file: String, offset: Int64, ahead: ScannedLine? = nil
   ) throws {
-    sourceCounters[source].lines += 1
-    sourceCounters[source].bytes += Int64(line.count + 1)
+    precondition(source >= 0 && source < perSource.count, "no such source")
+    tallies[source].lines &+= 1
+    tallies[source].bytes &+= Int64(line.count &+ 1)
     linesSinceCommit += 1
     let rejected: RejectReason?
     var matched: Rules.EventClass?
@@ -222,8 +268,8 @@ final class Pipeline: EngineOutput {
       reader.read(line, offset: offset) { _, _ in }
       return
     }
-    sourceCounters[source].lines += 1
-    sourceCounters[source].bytes += Int64(line.count + 1)
+    tallies[source].lines &+= 1
+    tallies[source].bytes &+= Int64(line.count &+ 1)
     linesSinceCommit += 1
     try reader.read(line, offset: offset) { outcome, event in
       switch outcome {
@@ -232,7 +278,7 @@ final class Pipeline: EngineOutput {
       case .rejected(let reason, let member, let text):
         reject(reason.rawValue, source: source, file: file, offset: offset, line: text, member: member)
       case .skipped(let reason):
-        sourceCounters[source].skipped[reason.rawValue, default: 0] += 1
+        counters[source].skipped[reason.rawValue, default: 0] += 1
       case .held:
         break
       }
@@ -252,8 +298,8 @@ final class Pipeline: EngineOutput {
   }
 
   func handleTooLong(source: Int, file: String, offset: Int64, end: Int64) {
-    sourceCounters[source].lines += 1
-    sourceCounters[source].bytes += end - offset
+    tallies[source].lines &+= 1
+    tallies[source].bytes &+= end - offset
     linesSinceCommit += 1
     reject("line_too_long", source: source, file: file, offset: offset, line: nil, length: end - offset)
   }
@@ -262,7 +308,7 @@ final class Pipeline: EngineOutput {
     _ reason: String, source: Int, file: String, offset: Int64, line: UnsafeRawBufferPointer?, length: Int64? = nil,
     member: Int? = nil
   ) {
-    sourceCounters[source].rejects[reason, default: 0] += 1
+    counters[source].rejects[reason, default: 0] += 1
     record.removeAll(keepingCapacity: true)
     Self.writeReject(
       source: config.sources[source].name, file: file, offset: offset, reason: reason, member: member, line: line,
