@@ -103,6 +103,10 @@ final class Pipeline: EngineOutput {
   }
 
   var ageClockKind = AgeClock.zero
+  /// Whether each row's label delays go to the `feedbackd_label_delay_seconds` histogram.
+  /// Off in a replay, which has no metrics endpoint (its recorders are no-ops, still called
+  /// for every row with feedback: about 90 instructions a row).
+  var recordsRowMetrics = true
   var linesSinceCommit = 0
   private var touchedFiles: [String: FileRecord] = [:]
   let metrics: DaemonMetrics
@@ -370,7 +374,7 @@ final class Pipeline: EngineOutput {
   func write(_ row: LabeledRow) throws {
     // Unretained: `writers[d].append` retained the writer for each row.
     unretainedWriters[row.dataset]._withUnsafeGuaranteedRef { $0.append(row, ageClock: ageClock()) }
-    metrics.recordRow(row)
+    if recordsRowMetrics { metrics.recordRow(row) }
     if !monitors.isEmpty {
       for m in monitorsOfDataset[row.dataset] { monitors[m].observe(row) }
     }

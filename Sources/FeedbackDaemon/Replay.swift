@@ -71,6 +71,7 @@ public enum Replay {
       let pipeline = try Pipeline(config: config, db: db, logger: logger)
       defer { pipeline.close() }
       pipeline.ageClockKind = .watermark
+      pipeline.recordsRowMetrics = false
       pipeline.scanAhead = options.scanAhead
       let feeds = config.sources.indices.map { SourceFeed(index: $0, pipeline: pipeline, live: false) }
       var active = Array(feeds.indices)
