@@ -9,7 +9,12 @@ root=$(cd "$here/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 flags=(-sanitize=fuzzer,address -parse-as-library -O -swift-version 6 -module-name FuzzTarget -suppress-warnings)
-swiftc "${flags[@]}" -I "$root/Sources/CByteScan/include" -I "$root/Sources/CPrefetch/include" "$root"/Sources/LogFormats/*.swift "$here/FuzzJSON.swift" \
+# Every C module of the package (its module map's directory), so that a module a Swift source
+# starts importing is found here too (9763273 broke this build by importing one more).
+for dir in "$root"/Sources/C*; do
+  if [ -d "$dir/include" ]; then flags+=(-I "$dir/include"); else flags+=(-I "$dir"); fi
+done
+swiftc "${flags[@]}" "$root"/Sources/LogFormats/*.swift "$here/FuzzJSON.swift" \
   -o "$work/fuzz-json" 2>&1 \
   | grep -v "ld.gold: warning" || true
 # One module: LogTail's `import Gzip` and `import Threads` lines are dropped from copies of its
@@ -18,7 +23,7 @@ mkdir -p "$work/src"
 for f in "$root"/Sources/LogTail/*.swift; do
   grep -v -e '^import Gzip$' -e '^import Threads$' "$f" > "$work/src/$(basename "$f")"
 done
-swiftc "${flags[@]}" -I "$root/Sources/CZlib" -I "$root/Sources/CISAL" -I "$root/Sources/CPrefetch/include" -lz -lisal "$root"/Sources/Gzip/*.swift "$root"/Sources/Threads/*.swift \
+swiftc "${flags[@]}" -lz -lisal "$root"/Sources/Gzip/*.swift "$root"/Sources/Threads/*.swift \
   "$work"/src/*.swift \
   "$here/FuzzGzip.swift" -o "$work/fuzz-gzip" 2>&1 | grep -v "ld.gold: warning" || true
 for target in json gzip; do
