@@ -33,11 +33,17 @@ for target in json gzip; do
   mkdir -p "$work/corpus-$target"
   cp "$here/corpus/$target"/* "$work/corpus-$target/"
   echo "fuzz-$target: ${seconds}s"
+  status=0
   (cd "$work" && "$work/fuzz-$target" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
-    "$work/corpus-$target" 2>&1 | grep -E "^stat::number_of_executed_units|ERROR|SUMMARY|Done" || true)
-  # libFuzzer writes crash-*/leak-*/timeout-* files next to where it runs when it finds one.
-  if ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* >/dev/null 2>&1; then
-    echo "fuzz-$target found a failure:"; ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* 2>/dev/null
+    "$work/corpus-$target" >"$work/fuzz-$target.log" 2>&1) || status=$?
+  grep -E "^stat::number_of_executed_units|ERROR|SUMMARY|Done" "$work/fuzz-$target.log" || true
+  # libFuzzer exits non-zero and writes a crash-*/leak-*/timeout-* file next to where it runs
+  # when it finds a failure. (Until 4457afd this asked `ls` for all three kinds at once, which
+  # fails unless every kind is there: a crash was reported and CI still passed.)
+  found=$(ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* 2>/dev/null || true)
+  if [ "$status" -ne 0 ] || [ -n "$found" ]; then
+    echo "fuzz-$target found a failure (exit $status): $found"
+    tail -n 60 "$work/fuzz-$target.log"
     exit 1
   fi
 done

@@ -235,6 +235,9 @@ public struct LineShapes: Sendable {
           constantAt[i] = UInt32(truncatingIfNeeded: position)
           position &+= Int(shape.table[i].length)
           if i == shape.valueCount { break }
+          // The line ends where a value should start: it fits no shape (and its byte after the
+          // end is not to be read: the fuzzer's address sanitizer caught that read).
+          guard position < count else { return nil }
           // A scalar, read as the full scan reads it. A value that is an object or an array
           // fits no shape with these constants before it: each has a scalar here.
           let start = position
