@@ -1,4 +1,5 @@
 import CPrefetch
+import LogFormats
 
 /// Persisted join state, read when something is not in memory (embedded SQLite in the daemon).
 ///
@@ -1117,13 +1118,7 @@ final class EntryBuffer {
   }
 
   func append(_ entry: consuming MemoryStateStore.Entry) {
-    if count == capacity {
-      let grown = UnsafeMutablePointer<MemoryStateStore.Entry>.allocate(capacity: capacity * 2)
-      grown.moveInitialize(from: base, count: count)
-      base.deallocate()
-      base = grown
-      capacity *= 2
-    }
+    if count == capacity { OwnedBuffer.grow(&base, count: count, capacity: &capacity) }
     (base + count).initialize(to: entry)
     count += 1
   }

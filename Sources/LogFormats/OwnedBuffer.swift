@@ -13,4 +13,15 @@ public enum OwnedBuffer {
   public static func free<T>(_ buffer: UnsafeBufferPointer<T>) {
     UnsafeMutableRawPointer(mutating: buffer.baseAddress!).deallocate()
   }
+
+  /// Doubles the room of a growing buffer owned through a plain pointer: moves its `count`
+  /// elements to memory for twice `capacity` and frees the old memory. (Called only when the
+  /// buffer is full, so not worth inlining into the per-line code that appends.)
+  public static func grow<T>(_ base: inout UnsafeMutablePointer<T>, count: Int, capacity: inout Int) {
+    let grown = UnsafeMutablePointer<T>.allocate(capacity: 2 * capacity)
+    grown.moveInitialize(from: base, count: count)
+    base.deallocate()
+    base = grown
+    capacity *= 2
+  }
 }

@@ -71,12 +71,7 @@ public final class ScannedLines {
   /// Room for one more line's slots.
   @inline(__always) private func reserveLineSlots() {
     guard slotsUsed + slotCount > slotsCapacity else { return }
-    let capacity = slotsCapacity * 2
-    let grown = UnsafeMutablePointer<FieldSlot>.allocate(capacity: capacity)
-    grown.moveInitialize(from: slots, count: slotsUsed)
-    slots.deallocate()
-    slots = grown
-    slotsCapacity = capacity
+    OwnedBuffer.grow(&slots, count: slotsUsed, capacity: &slotsCapacity)
   }
 
   /// Scans `line` (as `LineDecoder.scan` takes it) and stores the result as line `count`.
@@ -109,13 +104,7 @@ public final class ScannedLines {
       stored.tag = digest(&event, line)
     }
     slotsUsed += slotCount
-    if recordCount == recordCapacity {
-      let grown = UnsafeMutablePointer<Line>.allocate(capacity: 2 * recordCapacity)
-      grown.moveInitialize(from: records, count: recordCount)
-      records.deallocate()
-      records = grown
-      recordCapacity *= 2
-    }
+    if recordCount == recordCapacity { OwnedBuffer.grow(&records, count: recordCount, capacity: &recordCapacity) }
     (records + recordCount).initialize(to: stored)
     recordCount += 1
   }
