@@ -227,11 +227,20 @@ final class Pipeline: EngineOutput {
     var matched: Rules.EventClass?
     var keyHash: UInt64?
     var aheadLineHash: UInt64?
+    var ignoredTime: Int64?
     if let ahead {
       // This feed's scanner is a `LineScanAhead`: its batches are `LineScanAhead.Batch`.
       rejected = ahead.withBatch(as: LineScanAhead.Batch.self) { batch in
-        let reason = batch.load(ahead.index, line: line, into: &scanned[source])
-        if reason == nil { (matched, keyHash, aheadLineHash) = batch.digest(ahead.index) }
+        let reason: RejectReason?
+        let digest = batch.digest(ahead.index)
+        if digest.0 == .ignored {
+          // A rejected line's digest says `.ignored` too. An event that matches no rule
+          // needs only its time: its fields are not copied out.
+          (reason, ignoredTime) = batch.outcome(ahead.index)
+        } else {
+          reason = batch.load(ahead.index, line: line, into: &scanned[source])
+          if reason == nil { (matched, keyHash, aheadLineHash) = digest }
+        }
         // The key table's bucket for the key of a line a few ahead, and the entry of one
         // closer: fetched while this line and those between are processed.
         batch.prefetch(ahead.index + Self.linePrefetchDistance)
@@ -245,6 +254,8 @@ final class Pipeline: EngineOutput {
     }
     if let reason = rejected {
       reject(reason.rawValue, source: source, file: file, offset: offset, line: line)
+    } else if let time = ignoredTime {
+      try unretainedEngine._withUnsafeGuaranteedRef { try $0.processIgnored(time: time, source: source) }
     } else {
       // In place (`inout`): passing the event by value copied it, and retained its slots.
       try unretainedEngine._withUnsafeGuaranteedRef {
@@ -578,6 +589,11 @@ struct LineScanAhead: LineScanner {
     @inline(__always)
     func load(_ index: Int, line: UnsafeRawBufferPointer, into event: inout ScannedEvent) -> RejectReason? {
       unretained._withUnsafeGuaranteedRef { $0.load(index, line: line, into: &event) }
+    }
+    /// `ScannedLines.outcome` without retaining the lines.
+    @inline(__always)
+    func outcome(_ index: Int) -> (reason: RejectReason?, time: Int64) {
+      unretained._withUnsafeGuaranteedRef { $0.outcome(index) }
     }
     /// What was found ahead about line `index`'s event (the line was not rejected): the rule
     /// it matches, as `Rules.eventClass` gave it, its join key's hash under the key table's

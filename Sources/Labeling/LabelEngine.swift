@@ -243,6 +243,20 @@ public final class LabelEngine {
     }
   }
 
+  /// Processes an event from `source` known to match no rule (`matched` `.ignored`, found
+  /// ahead), of which only the time is needed: what `process` does with it, without its
+  /// fields.
+  @inline(__always)
+  public func processIgnored(time: Int64, source: Int) throws {
+    if sourceMaxTime[source].map({ time > $0 }) ?? true {
+      sourceMaxTime[source] = time
+      try advanceWatermark()
+    }
+    seq += 1
+    tallies.ignored += 1
+    eventCounts[source &* eventKinds &+ 1 &+ rules.feedbackTypes.count] += 1
+  }
+
   /// `hash`: the key's hash as the store takes it, if known.
   private func processPrediction(key: JoinKey, hash: UInt64?, event: ScannedEvent) throws {
     let time = event.time

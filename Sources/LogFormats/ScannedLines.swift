@@ -121,6 +121,15 @@ public final class ScannedLines {
     feedbackd_prefetch(first + (MemoryLayout<FieldSlot>.stride * slotCount - 1))
   }
 
+  /// Line `index`'s reject reason, or nil and its event's time: what `load` gives without
+  /// the event's fields (for a line whose fields are not needed, such as one that matches no
+  /// rule).
+  @inline(__always)
+  public func outcome(_ index: Int) -> (reason: RejectReason?, time: Int64) {
+    precondition(index >= 0 && index < recordCount, "no such line")
+    return (records[index].reason, records[index].time)
+  }
+
   /// What `append`'s `digest` returned for line `index` (zeros for a rejected line).
   @inlinable
   public func tag(_ index: Int) -> Tag {

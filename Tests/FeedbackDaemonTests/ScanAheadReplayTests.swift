@@ -155,6 +155,45 @@ import Testing
     }
   }
 
+  /// A line found ahead to match no rule skips its fields (`Pipeline.handle` takes only its
+  /// time) but is still an event: it is counted, and its time moves the watermark, so a
+  /// prediction whose window it passes gets its row without a flush, and one it does not pass
+  /// stays pending. Read ahead and in line alike.
+  @Test(arguments: [true, false])
+  func eventsMatchingNoRuleMoveTheWatermark(scanAhead: Bool) throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("ignored-\(UUID().uuidString)").path
+    let logs = root + "/logs"
+    try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    func line(_ minutes: Int, _ rest: String) -> String {
+      "{\"@timestamp\":\"2026-11-30T09:\(minutes < 10 ? "0" : "")\(minutes):00.000Z\",\(rest)}"
+    }
+    let text =
+      [
+        line(0, "\"event\":\"prediction\",\"request_id\":\"r1\",\"score\":0.5,\"model_version\":\"v1\""),
+        line(0, "\"event\":\"click\",\"request_id\":\"r1\""),
+        line(1, "\"event\":\"prediction\",\"request_id\":\"r2\",\"score\":0.25,\"model_version\":\"v1\""),
+        line(1, "\"event\":\"other\",\"n\":1"),
+        // Past r1's window (1m; the watermark is 5s behind the newest time), not r2's: only
+        // this line, which matches no rule, makes r1's row final.
+        line(2, "\"event\":\"other\",\"n\":2"),
+      ].joined(separator: "\n") + "\n"
+    try Data(text.utf8).write(to: URL(fileURLWithPath: logs + "/app.log"))
+    let state = root + "/state"
+    let summary = try Replay.run(
+      config: try Self.config(logs: logs, state: state, format: "logstash"),
+      options: ReplayOptions(flush: false, scanAhead: scanAhead), logger: Logger(label: "test"))
+    #expect(summary.ignored == 2)
+    #expect(summary.predictions == 2)
+    #expect(summary.pendingPredictions == 1)
+    #expect(summary.rows.first?.1 == 1)
+    #expect(summary.linesScannedAhead == (scanAhead ? 5 : 0))
+    let rows = try Self.contents(state).filter { $0.key.hasPrefix("out/ctr/") && $0.key.hasSuffix(".jsonl") }
+    let written = rows.values.map { String(decoding: $0, as: UTF8.self) }.joined()
+    #expect(written.contains("\"key\":\"r1\"") && written.contains("\"clicked\":1"))
+    #expect(!written.contains("r2"))
+  }
+
   @Test(arguments: ["logstash", "json", "fluentd"])
   func scanningAheadChangesNothing(format: String) throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("scan-ahead-\(UUID().uuidString)").path

@@ -68,6 +68,32 @@ import Testing
     #expect(queue.isEmpty)
   }
 
+  /// A lane's batch is sorted by insertion when short (nearly in order: most elements move a
+  /// place or none), by the standard library's sort when long: both give what `sorted()`
+  /// gives, in order, reversed, shuffled, with runs of equal keys kept in arrival order.
+  @Test(arguments: [0, 1, 2, 3, 17, 256, 1024, 1025, 3000])
+  func sortsBatchesLikeSorted(count: Int) {
+    struct Keyed: Comparable {
+      var key: Int
+      var arrival: Int
+      static func < (a: Self, b: Self) -> Bool { a.key < b.key }
+    }
+    var rng = SplitMix64(seed: UInt64(count) &+ 11)
+    let orders: [[Int]] = [
+      Array(0..<count), Array((0..<count).reversed()), (0..<count).map { _ in rng.below(max(count / 4, 1)) },
+      (0..<count).map { $0 + rng.below(8) - rng.below(8) },
+    ]
+    for keys in orders {
+      var batch = keys.enumerated().map { Keyed(key: $0.element, arrival: $0.offset) }
+      // A stable sort of the reference: equal keys in arrival order.
+      let expected = batch.enumerated().sorted { ($0.element.key, $0.offset) < ($1.element.key, $1.offset) }.map(
+        \.element)
+      RunQueue<Keyed>.sortNearlySorted(&batch)
+      #expect(batch.map(\.key) == expected.map(\.key))
+      if count <= 1024 { #expect(batch.map(\.arrival) == expected.map(\.arrival)) }
+    }
+  }
+
   /// `upcoming` names the element that many places behind a run's head, once sorted in.
   @Test func upcomingLooksBehindTheRunsHead() {
     var queue = RunQueue<Int>(batchSize: 4)
