@@ -60,7 +60,7 @@ REPLAY_PARTS = [
     ("feedback", "    feedback", "LabelEngine.processFeedback("),
     ("due_rows", "    due rows (also at the flush)", "LabelEngine.emitDueRows()"),
     ("expiring", "    expiring finished keys", "MemoryStateStore.pruneFinished(expiredBy:)"),
-    ("row_handoff", "    rows handed to the writer", "Pipeline.write(_:)"),
+    ("row_handoff", "    rows handed to the writer", "Pipeline.write(parts:)"),
     ("commits", "  commits", "Pipeline.commit("),
     ("writer", "dataset writer thread", "BackgroundWriter.work()"),
 ]

@@ -66,6 +66,13 @@ public final class BackgroundWriter: @unchecked Sendable {
     if entries >= Self.batchEntries || batch.count >= Self.batchBytes { submit() }
   }
 
+  /// The same row by parts (the engine's `EngineOutput.write(parts:)`).
+  public func append(_ row: RowParts, ageClock: Int64) {
+    Unmanaged.passUnretained(batch)._withUnsafeGuaranteedRef { RowRecord.write(row, ageClock: ageClock, to: $0) }
+    entries += 1
+    if entries >= Self.batchEntries || batch.count >= Self.batchBytes { submit() }
+  }
+
   public func advance(watermark: Int64, ageClock: Int64) {
     RowRecord.writeAdvance(watermark: watermark, ageClock: ageClock, to: batch)
     entries += 1

@@ -27,26 +27,36 @@ enum RowRecord {
 
   static func write(_ row: LabeledRow, ageClock: Int64, to buffer: ByteBuffer) {
     row.columnsJSON.withUnsafeBytes { columns in
-      let key = row.joinKey
-      let p = UnsafeMutableRawPointer(buffer.reserve(rowHeaderCount + key.storeCount + columns.count))
-      p.storeBytes(of: rowTag, as: UInt8.self)
-      p.storeBytes(of: ageClock, toByteOffset: 1, as: Int64.self)
-      p.storeBytes(of: row.predictedAt, toByteOffset: 9, as: Int64.self)
-      var q = p + rowHeaderCount
-      // The key first: an inline key's bytes past its count are overwritten by the columns.
-      let keyCount = key.store(to: q)
-      q += keyCount
-      p.storeBytes(of: UInt32(truncatingIfNeeded: keyCount), toByteOffset: 17, as: UInt32.self)
-      p.storeBytes(of: UInt32(truncatingIfNeeded: columns.count), toByteOffset: 21, as: UInt32.self)
-      p.storeBytes(of: UInt32(truncatingIfNeeded: row.labels.count), toByteOffset: 25, as: UInt32.self)
-      if let base = columns.baseAddress { q.copyMemory(from: base, byteCount: columns.count) }
-      q += columns.count
-      buffer.commit(q.assumingMemoryBound(to: UInt8.self))
+      row.labels.withUnsafeBufferPointer { labels in
+        write(
+          RowParts(
+            dataset: row.dataset, joinKey: row.joinKey, predictedAt: row.predictedAt, finalizeAt: row.finalizeAt,
+            columnsJSON: columns, labels: labels), ageClock: ageClock, to: buffer)
+      }
     }
+  }
+
+  static func write(_ row: RowParts, ageClock: Int64, to buffer: ByteBuffer) {
+    let columns = row.columnsJSON
+    let key = row.joinKey
+    let p = UnsafeMutableRawPointer(buffer.reserve(rowHeaderCount + key.storeCount + columns.count))
+    p.storeBytes(of: rowTag, as: UInt8.self)
+    p.storeBytes(of: ageClock, toByteOffset: 1, as: Int64.self)
+    p.storeBytes(of: row.predictedAt, toByteOffset: 9, as: Int64.self)
+    var q = p + rowHeaderCount
+    // The key first: an inline key's bytes past its count are overwritten by the columns.
+    let keyCount = key.store(to: q)
+    q += keyCount
+    p.storeBytes(of: UInt32(truncatingIfNeeded: keyCount), toByteOffset: 17, as: UInt32.self)
+    p.storeBytes(of: UInt32(truncatingIfNeeded: columns.count), toByteOffset: 21, as: UInt32.self)
+    p.storeBytes(of: UInt32(truncatingIfNeeded: row.labels.count), toByteOffset: 25, as: UInt32.self)
+    if let base = columns.baseAddress { q.copyMemory(from: base, byteCount: columns.count) }
+    q += columns.count
+    buffer.commit(q.assumingMemoryBound(to: UInt8.self))
     // Through a pointer: a label read by index was copied, and destroyed after (about 125
-    // instructions a label); `withUnsafeBufferPointer` retains the array once a row.
-    row.labels.withUnsafeBufferPointer { labels in
-      for index in labels.indices { write(labels.baseAddress! + index, to: buffer) }
+    // instructions a label).
+    if let labels = row.labels.baseAddress {
+      for index in 0..<row.labels.count { write(labels + index, to: buffer) }
     }
   }
 

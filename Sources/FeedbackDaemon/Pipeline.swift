@@ -383,11 +383,25 @@ final class Pipeline: EngineOutput {
   // MARK: EngineOutput
 
   func write(_ row: LabeledRow) throws {
+    try row.columnsJSON.withUnsafeBytes { columns in
+      try row.labels.withUnsafeBufferPointer { labels in
+        try write(
+          parts: RowParts(
+            dataset: row.dataset, joinKey: row.joinKey, predictedAt: row.predictedAt, finalizeAt: row.finalizeAt,
+            columnsJSON: columns, labels: labels))
+      }
+    }
+  }
+
+  /// The engine's rows: their bytes are copied for the writer thread, and a `LabeledRow` is
+  /// made only for a dataset with monitors.
+  func write(parts row: RowParts) throws {
     // Unretained: `writers[d].append` retained the writer for each row.
     unretainedWriters[row.dataset]._withUnsafeGuaranteedRef { $0.append(row, ageClock: ageClock()) }
-    if recordsRowMetrics { metrics.recordRow(row) }
-    if !monitors.isEmpty {
-      for m in monitorsOfDataset[row.dataset] { monitors[m].observe(row) }
+    if recordsRowMetrics { metrics.recordRow(dataset: row.dataset, predictedAt: row.predictedAt, labels: row.labels) }
+    if !monitors.isEmpty, !monitorsOfDataset[row.dataset].isEmpty {
+      let labeled = row.labeledRow
+      for m in monitorsOfDataset[row.dataset] { monitors[m].observe(labeled) }
     }
   }
 

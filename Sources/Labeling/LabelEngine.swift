@@ -43,8 +43,10 @@ public final class LabelEngine {
   private var payload: [UInt8] = []
   /// Where a prediction's payload is written before it is copied to its array.
   private var payloadScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
-  /// Reused for each row's label outcomes.
-  private var outcomes: [LabelOutcome] = []
+  /// Each row's label outcomes, made in place: room for the most labels of any dataset
+  /// (`outcomeCapacity`), in plain memory, handed to the output as a buffer.
+  private let outcomes: UnsafeMutablePointer<LabelOutcome>
+  private let outcomeCapacity: Int
   /// What `outcome` needs of each label, as plain values: reading `rules.labels[label]` copied
   /// the label's spec, retaining and releasing its name and value for every row.
   private let labelInfo: [LabelInfo]
@@ -75,14 +77,14 @@ public final class LabelEngine {
   /// Writes a row to `output` without retaining it: a call through the `unowned(unsafe)`
   /// existential retains and releases it, an atomic pair per row. (It captures an `Unmanaged`
   /// of the concrete type, so the call needs no cast either.)
-  private let writeRow: (LabeledRow) throws -> Void
+  private let writeRow: (RowParts) throws -> Void
 
   public init(rules: Rules, store: any StateStore, output: some EngineOutput, sources: Int) throws {
     self.rules = rules
     self.store = store
     self.output = output
     let unretained = Unmanaged.passUnretained(output)
-    writeRow = { row in try unretained._withUnsafeGuaranteedRef { try $0.write(row) } }
+    writeRow = { row in try unretained._withUnsafeGuaranteedRef { try $0.write(parts: row) } }
     tallies = EngineCounters(
       feedbackTypes: rules.feedbackTypes.count, datasets: rules.datasets.count, sources: sources)
     eventKinds = rules.feedbackTypes.count + 3
@@ -117,6 +119,9 @@ public final class LabelEngine {
     }
     datasetLabelStart = starts
     datasetLabels = all
+    outcomeCapacity = Swift.max(rules.datasets.map(\.labels.count).max() ?? 0, 1)
+    outcomes = .allocate(capacity: outcomeCapacity)
+    outcomes.initialize(repeating: LabelOutcome(value: .null, at: nil), count: outcomeCapacity)
     store.dueOffsets = rules.datasetMaxWindow
     nextDue = try store.earliestDue() ?? .max
     nextOrphan = try store.earliestUnclaimedFeedback() ?? .max
@@ -125,6 +130,8 @@ public final class LabelEngine {
   deinit {
     payloadScratch.deallocate()
     eventCounts.deallocate()
+    outcomes.deinitialize(count: outcomeCapacity)
+    outcomes.deallocate()
   }
 
   /// Restores what a checkpoint saved.
@@ -375,8 +382,7 @@ public final class LabelEngine {
     while let due = try store.popDue(through: watermark) {
       guard let prediction = store.prediction(due.ref) else { continue }
       let feedback = store.feedback(due.ref)
-      try writeRow(
-        try makeRow(prediction: prediction, ref: due.ref, dataset: due.row.dataset, feedback: feedback, due: due.row))
+      try writeRow(prediction: prediction, ref: due.ref, dataset: due.row.dataset, feedback: feedback, due: due.row)
       tallies.rows[due.row.dataset] += 1
       if store.rowWritten(due.ref, dataset: due.row.dataset) == 0 {
         try finish(prediction, ref: due.ref, feedback: feedback)
@@ -408,9 +414,11 @@ public final class LabelEngine {
     store.finish(ref, expiresAt: prediction.time &+ 2 &* Swift.max(rules.maxWindow, 1))
   }
 
-  private func makeRow(
+  /// Hands the row of `due` to the output, by parts: the kept columns from the stored
+  /// payload (a view, no copy), the labels computed into `outcomes`.
+  private func writeRow(
     prediction: PendingPrediction, ref: KeyRef, dataset d: Int, feedback: [StoredFeedback], due: DueRow
-  ) throws -> LabeledRow {
+  ) throws {
     let payload = store.payload(ref)
     let range: Range<Int>?
     if rules.datasets.count == 1 {
@@ -425,23 +433,20 @@ public final class LabelEngine {
       }
     }
     guard let range else { throw LabelingError.corruptState("prediction \(prediction.seq) payload") }
-    // The buffer is reused: the output is done with the row (or holds a copy) when the next
-    // one is made.
-    // Filled in place (the last row, which held the array, is gone), resized only when the
-    // dataset's label count differs: emptying and appending for every row went through
-    // `replaceSubrange`, about 170 instructions a row.
+    // The output is done with the row (or holds a copy) when the next one is made.
     let first = datasetLabelStart[d]
     let count = datasetLabelStart[d + 1] - first
-    if outcomes.count != count {
-      outcomes.removeAll(keepingCapacity: true)
-      outcomes.append(contentsOf: repeatElement(LabelOutcome(value: .null, at: nil), count: count))
-    }
     for k in 0..<count {
       outcomes[k] = try outcome(label: datasetLabels[first + k], predictedAt: prediction.time, feedback: feedback)
     }
-    return LabeledRow(
-      dataset: d, joinKey: store.key(ref), predictedAt: prediction.time, finalizeAt: due.finalizeAt,
-      columnsJSON: payload[range], labels: outcomes)
+    let key = store.key(ref)
+    try payload.withUnsafeBytes { raw in
+      try writeRow(
+        RowParts(
+          dataset: d, joinKey: key, predictedAt: prediction.time, finalizeAt: due.finalizeAt,
+          columnsJSON: UnsafeRawBufferPointer(rebasing: raw[range]),
+          labels: UnsafeBufferPointer(start: outcomes, count: count)))
+    }
   }
 
   /// Computes one label from the stored feedback of a key (already in (time, seq) order).

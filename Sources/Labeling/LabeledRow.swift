@@ -69,6 +69,40 @@ public struct LabeledRow: Sendable {
   }
 }
 
+/// A final row as the engine hands it over (`EngineOutput.write(parts:)`): what a
+/// `LabeledRow` holds, by reference into the engine's memory, valid only during the call.
+/// Making a `LabeledRow` per row (its label array, its retained payload slice, and their
+/// release) cost about 300 instructions a row where the output only copies the bytes.
+public struct RowParts {
+  public var dataset: Int
+  public var joinKey: JoinKey
+  public var predictedAt: Int64
+  public var finalizeAt: Int64
+  /// As `LabeledRow.columnsJSON`.
+  public var columnsJSON: UnsafeRawBufferPointer
+  /// In the order of the dataset's labels.
+  public var labels: UnsafeBufferPointer<LabelOutcome>
+
+  public init(
+    dataset: Int, joinKey: JoinKey, predictedAt: Int64, finalizeAt: Int64, columnsJSON: UnsafeRawBufferPointer,
+    labels: UnsafeBufferPointer<LabelOutcome>
+  ) {
+    self.dataset = dataset
+    self.joinKey = joinKey
+    self.predictedAt = predictedAt
+    self.finalizeAt = finalizeAt
+    self.columnsJSON = columnsJSON
+    self.labels = labels
+  }
+
+  /// The same row as a `LabeledRow` (its bytes and labels copied).
+  public var labeledRow: LabeledRow {
+    LabeledRow(
+      dataset: dataset, joinKey: joinKey, predictedAt: predictedAt, finalizeAt: finalizeAt,
+      columnsJSON: Array(columnsJSON)[...], labels: Array(labels))
+  }
+}
+
 /// Records that change no row but are kept for inspection (`state_dir/side/`).
 public enum SideRecord: Sendable {
   /// Feedback that belongs to no prediction.
@@ -82,7 +116,14 @@ public enum SideRecord: Sendable {
 /// Receives what the engine decides, in a deterministic order.
 public protocol EngineOutput: AnyObject {
   func write(_ row: LabeledRow) throws
+  /// A row by parts, valid during the call: what the engine calls. By default, `write` of
+  /// the `LabeledRow`; an output that only copies the row's bytes takes them from the parts.
+  func write(parts: RowParts) throws
   func side(_ record: SideRecord) throws
+}
+
+extension EngineOutput {
+  public func write(parts: RowParts) throws { try write(parts.labeledRow) }
 }
 
 /// What the engine counted, for the summary and metrics.

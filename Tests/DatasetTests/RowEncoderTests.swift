@@ -87,6 +87,58 @@ import Testing
     }
   }
 
+  /// A row handed over by parts (`RowParts`, what the engine hands the pipeline) is written
+  /// to the writer thread's record as it reads back: key, time, the columns' bytes, and each
+  /// label's time and value's JSON; and `RowParts.labeledRow` is the row it was made from.
+  @Test func rowPartsRecordReadsBackAsTheRow() {
+    var rng = Random(seed: 77)
+    let buffer = ByteBuffer()
+    var rows: [LabeledRow] = []
+    for n in 0..<500 {
+      let columns: JSONValue = .array((0..<rng.below(5)).map { _ in rng.value() })
+      let key = n % 7 == 0 ? String(repeating: "k", count: 30 + rng.below(10)) : rng.text()
+      let row = LabeledRow(
+        dataset: rng.below(3), key: key, predictedAt: t0 + Int64(rng.below(1 << 30)), finalizeAt: t0 + hour,
+        columns: columns,
+        labels: (0..<rng.below(4)).map { _ in LabelOutcome(value: rng.value(), at: rng.below(2) == 0 ? nil : t0) })
+      row.columnsJSON.withUnsafeBytes { raw in
+        row.labels.withUnsafeBufferPointer { labels in
+          let parts = RowParts(
+            dataset: row.dataset, joinKey: row.joinKey, predictedAt: row.predictedAt, finalizeAt: row.finalizeAt,
+            columnsJSON: raw, labels: labels)
+          let copy = parts.labeledRow
+          #expect(copy.dataset == row.dataset && copy.key == row.key && copy.predictedAt == row.predictedAt)
+          #expect(copy.finalizeAt == row.finalizeAt && Array(copy.columnsJSON) == Array(row.columnsJSON))
+          #expect(copy.labels == row.labels)
+          RowRecord.write(parts, ageClock: Int64(n), to: buffer)
+        }
+      }
+      rows.append(row)
+    }
+    guard var p = buffer.bytes.baseAddress else {
+      Issue.record("nothing written")
+      return
+    }
+    for (n, row) in rows.enumerated() {
+      guard case .row(let view) = RowRecord.read(&p) else {
+        Issue.record("row \(n) is not a row record")
+        return
+      }
+      #expect(view.ageClock == Int64(n) && view.predictedAt == row.predictedAt)
+      #expect(String(decoding: view.key, as: UTF8.self) == row.key)
+      #expect(Array(view.columns) == Array(row.columnsJSON))
+      #expect(view.labelCount == row.labels.count)
+      var q = view.labels.baseAddress ?? p
+      for label in row.labels {
+        let (at, json) = RowView.readLabel(&q)
+        var expected: [UInt8] = []
+        label.value.write(to: &expected)
+        #expect(at == label.at && Array(json) == expected)
+      }
+    }
+    #expect(p == buffer.bytes.baseAddress! + buffer.count)
+  }
+
   /// Columns' JSON that is not compact (spaces, malformed, not an array) is split as
   /// `JSONValue.arrayElements` splits it: each element's bytes, `null` for a missing one, and
   /// every column `null` when it is not a well-formed array.
