@@ -7,8 +7,8 @@ import LogFormats
 /// pointers into the batch.
 ///
 /// Row: tag 0, age clock, predicted at, key count, columns count, label count, the key's
-/// UTF-8, the columns' JSON, then per label: whether it has a time, the time, the value's JSON
-/// count and the value's JSON (compact, as `JSONValue.write` writes it). Advance: tag 1,
+/// UTF-8, the columns' JSON, then the labels' `LabelRecords` (per label: whether it has a
+/// time, the time, the value's JSON count and the value's JSON, compact). Advance: tag 1,
 /// watermark, age clock. Publish (what the last commit sealed, `DatasetWriter.afterCommit`):
 /// tag 2. Integers in native byte order, unaligned.
 enum RowRecord {
@@ -16,7 +16,6 @@ enum RowRecord {
   static let advanceTag: UInt8 = 1
   static let publishTag: UInt8 = 2
   static let rowHeaderCount = 1 + 8 + 8 + 4 + 4 + 4
-  static let labelHeaderCount = 1 + 8 + 4
   static let advanceCount = 1 + 8 + 8
 
   enum Entry {
@@ -26,20 +25,23 @@ enum RowRecord {
   }
 
   static func write(_ row: LabeledRow, ageClock: Int64, to buffer: ByteBuffer) {
+    let labels = LabelRecords.encode(row.labels)
     row.columnsJSON.withUnsafeBytes { columns in
-      row.labels.withUnsafeBufferPointer { labels in
+      labels.withUnsafeBytes { labels in
         write(
           RowParts(
             dataset: row.dataset, joinKey: row.joinKey, predictedAt: row.predictedAt, finalizeAt: row.finalizeAt,
-            columnsJSON: columns, labels: labels), ageClock: ageClock, to: buffer)
+            columnsJSON: columns, labelCount: row.labels.count, labelRecords: labels), ageClock: ageClock, to: buffer)
       }
     }
   }
 
+  /// The row's record: its header, key and columns, then its labels' records as they are.
   static func write(_ row: RowParts, ageClock: Int64, to buffer: ByteBuffer) {
     let columns = row.columnsJSON
+    let labels = row.labelRecords
     let key = row.joinKey
-    let p = UnsafeMutableRawPointer(buffer.reserve(rowHeaderCount + key.storeCount + columns.count))
+    let p = UnsafeMutableRawPointer(buffer.reserve(rowHeaderCount + key.storeCount + columns.count + labels.count))
     p.storeBytes(of: rowTag, as: UInt8.self)
     p.storeBytes(of: ageClock, toByteOffset: 1, as: Int64.self)
     p.storeBytes(of: row.predictedAt, toByteOffset: 9, as: Int64.self)
@@ -49,54 +51,12 @@ enum RowRecord {
     q += keyCount
     p.storeBytes(of: UInt32(truncatingIfNeeded: keyCount), toByteOffset: 17, as: UInt32.self)
     p.storeBytes(of: UInt32(truncatingIfNeeded: columns.count), toByteOffset: 21, as: UInt32.self)
-    p.storeBytes(of: UInt32(truncatingIfNeeded: row.labels.count), toByteOffset: 25, as: UInt32.self)
+    p.storeBytes(of: UInt32(truncatingIfNeeded: row.labelCount), toByteOffset: 25, as: UInt32.self)
     if let base = columns.baseAddress { q.copyMemory(from: base, byteCount: columns.count) }
     q += columns.count
+    if let base = labels.baseAddress { q.copyMemory(from: base, byteCount: labels.count) }
+    q += labels.count
     buffer.commit(q.assumingMemoryBound(to: UInt8.self))
-    // Through a pointer: a label read by index was copied, and destroyed after (about 125
-    // instructions a label).
-    if let labels = row.labels.baseAddress {
-      for index in 0..<row.labels.count { write(labels + index, to: buffer) }
-    }
-  }
-
-  private static func write(_ outcome: UnsafePointer<LabelOutcome>, to buffer: ByteBuffer) {
-    let header = buffer.count
-    var p = UnsafeMutableRawPointer(buffer.reserve(labelHeaderCount))
-    let at = outcome.pointee.at
-    p.storeBytes(of: at == nil ? 0 : 1, as: UInt8.self)
-    p.storeBytes(of: at ?? 0, toByteOffset: 1, as: Int64.self)
-    buffer.commit((p + labelHeaderCount).assumingMemoryBound(to: UInt8.self))
-    switch outcome.pointee.value {
-    case .null: append("null", to: buffer)
-    case .bool(let value): append(value ? "true" : "false", to: buffer)
-    case .number(let literal): withUTF8(literal) { buffer.append($0) }
-    case .string(let text):
-      withUTF8(text) { utf8 in
-        let start = buffer.reserve(JSONValue.maxQuotedCount(utf8.count))
-        buffer.commit(JSONValue.writeString(utf8: utf8, to: start))
-      }
-    case .array, .object:
-      var json: [UInt8] = []
-      outcome.pointee.value.write(to: &json)
-      buffer.append(json)
-    }
-    p = UnsafeMutableRawPointer(buffer.base + header)
-    p.storeBytes(
-      of: UInt32(truncatingIfNeeded: buffer.count - header - labelHeaderCount), toByteOffset: 9, as: UInt32.self)
-  }
-
-  private static func append(_ literal: StaticString, to buffer: ByteBuffer) {
-    buffer.append(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
-  }
-
-  @inline(__always)
-  static func withUTF8<R>(_ text: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-    if let result = text.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
-      return result
-    }
-    var text = text
-    return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
   }
 
   static func writeAdvance(watermark: Int64, ageClock: Int64, to buffer: ByteBuffer) {
@@ -135,10 +95,7 @@ enum RowRecord {
     let key = p + rowHeaderCount
     let columns = key + keyCount
     let labels = columns + columnsCount
-    var end = labels
-    for _ in 0..<labelCount {
-      end += labelHeaderCount + Int(end.loadUnaligned(fromByteOffset: 9, as: UInt32.self))
-    }
+    let end = labels + LabelRecords.length(of: labelCount, at: labels)
     p = end
     return .row(
       RowView(
@@ -161,12 +118,7 @@ struct RowView {
   /// The label at `p` (inside `labels`): its time and value's JSON; moves `p` past it.
   @inline(__always)
   static func readLabel(_ p: inout UnsafeRawPointer) -> (at: Int64?, value: UnsafeRawBufferPointer) {
-    let hasAt = p.load(as: UInt8.self) != 0
-    let at = p.loadUnaligned(fromByteOffset: 1, as: Int64.self)
-    let count = Int(p.loadUnaligned(fromByteOffset: 9, as: UInt32.self))
-    let value = UnsafeRawBufferPointer(start: p + RowRecord.labelHeaderCount, count: count)
-    p += RowRecord.labelHeaderCount + count
-    return (hasAt ? at : nil, value)
+    LabelRecords.read(&p)
   }
 
   /// The row as a `LabeledRow` again (the CSV path, which goes through `JSONValue`s): label

@@ -64,12 +64,11 @@ final class DaemonMetrics {
   }
 
   /// Time from a prediction to the feedback that set its label, per label with feedback.
-  func recordRow(dataset: Int, predictedAt: Int64, labels: UnsafeBufferPointer<LabelOutcome>) {
-    // By index, and the delays only for a label with feedback (most rows have none): borrowing
-    // the arrays for closures retained them for every row.
-    for i in labels.indices {
-      guard let at = labels[i].at, i < rowDelays[dataset].count else { continue }
-      rowDelays[dataset][i].record(Double(at - predictedAt) / 1e9)
+  func recordRow(_ row: RowParts) {
+    // The delays only for a label with feedback (most rows have none).
+    row.forEachLabelTime { i, at in
+      guard let at, i < rowDelays[row.dataset].count else { return }
+      rowDelays[row.dataset][i].record(Double(at - row.predictedAt) / 1e9)
     }
   }
 

@@ -383,12 +383,13 @@ final class Pipeline: EngineOutput {
   // MARK: EngineOutput
 
   func write(_ row: LabeledRow) throws {
+    let labels = LabelRecords.encode(row.labels)
     try row.columnsJSON.withUnsafeBytes { columns in
-      try row.labels.withUnsafeBufferPointer { labels in
+      try labels.withUnsafeBytes { labels in
         try write(
           parts: RowParts(
             dataset: row.dataset, joinKey: row.joinKey, predictedAt: row.predictedAt, finalizeAt: row.finalizeAt,
-            columnsJSON: columns, labels: labels))
+            columnsJSON: columns, labelCount: row.labels.count, labelRecords: labels))
       }
     }
   }
@@ -398,7 +399,7 @@ final class Pipeline: EngineOutput {
   func write(parts row: RowParts) throws {
     // Unretained: `writers[d].append` retained the writer for each row.
     unretainedWriters[row.dataset]._withUnsafeGuaranteedRef { $0.append(row, ageClock: ageClock()) }
-    if recordsRowMetrics { metrics.recordRow(dataset: row.dataset, predictedAt: row.predictedAt, labels: row.labels) }
+    if recordsRowMetrics { metrics.recordRow(row) }
     if !monitors.isEmpty, !monitorsOfDataset[row.dataset].isEmpty {
       let labeled = row.labeledRow
       for m in monitorsOfDataset[row.dataset] { monitors[m].observe(labeled) }

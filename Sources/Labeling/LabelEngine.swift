@@ -43,10 +43,16 @@ public final class LabelEngine {
   private var payload: [UInt8] = []
   /// Where a prediction's payload is written before it is copied to its array.
   private var payloadScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
-  /// Each row's label outcomes, made in place: room for the most labels of any dataset
-  /// (`outcomeCapacity`), in plain memory, handed to the output as a buffer.
-  private let outcomes: UnsafeMutablePointer<LabelOutcome>
-  private let outcomeCapacity: Int
+  /// Each row's labels as `LabelRecords`, written in place (`labelBytesCapacity` bytes) and
+  /// handed to the output as a buffer.
+  private var labelBytes: UnsafeMutableRawPointer
+  private var labelBytesCapacity = 256
+  /// Each label's record when no feedback at all is stored for the key (most rows), made once:
+  /// label `l`'s at `emptyRecords[emptyRecordStart[l]..<emptyRecordStart[l + 1]]`.
+  private let emptyRecords: [UInt8]
+  private let emptyRecordStart: [Int]
+  /// Reused to encode a label whose key has feedback.
+  private var labelScratch: [UInt8] = []
   /// What `outcome` needs of each label, as plain values: reading `rules.labels[label]` copied
   /// the label's spec, retaining and releasing its name and value for every row.
   private let labelInfo: [LabelInfo]
@@ -119,9 +125,15 @@ public final class LabelEngine {
     }
     datasetLabelStart = starts
     datasetLabels = all
-    outcomeCapacity = Swift.max(rules.datasets.map(\.labels.count).max() ?? 0, 1)
-    outcomes = .allocate(capacity: outcomeCapacity)
-    outcomes.initialize(repeating: LabelOutcome(value: .null, at: nil), count: outcomeCapacity)
+    var records: [UInt8] = []
+    var recordStart = [0]
+    for info in labelInfo {
+      LabelRecords.append(info.empty, to: &records)
+      recordStart.append(records.count)
+    }
+    emptyRecords = records
+    emptyRecordStart = recordStart
+    labelBytes = .allocate(byteCount: labelBytesCapacity, alignment: 8)
     store.dueOffsets = rules.datasetMaxWindow
     nextDue = try store.earliestDue() ?? .max
     nextOrphan = try store.earliestUnclaimedFeedback() ?? .max
@@ -130,8 +142,7 @@ public final class LabelEngine {
   deinit {
     payloadScratch.deallocate()
     eventCounts.deallocate()
-    outcomes.deinitialize(count: outcomeCapacity)
-    outcomes.deallocate()
+    labelBytes.deallocate()
   }
 
   /// Restores what a checkpoint saved.
@@ -415,7 +426,7 @@ public final class LabelEngine {
   }
 
   /// Hands the row of `due` to the output, by parts: the kept columns from the stored
-  /// payload (a view, no copy), the labels computed into `outcomes`.
+  /// payload (a view, no copy), the labels encoded into `labelBytes`.
   private func writeRow(
     prediction: PendingPrediction, ref: KeyRef, dataset d: Int, feedback: [StoredFeedback], due: DueRow
   ) throws {
@@ -436,17 +447,45 @@ public final class LabelEngine {
     // The output is done with the row (or holds a copy) when the next one is made.
     let first = datasetLabelStart[d]
     let count = datasetLabelStart[d + 1] - first
+    var used = 0
     for k in 0..<count {
-      outcomes[k] = try outcome(label: datasetLabels[first + k], predictedAt: prediction.time, feedback: feedback)
+      let label = datasetLabels[first + k]
+      if feedback.isEmpty {
+        // What `outcome` gives then, encoded once.
+        emptyRecords.withUnsafeBytes { records in
+          let start = emptyRecordStart[label]
+          appendLabelBytes(UnsafeRawBufferPointer(rebasing: records[start..<emptyRecordStart[label + 1]]), at: &used)
+        }
+      } else {
+        labelScratch.removeAll(keepingCapacity: true)
+        LabelRecords.append(
+          try outcome(label: label, predictedAt: prediction.time, feedback: feedback), to: &labelScratch)
+        labelScratch.withUnsafeBytes { appendLabelBytes($0, at: &used) }
+      }
     }
     let key = store.key(ref)
+    let labels = UnsafeRawBufferPointer(start: labelBytes, count: used)
     try payload.withUnsafeBytes { raw in
       try writeRow(
         RowParts(
           dataset: d, joinKey: key, predictedAt: prediction.time, finalizeAt: due.finalizeAt,
-          columnsJSON: UnsafeRawBufferPointer(rebasing: raw[range]),
-          labels: UnsafeBufferPointer(start: outcomes, count: count)))
+          columnsJSON: UnsafeRawBufferPointer(rebasing: raw[range]), labelCount: count, labelRecords: labels))
     }
+  }
+
+  /// Copies `bytes` to `labelBytes` at `used`, growing it if needed.
+  @inline(__always)
+  private func appendLabelBytes(_ bytes: UnsafeRawBufferPointer, at used: inout Int) {
+    if used &+ bytes.count > labelBytesCapacity {
+      let capacity = Swift.max(2 &* labelBytesCapacity, used &+ bytes.count)
+      let grown = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+      grown.copyMemory(from: labelBytes, byteCount: used)
+      labelBytes.deallocate()
+      labelBytes = grown
+      labelBytesCapacity = capacity
+    }
+    if let base = bytes.baseAddress { (labelBytes + used).copyMemory(from: base, byteCount: bytes.count) }
+    used &+= bytes.count
   }
 
   /// Computes one label from the stored feedback of a key (already in (time, seq) order).

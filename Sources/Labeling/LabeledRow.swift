@@ -70,9 +70,11 @@ public struct LabeledRow: Sendable {
 }
 
 /// A final row as the engine hands it over (`EngineOutput.write(parts:)`): what a
-/// `LabeledRow` holds, by reference into the engine's memory, valid only during the call.
-/// Making a `LabeledRow` per row (its label array, its retained payload slice, and their
-/// release) cost about 300 instructions a row where the output only copies the bytes.
+/// `LabeledRow` holds, by reference into the engine's memory, valid only during the call, with
+/// its labels already encoded as `LabelRecords`. Making a `LabeledRow` per row (its label
+/// array, its retained payload slice, and their release) and encoding each label's
+/// `JSONValue` for the writer cost about 450 instructions a row where the output only copies
+/// the bytes.
 public struct RowParts {
   public var dataset: Int
   public var joinKey: JoinKey
@@ -80,26 +82,91 @@ public struct RowParts {
   public var finalizeAt: Int64
   /// As `LabeledRow.columnsJSON`.
   public var columnsJSON: UnsafeRawBufferPointer
-  /// In the order of the dataset's labels.
-  public var labels: UnsafeBufferPointer<LabelOutcome>
+  /// How many labels `labelRecords` holds, in the order of the dataset's labels.
+  public var labelCount: Int
+  /// The labels, one `LabelRecords` record each, back to back.
+  public var labelRecords: UnsafeRawBufferPointer
 
   public init(
     dataset: Int, joinKey: JoinKey, predictedAt: Int64, finalizeAt: Int64, columnsJSON: UnsafeRawBufferPointer,
-    labels: UnsafeBufferPointer<LabelOutcome>
+    labelCount: Int, labelRecords: UnsafeRawBufferPointer
   ) {
     self.dataset = dataset
     self.joinKey = joinKey
     self.predictedAt = predictedAt
     self.finalizeAt = finalizeAt
     self.columnsJSON = columnsJSON
-    self.labels = labels
+    self.labelCount = labelCount
+    self.labelRecords = labelRecords
   }
 
-  /// The same row as a `LabeledRow` (its bytes and labels copied).
+  /// Each label's time, in order.
+  @inlinable
+  public func forEachLabelTime(_ body: (Int, Int64?) -> Void) {
+    guard var p = labelRecords.baseAddress else { return }
+    for k in 0..<labelCount { body(k, LabelRecords.read(&p).at) }
+  }
+
+  /// The same row as a `LabeledRow` (its bytes copied, its labels' JSON parsed).
   public var labeledRow: LabeledRow {
-    LabeledRow(
+    var labels: [LabelOutcome] = []
+    labels.reserveCapacity(labelCount)
+    if var p = labelRecords.baseAddress {
+      for _ in 0..<labelCount {
+        let (at, json) = LabelRecords.read(&p)
+        labels.append(LabelOutcome(value: (try? JSONValue.parse(json)) ?? .null, at: at))
+      }
+    }
+    return LabeledRow(
       dataset: dataset, joinKey: joinKey, predictedAt: predictedAt, finalizeAt: finalizeAt,
-      columnsJSON: Array(columnsJSON)[...], labels: Array(labels))
+      columnsJSON: Array(columnsJSON)[...], labels: labels)
+  }
+}
+
+/// Label outcomes as bytes, as the engine hands them over and the dataset writer's records
+/// carry them. A record: 1 byte (whether it has a time), the time (Int64, native byte order,
+/// unaligned), the value's JSON length (UInt32), then the value's JSON, compact, as
+/// `JSONValue.write` writes it.
+public enum LabelRecords {
+  public static let headerCount = 1 + 8 + 4
+
+  /// `outcome`'s record, appended to `out`.
+  public static func append(_ outcome: LabelOutcome, to out: inout [UInt8]) {
+    let header = out.count
+    out.append(contentsOf: repeatElement(0, count: headerCount))
+    outcome.value.write(to: &out)
+    out.withUnsafeMutableBytes { raw in
+      let p = raw.baseAddress! + header
+      p.storeBytes(of: outcome.at == nil ? 0 : 1, as: UInt8.self)
+      p.storeBytes(of: outcome.at ?? 0, toByteOffset: 1, as: Int64.self)
+      p.storeBytes(of: UInt32(truncatingIfNeeded: raw.count - header - headerCount), toByteOffset: 9, as: UInt32.self)
+    }
+  }
+
+  /// The records of `outcomes`, back to back.
+  public static func encode(_ outcomes: some Sequence<LabelOutcome>) -> [UInt8] {
+    var out: [UInt8] = []
+    for outcome in outcomes { append(outcome, to: &out) }
+    return out
+  }
+
+  /// The record at `p`: its time and its value's JSON; moves `p` past it.
+  @inlinable @inline(__always)
+  public static func read(_ p: inout UnsafeRawPointer) -> (at: Int64?, value: UnsafeRawBufferPointer) {
+    let hasAt = p.load(as: UInt8.self) != 0
+    let at = p.loadUnaligned(fromByteOffset: 1, as: Int64.self)
+    let count = Int(p.loadUnaligned(fromByteOffset: 9, as: UInt32.self))
+    let value = UnsafeRawBufferPointer(start: p + headerCount, count: count)
+    p += headerCount + count
+    return (hasAt ? at : nil, value)
+  }
+
+  /// The length of the `count` records at `p`.
+  @inlinable
+  public static func length(of count: Int, at p: UnsafeRawPointer) -> Int {
+    var end = p
+    for _ in 0..<count { end += headerCount + Int(end.loadUnaligned(fromByteOffset: 9, as: UInt32.self)) }
+    return p.distance(to: end)
   }
 }
 

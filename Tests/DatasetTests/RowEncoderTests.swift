@@ -89,7 +89,8 @@ import Testing
 
   /// A row handed over by parts (`RowParts`, what the engine hands the pipeline) is written
   /// to the writer thread's record as it reads back: key, time, the columns' bytes, and each
-  /// label's time and value's JSON; and `RowParts.labeledRow` is the row it was made from.
+  /// label's time and value's JSON (its `LabelRecords`); and `RowParts.labeledRow` is the row
+  /// it was made from.
   @Test func rowPartsRecordReadsBackAsTheRow() {
     var rng = Random(seed: 77)
     let buffer = ByteBuffer()
@@ -101,11 +102,18 @@ import Testing
         dataset: rng.below(3), key: key, predictedAt: t0 + Int64(rng.below(1 << 30)), finalizeAt: t0 + hour,
         columns: columns,
         labels: (0..<rng.below(4)).map { _ in LabelOutcome(value: rng.value(), at: rng.below(2) == 0 ? nil : t0) })
+      let labels = LabelRecords.encode(row.labels)
       row.columnsJSON.withUnsafeBytes { raw in
-        row.labels.withUnsafeBufferPointer { labels in
+        labels.withUnsafeBytes { labels in
           let parts = RowParts(
             dataset: row.dataset, joinKey: row.joinKey, predictedAt: row.predictedAt, finalizeAt: row.finalizeAt,
-            columnsJSON: raw, labels: labels)
+            columnsJSON: raw, labelCount: row.labels.count, labelRecords: labels)
+          var times: [Int64?] = []
+          parts.forEachLabelTime { k, at in
+            #expect(k == times.count)
+            times.append(at)
+          }
+          #expect(times == row.labels.map(\.at))
           let copy = parts.labeledRow
           #expect(copy.dataset == row.dataset && copy.key == row.key && copy.predictedAt == row.predictedAt)
           #expect(copy.finalizeAt == row.finalizeAt && Array(copy.columnsJSON) == Array(row.columnsJSON))
