@@ -32,6 +32,26 @@ import Testing
     #expect(JoinKey("ab") != JoinKey("ab\u{0}"))
   }
 
+  /// A key made from bytes (read word by word, never past them) is the key of the same text
+  /// made from a `String`, for every length and at every alignment, with the bytes after it in
+  /// memory set to anything.
+  @Test func keysFromBytesOfEveryLengthAndAlignment() {
+    var rng = SplitMix64(seed: 23)
+    for length in 0...40 {
+      for offset in 0..<8 {
+        let memory = (0..<(offset + length + 8)).map { _ in UInt8(33 + rng.below(90)) }
+        let text = String(decoding: memory[offset..<(offset + length)], as: UTF8.self)
+        // The last key is written at the end of its buffer: nothing after it can be read.
+        let exact = Array(memory[offset..<(offset + length)])
+        memory.withUnsafeBytes { raw in
+          let key = JoinKey(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]))
+          #expect(key == JoinKey(text) && key.description == text, "\(length) at \(offset)")
+        }
+        exact.withUnsafeBytes { #expect(JoinKey($0) == JoinKey(text)) }
+      }
+    }
+  }
+
   /// `store(to:)` writes the key's text and stays within `storeCount` bytes, for inline keys
   /// of every length and for long ones.
   @Test func storeWritesTheTextWithinItsRoom() {
