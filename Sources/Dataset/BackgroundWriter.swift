@@ -60,14 +60,12 @@ public final class BackgroundWriter: @unchecked Sendable {
   }
 
   public func append(_ row: LabeledRow, ageClock: Int64) {
-    // Unretained: passing the `batch` property retained it for each row.
-    Unmanaged.passUnretained(batch)._withUnsafeGuaranteedRef { RowRecord.write(row, ageClock: ageClock, to: $0) }
-    entries += 1
-    if entries >= Self.batchEntries || batch.count >= Self.batchBytes { submit() }
+    row.withParts { append($0, ageClock: ageClock) }
   }
 
   /// The same row by parts (the engine's `EngineOutput.write(parts:)`).
   public func append(_ row: RowParts, ageClock: Int64) {
+    // Unretained: passing the `batch` property retained it for each row.
     Unmanaged.passUnretained(batch)._withUnsafeGuaranteedRef { RowRecord.write(row, ageClock: ageClock, to: $0) }
     entries += 1
     if entries >= Self.batchEntries || batch.count >= Self.batchBytes { submit() }

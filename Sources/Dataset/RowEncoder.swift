@@ -116,7 +116,7 @@ final class RowEncoder {
     }
     if var label = row.labels.baseAddress {
       for i in 0..<Swift.min(labelCount, row.labelCount) {
-        let (at, value) = RowView.readLabel(&label)
+        let (at, value) = LabelRecords.read(&label)
         p = put(labelBase + 2 * i, at: p)
         p = copy(value, to: p)
         p = put(labelBase + 2 * i + 1, at: p)

@@ -25,15 +25,7 @@ enum RowRecord {
   }
 
   static func write(_ row: LabeledRow, ageClock: Int64, to buffer: ByteBuffer) {
-    let labels = LabelRecords.encode(row.labels)
-    row.columnsJSON.withUnsafeBytes { columns in
-      labels.withUnsafeBytes { labels in
-        write(
-          RowParts(
-            dataset: row.dataset, joinKey: row.joinKey, predictedAt: row.predictedAt, finalizeAt: row.finalizeAt,
-            columnsJSON: columns, labelCount: row.labels.count, labelRecords: labels), ageClock: ageClock, to: buffer)
-      }
-    }
+    row.withParts { write($0, ageClock: ageClock, to: buffer) }
   }
 
   /// The row's record: its header, key and columns, then its labels' records as they are.
@@ -112,14 +104,8 @@ struct RowView {
   var key: UnsafeRawBufferPointer
   var columns: UnsafeRawBufferPointer
   var labelCount: Int
-  /// The labels' records (see `RowRecord`); read them in order with `readLabel`.
+  /// The labels' records (see `RowRecord`); read them in order with `LabelRecords.read`.
   var labels: UnsafeRawBufferPointer
-
-  /// The label at `p` (inside `labels`): its time and value's JSON; moves `p` past it.
-  @inline(__always)
-  static func readLabel(_ p: inout UnsafeRawPointer) -> (at: Int64?, value: UnsafeRawBufferPointer) {
-    LabelRecords.read(&p)
-  }
 
   /// The row as a `LabeledRow` again (the CSV path, which goes through `JSONValue`s): label
   /// values are what `RowEncoder.appendCSV` needs of them (a string's text, null, or the JSON
@@ -129,7 +115,7 @@ struct RowView {
     labels.reserveCapacity(labelCount)
     if var p = self.labels.baseAddress {
       for _ in 0..<labelCount {
-        let (at, json) = Self.readLabel(&p)
+        let (at, json) = LabelRecords.read(&p)
         let value: JSONValue
         if json.first == UInt8(ascii: "\""), case .string(let text)? = try? JSONValue.parse(json) {
           value = .string(text)

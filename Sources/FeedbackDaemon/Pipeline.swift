@@ -382,18 +382,6 @@ final class Pipeline: EngineOutput {
 
   // MARK: EngineOutput
 
-  func write(_ row: LabeledRow) throws {
-    let labels = LabelRecords.encode(row.labels)
-    try row.columnsJSON.withUnsafeBytes { columns in
-      try labels.withUnsafeBytes { labels in
-        try write(
-          parts: RowParts(
-            dataset: row.dataset, joinKey: row.joinKey, predictedAt: row.predictedAt, finalizeAt: row.finalizeAt,
-            columnsJSON: columns, labelCount: row.labels.count, labelRecords: labels))
-      }
-    }
-  }
-
   /// The engine's rows: their bytes are copied for the writer thread, and a `LabeledRow` is
   /// made only for a dataset with monitors.
   func write(parts row: RowParts) throws {

@@ -45,7 +45,7 @@ public final class LabelEngine {
   private var payloadScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
   /// Each row's labels as `LabelRecords`, written in place (`labelBytesCapacity` bytes) and
   /// handed to the output as a buffer.
-  private var labelBytes: UnsafeMutableRawPointer
+  private var labelBytes: UnsafeMutablePointer<UInt8>
   private var labelBytesCapacity = 256
   /// Each label's record when no feedback at all is stored for the key (most rows), made once:
   /// label `l`'s at `emptyRecords[emptyRecordStart[l]..<emptyRecordStart[l + 1]]`.
@@ -133,7 +133,7 @@ public final class LabelEngine {
     }
     emptyRecords = records
     emptyRecordStart = recordStart
-    labelBytes = .allocate(byteCount: labelBytesCapacity, alignment: 8)
+    labelBytes = .allocate(capacity: labelBytesCapacity)
     store.dueOffsets = rules.datasetMaxWindow
     nextDue = try store.earliestDue() ?? .max
     nextOrphan = try store.earliestUnclaimedFeedback() ?? .max
@@ -237,11 +237,7 @@ public final class LabelEngine {
     _ event: ScannedEvent, matched: Rules.EventClass? = nil, keyHash: UInt64? = nil, source: Int,
     lineHash: @autoclosure () -> UInt64
   ) throws {
-    if sourceMaxTime[source].map({ event.time > $0 }) ?? true {
-      sourceMaxTime[source] = event.time
-      try advanceWatermark()
-    }
-    seq += 1
+    try readEvent(time: event.time, source: source)
     let kinds = rules.feedbackTypes.count
     switch rules.classify(event, as: matched ?? rules.matcher.eventClass(event)) {
     case .prediction(let key):
@@ -253,8 +249,7 @@ public final class LabelEngine {
       eventCounts[source &* eventKinds &+ 1 &+ type] += 1
       try processFeedback(type: type, key: key, hash: keyHash, event: event, lineHash: lineHash())
     case .ignored:
-      tallies.ignored += 1
-      eventCounts[source &* eventKinds &+ 1 &+ kinds] += 1
+      countIgnored(source: source)
     case .missingKey:
       tallies.missingKey += 1
       eventCounts[source &* eventKinds &+ 2 &+ kinds] += 1
@@ -266,11 +261,23 @@ public final class LabelEngine {
   /// fields.
   @inline(__always)
   public func processIgnored(time: Int64, source: Int) throws {
+    try readEvent(time: time, source: source)
+    countIgnored(source: source)
+  }
+
+  /// What every event does first: its time may move the watermark (rows become final before
+  /// the event is counted), then it takes the next sequence number.
+  @inline(__always)
+  private func readEvent(time: Int64, source: Int) throws {
     if sourceMaxTime[source].map({ time > $0 }) ?? true {
       sourceMaxTime[source] = time
       try advanceWatermark()
     }
     seq += 1
+  }
+
+  @inline(__always)
+  private func countIgnored(source: Int) {
     tallies.ignored += 1
     eventCounts[source &* eventKinds &+ 1 &+ rules.feedbackTypes.count] += 1
   }
@@ -464,7 +471,7 @@ public final class LabelEngine {
       }
     }
     let key = store.key(ref)
-    let labels = UnsafeRawBufferPointer(start: labelBytes, count: used)
+    let labels = UnsafeRawBufferPointer(UnsafeBufferPointer(start: labelBytes, count: used))
     try payload.withUnsafeBytes { raw in
       try writeRow(
         RowParts(
@@ -476,15 +483,12 @@ public final class LabelEngine {
   /// Copies `bytes` to `labelBytes` at `used`, growing it if needed.
   @inline(__always)
   private func appendLabelBytes(_ bytes: UnsafeRawBufferPointer, at used: inout Int) {
-    if used &+ bytes.count > labelBytesCapacity {
-      let capacity = Swift.max(2 &* labelBytesCapacity, used &+ bytes.count)
-      let grown = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
-      grown.copyMemory(from: labelBytes, byteCount: used)
-      labelBytes.deallocate()
-      labelBytes = grown
-      labelBytesCapacity = capacity
+    while used &+ bytes.count > labelBytesCapacity {
+      OwnedBuffer.grow(&labelBytes, count: used, capacity: &labelBytesCapacity)
     }
-    if let base = bytes.baseAddress { (labelBytes + used).copyMemory(from: base, byteCount: bytes.count) }
+    if let base = bytes.baseAddress {
+      UnsafeMutableRawPointer(labelBytes + used).copyMemory(from: base, byteCount: bytes.count)
+    }
     used &+= bytes.count
   }
 

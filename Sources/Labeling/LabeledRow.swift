@@ -123,6 +123,21 @@ public struct RowParts {
   }
 }
 
+extension LabeledRow {
+  /// The row as `RowParts` (its labels encoded), valid during `body`.
+  public func withParts<R>(_ body: (RowParts) throws -> R) rethrows -> R {
+    let labels = LabelRecords.encode(self.labels)
+    return try columnsJSON.withUnsafeBytes { columns in
+      try labels.withUnsafeBytes { labels in
+        try body(
+          RowParts(
+            dataset: dataset, joinKey: joinKey, predictedAt: predictedAt, finalizeAt: finalizeAt,
+            columnsJSON: columns, labelCount: self.labels.count, labelRecords: labels))
+      }
+    }
+  }
+}
+
 /// Label outcomes as bytes, as the engine hands them over and the dataset writer's records
 /// carry them. A record: 1 byte (whether it has a time), the time (Int64, native byte order,
 /// unaligned), the value's JSON length (UInt32), then the value's JSON, compact, as
@@ -182,15 +197,9 @@ public enum SideRecord: Sendable {
 
 /// Receives what the engine decides, in a deterministic order.
 public protocol EngineOutput: AnyObject {
-  func write(_ row: LabeledRow) throws
-  /// A row by parts, valid during the call: what the engine calls. By default, `write` of
-  /// the `LabeledRow`; an output that only copies the row's bytes takes them from the parts.
+  /// A final row, valid during the call: an output that keeps it makes `parts.labeledRow`.
   func write(parts: RowParts) throws
   func side(_ record: SideRecord) throws
-}
-
-extension EngineOutput {
-  public func write(parts: RowParts) throws { try write(parts.labeledRow) }
 }
 
 /// What the engine counted, for the summary and metrics.

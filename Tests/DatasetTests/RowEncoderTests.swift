@@ -138,7 +138,7 @@ import Testing
       #expect(view.labelCount == row.labels.count)
       var q = view.labels.baseAddress ?? p
       for label in row.labels {
-        let (at, json) = RowView.readLabel(&q)
+        let (at, json) = LabelRecords.read(&q)
         var expected: [UInt8] = []
         label.value.write(to: &expected)
         #expect(at == label.at && Array(json) == expected)

@@ -17,7 +17,8 @@ func firstDifference(_ a: [String], _ b: [String]) -> String? {
 
 final class Recorder: EngineOutput {
   var log: [String] = []
-  func write(_ row: LabeledRow) {
+  func write(parts: RowParts) {
+    let row = parts.labeledRow
     log.append(
       "row \(row.dataset) \(row.key) \(row.predictedAt) \(row.columns.jsonText) \(row.labels.map { "\($0.value.jsonText)@\($0.at ?? -1)" })"
     )

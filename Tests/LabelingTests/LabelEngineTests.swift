@@ -6,7 +6,7 @@ import Testing
 final class Recorder: EngineOutput {
   var rows: [LabeledRow] = []
   var side: [SideRecord] = []
-  func write(_ row: LabeledRow) { rows.append(row) }
+  func write(parts: RowParts) { rows.append(parts.labeledRow) }
   func side(_ record: SideRecord) { side.append(record) }
 }
 

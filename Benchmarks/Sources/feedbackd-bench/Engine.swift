@@ -234,9 +234,16 @@ struct EngineRun {
 final class CountingOutput: EngineOutput {
   var rows = 0
   var positive = 0
-  func write(_ row: LabeledRow) throws {
+  func write(parts row: RowParts) throws {
     rows += 1
-    if let first = row.labels.first, case .number(let n) = first.value, n != "0" { positive += 1 }
+    // The first label's JSON: a number other than 0.
+    guard row.labelCount > 0, var p = row.labelRecords.baseAddress else { return }
+    let json = LabelRecords.read(&p).value
+    if let first = json.first, first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first),
+      !(json.count == 1 && first == UInt8(ascii: "0"))
+    {
+      positive += 1
+    }
   }
   func side(_ record: SideRecord) throws {}
 }
