@@ -15,13 +15,19 @@ public struct FileSystemError: Error, Sendable, CustomStringConvertible {
 
 /// Thin, throwing wrappers over the POSIX calls durability depends on.
 public enum FileSystem {
+  /// `mkdir -p`: the directory itself first, its parents only when it has none. A writer
+  /// makes the directory of every segment it opens, and the directory is there almost always:
+  /// one `mkdir` then, not one per component of the path (seven on the benchmark, 27 µs each).
   public static func makeDirectories(_ path: String) throws {
-    var current = path.hasPrefix("/") ? "" : "."
-    for part in path.split(separator: "/") {
-      current += "/" + part
-      if mkdir(current, 0o755) != 0 && errno != EEXIST {
-        throw FileSystemError(path: current, operation: "mkdir", code: errno)
-      }
+    if path.isEmpty || mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+    // A parent missing, or one that is not a directory: made (or named in the error) first.
+    guard errno == ENOENT || errno == ENOTDIR else {
+      throw FileSystemError(path: path, operation: "mkdir", code: errno)
+    }
+    let parent = directory(of: path)
+    if parent != path && parent != "." && parent != "/" { try makeDirectories(parent) }
+    if mkdir(path, 0o755) != 0 && errno != EEXIST {
+      throw FileSystemError(path: path, operation: "mkdir", code: errno)
     }
   }
 

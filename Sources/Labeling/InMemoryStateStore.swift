@@ -27,7 +27,10 @@ public final class InMemoryStateStore: StateStore {
     }
   }
 
-  public func payload(_ ref: KeyRef) -> [UInt8] { predictions[ref.index]?.payload ?? [] }
+  public func payloadBytes(_ ref: KeyRef) -> UnsafeRawBufferPointer {
+    // The stored prediction's array: its storage stays where it is until the prediction changes.
+    predictions[ref.index]?.payload.withUnsafeBytes { $0 } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+  }
 
   public func setPrediction(_ ref: KeyRef, seq: Int64, time: Int64, payload: consuming [UInt8], datasets: UInt64) {
     if let old = predictions[ref.index] {

@@ -437,7 +437,8 @@ public final class LabelEngine {
   private func writeRow(
     prediction: PendingPrediction, ref: KeyRef, dataset d: Int, feedback: [StoredFeedback], due: DueRow
   ) throws {
-    let payload = store.payload(ref)
+    // Valid until the store changes: the row is handed over before it does.
+    let payload = store.payloadBytes(ref)
     let range: Range<Int>?
     if rules.datasets.count == 1 {
       // `[columns]`: the one element needs no parse.
@@ -445,10 +446,8 @@ public final class LabelEngine {
         payload.count >= 3 && payload.first == UInt8(ascii: "[") && payload.last == UInt8(ascii: "]")
         ? 1..<payload.count - 1 : nil
     } else {
-      range = payload.withUnsafeBytes { raw in
-        guard JSONValue.arrayElements(raw, into: &elementRanges), d < elementRanges.count else { return nil }
-        return elementRanges[d]
-      }
+      range =
+        JSONValue.arrayElements(payload, into: &elementRanges) && d < elementRanges.count ? elementRanges[d] : nil
     }
     guard let range else { throw LabelingError.corruptState("prediction \(prediction.seq) payload") }
     // The output is done with the row (or holds a copy) when the next one is made.
@@ -472,12 +471,10 @@ public final class LabelEngine {
     }
     let key = store.key(ref)
     let labels = UnsafeRawBufferPointer(UnsafeBufferPointer(start: labelBytes, count: used))
-    try payload.withUnsafeBytes { raw in
-      try writeRow(
-        RowParts(
-          dataset: d, joinKey: key, predictedAt: prediction.time, finalizeAt: due.finalizeAt,
-          columnsJSON: UnsafeRawBufferPointer(rebasing: raw[range]), labelCount: count, labelRecords: labels))
-    }
+    try writeRow(
+      RowParts(
+        dataset: d, joinKey: key, predictedAt: prediction.time, finalizeAt: due.finalizeAt,
+        columnsJSON: UnsafeRawBufferPointer(rebasing: payload[range]), labelCount: count, labelRecords: labels))
   }
 
   /// Copies `bytes` to `labelBytes` at `used`, growing it if needed.

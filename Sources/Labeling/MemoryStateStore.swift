@@ -535,7 +535,10 @@ public final class MemoryStateStore: StateStore {
       seq: entries[i].seq, time: entries[i].time, datasets: entries[i].datasets, pending: entries[i].pending)
   }
 
-  public func payload(_ ref: KeyRef) -> [UInt8] { entries[Int(ref.index)].payload }
+  @inline(__always) public func payloadBytes(_ ref: KeyRef) -> UnsafeRawBufferPointer {
+    // The array is the entry's: its storage stays where it is until the entry changes.
+    entries[Int(ref.index)].payload.withUnsafeBytes { $0 }
+  }
 
   /// Retired payload arrays, for new payloads of the same length to be copied into:
   /// `poolDepth` places per length up to `poolLengths - 1`. A finished prediction's payload

@@ -146,8 +146,10 @@ public protocol StateStore: AnyObject {
 
   func prediction(_ ref: KeyRef) -> PendingPrediction?
   /// The pending prediction's payload: compact JSON, an array holding per dataset its kept
-  /// columns (or the whole object).
-  func payload(_ ref: KeyRef) -> [UInt8]
+  /// columns (or the whole object). A view of the store's own bytes, valid until the store is
+  /// next changed: handing out the array retained and released it, two atomic operations a
+  /// row, each waiting for the loads before it (the engine's row loop runs on cache misses).
+  func payloadBytes(_ ref: KeyRef) -> UnsafeRawBufferPointer
   /// A payload array holding `bytes`, for `setPrediction` (a store may hand out the storage
   /// of payloads it retired).
   func payloadArray(copying bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]

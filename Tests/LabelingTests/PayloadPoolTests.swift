@@ -10,9 +10,7 @@ import Testing
     return ref
   }
 
-  private func storage(_ array: [UInt8]) -> UnsafeRawPointer? {
-    array.withUnsafeBytes { $0.baseAddress }
-  }
+  private func storage(_ view: UnsafeRawBufferPointer) -> UnsafeRawPointer? { view.baseAddress }
 
   /// A finished prediction's payload storage holds the next payload of about its size, and
   /// the bytes are the new payload's alone; a payload of another length gets other storage.
@@ -20,17 +18,17 @@ import Testing
     let store = MemoryStateStore()
     store.dueOffsets = [10]
     let first = try predict(store, key: "k1", seq: 1, payload: #"["ranker-v4",0.0169,"books","tablet"]"#)
-    let address = storage(store.payload(first))
+    let address = storage(store.payloadBytes(first))
     store.finish(first, expiresAt: 100)
-    #expect(store.payload(first).isEmpty)
+    #expect(store.payloadBytes(first).isEmpty)
     let second = try predict(store, key: "k2", seq: 2, payload: #"["ranker-v5",0.9999,"games","laptop"]"#)
-    #expect(store.payload(second) == Array(#"["ranker-v5",0.9999,"games","laptop"]"#.utf8))
-    #expect(storage(store.payload(second)) == address, "the retired storage, reused")
+    #expect(Array(store.payloadBytes(second)) == Array(#"["ranker-v5",0.9999,"games","laptop"]"#.utf8))
+    #expect(storage(store.payloadBytes(second)) == address, "the retired storage, reused")
     store.finish(second, expiresAt: 100)
     let long = String(repeating: "x", count: 200)
     let third = try predict(store, key: "k3", seq: 3, payload: #"[""# + long + #""]"#)
-    #expect(store.payload(third) == Array((#"[""# + long + #""]"#).utf8))
-    #expect(storage(store.payload(third)) != address, "a payload of another length")
+    #expect(Array(store.payloadBytes(third)) == Array((#"[""# + long + #""]"#).utf8))
+    #expect(storage(store.payloadBytes(third)) != address, "a payload of another length")
   }
 
   /// A payload retired while something still holds its array (a journal taken before the
@@ -44,7 +42,7 @@ import Testing
     #expect(journal.predictions.map(\.payload) == [Array(text.utf8)])
     store.finish(first, expiresAt: 100)
     let second = try predict(store, key: "k2", seq: 2, payload: #"["ranker-v9",0.75,"games","phones"]"#)
-    #expect(store.payload(second) == Array(#"["ranker-v9",0.75,"games","phones"]"#.utf8))
+    #expect(Array(store.payloadBytes(second)) == Array(#"["ranker-v9",0.75,"games","phones"]"#.utf8))
     #expect(journal.predictions.map(\.payload) == [Array(text.utf8)], "the journal's payload changed")
   }
 }
