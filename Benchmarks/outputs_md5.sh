@@ -1,0 +1,24 @@
+#!/bin/bash
+# The md5 of what a replay of the benchmark job writes: the dataset's rows, the reject log and
+# the side logs (orphans, late). Two builds that print the same three sums wrote the same bytes.
+#
+#   bash Benchmarks/outputs_md5.sh [BINARY] [CORPUS_DIR]
+#
+# BINARY defaults to .build/release/feedbackd, CORPUS_DIR to .build/bench-corpus (made by
+# `feedbackd-bench corpus`). Deletes CORPUS_DIR/out and CORPUS_DIR/state first: do not run it
+# alongside another benchmark script, which uses the same directories.
+set -euo pipefail
+binary=${1:-.build/release/feedbackd}
+corpus=${2:-.build/bench-corpus}
+[ -f "$corpus/bench.yaml" ] || { echo "outputs_md5.sh: no $corpus/bench.yaml; run feedbackd-bench corpus first" >&2; exit 2; }
+rm -rf "$corpus/out" "$corpus/state"
+"$binary" replay --config "$corpus/bench.yaml" --flush >/dev/null
+# The files under a directory (those named like $2), concatenated in path order, summed.
+sum() {
+  if [ -d "$1" ]; then
+    (cd "$1" && find . -type f -name "$2" | LC_ALL=C sort | xargs -r cat | md5sum | cut -c1-32)
+  else
+    echo none
+  fi
+}
+echo "out $(sum "$corpus/out" '*.jsonl*') rejects $(sum "$corpus/state/rejects" '*') side $(sum "$corpus/state/side" '*')"
