@@ -119,7 +119,7 @@ public final class LiveRunner: Sendable {
         SourceFeed(index: $0, pipeline: pipeline, live: true, rotateWait: rotateWait)
       }
       var lastData = Array(repeating: LiveRunner.wallNow(), count: feeds.count)
-      var watcher = DirectoryWatcher(patterns: feeds.flatMap { $0.tailer.patterns })
+      var watcher = Self.watch(feeds)
       // The first commit comes at the first round: rows are written on the writers' threads,
       // and a write that still fails after a restart must surface (at the commit) before the
       // watchdog is fed.
@@ -140,7 +140,13 @@ public final class LiveRunner: Sendable {
           let r = $0.reload; $0.reload = false; return r
         }) {
           feeds = reloadSources(pipeline: pipeline, feeds: feeds, rotateWait: rotateWait)
-          watcher = DirectoryWatcher(patterns: feeds.flatMap { $0.tailer.patterns })
+          watcher = Self.watch(feeds)
+        }
+        // What the directories reported since the last round (without waiting): a listing is
+        // made again only when a name changed (or after `relistInterval`).
+        watcher.wait(timeoutMilliseconds: 0)
+        if watcher.takeNamesChanged() {
+          for feed in feeds { feed.tailer.namesMayHaveChanged() }
         }
         let now = LiveRunner.wallNow()
         let lines = try pollOnce(pipeline: pipeline, feeds: feeds, lastData: &lastData, now: now)
@@ -181,6 +187,14 @@ public final class LiveRunner: Sendable {
       publishHealth(pipeline)
       logger.notice("stopped", metadata: ["status": "\(statusLine(pipeline))"])
     }
+  }
+
+  /// Watches the sources' directories; their tailers then reuse a listing until the watcher
+  /// reports a name change (`SourceTailer.reusesListing`).
+  private static func watch(_ feeds: [SourceFeed]) -> DirectoryWatcher {
+    let watcher = DirectoryWatcher(patterns: feeds.flatMap { $0.tailer.patterns })
+    for feed in feeds { feed.tailer.reusesListing = true }
+    return watcher
   }
 
   /// Reads from every source once (the one furthest behind in event time first) and lets

@@ -98,23 +98,55 @@ struct RotatingLog {
   /// file was truncated and written again under the read-ahead thread.
   @Test(arguments: [0, 1, 2, 3], [false, true])
   func everyRotationStyleYieldsEachLineOnceInOrder(rotationsPerPoll: Int, scanAhead: Bool) throws {
+    try Self.rotateAndTail(rotationsPerPoll: rotationsPerPoll, scanAhead: scanAhead, reuseListing: false)
+  }
+
+  /// The same, with the listing reused until inotify reports a name change, as the live
+  /// daemon does (`reusesListing`; the clock moves a nanosecond a poll, so only the hints and
+  /// the tailer's own checks make it list again). Without rotations it lists about once.
+  @Test(arguments: [0, 1, 2, 3])
+  func everyRotationStyleYieldsEachLineOnceInOrderWithAReusedListing(rotationsPerPoll: Int) throws {
+    let (polls, discoveries) = try Self.rotateAndTail(
+      rotationsPerPoll: rotationsPerPoll, scanAhead: false, reuseListing: true)
+    if rotationsPerPoll == 0 {
+      #expect(discoveries <= 3, "\(discoveries) listings for \(polls) polls")
+    } else {
+      #expect(discoveries < polls, "\(discoveries) listings for \(polls) polls")
+    }
+  }
+
+  /// Writes 24 rounds of 40 lines with `rotationsPerPoll` rotations between polls, tails them,
+  /// and checks every line came out once, in order. Returns the polls made and the listings.
+  @discardableResult
+  static func rotateAndTail(rotationsPerPoll: Int, scanAhead: Bool, reuseListing: Bool) throws -> (Int, Int) {
     var log = try RotatingLog()
     let delegate = RecordingDelegate()
     let tailer = SourceTailer(
       patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: true, rotateWait: 0, delegate: delegate,
       scanner: scanAhead ? CopyScanner() : nil)
     if scanAhead { tailer.readAheadBacklog = 0 }
+    let watcher = reuseListing ? DirectoryWatcher(patterns: tailer.patterns) : nil
+    tailer.reusesListing = reuseListing
     var clock: Int64 = 1
+    var polls = 0
+    func poll(_ budget: Int) throws -> Int {
+      if let watcher {
+        watcher.wait(timeoutMilliseconds: 0)
+        if watcher.takeNamesChanged() { tailer.namesMayHaveChanged() }
+      }
+      polls += 1
+      return try tailer.poll(budget: budget, now: clock)
+    }
     for round in 0..<24 {
       log.write(40)
       for k in 0..<rotationsPerPoll {
         try log.rotate(Self.styles[(round + k) % Self.styles.count])
         log.write(40)
       }
-      while try tailer.poll(budget: 37, now: clock) > 0 { clock += 1 }
+      while try poll(37) > 0 { clock += 1 }
       clock += 1
     }
-    while try tailer.poll(budget: 1000, now: clock) > 0 { clock += 1 }
+    while try poll(1000) > 0 { clock += 1 }
     let expected = (0..<log.next).map { "line \($0) \(String(repeating: "x", count: $0 % 7))" }
     #expect(delegate.lines.count == expected.count, "\(delegate.events.suffix(20))")
     let firstBad = zip(delegate.lines, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
@@ -124,6 +156,41 @@ struct RotatingLog {
     )
     #expect(delegate.scannedWrong == 0)
     if scanAhead { #expect(delegate.scannedAhead > 0) }
+    return (polls, tailer.discoveries)
+  }
+
+  /// A reused listing is made again when the owner says names may have changed, or once it is
+  /// `relistInterval` old; until then a new file is not seen (only latency: the file it
+  /// rotated from is still read through its descriptor).
+  @Test func aReusedListingIsMadeAgainOnAHintOrWhenOld() throws {
+    var log = try RotatingLog()
+    let delegate = RecordingDelegate()
+    let tailer = SourceTailer(
+      patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: true, rotateWait: 0, delegate: delegate)
+    tailer.reusesListing = true
+    tailer.relistInterval = 1_000
+    log.write(10)
+    while try tailer.poll(budget: 100, now: 10) > 0 {}
+    log.write(10)
+    while try tailer.poll(budget: 100, now: 20) > 0 {}
+    #expect(delegate.lines.count == 20)
+    #expect(tailer.discoveries == 1)
+    try log.rotate("rename")
+    log.write(5)
+    while try tailer.poll(budget: 100, now: 30) > 0 {}
+    #expect(delegate.lines.count == 20, "the new live file is not listed yet")
+    tailer.namesMayHaveChanged()
+    while try tailer.poll(budget: 100, now: 40) > 0 {}
+    #expect(delegate.lines.count == 25)
+    #expect(tailer.discoveries == 2)
+    try log.rotate("rename")
+    log.write(5)
+    while try tailer.poll(budget: 100, now: 500) > 0 {}
+    #expect(delegate.lines.count == 25)
+    while try tailer.poll(budget: 100, now: 1_100) > 0 {}
+    #expect(delegate.lines.count == 30, "listed again: the listing was older than relistInterval")
+    #expect(tailer.discoveries == 3)
+    #expect(delegate.lines == (0..<30).map { "line \($0) \(String(repeating: "x", count: $0 % 7))" })
   }
 
   /// A log of two files, app.log.1 (1000 lines) and app.log (`newer` lines), and a replay's
@@ -220,6 +287,37 @@ struct RotatingLog {
     try Data("x\n".utf8).write(to: URL(fileURLWithPath: dir + "/app.log"))
     #expect(watcher.wait(timeoutMilliseconds: 2000))
     #expect(!watcher.wait(timeoutMilliseconds: 50))
+  }
+
+  /// A file's growth is not a name change; a file created, renamed or deleted is. A watcher
+  /// that cannot see every directory by name always says names may have changed.
+  @Test func tellsNameChangesFromWrites() throws {
+    let dir = try tempDir()
+    try Data("x\n".utf8).write(to: URL(fileURLWithPath: dir + "/app.log"))
+    let watcher = DirectoryWatcher(patterns: [dir + "/app.log*"])
+    #expect(watcher.takeNamesChanged(), "at first")
+    #expect(!watcher.takeNamesChanged())
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/app.log"))
+    handle.seekToEndOfFile()
+    handle.write(Data("y\n".utf8))
+    #expect(watcher.wait(timeoutMilliseconds: 2000))
+    #expect(!watcher.takeNamesChanged(), "a write")
+    try FileManager.default.moveItem(atPath: dir + "/app.log", toPath: dir + "/app.log.1")
+    #expect(watcher.wait(timeoutMilliseconds: 2000))
+    #expect(watcher.takeNamesChanged(), "a rename")
+    #expect(!watcher.takeNamesChanged())
+    _ = FileManager.default.createFile(atPath: dir + "/app.log", contents: nil)
+    #expect(watcher.wait(timeoutMilliseconds: 2000))
+    #expect(watcher.takeNamesChanged(), "a new file")
+    try FileManager.default.removeItem(atPath: dir + "/app.log.1")
+    #expect(watcher.wait(timeoutMilliseconds: 2000))
+    #expect(watcher.takeNamesChanged(), "a deletion")
+    try handle.close()
+
+    let missing = DirectoryWatcher(patterns: [dir + "/app.log*", "/nonexistent-\(UUID().uuidString)/app.log*"])
+    #expect(missing.takeNamesChanged() && missing.takeNamesChanged())
+    let globbed = DirectoryWatcher(patterns: [dir.dropLast() + "*/app.log*"])
+    #expect(globbed.takeNamesChanged() && globbed.takeNamesChanged())
   }
 
   @Test func missingDirectoriesAreNotWatchedButWaitingStillWorks() {
