@@ -90,10 +90,12 @@ public final class SourceTailer {
   /// Fingerprints of files not open, by (device, inode, size, mtime): gzip heads are not
   /// inflated again on every poll.
   private var fingerprintCache: [FileStat: Fingerprint] = [:]
-  /// Replay only: the last poll's discovery, when that poll took its whole budget (see `poll`).
-  /// Listing the globs and identifying the files on every poll of 4096 lines was 3% of the
-  /// pipeline thread in the benchmark replay.
-  private var reusableDiscovery: Discovery?
+  /// A discovery the next poll may read from instead of listing again, without descriptors
+  /// (see `poll`), and when it was made. Replay: the last poll's, when that poll took its whole
+  /// budget (listing and identifying on every poll of 4096 lines was 3% of the pipeline
+  /// thread in the benchmark replay). Live, with `reusesListing`: the last one made, until
+  /// names may have changed.
+  private var reusableDiscovery: (discovery: Discovery, at: Int64)?
   /// How many times the files were listed and identified (tests).
   public private(set) var discoveries = 0
 
@@ -106,15 +108,13 @@ public final class SourceTailer {
   /// Live, with `reusesListing`: the longest a listing is reused without a hint (inotify
   /// misses changes on some file systems, and directories created later are not watched).
   public var relistInterval: Int64 = 1_000_000_000
-  /// Live: the last discovery (without descriptors) and when it was made.
-  private var liveDiscovery: (discovery: Discovery, at: Int64)?
   /// Set when reading from a discovery met a file that could not be opened as identified, or
   /// an older file that holds back everything newer: the next poll lists again.
   private var discoveryWentStale = false
 
   /// A file in the source's directories may have been created, renamed or deleted: the next
   /// poll lists the files again (with `reusesListing`; without, every poll does).
-  public func namesMayHaveChanged() { liveDiscovery = nil }
+  public func namesMayHaveChanged() { if live { reusableDiscovery = nil } }
 
   public init(
     patterns: [String], maxLineBytes: Int, live: Bool, rotateWait: Int64 = 5_000_000_000,
@@ -149,31 +149,24 @@ public final class SourceTailer {
         delegate.note(.truncated(path: file.path, fingerprint: fingerprint, at: stat.size))
         open[fingerprint] = nil
         // Its copy is a file the listing has not seen.
-        liveDiscovery = nil
+        reusableDiscovery = nil
       }
     }
     // Replay: a poll that took its whole budget stopped inside a file, and the next one reads
     // on in it with the same discovery; no new listing is needed for that. Coming up short
     // (a file ended, or is blocked), it lists the files again, so none that appeared meanwhile
-    // is missed before the source reports nothing left.
+    // is missed before the source reports nothing left. Live: the discovery holds while no
+    // hint came, it is younger than `relistInterval`, and reading from it met nothing stale.
     var handed = 0
-    if live, let cached = liveDiscovery {
-      liveDiscovery = nil
-      if reusesListing && cached.at <= now && now - cached.at < relistInterval {
-        discoveryWentStale = false
-        handed = try readFiles(budget: budget, now: now, discovered: cached.discovery)
-        if !discoveryWentStale {
-          liveDiscovery = cached
-          return handed
-        }
-      }
-    }
     if let cached = reusableDiscovery {
       reusableDiscovery = nil
-      handed = try readFiles(budget: budget, now: now, discovered: cached)
-      if handed >= budget {
-        reusableDiscovery = cached
-        return handed
+      if !live || (cached.at <= now && now - cached.at < relistInterval) {
+        discoveryWentStale = false
+        handed = try readFiles(budget: budget, now: now, discovered: cached.discovery)
+        if live ? !discoveryWentStale : handed >= budget {
+          reusableDiscovery = cached
+          return handed
+        }
       }
     }
     // A rotation can shift names while the directory is being listed: a file seen as
@@ -190,20 +183,13 @@ public final class SourceTailer {
     if fingerprintCache.count > 4096 { fingerprintCache = [:] }
     discoveryWentStale = false
     handed += try readFiles(budget: budget - handed, now: now, discovered: discovered)
-    if live && reusesListing && !discoveryWentStale {
-      // Without descriptors, like the replay's below: a file not opened yet is opened again by
-      // path, and checked to be the one identified.
-      var reusable = discovered
-      for i in reusable.work.indices { reusable.work[i].1?.reader = nil }
-      liveDiscovery = (reusable, now)
-    }
-    if !live && handed >= budget {
+    if live ? reusesListing && !discoveryWentStale : handed >= budget {
       // Without the descriptors identification opened: a reader kept here would outlive its
       // file's reading, read-ahead buffers and all (20 MB more peak RSS in the benchmark). A
       // file not opened yet is opened again by path, and checked to be the one identified.
       var reusable = discovered
       for i in reusable.work.indices { reusable.work[i].1?.reader = nil }
-      reusableDiscovery = reusable
+      reusableDiscovery = (reusable, now)
     }
     return handed
   }

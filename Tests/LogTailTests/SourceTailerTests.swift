@@ -169,27 +169,24 @@ struct RotatingLog {
       patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: true, rotateWait: 0, delegate: delegate)
     tailer.reusesListing = true
     tailer.relistInterval = 1_000
+    /// Polls at `now` until nothing is left; the lines and listings so far.
+    func drain(at now: Int64) throws -> (lines: Int, listings: Int) {
+      while try tailer.poll(budget: 100, now: now) > 0 {}
+      return (delegate.lines.count, tailer.discoveries)
+    }
     log.write(10)
-    while try tailer.poll(budget: 100, now: 10) > 0 {}
+    #expect(try drain(at: 10) == (10, 1))
     log.write(10)
-    while try tailer.poll(budget: 100, now: 20) > 0 {}
-    #expect(delegate.lines.count == 20)
-    #expect(tailer.discoveries == 1)
+    #expect(try drain(at: 20) == (20, 1))
     try log.rotate("rename")
     log.write(5)
-    while try tailer.poll(budget: 100, now: 30) > 0 {}
-    #expect(delegate.lines.count == 20, "the new live file is not listed yet")
+    #expect(try drain(at: 30) == (20, 1), "the new live file is not listed yet")
     tailer.namesMayHaveChanged()
-    while try tailer.poll(budget: 100, now: 40) > 0 {}
-    #expect(delegate.lines.count == 25)
-    #expect(tailer.discoveries == 2)
+    #expect(try drain(at: 40) == (25, 2))
     try log.rotate("rename")
     log.write(5)
-    while try tailer.poll(budget: 100, now: 500) > 0 {}
-    #expect(delegate.lines.count == 25)
-    while try tailer.poll(budget: 100, now: 1_100) > 0 {}
-    #expect(delegate.lines.count == 30, "listed again: the listing was older than relistInterval")
-    #expect(tailer.discoveries == 3)
+    #expect(try drain(at: 500) == (25, 2))
+    #expect(try drain(at: 1_100) == (30, 3), "listed again: the listing was older than relistInterval")
     #expect(delegate.lines == (0..<30).map { "line \($0) \(String(repeating: "x", count: $0 % 7))" })
   }
 
