@@ -840,7 +840,7 @@ public final class MemoryStateStore: StateStore {
   private func retire(_ index: Int32) {
     let e = entries[Int(index)]
     if e.coldSeq != 0 {
-      retired.deletedPredictions.append(e.coldSeq)
+      retired.deletedPredictions.append(DeletedPrediction(seq: e.coldSeq, key: e.key))
       retiredSeqs.insert(e.coldSeq)
     }
     retired.deletedFeedback += e.coldFeedback
@@ -868,7 +868,9 @@ public final class MemoryStateStore: StateStore {
       e.dirty = false
       let wasCold = e.isCold
       // Due rows are not written: the cold tier derives them from the pending bits.
-      if e.coldSeq != 0 && e.coldSeq != e.seq { journal.deletedPredictions.append(e.coldSeq) }
+      if e.coldSeq != 0 && e.coldSeq != e.seq {
+        journal.deletedPredictions.append(DeletedPrediction(seq: e.coldSeq, key: e.key))
+      }
       if e.seq != 0 {
         if e.coldSeq != e.seq {
           journal.predictions.append(
@@ -1144,6 +1146,17 @@ public struct FinishedKey: Sendable, Equatable {
   }
 }
 
+/// A prediction the cold tier holds that goes, with its key: the cold tier finds the key's
+/// index entry from it without reading the row back.
+public struct DeletedPrediction: Sendable, Equatable {
+  public var seq: Int64
+  public var key: JoinKey
+  public init(seq: Int64, key: JoinKey) {
+    self.seq = seq
+    self.key = key
+  }
+}
+
 public struct PendingUpdate: Sendable, Equatable {
   public var seq: Int64
   public var pending: UInt64
@@ -1152,7 +1165,7 @@ public struct PendingUpdate: Sendable, Equatable {
 /// What changed since the last checkpoint, as writes to apply in this order: deletions, then
 /// insertions (a key's old prediction must be gone before its replacement is inserted).
 public struct StateJournal: Sendable {
-  public var deletedPredictions: [Int64] = []
+  public var deletedPredictions: [DeletedPrediction] = []
   public var predictions: [StoredPrediction] = []
   public var pendingUpdates: [PendingUpdate] = []
   public var deletedFeedback: [Int64] = []

@@ -310,6 +310,64 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
     }
   }
 
+  /// A checkpoint writes its rows in batches (`SQLiteStateStore.batchRows` a statement) and
+  /// the rest one by one: around the batch size, every row is stored with its own values
+  /// (a value bound to the wrong row's parameter would show here), and deletes take exactly
+  /// the rows named.
+  @Test(arguments: [SQLiteStateStore.batchRows - 1, SQLiteStateStore.batchRows, 2 * SQLiteStateStore.batchRows + 3])
+  func writesAndDeletesRowsInBatchesAndOneByOne(count: Int) throws {
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      let store = SQLiteStateStore(db: db)
+      let n = Int64(count)
+      func prediction(_ i: Int64) -> StoredPrediction {
+        StoredPrediction(
+          seq: i, key: "p\(i)", time: 1000 + 7 * i, payload: i % 3 == 0 ? [] : [UInt8(i & 0xff), 1, 2],
+          datasets: UInt64(i % 4 + 1), pending: UInt64(i % 2 + 1))
+      }
+      func feedback(_ i: Int64) -> StoredFeedback {
+        StoredFeedback(
+          seq: n + i, key: "f\(i)", type: Int(i % 2), time: 5000 + i, lineHash: UInt64(i) &* 0x9E37_79B9,
+          dedupe: i % 2 == 0 ? "\"o\(i)\"" : nil, fields: [UInt8(i & 0xff)])
+      }
+      func finished(_ i: Int64) -> FinishedKey { FinishedKey(key: "d\(i)", time: 9000 + i, expiresAt: 20_000 + 3 * i) }
+      var journal = StateJournal()
+      // Out of seq order: the store sorts them.
+      journal.predictions = (1...n).reversed().map(prediction)
+      journal.feedback = (1...n).map(feedback)
+      journal.finished = (1...n).map(finished)
+      try store.apply(journal)
+      for i in 1...n {
+        #expect(try store.prediction(key: "p\(i)") == prediction(i))
+        #expect(try store.prediction(seq: i) == prediction(i))
+        #expect(try store.feedback(key: "f\(i)") == [feedback(i)])
+        let f = try store.finished(key: "d\(i)")
+        #expect(f?.time == 9000 + i && f?.expiresAt == 20_000 + 3 * i)
+      }
+      #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM prediction_keys") == count)
+      #expect(
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback WHERE key_hash = 0") == 0,
+        "every feedback row has its key's hash")
+
+      // Every odd prediction goes (by seq, with its key's index entry), every feedback row
+      // but the first, and the finished keys after the first two.
+      var deletes = StateJournal()
+      let odd = stride(from: 1, through: n, by: 2).map { $0 }
+      deletes.deletedPredictions = odd.map { DeletedPrediction(seq: $0, key: JoinKey("p\($0)")) }
+      deletes.deletedFeedback = (2...n).map { n + $0 }
+      deletes.deletedFinished = (3...n).map { "d\($0)" }
+      try store.apply(deletes)
+      for i in 1...n {
+        #expect(try store.prediction(key: "p\(i)") == (i % 2 == 1 ? nil : prediction(i)))
+        #expect(try store.feedback(key: "f\(i)") == (i == 1 ? [feedback(i)] : []))
+        #expect((try store.finished(key: "d\(i)") != nil) == (i <= 2))
+      }
+      #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM prediction_keys") == count - odd.count)
+      #expect(try store.pendingPredictionCount() == count - odd.count)
+    }
+  }
+
   /// Checkpoints written to SQLite and loaded by a new engine (a restart after every
   /// checkpoint) continue exactly as one uninterrupted engine.
   @Test(arguments: [5, 6] as [UInt64])
@@ -510,7 +568,9 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
       #expect(try store.dueRows(after: .beforeAll, through: .max, limit: 10, offsets: [0]).map(\.row.seq) == [8, 7])
       // k7's prediction is replaced, k8's goes, and the orphan's key gets a prediction.
       var journal = StateJournal()
-      journal.deletedPredictions = [7, 8]
+      journal.deletedPredictions = [
+        DeletedPrediction(seq: 7, key: JoinKey("k7")), DeletedPrediction(seq: 8, key: JoinKey("k8")),
+      ]
       journal.predictions = [
         StoredPrediction(seq: 12, key: "k7", time: 1300, payload: [], datasets: 1, pending: 1),
         StoredPrediction(seq: 11, key: "orphan", time: 1250, payload: [], datasets: 1, pending: 1),
