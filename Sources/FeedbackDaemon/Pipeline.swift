@@ -553,13 +553,19 @@ final class Pipeline: EngineOutput {
     for monitor in monitors { monitor.afterCommit(metrics: metrics) }
     linesSinceCommit = 0
     let took = ContinuousClock.now - started
-    metrics.recordCommit(
-      nanoseconds: took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
+    let nanoseconds = took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000
+    metrics.recordCommit(nanoseconds: nanoseconds)
+    commits.count += 1
+    commits.seconds += Double(nanoseconds) / 1e9
+    commits.longest = max(commits.longest, Double(nanoseconds) / 1e9)
     metrics.publish(
       sources: sourceCounters, engine: engine.counters, pendingPredictions: state.pendingPredictionCount(),
       watermarkNanos: engine.watermark, now: LiveRunner.wallNow())
     metrics.recordWaits([waitedForInput.seconds, waitedForWriters.seconds])
   }
+
+  /// Checkpoints committed, their time in all and the longest's (the engine waits for them).
+  private(set) var commits: (count: Int, seconds: Double, longest: Double) = (0, 0, 0)
 
   /// How often and how long this thread waited for its files' read-ahead threads, all sources.
   var waitedForInput: (count: Int, seconds: Double) {

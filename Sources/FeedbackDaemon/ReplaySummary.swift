@@ -33,6 +33,9 @@ public struct ReplaySummary: Sendable {
   /// and for the dataset writers' threads: time it was not joining.
   public var waitedForInput: (count: Int, seconds: Double) = (0, 0)
   public var waitedForWriters: (count: Int, seconds: Double) = (0, 0)
+  /// Checkpoints committed (the engine's thread waits for each), their time in all and the
+  /// longest one's.
+  public var commits: (count: Int, seconds: Double, longest: Double) = (0, 0, 0)
 
   init(pipeline: Pipeline, elapsed: Duration, pending: Int) {
     linesScannedAhead = pipeline.linesScannedAhead
@@ -73,6 +76,7 @@ public struct ReplaySummary: Sendable {
     evictions = pipeline.state.evictions
     waitedForInput = pipeline.waitedForInput
     waitedForWriters = pipeline.waitedForWriters
+    commits = pipeline.commits
   }
 
   public var text: String {
@@ -99,6 +103,7 @@ public struct ReplaySummary: Sendable {
       orphans     \(list(orphans))
       late        \(list(lateFeedback)), prediction \(latePredictions)
       waited      \(wait(waitedForInput)) for input, \(wait(waitedForWriters)) for dataset writers
+      commits     \(commits.count) in \(String(format: "%.2f", commits.seconds)) s, the longest \(String(format: "%.2f", commits.longest)) s
       elapsed     \(String(format: "%.2f", seconds)) s, \(String(format: "%.1f", rate)) MB/s
       """
   }

@@ -127,6 +127,13 @@ import Testing
           #"^waited +[0-9]+\.[0-9]{2} s \([0-9]+ times\) for input, [0-9]+\.[0-9]{2} s \([0-9]+ times\) for dataset writers$"#,
         options: .regularExpression) != nil,
       "\(waited)")
+    // "commits     12 in 0.31 s, the longest 0.05 s": a commit at least at every eviction.
+    let commits = result.stdout.split(separator: "\n").first { $0.hasPrefix("commits ") }.map(String.init) ?? ""
+    #expect(
+      commits.range(
+        of: #"^commits +[0-9]+ in [0-9]+\.[0-9]{2} s, the longest [0-9]+\.[0-9]{2} s$"#, options: .regularExpression)
+        != nil, "\(commits)")
+    #expect((Int(commits.split(separator: " ").dropFirst().first ?? "") ?? 0) >= evictions, "\(commits)")
   }
 
   /// The same with SIGKILLs: commits made in the middle of settles (between lines, and inside

@@ -210,7 +210,7 @@ import Testing
         options: ReplayOptions(flush: true, commitEveryLines: 5000, scanAhead: scanAhead),
         logger: Logger(label: "test"))
       // Times differ from run to run.
-      let timed = ["elapsed", "waited"]
+      let timed = ["elapsed", "waited", "commits"]
       summaries.append(summary.text.split(separator: "\n").filter { line in !timed.contains { line.hasPrefix($0) } })
       trees.append(try Self.contents(state))
       let lines = summary.lines
