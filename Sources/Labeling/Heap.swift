@@ -86,7 +86,22 @@ struct RunQueue<Element: Comparable> {
   var count: Int { lanes.reduce(heap.count) { $0 + $1.run.count + $1.batch.count } }
   var isEmpty: Bool { count == 0 }
   /// Every element, in no particular order.
-  var items: [Element] { lanes.reduce(heap.items) { $0 + $1.run.elements + $1.batch } }
+  var items: [Element] {
+    var all = heap.items
+    all.reserveCapacity(count)
+    for lane in lanes {
+      all += lane.run.elements
+      all += lane.batch
+    }
+    return all
+  }
+
+  /// How many elements satisfy `predicate`, read where they are (`items` copies them all).
+  func count(where predicate: (Element) -> Bool) -> Int {
+    var n = heap.items.count(where: predicate)
+    for lane in lanes { n += lane.run.elements.count(where: predicate) + lane.batch.count(where: predicate) }
+    return n
+  }
 
   mutating func insert(_ element: Element, lane: Int) {
     while lanes.count <= lane { lanes.append(Lane()) }

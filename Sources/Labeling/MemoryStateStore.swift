@@ -1017,7 +1017,9 @@ public final class MemoryStateStore: StateStore {
     if due.count > maxInMemory || (overBytes && due.count > dueBudget) {
       // Rows due soon stay too (if what is due soon stays), within the entry bound.
       var dueSoon = 0
-      if soonStays && stateBytes <= cap { for row in due.items where row.finalizeAt < soon { dueSoon += 1 } }
+      // Counted where they lie: a live daemon over the byte bound passes here at every commit,
+      // and a copy of every due row (`items`) was 2% of its CPU (`perf`).
+      if soonStays && stateBytes <= cap { dueSoon = due.count(where: { $0.finalizeAt < soon }) }
       keep = min(maxInMemory / 2, max(dueBudget / 2, dueSoon))
     }
     if keep < due.count {
