@@ -117,6 +117,8 @@ final class SQLiteStateStore: ColdTier {
     return key.withUTF8 { keyHash(UnsafeRawBufferPointer($0)) }
   }
 
+  func keyHash(_ key: JoinKey) -> Int64 { key.withBytes(Self.keyHash) }
+
   static func keyHash(_ bytes: UnsafeRawBufferPointer) -> Int64 {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
@@ -147,11 +149,11 @@ final class SQLiteStateStore: ColdTier {
     // inserted or deleted touched a random page of that index: a long window's checkpoints,
     // tens of thousands of new rows each, and its flush read and wrote most of the index over
     // and over through the 2 MB page cache.)
-    // The journal names each deleted prediction's key, so its index entry is found without
-    // reading the row back. (`DELETE … RETURNING key` did that, and SQLite buffers returned
+    // The journal names each deleted prediction's key hash, so its index entry is found
+    // without reading the row back. (`DELETE … RETURNING key` did that, and SQLite buffers returned
     // rows in a temporary B-tree it opens and closes for every statement: `perf` put that at
     // a tenth of a live daemon's checkpoint time.)
-    let deletedKeys = journal.deletedPredictions.map { d in (hash: d.key.withBytes(Self.keyHash), seq: d.seq) }
+    let deletedKeys = journal.deletedPredictions.map { (hash: $0.keyHash, seq: $0.seq) }
     try stepInBatches(Self.deletePrediction, journal.deletedPredictions.map(\.seq).sorted()) { s, at, seq in
       Self.bind(s, at, seq)
     }

@@ -31,6 +31,9 @@ public protocol ColdTier: AnyObject {
   func forEachKey(_ body: (String) throws -> Void) throws
   /// How many keys `forEachKey` passes, repeats included (sizes the filter built from them).
   func keyCountEstimate() throws -> Int
+  /// What the tier indexes a prediction's key by: a checkpoint names each prediction that
+  /// goes by its seq and this (`DeletedPrediction`), computed while the key is at hand.
+  func keyHash(_ key: JoinKey) -> Int64
 }
 
 /// The join state as a write-back cache over a `ColdTier`, organised by key.
@@ -205,7 +208,8 @@ public final class MemoryStateStore: StateStore {
     return live * (MemoryLayout<Entry>.stride + 2 * MemoryLayout<UInt64>.stride) + entryBytes
       + due.count * MemoryLayout<DueEntry>.stride + unclaimed.count * MemoryLayout<UnclaimedEntry>.stride
       + finishedExpiry.count * MemoryLayout<ExpiryEntry>.stride
-      + (retired.deletedPredictions.count + retired.deletedFeedback.count) * 3 * MemoryLayout<Int64>.stride
+      + retired.deletedPredictions.count * (MemoryLayout<DeletedPrediction>.stride + 2 * MemoryLayout<Int64>.stride)
+      + retired.deletedFeedback.count * 3 * MemoryLayout<Int64>.stride
   }
 
   deinit {
@@ -840,7 +844,7 @@ public final class MemoryStateStore: StateStore {
   private func retire(_ index: Int32) {
     let e = entries[Int(index)]
     if e.coldSeq != 0 {
-      retired.deletedPredictions.append(DeletedPrediction(seq: e.coldSeq, key: e.key))
+      retired.deletedPredictions.append(DeletedPrediction(seq: e.coldSeq, keyHash: coldTier?.keyHash(e.key) ?? 0))
       retiredSeqs.insert(e.coldSeq)
     }
     retired.deletedFeedback += e.coldFeedback
@@ -869,7 +873,7 @@ public final class MemoryStateStore: StateStore {
       let wasCold = e.isCold
       // Due rows are not written: the cold tier derives them from the pending bits.
       if e.coldSeq != 0 && e.coldSeq != e.seq {
-        journal.deletedPredictions.append(DeletedPrediction(seq: e.coldSeq, key: e.key))
+        journal.deletedPredictions.append(DeletedPrediction(seq: e.coldSeq, keyHash: coldTier?.keyHash(e.key) ?? 0))
       }
       if e.seq != 0 {
         if e.coldSeq != e.seq {
@@ -1148,14 +1152,16 @@ public struct FinishedKey: Sendable, Equatable {
   }
 }
 
-/// A prediction the cold tier holds that goes, with its key: the cold tier finds the key's
-/// index entry from it without reading the row back.
+/// A prediction the cold tier holds that goes, with its key's `ColdTier.keyHash`: the cold
+/// tier finds the key's index entry by it without reading the row back. (Not the key itself:
+/// a flush retires every prediction it reads back, and until the next checkpoint each one
+/// waits here; with the key, a third of a replay's peak RSS with a million pending.)
 public struct DeletedPrediction: Sendable, Equatable {
   public var seq: Int64
-  public var key: JoinKey
-  public init(seq: Int64, key: JoinKey) {
+  public var keyHash: Int64
+  public init(seq: Int64, keyHash: Int64) {
     self.seq = seq
-    self.key = key
+    self.keyHash = keyHash
   }
 }
 

@@ -58,6 +58,7 @@ final class CountingColdTier: ColdTier {
   func hasState() throws -> Bool { try base.hasState() }
   func forEachKey(_ body: (String) throws -> Void) throws { try base.forEachKey(body) }
   func keyCountEstimate() throws -> Int { try base.keyCountEstimate() }
+  func keyHash(_ key: JoinKey) -> Int64 { base.keyHash(key) }
 }
 
 /// The live benchmark's job (`Benchmarks/live_latency.py`): one click label with a 10 s

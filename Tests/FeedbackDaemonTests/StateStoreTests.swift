@@ -76,10 +76,25 @@ func commitState(
 ) throws {
   memory.pruneFinished(expiredBy: watermark)
   try sqlite.apply(memory.takeJournal())
+  try expectKeyIndexMatchesPredictions(db)
   try sqlite.pruneFinished(expiredBy: watermark)
   try db.commit()
   try db.beginTransaction()
   try memory.evict(keepingDueBefore: soon)
+}
+
+/// The predictions' key index holds exactly one entry per stored prediction, its key's hash:
+/// a checkpoint that deleted a prediction under a wrong hash (`DeletedPrediction`) would leave
+/// an entry behind, which no lookup notices (it joins on the seq).
+func expectKeyIndexMatchesPredictions(_ db: Database, sourceLocation: SourceLocation = #_sourceLocation) throws {
+  let predictions = try Row.fetchAll(db, sql: "SELECT seq, key FROM predictions").map {
+    [$0[0] as Int64, SQLiteStateStore.keyHash($0[1] as String)]
+  }
+  let keys = try Row.fetchAll(db, sql: "SELECT seq, hash FROM prediction_keys").map {
+    [$0[0] as Int64, $0[1] as Int64]
+  }
+  #expect(keys.count == predictions.count, sourceLocation: sourceLocation)
+  #expect(Set(keys) == Set(predictions), sourceLocation: sourceLocation)
 }
 
 /// Random events with out-of-order times, repeated keys, duplicate lines and late arrivals.
@@ -186,6 +201,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
           memory.pruneFinished(expiredBy: engine.watermark)
           let journal = memory.takeJournal()
           try sqlite.apply(journal)
+          try expectKeyIndexMatchesPredictions(db)
           try db.commit()
           try db.beginTransaction()
           let before = (memory.pendingPredictionCount(), memory.stateBytes)
@@ -354,7 +370,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
       // but the first, and the finished keys after the first two.
       var deletes = StateJournal()
       let odd = stride(from: 1, through: n, by: 2).map { $0 }
-      deletes.deletedPredictions = odd.map { DeletedPrediction(seq: $0, key: JoinKey("p\($0)")) }
+      deletes.deletedPredictions = odd.map { DeletedPrediction(seq: $0, keyHash: SQLiteStateStore.keyHash("p\($0)")) }
       deletes.deletedFeedback = (2...n).map { n + $0 }
       deletes.deletedFinished = (3...n).map { "d\($0)" }
       try store.apply(deletes)
@@ -394,6 +410,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
         memory.pruneFinished(expiredBy: engine.watermark)
         let journal = memory.takeJournal()
         try sqlite.apply(journal)
+        try expectKeyIndexMatchesPredictions(db)
         saved = (engine.seq, engine.watermark, engine.sourceMaxTime)
         try db.commit()
         try memory.evict()
@@ -569,7 +586,8 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
       // k7's prediction is replaced, k8's goes, and the orphan's key gets a prediction.
       var journal = StateJournal()
       journal.deletedPredictions = [
-        DeletedPrediction(seq: 7, key: JoinKey("k7")), DeletedPrediction(seq: 8, key: JoinKey("k8")),
+        DeletedPrediction(seq: 7, keyHash: SQLiteStateStore.keyHash("k7")),
+        DeletedPrediction(seq: 8, keyHash: SQLiteStateStore.keyHash("k8")),
       ]
       journal.predictions = [
         StoredPrediction(seq: 12, key: "k7", time: 1300, payload: [], datasets: 1, pending: 1),
