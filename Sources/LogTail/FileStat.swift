@@ -42,6 +42,7 @@ extension LogFileReader {
   /// The fingerprint of the open file's decompressed head, read with `pread` (the read position
   /// is untouched): identity tied to this descriptor, not to a path that may be renamed meanwhile.
   public func contentFingerprint(isComplete: Bool) -> Fingerprint? {
+    if !isGzip { return plainHeadFingerprint(isComplete: isComplete) }
     var raw = [UInt8](repeating: 0, count: 16 * 1024)
     var head: [UInt8] = []
     var offset: off_t = 0
@@ -65,6 +66,24 @@ extension LogFileReader {
       }
     }
     return Fingerprint.of(head: head.prefix(Fingerprint.headBytes), isComplete: isComplete)
+  }
+
+  /// A plain file's: at most `Fingerprint.headBytes` read, into a buffer on the stack. A live
+  /// daemon fingerprints its file twice a poll (the copytruncate checks), at 10k lines/s a
+  /// hundred times a second: 16 KB zeroed, read and appended each time were 4% of its CPU.
+  private func plainHeadFingerprint(isComplete: Bool) -> Fingerprint? {
+    withUnsafeTemporaryAllocation(byteCount: Fingerprint.headBytes, alignment: 1) { buffer in
+      guard let base = buffer.baseAddress else { return nil }
+      var filled = 0
+      while filled < buffer.count {
+        let n = pread(descriptor, base + filled, buffer.count - filled, off_t(filled))
+        guard n > 0 else { break }
+        filled += n
+        // The first line is complete: the fingerprint reads no further.
+        if memchr(base + filled - n, Int32(UInt8(ascii: "\n")), n) != nil { break }
+      }
+      return Fingerprint.of(head: UnsafeRawBufferPointer(start: base, count: filled), isComplete: isComplete)
+    }
   }
 
   /// `fstat` of the open descriptor: still valid after the path was renamed or deleted.

@@ -204,6 +204,32 @@ func readAll(
     #expect(Fingerprint.of(head: [UInt8](repeating: 65, count: 2000), isComplete: false) != nil)
   }
 
+  /// An open file's fingerprint (read through its descriptor, at most `headBytes` of a plain
+  /// file) is the one its path gives, plain or gzip, complete or not: empty, a partial first
+  /// line, a first line just under, at and over `headBytes`, one longer than the old 16 KB
+  /// read, one line of many.
+  @Test(arguments: [0, 1, 7, 1022, 1023, 1024, 1025, 2047, 20_000])
+  func anOpenFilesHeadIsItsPathsFingerprint(firstLine: Int) throws {
+    let dir = try tempDir()
+    let first = Array(repeating: UInt8(ascii: "a"), count: firstLine)
+    for (name, text) in [
+      ("partial", first), ("line", first + [UInt8(ascii: "\n")]),
+      ("lines", first + Array("\n{\"n\":1}\n{\"n\":2}\n".utf8)),
+    ] {
+      for gzip in [false, true] {
+        let path = dir + "/\(name).log" + (gzip ? ".gz" : "")
+        try write(path, gzip ? GzipDeflater.compress(text) : text)
+        let reader = try LogFileReader(path: path)
+        for complete in [false, true] {
+          let open = reader.contentFingerprint(isComplete: complete)
+          #expect(open == (try Fingerprint.of(path: path, isComplete: complete)), "\(path) complete: \(complete)")
+          #expect(open == Fingerprint.of(head: text, isComplete: complete), "\(path) complete: \(complete)")
+        }
+        if !gzip { #expect(reader.headFingerprint() == (try Fingerprint.of(path: path, isComplete: false))) }
+      }
+    }
+  }
+
   @Test func identityIgnoresBytesAfterTheFirstLine() {
     #expect(
       Fingerprint.of(head: Array("head\nx".utf8), isComplete: false)
