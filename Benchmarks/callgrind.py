@@ -58,7 +58,7 @@ REPLAY_PARTS = [
     ("engine", "  labeling engine, per event", "LabelEngine.process(_:matched:keyHash:source:lineHash:)"),
     ("predictions", "    predictions", "LabelEngine.processPrediction("),
     ("feedback", "    feedback", "LabelEngine.processFeedback("),
-    ("due_rows", "    due rows (also at the flush)", "LabelEngine.emitDueRows()"),
+    ("due_rows", "    due rows (also at the flush)", "LabelEngine.emitDueRows(through:)"),
     ("expiring", "    expiring finished keys", "MemoryStateStore.pruneFinished(expiredBy:)"),
     ("row_handoff", "    rows handed to the writer", "Pipeline.write(parts:)"),
     ("commits", "  commits", "Pipeline.commit("),

@@ -73,18 +73,44 @@ public func fuzzGzip(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   let path = NSTemporaryDirectory() + "fuzz-gzip-\(getpid())"
   FileManager.default.createFile(atPath: path, contents: Data(input))
   defer { unlink(path) }
-  // In line, and read ahead with every line scanned there (a copy of it): the same items, and
-  // a line's scan is of exactly its bytes.
+  // In line, read ahead with every line scanned there (a copy of it), and read ahead passing
+  // over the lines the scanner says to: the same items (each run passed over standing for
+  // exactly the lines it replaces), and a line's scan is of exactly its bytes.
   var runs: [[String]] = []
-  for scanAhead in [false, true] {
+  for (scanAhead, passing) in [(false, false), (true, false), (true, true)] {
     guard let reader = try? LogFileReader(path: path) else { return 0 }
-    if scanAhead { reader.enableReadAhead(plainFiles: true, scanner: FuzzCopyScanner(), maxLineBytes: 64) }
+    if scanAhead {
+      reader.enableReadAhead(plainFiles: true, scanner: FuzzCopyScanner(passing: passing), maxLineBytes: 64)
+    }
     guard let cursor = try? LineCursor(reader: reader, from: 0, maxLineBytes: 64) else { return 0 }
     var end: Int64 = 0
     var items: [String] = []
+    /// The lines of the first run that `passed` stands for, checked against it.
+    func expand(_ passed: PassedLines) {
+      guard !passed.isEmpty else { return }
+      precondition(passed.offset == end && passed.end > end, "lines passed over out of place")
+      let lines = runs[0][items.count..<items.count + passed.count]
+      var bytes: Int64 = 0
+      var latest = Int64.min
+      for line in lines {
+        // "offset end [b0, b1, …]"
+        let fields = line.split(separator: " ", maxSplits: 2)
+        precondition(fields.count == 3 && fields[2].hasPrefix("["), "a line passed over that is not one")
+        let length = fields[2] == "[]" ? 0 : fields[2].filter { $0 == "," }.count + 1
+        let first = UInt8(fields[2].dropFirst().prefix { $0 != "," && $0 != "]" }) ?? 1
+        precondition(length > 0 && FuzzCopyScanner.passes(first), "a line passed over that the scanner keeps")
+        bytes += Int64(length) + 1
+        latest = max(latest, Int64(length))
+      }
+      precondition(lines.last.map { $0.split(separator: " ")[1] == "\(passed.end)" } ?? false, "wrong end")
+      precondition(bytes == passed.bytes && latest == passed.latest, "lines passed over counted wrong")
+      items += lines
+      end = passed.end
+    }
     while (try? cursor.step(maxLines: 16, flushPartial: true) { item in
       switch item {
       case .line(let bytes, let offset, let lineEnd):
+        expand(cursor.passed)
         precondition(offset == end && lineEnd > offset)
         end = lineEnd
         items.append("\(offset) \(lineEnd) \(Array(bytes))")
@@ -95,12 +121,15 @@ public func fuzzGzip(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition(offset == end && lineEnd > offset)
         end = lineEnd
         items.append("\(offset) \(lineEnd) too long")
+      case .passed(let passed):
+        expand(passed)
       }
     }) == .more {}
     items.append("damage \(String(describing: reader.damage))")
     runs.append(items)
   }
   precondition(runs[0] == runs[1], "read ahead, the lines differ")
+  precondition(runs[0] == runs[2], "read ahead passing lines over, the lines differ")
   return 0
 }
 
@@ -115,11 +144,21 @@ func zlibInflate(_ input: [UInt8]) -> [UInt8]? {
   return error == nil && !zlib.insideMember ? output : nil
 }
 
+/// Keeps a copy of each line; with `passing`, has the cursor pass over the non-empty lines
+/// whose first byte `passes`, with their length as their time.
 struct FuzzCopyScanner: LineScanner {
+  var passing = false
   final class Batch: LineScanBatch {
+    let passing: Bool
     var lines: [[UInt8]] = []
+    init(passing: Bool) { self.passing = passing }
     func removeAll() { lines.removeAll() }
-    func append(_ line: UnsafeRawBufferPointer) { lines.append(Array(line)) }
+    func append(_ line: UnsafeRawBufferPointer) -> Int64? {
+      lines.append(Array(line))
+      guard passing, let first = line.first, FuzzCopyScanner.passes(first) else { return nil }
+      return Int64(line.count)
+    }
   }
-  func makeBatch() -> any LineScanBatch { Batch() }
+  func makeBatch() -> any LineScanBatch { Batch(passing: passing) }
+  static func passes(_ first: UInt8) -> Bool { first & 1 == 0 }
 }

@@ -266,6 +266,20 @@ final class Pipeline: EngineOutput {
     }
   }
 
+  /// Lines passed over on the read-ahead thread (`LineScanAhead`: events that match no rule,
+  /// of which only the time matters): counted as lines and as ignored events, and their
+  /// latest time read, as `handle(line:…)` does with each of them.
+  func handle(passed lines: PassedLines, source: Int) throws {
+    precondition(source >= 0 && source < perSource.count, "no such source")
+    tallies[source].lines &+= lines.count
+    tallies[source].bytes &+= lines.bytes
+    linesSinceCommit += lines.count
+    linesScannedAhead += lines.count
+    try unretainedEngine._withUnsafeGuaranteedRef {
+      try $0.processIgnored(latest: lines.latest, source: source, count: lines.count)
+    }
+  }
+
   /// How many lines ahead of the one processed the key table is prefetched for.
   static let keyPrefetchDistance = 4
   /// How many lines ahead of the one processed what was found ahead is prefetched: farther
@@ -665,9 +679,11 @@ struct LineScanAhead: LineScanner {
       return matched
     }
 
-    func append(_ line: UnsafeRawBufferPointer) {
+    /// A line whose event matches no rule is passed over: the pipeline needs only its time.
+    func append(_ line: UnsafeRawBufferPointer) -> Int64? {
       let matcher = matcher
       let seed = keyHashSeed
+      let index = owner.count
       owner.append(line) { event, line in
         let matched = eventClass(&event)
         var tag: ScannedLines.Tag = (UInt64(matched.code), 0, 0)
@@ -681,6 +697,9 @@ struct LineScanAhead: LineScanner {
         }
         return tag
       }
+      // Not rejected (a rejected line's tag is zeros too, `.ignored`'s code) and ignored.
+      let (reason, time) = owner.outcome(index)
+      return reason == nil && owner.tag(index).0 & 0xFF == UInt64(Rules.EventClass.ignored.code) ? time : nil
     }
   }
 

@@ -97,26 +97,52 @@ final class SourceFeed: TailDelegate {
   }
 
   func line(
-    _ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64, scanned: ScannedLine?
+    _ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64, scanned: ScannedLine?,
+    passed: PassedLines
   ) throws {
     guard usesReaders else {
       return try unretainedPipeline._withUnsafeGuaranteedRef { pipeline in
+        // A commit in the middle of the lines passed over saves the position of their first.
+        let first = passed.isEmpty ? offset : passed.offset
         if pipeline.inFlight.source != index || pipeline.inFlight.fingerprint != fingerprint
           || pipeline.inFlight.path != file
         {
-          pipeline.inFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: offset)
+          pipeline.inFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: first)
         } else {
-          pipeline.inFlight.offset = offset
+          pipeline.inFlight.offset = first
         }
         pipeline.isLineInFlight = true
         defer { pipeline.isLineInFlight = false }
+        if !passed.isEmpty {
+          try pipeline.handle(passed: passed, source: index)
+          pipeline.inFlight.offset = offset
+        }
         try pipeline.handle(line: bytes, source: index, file: file, offset: offset, ahead: scanned)
       }
     }
+    precondition(passed.isEmpty, "lines passed over in a wrapper format")
     let reading = self.reading(fingerprint)
     let reader = try reading.reader ?? detect(reading, file: file, fingerprint: fingerprint)
     try pipeline.handle(
       line: bytes, reader: reader, source: index, file: file, offset: offset, replaying: offset < reading.processedTo)
+  }
+
+  /// Lines passed over on the read-ahead thread: only line formats' lines are scanned ahead
+  /// (a wrapper format's reader holds state across lines: `init`).
+  func passed(_ lines: PassedLines, file: String, fingerprint: Fingerprint) throws {
+    precondition(!usesReaders, "lines passed over in a wrapper format")
+    try unretainedPipeline._withUnsafeGuaranteedRef { pipeline in
+      if pipeline.inFlight.source != index || pipeline.inFlight.fingerprint != fingerprint
+        || pipeline.inFlight.path != file
+      {
+        pipeline.inFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: lines.offset)
+      } else {
+        pipeline.inFlight.offset = lines.offset
+      }
+      pipeline.isLineInFlight = true
+      defer { pipeline.isLineInFlight = false }
+      try pipeline.handle(passed: lines, source: index)
+    }
   }
 
   func tooLong(file: String, fingerprint: Fingerprint, offset: Int64, end: Int64) throws {

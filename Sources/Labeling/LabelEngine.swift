@@ -198,11 +198,31 @@ public final class LabelEngine {
   }
 
   /// Writes every row that is final and retires every orphan the watermark has passed.
+  ///
+  /// In the order they became final: a row when the watermark reached its `finalizeAt`, an
+  /// orphan when it passed the feedback's time plus the clock skew (a row first at the same
+  /// time). So the side log's orphans (some are written with rows, by `finish`) come in the
+  /// same order whether the watermark moved in one step or in several: lines passed over on
+  /// the read-ahead thread move it in one (`processIgnored(latest:source:count:)`), where
+  /// read one by one they may have moved it in several.
   private func settle() throws {
-    if watermark >= nextDue { try emitDueRows() }
-    store.pruneFinished(expiredBy: watermark)
     let orphanLine = watermark == .max ? Int64.max : watermark &- rules.clockSkew
-    if nextOrphan < orphanLine { try retireOrphans(before: orphanLine) }
+    while true {
+      if nextOrphan < orphanLine {
+        // The next orphan became final at `nextOrphan + clockSkew`: rows up to then come first.
+        let orphanFinal = nextOrphan &+ rules.clockSkew
+        if nextDue <= orphanFinal {
+          try emitDueRows(through: orphanFinal)
+        } else {
+          // The orphans that became final before the next row.
+          try retireOrphans(before: Swift.min(orphanLine, nextDue &- rules.clockSkew))
+        }
+        continue
+      }
+      if watermark >= nextDue { try emitDueRows(through: watermark) }
+      break
+    }
+    store.pruneFinished(expiredBy: watermark)
   }
 
   // MARK: Events
@@ -277,9 +297,25 @@ public final class LabelEngine {
   }
 
   @inline(__always)
-  private func countIgnored(source: Int) {
-    tallies.ignored += 1
-    eventCounts[source &* eventKinds &+ 1 &+ rules.feedbackTypes.count] += 1
+  private func countIgnored(source: Int, count: Int = 1) {
+    tallies.ignored += count
+    eventCounts[source &* eventKinds &+ 1 &+ rules.feedbackTypes.count] += count
+  }
+
+  /// Processes `count` events from `source` known to match no rule, read one after another,
+  /// the latest at `latest`: what `processIgnored(time:source:)` does with each of them, at
+  /// once. The latest time moves the watermark as far as the events one by one would, and
+  /// the rows it makes final are the same, written in the same order, since no other event
+  /// came between; the events take `count` sequence numbers after that, as each takes its
+  /// own after its time is read.
+  public func processIgnored(latest: Int64, source: Int, count: Int) throws {
+    guard count > 0 else { return }
+    if sourceMaxTime[source].map({ latest > $0 }) ?? true {
+      sourceMaxTime[source] = latest
+      try advanceWatermark()
+    }
+    seq += Int64(count)
+    countIgnored(source: source, count: count)
   }
 
   /// `hash`: the key's hash as the store takes it, if known.
@@ -396,8 +432,9 @@ public final class LabelEngine {
 
   // MARK: Rows
 
-  private func emitDueRows() throws {
-    while let due = try store.popDue(through: watermark) {
+  /// Writes the rows final by `limit` (at most the watermark), in order.
+  private func emitDueRows(through limit: Int64) throws {
+    while let due = try store.popDue(through: limit) {
       guard let prediction = store.prediction(due.ref) else { continue }
       let feedback = store.feedback(due.ref)
       try writeRow(prediction: prediction, ref: due.ref, dataset: due.row.dataset, feedback: feedback, due: due.row)

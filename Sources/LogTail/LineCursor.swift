@@ -16,6 +16,10 @@ public enum LineItem {
   case line(UnsafeRawBufferPointer, offset: Int64, end: Int64)
   /// A line longer than `maxLineBytes`, skipped whole.
   case tooLong(offset: Int64, end: Int64)
+  /// Lines passed over (`LineScanBatch.append` returned their times) that no `line` item
+  /// told of (`LineCursor.passed`): the last ones before a `tooLong`, or before `step`
+  /// returns. They end where the next item starts (or at `position`).
+  case passed(PassedLines)
 }
 
 /// Splits one file's decompressed content into lines, holding a partial last line back.
@@ -43,6 +47,11 @@ public final class LineCursor {
   /// Bytes copied into `buffer` so far: all that is read in line, and of chunks read ahead
   /// only the lines cut by a chunk's end.
   public private(set) var bytesCopied: Int64 = 0
+  /// While a `line` item is handed out: the lines passed over right before it (empty if
+  /// none). A line whose scanner found that only its time matters (`LineScanBatch.append`)
+  /// is not handed out: a log's lines that match no rule took as long to hand out one by one
+  /// as a prediction's.
+  public private(set) var passed = PassedLines()
 
   public convenience init(path: String, from offset: Int64, maxLineBytes: Int) throws(LogTailError) {
     try self.init(reader: try LogFileReader(path: path), from: offset, maxLineBytes: maxLineBytes)
@@ -103,10 +112,18 @@ public final class LineCursor {
       let newline: Int
       // Where the read-ahead thread found this line's newline (checked: it is there, after
       // at most the one CR its length leaves out), or found by looking for it.
-      if skippingFrom == nil, let length = reader.scannedLength(at: position),
-        let end = Self.newline(in: base, remaining, after: length)
+      if skippingFrom == nil, let scanned = reader.scannedLength(at: position),
+        let end = Self.newline(in: base, remaining, after: scanned.length)
       {
         newline = from + end
+        if scanned.passTime != .min && scanned.length <= maxLineBytes {
+          let lineEnd = position + Int64(end + 1)
+          passed.add(offset: position, length: scanned.length, end: lineEnd, time: scanned.passTime)
+          position = lineEnd
+          from = newline + 1
+          handed += 1
+          continue
+        }
       } else {
         guard let p = memchr(base, 0x0A, remaining) else { break }
         newline = base.distance(to: UnsafeRawPointer(p)) + from
@@ -117,12 +134,15 @@ public final class LineCursor {
       do {
         if let skipStart = skippingFrom {
           skippingFrom = nil
+          try handOutPassed(body)
           try body(.tooLong(offset: skipStart, end: end))
         } else if length > maxLineBytes {
+          try handOutPassed(body)
           try body(.tooLong(offset: lineOffset, end: end))
         } else {
           var line = UnsafeRawBufferPointer(rebasing: all[from..<newline])
           if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line[0..<(line.count - 1)]) }
+          defer { if !passed.isEmpty { passed = PassedLines() } }
           try body(.line(line, offset: lineOffset, end: end))
         }
       } catch {
@@ -132,7 +152,21 @@ public final class LineCursor {
       from = newline + 1
       handed += 1
     }
+    do {
+      try handOutPassed(body)
+    } catch {
+      return error
+    }
     return nil
+  }
+
+  /// Tells of the lines passed over since the last item, if any, in an item of their own.
+  @inline(__always)
+  private func handOutPassed(_ body: (LineItem) throws -> Void) throws {
+    guard !passed.isEmpty else { return }
+    let lines = passed
+    passed = PassedLines()
+    try body(.passed(lines))
   }
 
   /// Hands up to `maxLines` lines to `body`. At the end of the data, an unterminated last line

@@ -26,8 +26,49 @@ public protocol LineScanBatch: AnyObject {
   /// Forgets every line (before the batch is filled again).
   func removeAll()
   /// Adds the next line: its bytes as `LineCursor` hands them out (without the newline; one
-  /// trailing CR dropped).
-  func append(_ line: UnsafeRawBufferPointer)
+  /// trailing CR dropped). Returns the line's time if whoever takes the lines needs nothing
+  /// else of it (an event that matches no rule needs only its time, to move event time on):
+  /// `LineCursor` then passes over the line instead of handing it out, and tells of it in the
+  /// `PassedLines` before the next line it hands out. Nil: the line is handed out.
+  func append(_ line: UnsafeRawBufferPointer) -> Int64?
+}
+
+/// Lines a `LineCursor` passed over (their scanner said only their times matter), told of
+/// with the next line it hands out (`LineCursor.passed`) or on their own (`LineItem.passed`).
+public struct PassedLines: Sendable, Equatable {
+  /// How many lines.
+  public var count = 0
+  /// Their bytes, each line counted as `LineCursor` hands lines out (no trailing CR) plus one
+  /// for its newline.
+  public var bytes: Int64 = 0
+  /// The latest of their times.
+  public var latest: Int64 = .min
+  /// Where the first of them starts: a position to read them again from.
+  public var offset: Int64 = 0
+  /// Just past the newline of the last of them.
+  public var end: Int64 = 0
+
+  public init() {}
+
+  public init(count: Int, bytes: Int64, latest: Int64, offset: Int64, end: Int64) {
+    self.count = count
+    self.bytes = bytes
+    self.latest = latest
+    self.offset = offset
+    self.end = end
+  }
+
+  public var isEmpty: Bool { count == 0 }
+
+  /// Adds the line at `offset` of `length` bytes (no trailing CR) ending at `end`.
+  @inline(__always)
+  mutating func add(offset: Int64, length: Int, end: Int64, time: Int64) {
+    if count == 0 { self.offset = offset }
+    count &+= 1
+    bytes &+= Int64(length) &+ 1
+    self.end = end
+    if time > latest { latest = time }
+  }
 }
 
 /// A line's precomputed result: line `index` of `batch`.
@@ -70,6 +111,8 @@ final class ChunkLines {
   struct Line {
     var offset: Int64
     var length: Int64
+    /// The line's time if it may be passed over (`LineScanBatch.append`), else `Int64.min`.
+    var passTime: Int64
   }
   /// `count` lines in stream order, in plain memory (room for `capacity`) that this object
   /// owns. They are written on the read-ahead thread and looked up in order on the reader's,
@@ -91,7 +134,7 @@ final class ChunkLines {
     lines.deallocate()
   }
 
-  private func append(offset: Int64, length: Int) {
+  private func append(offset: Int64, length: Int, passTime: Int64?) {
     if count == capacity {
       let grown = UnsafeMutablePointer<Line>.allocate(capacity: 2 * capacity)
       grown.moveInitialize(from: lines, count: count)
@@ -99,7 +142,7 @@ final class ChunkLines {
       lines = grown
       capacity *= 2
     }
-    (lines + count).initialize(to: Line(offset: offset, length: Int64(length)))
+    (lines + count).initialize(to: Line(offset: offset, length: Int64(length), passTime: passTime ?? .min))
     count += 1
   }
 
@@ -126,8 +169,8 @@ final class ChunkLines {
       let offset = base + Int64(start)
       if length <= maxLineBytes && offset >= from {
         if length > 0 && bytes[newline - 1] == 0x0D { length -= 1 }
-        append(offset: offset, length: length)
-        batch.append(UnsafeRawBufferPointer(start: all + start, count: length))
+        let passTime = batch.append(UnsafeRawBufferPointer(start: all + start, count: length))
+        append(offset: offset, length: length, passTime: passTime)
       }
       start = newline + 1
     }
@@ -135,13 +178,14 @@ final class ChunkLines {
   }
 
   /// The length of the scanned line at `offset` (one trailing CR not counted), if one starts
-  /// there; lines before it are passed, the line itself is not (`find` looks it up next).
-  @inline(__always) func length(at offset: Int64) -> Int? {
-    // Four lines a cache line: the one holding the line 16 on.
+  /// there, and its time if it may be passed over (else `Int64.min`); lines before it are
+  /// passed, the line itself is not (`find` looks it up next).
+  @inline(__always) func length(at offset: Int64) -> (length: Int, passTime: Int64)? {
+    // Three lines a cache line: the one holding the line 16 on.
     if next &+ 16 < count { feedbackd_prefetch(lines + (next &+ 16)) }
     while next < count, lines[next].offset < offset { next += 1 }
     guard next < count, lines[next].offset == offset else { return nil }
-    return Int(lines[next].length)
+    return (Int(lines[next].length), lines[next].passTime)
   }
 
   /// The line at `offset` of `length` bytes, if it was scanned; lines before it are passed.

@@ -105,7 +105,8 @@ public final class LogFileReader {
   /// without looking for it again. The bytes the reader handed out at `offset` are the ones
   /// the thread split (a reader whose file changed under it is dropped: `LineCursor`'s
   /// `invalidated`).
-  @inline(__always) func scannedLength(at offset: Int64) -> Int? {
+  /// Also the line's time if its scanner said it may be passed over (else `Int64.min`).
+  @inline(__always) func scannedLength(at offset: Int64) -> (length: Int, passTime: Int64)? {
     unretainedChunkLines?._withUnsafeGuaranteedRef { $0.length(at: offset) }
   }
 

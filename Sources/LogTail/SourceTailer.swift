@@ -32,11 +32,15 @@ public protocol TailDelegate: AnyObject {
   func position(of fingerprint: Fingerprint) throws -> TailPosition?
   func save(_ position: TailPosition, of fingerprint: Fingerprint, path: String) throws
   /// One line of the file `fingerprint` (at `file` now), starting at `offset`; `scanned` is
-  /// what the tailer's `scanner` found in it ahead of time, if it did.
+  /// what the tailer's `scanner` found in it ahead of time, if it did. `passed`: the lines
+  /// right before it that were passed over (`LineScanBatch.append`), to be taken first.
   func line(
-    _ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64, scanned: ScannedLine?
+    _ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64, scanned: ScannedLine?,
+    passed: PassedLines
   ) throws
   func tooLong(file: String, fingerprint: Fingerprint, offset: Int64, end: Int64) throws
+  /// Lines passed over that no `line` call told of (`LineItem.passed`).
+  func passed(_ lines: PassedLines, file: String, fingerprint: Fingerprint) throws
   func note(_ event: TailEvent)
 }
 
@@ -365,15 +369,22 @@ public final class SourceTailer {
     let fingerprint = file.fingerprint
     let validate: (() -> Bool)? =
       cursor.reader.isGzip ? nil : { cursor.reader.headFingerprint() == fingerprint }
+    // Lines, those passed over included: what the budget counts (a poll that took fewer than
+    // its budget found the file drained, and goes on to the next).
     let step = try cursor.step(maxLines: budget, flushPartial: settled && !isLive, validate: validate) { item in
-      handed += 1
       switch item {
       case .line(let bytes, let offset, _):
+        let passed = cursor.passed
+        handed += 1 + passed.count
         try delegate.line(
           bytes, file: path, fingerprint: fingerprint, offset: offset,
-          scanned: cursor.reader.scannedLine(offset: offset, length: bytes.count))
+          scanned: cursor.reader.scannedLine(offset: offset, length: bytes.count), passed: passed)
       case .tooLong(let offset, let end):
+        handed += 1
         try delegate.tooLong(file: path, fingerprint: fingerprint, offset: offset, end: end)
+      case .passed(let lines):
+        handed += lines.count
+        try delegate.passed(lines, file: path, fingerprint: fingerprint)
       }
     }
     if let size = cursor.reader.fileStat()?.size, size != file.lastSize {

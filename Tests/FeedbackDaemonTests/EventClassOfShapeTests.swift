@@ -82,7 +82,7 @@ struct EventClassOfShapeTests {
       for _ in 0..<3 {
         batch.removeAll()
         let lines = (0..<400).map { _ in Self.line(&rng, round: round) }
-        for line in lines { Array(line.utf8).withUnsafeBytes { batch.append($0) } }
+        for line in lines { _ = Array(line.utf8).withUnsafeBytes { batch.append($0) } }
         for (index, line) in lines.enumerated() {
           Array(line.utf8).withUnsafeBytes { raw in
             var event = ScannedEvent(

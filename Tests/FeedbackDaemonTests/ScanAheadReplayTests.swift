@@ -145,7 +145,7 @@ import Testing
         ("{\(stamp),\"event\":\"click\",\"request_id\":\"r\\u0033\"}", true),
         ("{\(stamp),\"event\":\"click\",\"request_id\":\"r1\",\"extra\":1}", true),
       ]
-      for line in lines { Array(line.text.utf8).withUnsafeBytes { batch.append($0) } }
+      for line in lines { _ = Array(line.text.utf8).withUnsafeBytes { batch.append($0) } }
       for (index, line) in lines.enumerated() {
         let (matched, keyHash, hash) = batch.digest(index)
         let expected = line.feedback ? Array(line.text.utf8).withUnsafeBytes { LogTail.lineHash($0) } : nil

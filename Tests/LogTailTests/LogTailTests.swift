@@ -27,6 +27,7 @@ func readAll(
       switch item {
       case .line(let bytes, _, _): lines.append(String(decoding: bytes, as: UTF8.self))
       case .tooLong: lines.append("<too long>")
+      case .passed(let passed): Issue.record("\(passed) passed over with no scanner")
       }
     }) == .more
   {}
@@ -292,13 +293,29 @@ func readAll(
 }
 
 /// A scanner that keeps a copy of every line it is given: what a line's scan was made from.
+/// With `passing`, it has the cursor pass over the lines `passTime` gives a time.
 struct CopyScanner: LineScanner {
+  var passing = false
+
   final class Batch: LineScanBatch {
+    let passing: Bool
     var lines: [[UInt8]] = []
+    init(passing: Bool) { self.passing = passing }
     func removeAll() { lines.removeAll() }
-    func append(_ line: UnsafeRawBufferPointer) { lines.append(Array(line)) }
+    func append(_ line: UnsafeRawBufferPointer) -> Int64? {
+      lines.append(Array(line))
+      return passing ? CopyScanner.passTime(Array(line)) : nil
+    }
   }
-  func makeBatch() -> any LineScanBatch { Batch() }
+  func makeBatch() -> any LineScanBatch { Batch(passing: passing) }
+
+  /// A line whose first number is not divisible by 4 is passed over, with that number as its
+  /// time: numbered lines come in runs of three passed over and one handed out.
+  static func passTime(_ line: [UInt8]) -> Int64? {
+    let digits = line.drop { !(0x30...0x39).contains($0) }.prefix { (0x30...0x39).contains($0) }
+    guard let n = Int64(String(decoding: digits, as: UTF8.self)), n % 4 != 0 else { return nil }
+    return n
+  }
 }
 
 /// Lines scanned on the read-ahead thread are handed out exactly for the lines they were
@@ -361,6 +378,8 @@ struct CopyScanner: LineScanner {
           }
         case .tooLong(let offset, let end):
           items.append(Item(text: nil, offset: offset, end: end))
+        case .passed(let passed):
+          Issue.record("\(passed) passed over by a scanner that passes nothing")
         }
       }) == .more
     {}
@@ -385,6 +404,70 @@ struct CopyScanner: LineScanner {
       // Only lines across chunk boundaries (and the partial last line) are not scanned ahead.
       let lines = inline.filter { $0.text != nil }.count
       #expect(scanned > lines - 20, "\(scanned) of \(lines) lines scanned ahead")
+    }
+  }
+
+  /// Lines passed over are told of exactly: each `PassedLines` stands for the lines a cursor
+  /// reading without a scanner hands out from its `offset` to its `end` (CRLF endings, lines
+  /// cut by a chunk's end, which are handed out, and a start in the middle included), all of
+  /// them lines the scanner passes, their count, bytes and latest time; every other line is
+  /// handed out as before, and `step`'s line budget counts the passed ones.
+  @Test(arguments: [false, true])
+  func passedLinesStandForExactlyTheirLines(gzip: Bool) throws {
+    let dir = try tempDir()
+    let text = Self.corpus(seed: gzip ? 17 : 19, partial: true)
+    let path = dir + (gzip ? "/app.log.gz" : "/app.log")
+    try write(path, gzip ? GzipDeflater.compress(text) : text)
+    let middle = Int64(text[1_500_000...].firstIndex(of: 0x0A)! + 1)
+    for from in [Int64(0), middle] {
+      let (inline, _) = try Self.items(path, from: from, scanAhead: false)
+      let reader = try LogFileReader(path: path)
+      reader.enableReadAhead(plainFiles: true, scanner: CopyScanner(passing: true), maxLineBytes: 500)
+      let cursor = try LineCursor(reader: reader, from: from, maxLineBytes: 500)
+      var next = 0  // the index in `inline` of the next line to account for
+      var passedLines = 0
+      var failures: [String] = []
+      /// Checks `passed` against the lines of `inline` it stands for, and moves past them.
+      func account(_ passed: PassedLines) {
+        guard !passed.isEmpty else { return }
+        let lines = inline[next..<min(inline.count, next + passed.count)]
+        let times = lines.compactMap { $0.text.flatMap(CopyScanner.passTime) }
+        if lines.count != passed.count || times.count != passed.count || lines.first?.offset != passed.offset
+          || lines.last?.end != passed.end || passed.latest != times.max()
+          || passed.bytes != lines.reduce(0, { $0 + Int64($1.text!.count + 1) })
+        {
+          failures.append("\(passed) at line \(next)")
+        }
+        next += passed.count
+        passedLines += passed.count
+      }
+      var step: LineCursor.Step
+      repeat {
+        let before = next
+        step = try cursor.step(maxLines: 100, flushPartial: true) { item in
+          switch item {
+          case .line(let bytes, let offset, let end):
+            account(cursor.passed)
+            if next < inline.count, inline[next] != Item(text: Array(bytes), offset: offset, end: end) {
+              failures.append("line at \(offset)")
+            }
+            next += 1
+          case .tooLong(let offset, let end):
+            if next < inline.count, inline[next] != Item(text: nil, offset: offset, end: end) {
+              failures.append("too long at \(offset)")
+            }
+            next += 1
+          case .passed(let passed):
+            account(passed)
+          }
+        }
+        if step == .more && next - before != 100 { failures.append("a step of \(next - before) lines, not 100") }
+      } while step == .more
+      #expect(failures.isEmpty, "\(failures.prefix(5))")
+      #expect(next == inline.count)
+      #expect(cursor.position == Int64(text.count))
+      let passable = inline.filter { $0.text.flatMap(CopyScanner.passTime) != nil }.count
+      #expect(passedLines > passable - 20, "\(passedLines) of \(passable) passable lines passed over")
     }
   }
 

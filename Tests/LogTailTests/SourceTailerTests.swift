@@ -15,8 +15,10 @@ final class RecordingDelegate: TailDelegate {
   func position(of fingerprint: Fingerprint) -> TailPosition? { positions[fingerprint] }
   func save(_ position: TailPosition, of fingerprint: Fingerprint, path: String) { positions[fingerprint] = position }
   func line(
-    _ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64, scanned: ScannedLine?
+    _ bytes: UnsafeRawBufferPointer, file: String, fingerprint: Fingerprint, offset: Int64, scanned: ScannedLine?,
+    passed: PassedLines
   ) {
+    if !passed.isEmpty { self.passed(passed, file: file, fingerprint: fingerprint) }
     lines.append(String(decoding: bytes, as: UTF8.self))
     if let scanned {
       scannedAhead += 1
@@ -24,6 +26,30 @@ final class RecordingDelegate: TailDelegate {
     }
   }
   func tooLong(file: String, fingerprint: Fingerprint, offset: Int64, end: Int64) { lines.append("<too long>") }
+  /// Lines passed over (`CopyScanner(passing: true)`): `expandingPassed` checks them.
+  func passed(_ lines: PassedLines, file: String, fingerprint: Fingerprint) {
+    self.lines.append("<passed \(lines.count) \(lines.latest) \(lines.bytes)>")
+  }
+
+  /// `lines` with each run of lines passed over replaced by the lines of `expected` it stands
+  /// for, if they are lines `CopyScanner` passes over, the last one the latest; nil if not.
+  func expandingPassed(_ expected: [String]) -> [String]? {
+    var out: [String] = []
+    for line in lines {
+      guard line.hasPrefix("<passed ") else {
+        out.append(line)
+        continue
+      }
+      let fields = line.dropFirst(8).dropLast().split(separator: " ").compactMap { Int($0) }
+      let run = expected[min(out.count, expected.count)..<min(out.count + fields[0], expected.count)]
+      guard run.count == fields[0], run.allSatisfy({ CopyScanner.passTime(Array($0.utf8)) != nil }),
+        run.last.flatMap({ CopyScanner.passTime(Array($0.utf8)) }) == Int64(fields[1]),
+        run.reduce(0, { $0 + $1.utf8.count + 1 }) == fields[2]
+      else { return nil }
+      out += run
+    }
+    return out
+  }
   func note(_ event: TailEvent) { events.append("\(event)") }
 }
 
@@ -101,6 +127,15 @@ struct RotatingLog {
     try Self.rotateAndTail(rotationsPerPoll: rotationsPerPoll, scanAhead: scanAhead, reuseListing: false)
   }
 
+  /// The same with three lines in four passed over on the read-ahead thread: each run of
+  /// them is told of in order, for exactly the lines it stands for, and a poll's budget counts
+  /// them (a poll that took fewer lines than its budget moves on to the next file, which
+  /// would let a newer file's lines come before an older one's).
+  @Test(arguments: [0, 1, 2, 3])
+  func linesPassedOverComeInOrderThroughEveryRotationStyle(rotationsPerPoll: Int) throws {
+    try Self.rotateAndTail(rotationsPerPoll: rotationsPerPoll, scanAhead: true, reuseListing: false, passing: true)
+  }
+
   /// The same, with the listing reused until inotify reports a name change, as the live
   /// daemon does (`reusesListing`; the clock moves a nanosecond a poll, so only the hints and
   /// the tailer's own checks make it list again). Without rotations it lists about once.
@@ -118,12 +153,14 @@ struct RotatingLog {
   /// Writes 24 rounds of 40 lines with `rotationsPerPoll` rotations between polls, tails them,
   /// and checks every line came out once, in order. Returns the polls made and the listings.
   @discardableResult
-  static func rotateAndTail(rotationsPerPoll: Int, scanAhead: Bool, reuseListing: Bool) throws -> (Int, Int) {
+  static func rotateAndTail(
+    rotationsPerPoll: Int, scanAhead: Bool, reuseListing: Bool, passing: Bool = false
+  ) throws -> (Int, Int) {
     var log = try RotatingLog()
     let delegate = RecordingDelegate()
     let tailer = SourceTailer(
       patterns: [log.dir + "/app.log*"], maxLineBytes: 1 << 20, live: true, rotateWait: 0, delegate: delegate,
-      scanner: scanAhead ? CopyScanner() : nil)
+      scanner: scanAhead ? CopyScanner(passing: passing) : nil)
     if scanAhead { tailer.readAheadBacklog = 0 }
     let watcher = reuseListing ? DirectoryWatcher(patterns: tailer.patterns) : nil
     tailer.reusesListing = reuseListing
@@ -148,11 +185,13 @@ struct RotatingLog {
     }
     while try poll(1000) > 0 { clock += 1 }
     let expected = (0..<log.next).map { "line \($0) \(String(repeating: "x", count: $0 % 7))" }
-    #expect(delegate.lines.count == expected.count, "\(delegate.events.suffix(20))")
-    let firstBad = zip(delegate.lines, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+    let lines = try #require(delegate.expandingPassed(expected), "lines passed over that are not the next ones")
+    if passing { #expect(delegate.lines.contains { $0.hasPrefix("<passed ") }, "no line was passed over") }
+    #expect(lines.count == expected.count, "\(delegate.events.suffix(20))")
+    let firstBad = zip(lines, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
     #expect(
       firstBad == nil,
-      "first difference at \(firstBad ?? -1): \(firstBad.map { Array(delegate.lines[max(0, $0 - 2)..<min(delegate.lines.count, $0 + 3)]) } ?? []) \(delegate.events)"
+      "first difference at \(firstBad ?? -1): \(firstBad.map { Array(lines[max(0, $0 - 2)..<min(lines.count, $0 + 3)]) } ?? []) \(delegate.events)"
     )
     #expect(delegate.scannedWrong == 0)
     if scanAhead { #expect(delegate.scannedAhead > 0) }
