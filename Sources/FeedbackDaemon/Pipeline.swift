@@ -570,8 +570,9 @@ final class Pipeline: EngineOutput {
     let nanoseconds = took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000
     metrics.recordCommit(nanoseconds: nanoseconds)
     commits.count += 1
-    commits.seconds += Double(nanoseconds) / 1e9
-    commits.longest = max(commits.longest, Double(nanoseconds) / 1e9)
+    let seconds = Double(nanoseconds) / 1e9
+    commits.seconds += seconds
+    commits.longest = max(commits.longest, seconds)
     metrics.publish(
       sources: sourceCounters, engine: engine.counters, pendingPredictions: state.pendingPredictionCount(),
       watermarkNanos: engine.watermark, now: LiveRunner.wallNow())

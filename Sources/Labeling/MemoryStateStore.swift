@@ -844,12 +844,18 @@ public final class MemoryStateStore: StateStore {
   private func retire(_ index: Int32) {
     let e = entries[Int(index)]
     if e.coldSeq != 0 {
-      retired.deletedPredictions.append(DeletedPrediction(seq: e.coldSeq, keyHash: coldTier?.keyHash(e.key) ?? 0))
+      retired.deletedPredictions.append(coldPredictionDeleted(e))
       retiredSeqs.insert(e.coldSeq)
     }
     retired.deletedFeedback += e.coldFeedback
     retiredFeedbackSeqs.formUnion(e.coldFeedback)
     release(index)
+  }
+
+  /// The delete of the prediction the cold tier holds for `e`: its sequence number, and its
+  /// key's hash as the cold tier indexes it (so the delete need not read the key back).
+  private func coldPredictionDeleted(_ e: Entry) -> DeletedPrediction {
+    DeletedPrediction(seq: e.coldSeq, keyHash: coldTier?.keyHash(e.key) ?? 0)
   }
 
   /// Hands over what changed since the last call, for persisting, and takes the result as
@@ -873,7 +879,7 @@ public final class MemoryStateStore: StateStore {
       let wasCold = e.isCold
       // Due rows are not written: the cold tier derives them from the pending bits.
       if e.coldSeq != 0 && e.coldSeq != e.seq {
-        journal.deletedPredictions.append(DeletedPrediction(seq: e.coldSeq, keyHash: coldTier?.keyHash(e.key) ?? 0))
+        journal.deletedPredictions.append(coldPredictionDeleted(e))
       }
       if e.seq != 0 {
         if e.coldSeq != e.seq {
