@@ -684,9 +684,11 @@ struct LineScanAhead: LineScanner {
     func append(_ line: UnsafeRawBufferPointer) -> Int64? {
       let matcher = matcher
       let seed = keyHashSeed
-      let index = owner.count
+      // Set by the digest, which is called only for a line that is not rejected.
+      var passTime: Int64?
       owner.append(line) { event, line in
         let matched = eventClass(&event)
+        if matched == .ignored { passTime = event.time }
         var tag: ScannedLines.Tag = (UInt64(matched.code), 0, 0)
         if let hash = matcher.keyHash(event, matched, seed: seed) {
           tag.0 |= Self.hasKeyHash
@@ -698,9 +700,7 @@ struct LineScanAhead: LineScanner {
         }
         return tag
       }
-      // Not rejected (a rejected line's tag is zeros too, `.ignored`'s code) and ignored.
-      let (reason, time) = owner.outcome(index)
-      return reason == nil && owner.tag(index).0 & 0xFF == UInt64(Rules.EventClass.ignored.code) ? time : nil
+      return passTime
     }
   }
 

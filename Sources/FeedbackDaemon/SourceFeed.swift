@@ -103,15 +103,7 @@ final class SourceFeed: TailDelegate {
     guard usesReaders else {
       return try unretainedPipeline._withUnsafeGuaranteedRef { pipeline in
         // A commit in the middle of the lines passed over saves the position of their first.
-        let first = passed.isEmpty ? offset : passed.offset
-        if pipeline.inFlight.source != index || pipeline.inFlight.fingerprint != fingerprint
-          || pipeline.inFlight.path != file
-        {
-          pipeline.inFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: first)
-        } else {
-          pipeline.inFlight.offset = first
-        }
-        pipeline.isLineInFlight = true
+        setInFlight(pipeline, file: file, fingerprint: fingerprint, offset: passed.isEmpty ? offset : passed.offset)
         defer { pipeline.isLineInFlight = false }
         if !passed.isEmpty {
           try pipeline.handle(passed: passed, source: index)
@@ -132,17 +124,25 @@ final class SourceFeed: TailDelegate {
   func passed(_ lines: PassedLines, file: String, fingerprint: Fingerprint) throws {
     precondition(!usesReaders, "lines passed over in a wrapper format")
     try unretainedPipeline._withUnsafeGuaranteedRef { pipeline in
-      if pipeline.inFlight.source != index || pipeline.inFlight.fingerprint != fingerprint
-        || pipeline.inFlight.path != file
-      {
-        pipeline.inFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: lines.offset)
-      } else {
-        pipeline.inFlight.offset = lines.offset
-      }
-      pipeline.isLineInFlight = true
+      setInFlight(pipeline, file: file, fingerprint: fingerprint, offset: lines.offset)
       defer { pipeline.isLineInFlight = false }
       try pipeline.handle(passed: lines, source: index)
     }
+  }
+
+  /// Marks a line format's line (or lines passed over) starting at `offset` as in the engine:
+  /// a commit in the middle of the settle it starts saves that position (`Pipeline.lineInFlight`).
+  /// `inFlight` is only rewritten when the file changes, so a line costs no reference counting.
+  @inline(__always)
+  private func setInFlight(_ pipeline: Pipeline, file: String, fingerprint: Fingerprint, offset: Int64) {
+    if pipeline.inFlight.source != index || pipeline.inFlight.fingerprint != fingerprint
+      || pipeline.inFlight.path != file
+    {
+      pipeline.inFlight = .init(source: index, fingerprint: fingerprint, path: file, offset: offset)
+    } else {
+      pipeline.inFlight.offset = offset
+    }
+    pipeline.isLineInFlight = true
   }
 
   func tooLong(file: String, fingerprint: Fingerprint, offset: Int64, end: Int64) throws {

@@ -286,14 +286,15 @@ public final class LabelEngine {
   }
 
   /// What every event does first: its time may move the watermark (rows become final before
-  /// the event is counted), then it takes the next sequence number.
+  /// the event is counted), then it takes the next sequence number (`count` events read one
+  /// after another, the latest at `time`: the next `count`).
   @inline(__always)
-  private func readEvent(time: Int64, source: Int) throws {
+  private func readEvent(time: Int64, source: Int, count: Int = 1) throws {
     if sourceMaxTime[source].map({ time > $0 }) ?? true {
       sourceMaxTime[source] = time
       try advanceWatermark()
     }
-    seq += 1
+    seq += Int64(count)
   }
 
   @inline(__always)
@@ -310,11 +311,7 @@ public final class LabelEngine {
   /// own after its time is read.
   public func processIgnored(latest: Int64, source: Int, count: Int) throws {
     guard count > 0 else { return }
-    if sourceMaxTime[source].map({ latest > $0 }) ?? true {
-      sourceMaxTime[source] = latest
-      try advanceWatermark()
-    }
-    seq += Int64(count)
+    try readEvent(time: latest, source: source, count: count)
     countIgnored(source: source, count: count)
   }
 

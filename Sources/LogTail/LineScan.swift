@@ -50,14 +50,6 @@ public struct PassedLines: Sendable, Equatable {
 
   public init() {}
 
-  public init(count: Int, bytes: Int64, latest: Int64, offset: Int64, end: Int64) {
-    self.count = count
-    self.bytes = bytes
-    self.latest = latest
-    self.offset = offset
-    self.end = end
-  }
-
   public var isEmpty: Bool { count == 0 }
 
   /// Adds the line at `offset` of `length` bytes (no trailing CR) ending at `end`.
@@ -181,7 +173,7 @@ final class ChunkLines {
   /// there, and its time if it may be passed over (else `Int64.min`); lines before it are
   /// passed, the line itself is not (`find` looks it up next).
   @inline(__always) func length(at offset: Int64) -> (length: Int, passTime: Int64)? {
-    // Three lines a cache line: the one holding the line 16 on.
+    // Under three lines a cache line: the one holding the line 16 on.
     if next &+ 16 < count { feedbackd_prefetch(lines + (next &+ 16)) }
     while next < count, lines[next].offset < offset { next += 1 }
     guard next < count, lines[next].offset == offset else { return nil }
