@@ -62,22 +62,50 @@ struct TimestampFormatterTests {
   }
 }
 
-/// The raw-pointer string writer writes exactly what `JSONValue.writeString` writes.
+/// The string writers (`JSONValue.writeString` into an array, for texts short and long, and
+/// `writeString(utf8:to:)` through a pointer) against the plain byte-by-byte escaping of
+/// RFC 8259 (`reference`): quote, backslash and control bytes escaped, the short forms where
+/// there are some, everything else as it is.
 struct JSONWriteStringUTF8Tests {
-  @Test func matchesWriteString() {
+  static func reference(_ utf8: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = [0x22]
+    for byte in utf8 {
+      switch byte {
+      case 0x22: out += Array("\\\"".utf8)
+      case 0x5C: out += Array("\\\\".utf8)
+      case 0x08: out += Array("\\b".utf8)
+      case 0x0C: out += Array("\\f".utf8)
+      case 0x0A: out += Array("\\n".utf8)
+      case 0x0D: out += Array("\\r".utf8)
+      case 0x09: out += Array("\\t".utf8)
+      case ..<0x20: out += Array(String(format: "\\u%04x", Int(byte)).utf8)
+      default: out.append(byte)
+      }
+    }
+    out.append(0x22)
+    return out
+  }
+
+  @Test func matchesTheReference() {
     var rng = SplitMix64(seed: 0x57A1)
     let alphabet: [String] = [
       "a", "Z", "0", " ", "\"", "\\", "/", "\n", "\r", "\t", "\u{8}", "\u{C}", "\u{0}", "\u{1}", "\u{1F}", "\u{7F}",
-      "é", "€", "😀", "\u{2028}", ",", "]", "}",
+      "é", "€", "😀", "\u{2028}", ",", "]", "}", "plain text without specials ",
     ]
-    var texts = ["", "plain", "\"", "\\", "\u{0}", "é"]
-    for _ in 0..<3000 {
-      texts.append(String((0..<rng.below(40)).map { _ in alphabet[rng.below(alphabet.count)] }.joined()))
+    var texts = ["", "plain", "\"", "\\", "\u{0}", "é", String(repeating: "x", count: 1_400)]
+    for round in 0..<3000 {
+      // Some longer than the array writer's room for the pointer writer (1,364 bytes).
+      let pieces = round % 50 == 0 ? 400 + rng.below(200) : rng.below(40)
+      texts.append(String((0..<pieces).map { _ in alphabet[rng.below(alphabet.count)] }.joined()))
     }
+    var long = 0
     for text in texts {
-      var expected: [UInt8] = []
-      JSONValue.writeString(text, to: &expected)
       let utf8 = Array(text.utf8)
+      if utf8.count > 1_364 { long += 1 }
+      let expected = Self.reference(utf8)
+      var fromString: [UInt8] = [0x41]
+      JSONValue.writeString(text, to: &fromString)
+      #expect(fromString == [0x41] + expected, "\(text.debugDescription)")
       let actual = utf8.withUnsafeBytes { raw in
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: JSONValue.maxQuotedCount(raw.count)) { buffer in
           let end = JSONValue.writeString(utf8: raw, to: buffer.baseAddress!)
@@ -86,5 +114,6 @@ struct JSONWriteStringUTF8Tests {
       }
       #expect(actual == expected, "\(text.debugDescription)")
     }
+    #expect(long > 10, "\(long) texts past the array writer's room")
   }
 }
