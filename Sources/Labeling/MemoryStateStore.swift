@@ -171,8 +171,8 @@ public final class MemoryStateStore: StateStore {
   /// Entries marked dirty since the last checkpoint (some may have been released since), while
   /// listing them is cheaper than looking at every entry at the checkpoint: see `markDirty`.
   private var dirtyEntries: [Int32] = []
-  /// Set when `dirtyEntries` outgrew the entries (then dropped): the checkpoint looks at every
-  /// entry's flag instead.
+  /// Set when `dirtyEntries` needed clearing while at least half the entries were dirty (it
+  /// was dropped then): until the checkpoint, nothing is listed, and it reads every entry's flag.
   private var dirtyListDropped = false
   public private(set) var dirtyCount = 0
   /// How many times `dirtyEntries` was cleared of released entries between checkpoints (tests).

@@ -52,40 +52,16 @@ extension JSONValue {
   /// Writes the UTF-8 `text` (valid: this does not check it) as a quoted, minimally escaped
   /// JSON string.
   ///
-  /// Through `writeString(utf8:to:)`, eight bytes at a time, on the stack, then appended in
-  /// one piece: appending run by run and escape by escape cost about 25 instructions an
-  /// append (a reject record's line, with its many quotes, about 2,500).
+  /// Through `writeString(utf8:to:)`, eight bytes at a time, into a temporary buffer (on the
+  /// stack when small), then appended in one piece: appending run by run and escape by escape
+  /// cost about 25 instructions an append (a reject record's line, with its many quotes,
+  /// about 2,500).
   public static func writeString(bytes text: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-    let room = maxQuotedCount(text.count)
-    guard room <= 8192 else {
-      // Longer than any line a reject record keeps: run by run.
-      writeStringByRuns(text, to: &out)
-      return
-    }
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: room) { buffer in
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxQuotedCount(text.count)) { buffer in
       let begin = buffer.baseAddress!
       let end = writeString(utf8: text, to: begin)
       out.append(contentsOf: UnsafeBufferPointer(start: begin, count: begin.distance(to: end)))
     }
-  }
-
-  private static func writeStringByRuns(_ text: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-    out.append(ASCII.quote)
-    let utf8 = UnsafeBufferPointer(start: text.baseAddress?.assumingMemoryBound(to: UInt8.self), count: text.count)
-    var runStart = 0
-    for position in 0..<utf8.count {
-      let byte = utf8[position]
-      if byte >= 0x20 && byte != ASCII.quote && byte != ASCII.backslash { continue }
-      if position > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<position])) }
-      runStart = position + 1
-      withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 6) { escape in
-        let end = writeEscape(byte, to: escape.baseAddress!)
-        out.append(
-          contentsOf: UnsafeBufferPointer(start: escape.baseAddress, count: escape.baseAddress!.distance(to: end)))
-      }
-    }
-    if utf8.count > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
-    out.append(ASCII.quote)
   }
 }
 

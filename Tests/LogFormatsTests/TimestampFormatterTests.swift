@@ -62,7 +62,8 @@ struct TimestampFormatterTests {
   }
 }
 
-/// The string writers (`JSONValue.writeString` into an array, for texts short and long, and
+/// The string writers (`JSONValue.writeString` into an array, for texts short and long (past
+/// what a temporary buffer keeps on the stack), and
 /// `writeString(utf8:to:)` through a pointer) against the plain byte-by-byte escaping of
 /// RFC 8259 (`reference`): quote, backslash and control bytes escaped, the short forms where
 /// there are some, everything else as it is.
@@ -94,7 +95,7 @@ struct JSONWriteStringUTF8Tests {
     ]
     var texts = ["", "plain", "\"", "\\", "\u{0}", "é", String(repeating: "x", count: 1_400)]
     for round in 0..<3000 {
-      // Some longer than the array writer's room for the pointer writer (1,364 bytes).
+      // Some long ones: their buffer is too large for the stack.
       let pieces = round % 50 == 0 ? 400 + rng.below(200) : rng.below(40)
       texts.append(String((0..<pieces).map { _ in alphabet[rng.below(alphabet.count)] }.joined()))
     }
@@ -114,6 +115,6 @@ struct JSONWriteStringUTF8Tests {
       }
       #expect(actual == expected, "\(text.debugDescription)")
     }
-    #expect(long > 10, "\(long) texts past the array writer's room")
+    #expect(long > 10, "\(long) long texts")
   }
 }
