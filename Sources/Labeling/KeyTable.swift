@@ -18,9 +18,7 @@ struct KeyTable {
   }
 
   /// The 64-bit hash of a key (seeded per table); the table keeps its low 32 bits.
-  func hash(_ key: JoinKey) -> UInt64 {
-    key.withBytes { Self.hash($0, seed: seed) }
-  }
+  func hash(_ key: JoinKey) -> UInt64 { key.hash(seed: seed) }
 
   func hash(_ key: String) -> UInt64 {
     if let h = key.utf8.withContiguousStorageIfAvailable({ Self.hash(UnsafeRawBufferPointer($0), seed: seed) }) {
@@ -33,9 +31,7 @@ struct KeyTable {
     var h = seed ^ (UInt64(bytes.count) &* 0x9E37_79B9_7F4A_7C15)
     var offset = 0
     while offset + 8 <= bytes.count {
-      let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-      h = (h ^ word) &* 0xBF58_476D_1CE4_E5B9
-      h ^= h >> 31
+      h = mix(h, bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
       offset += 8
     }
     if offset < bytes.count {
@@ -46,12 +42,22 @@ struct KeyTable {
         shift += 8
         offset += 1
       }
-      h = (h ^ word) &* 0xBF58_476D_1CE4_E5B9
-      h ^= h >> 31
+      h = mix(h, word)
     }
-    h = (h ^ (h >> 32)) &* 0xD6E8_FEB8_6659_FD93
-    h ^= h >> 32
-    return h
+    return finish(h)
+  }
+
+  /// One word of the key (little-endian) into the hash.
+  @inline(__always)
+  static func mix(_ h: UInt64, _ word: UInt64) -> UInt64 {
+    let h = (h ^ word) &* 0xBF58_476D_1CE4_E5B9
+    return h ^ (h >> 31)
+  }
+
+  @inline(__always)
+  static func finish(_ h: UInt64) -> UInt64 {
+    let h = (h ^ (h >> 32)) &* 0xD6E8_FEB8_6659_FD93
+    return h ^ (h >> 32)
   }
 
   /// The index stored for `key`, if any.

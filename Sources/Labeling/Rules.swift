@@ -464,7 +464,7 @@ public struct Rules: Sendable {
       case .ignored: return nil
       }
       guard let key = event.joinKey(slot) else { return nil }
-      return key.withBytes { KeyTable.hash($0, seed: seed) }
+      return key.hash(seed: seed)
     }
   }
 

@@ -182,12 +182,23 @@ public struct LineShapes: Sendable {
   /// `LineShapes`, for every event they scan.)
   var common: [Int32] = []
   var lastUse: [Int] = []
-  /// The shape the last line fitted: tried first.
+  /// The shape the last line fitted: tried first when `lengthHints` names none.
   var recent = 0
+  /// Per line length (`hintIndex`): the shape the last line of that length fitted, tried first
+  /// (`UInt8.max`: none). A log's statements mostly write lines of lengths
+  /// of their own; the previous line's shape, tried first, fitted only about half the lines of a
+  /// log interleaving a few statements, and each miss compared a constant and looked for another
+  /// shape (about 100 instructions).
+  var lengthHints: [UInt8] = []
+  static let hintCount = 4096
+
+  @inline(__always) static func hintIndex(_ count: Int) -> Int { Swift.min(count, hintCount &- 1) }
   var clock = 0
   var misses = 0
   /// Lines scanned through a shape.
   public private(set) var hits = 0
+  /// Lines the shape tried first did not fit (`lengthHints`): another was tried.
+  public private(set) var retries = 0
   /// Lines that fitted no shape whose layout was read (to learn it).
   public private(set) var layoutsRead = 0
   /// The shape the last line scanned fitted (`FieldSelector.scan`): its `id` and `sameSlots`;
@@ -222,7 +233,8 @@ public struct LineShapes: Sendable {
     return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * Self.maximumValues + 1) { buffer in
       let constantAt = buffer.baseAddress!
       let values = constantAt + (Self.maximumValues + 1)
-      var s = recent
+      let hint = lengthHints[Self.hintIndex(count)]
+      var s = Int(hint) < shapes.count ? Int(hint) : recent
       var shape = shapes[s]
       var i = 0
       var position = 0
@@ -269,6 +281,7 @@ public struct LineShapes: Sendable {
         }
         // Another shape with the same first `i` constants may go on from here; else another
         // starts over. (A shape that failed once fails again: each is tried once at most.)
+        if tried == 0 { retries &+= 1 }
         tried |= 1 &<< UInt32(s)
         var next = -1
         var restart = -1
@@ -306,6 +319,7 @@ public struct LineShapes: Sendable {
         }
       }
       recent = s
+      if hint != UInt8(truncatingIfNeeded: s) { lengthHints[Self.hintIndex(count)] = UInt8(truncatingIfNeeded: s) }
       clock &+= 1
       lastUse[s] = clock
       hits &+= 1
@@ -406,6 +420,7 @@ public struct LineShapes: Sendable {
     if shapes.isEmpty {
       common = [Int32](repeating: 0, count: Self.capacity * Self.capacity)
       lastUse = [Int](repeating: 0, count: Self.capacity)
+      lengthHints = [UInt8](repeating: .max, count: Self.hintCount)
     }
     var index = shapes.count
     if index < Self.capacity {

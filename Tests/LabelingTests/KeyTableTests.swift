@@ -30,6 +30,26 @@ import Testing
     #expect(try plain.ref(key: JoinKey("a"), hash: 12345) == plain.ref(key: JoinKey("a")))
   }
 
+  /// `JoinKey.hash(seed:)`, which hashes an inline key's words, is `KeyTable.hash` of the key's
+  /// bytes, whatever its length (on both sides of each word and of the inline capacity) and seed.
+  @Test func aKeysHashFromItsWordsIsTheHashOfItsBytes() {
+    var state: UInt64 = 0x1234_5678
+    func next() -> UInt64 {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return state >> 11
+    }
+    for length in 0...40 {
+      for _ in 0..<50 {
+        let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: next()) }
+        let seed = next() &* 0x9E37_79B9_7F4A_7C15
+        let key = bytes.withUnsafeBytes { JoinKey($0) }
+        let expected = bytes.withUnsafeBytes { KeyTable.hash($0, seed: seed) }
+        #expect(key.hash(seed: seed) == expected, "length \(length)")
+        #expect(KeyTable(seed: seed).hash(key) == expected)
+      }
+    }
+  }
+
   /// `firstCandidate` (what the pipeline prefetches) names a key's index when its home bucket
   /// holds it, and never an index whose 32-bit hash differs.
   @Test func firstCandidateIsTheHomeBucketsKey() {

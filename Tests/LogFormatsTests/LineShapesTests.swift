@@ -132,6 +132,52 @@ struct LineShapesTests {
     #expect(learnt.shapes.count >= 4)
   }
 
+  /// Lines of three layouts interleaved at random, as a log interleaves its statements: the
+  /// shape tried first is the one the last line of the same length fitted, and it fits almost
+  /// every line (the previous line's shape fitted about a third of them). Lines of two layouts
+  /// with the same length, alternating, are each tried against the other's shape first, and
+  /// still scan as in full.
+  @Test func theShapeTriedFirstIsTheOneALineOfTheSameLengthFitted() {
+    let selector = FieldSelector(paths: Self.paths)
+    var learnt = ScannedFields(count: Self.paths.count)
+    var rng = SplitMix64(seed: 31)
+    func digits(_ n: Int) -> String { String((0..<n).map { _ in Character(String(rng.below(10))) }) }
+    func line(_ layout: Int) -> String {
+      switch layout {
+      case 0: "{\"time\":\"t\(digits(3))\",\"event\":\"prediction\",\"id\":\"r\(digits(8))\",\"score\":0.\(digits(4))}"
+      case 1:
+        "{\"time\":\"t\(digits(3))\",\"event\":\"http\",\"path\":\"/p/\(digits(2 + rng.below(3)))\",\"status\":200}"
+      default: "{\"time\":\"t\(digits(3))\",\"event\":\"click\",\"id\":\"r\(digits(8))\"}"
+      }
+    }
+    func scan(_ text: String) {
+      Self.bytes(text).withUnsafeBytes { raw in
+        let kind = selector.scan(raw, into: &learnt)
+        var fresh = ScannedFields(count: Self.paths.count)
+        #expect(kind == selector.scan(raw, into: &fresh) && kind != nil, "\(text)")
+        #expect(learnt == fresh, "\(text)")
+      }
+    }
+    for layout in 0..<3 {
+      for _ in 0..<LineShapes.linesPerShape { scan(line(layout)) }
+    }
+    #expect(learnt.shapes.count == 3)
+    let (hits, retries) = (learnt.shapes.hits, learnt.shapes.retries)
+    for _ in 0..<3_000 { scan(line(rng.below(3))) }
+    #expect(learnt.shapes.hits - hits == 3_000)
+    #expect(learnt.shapes.retries - retries < 100, "\(learnt.shapes.retries - retries) of 3000 lines tried again")
+    // The same lengths, the layouts alternating: every line first meets the other's shape.
+    let before = learnt.shapes.retries
+    for round in 0..<200 {
+      let text =
+        round % 2 == 0
+        ? "{\"time\":\"t\(digits(3))\",\"event\":\"prediction\",\"id\":\"r12345678\",\"score\":0.5}"
+        : "{\"time\":\"t\(digits(3))\",\"event\":\"click\",\"id\":\"r\(digits(25))\"}"
+      scan(text)
+    }
+    #expect(learnt.shapes.retries - before >= 150)
+  }
+
   /// More layouts than there are places: each becomes a shape after a few lines, the least
   /// recently used give way, and every line still scans as in full.
   @Test func moreLayoutsThanPlacesReplaceTheLeastRecentlyUsed() {
