@@ -185,10 +185,10 @@ public struct LineShapes: Sendable {
   /// The shape the last line fitted: tried first when `lengthHints` names none.
   var recent = 0
   /// Per line length (`hintIndex`): the shape the last line of that length fitted, tried first
-  /// (`UInt8.max`: none). A log's statements mostly write lines of lengths
-  /// of their own; the previous line's shape, tried first, fitted only about half the lines of a
-  /// log interleaving a few statements, and each miss compared a constant and looked for another
-  /// shape (about 100 instructions).
+  /// (`UInt8.max`: none). A log's statements mostly write lines of lengths of their own. The
+  /// previous line's shape, tried first, fitted about half the lines of a log interleaving a few
+  /// statements, and each miss compared a constant and looked for another shape: about 60
+  /// instructions a line on the benchmark corpus, where this tries 1.04 shapes a line.
   var lengthHints: [UInt8] = []
   static let hintCount = 4096
 
