@@ -101,7 +101,14 @@ def main():
     parser.add_argument("--dir", default=".build/bench-memory")
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
+    if not os.path.isfile(binary):
+        sys.exit(f"memory_scaling.py: --binary {binary} not found (swift build -c release --product feedbackd)")
     loggen = os.path.abspath(args.loggen or os.path.join(os.path.dirname(binary), "feedbackd-loggen"))
+    if not os.path.isfile(loggen):
+        sys.exit(
+            f"memory_scaling.py: {loggen} not found: pass --loggen "
+            "(swift build -c release --product feedbackd-loggen)"
+        )
     results = []
     failed = False
     for n in [int(x) for x in args.predictions.split(",")]:
