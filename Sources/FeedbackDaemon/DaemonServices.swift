@@ -58,6 +58,9 @@ public struct ReloadService: Service {
 /// Assembles the daemon's services in one place, in dependency order.
 public enum Daemon {
   public static func run(runner: LiveRunner, config: FeedbackConfig.Configuration, logger: Logger) async throws {
+    // Before anything starts: a second daemon on the same state_dir stops here (`StateDirLock`).
+    let lock = try StateDirLock.acquire(stateDir: config.stateDir)
+    defer { withExtendedLifetime(lock) {} }
     let registry = PrometheusCollectorRegistry()
     var factory = PrometheusMetricsFactory(registry: registry)
     // Feedback arrives seconds (clicks) to days (purchases) after a prediction.

@@ -64,6 +64,8 @@ public enum Replay {
       for i in config.sources.indices where i != target { config.sources[i].paths = [] }
     }
     let start = ContinuousClock.now
+    let lock = try StateDirLock.acquire(stateDir: config.stateDir)
+    defer { withExtendedLifetime(lock) {} }
     let queue = try StateDatabase.open(stateDir: config.stateDir)
     return try StateDatabase.run(queue) { db in try replay(db: db) }
 

@@ -139,6 +139,36 @@ func waitFor(_ process: Process, timeout: Double) -> Bool {
     try Self.flushAndVerify(setup)
   }
 
+  /// A second `replay` or `run` on a state_dir a daemon uses stops at start, naming the daemon,
+  /// and changes nothing; once the daemon is killed (SIGKILL: no clean-up), the lock is gone.
+  @Test func aSecondFeedbackdOnTheSameStateDirStopsAtStartNamingTheFirst() throws {
+    let setup = try Self.setup(seed: 47, predictions: 400)
+    try FileManager.default.copyItem(atPath: setup.input, toPath: setup.logs + "/app.log")
+    let daemon = try DaemonProcess(config: setup.config)
+    let pid = daemon.process.processIdentifier
+    let lockPath = setup.dir + "/state/lock"
+    let deadline = Date().addingTimeInterval(30)
+    while (try? String(contentsOfFile: lockPath, encoding: .utf8)) != "\(pid)\n" && Date() < deadline {
+      Thread.sleep(forTimeInterval: 0.05)
+    }
+    #expect((try? String(contentsOfFile: lockPath, encoding: .utf8)) == "\(pid)\n", "\(daemon.log)")
+    // Let it read and commit the log first: the refused ones must leave its work alone.
+    Thread.sleep(forTimeInterval: 2)
+    let replay = try run(Binaries.feedbackd, ["replay", "--config", setup.config, "--flush"])
+    #expect(replay.status != 0)
+    let lines = replay.stderr.split(separator: "\n")
+    #expect(lines.count == 1, "\(replay.stderr)")
+    #expect(replay.stderr.contains("is in use by another feedbackd (pid \(pid))"), "\(replay.stderr)")
+    let second = try DaemonProcess(config: setup.config)
+    #expect(waitFor(second.process, timeout: 30))
+    #expect(second.process.terminationStatus != 0)
+    #expect(second.log.contains("is in use by another feedbackd (pid \(pid))"), "\(second.log)")
+    #expect(daemon.process.isRunning)
+    daemon.kill9()
+    // The kernel released the killed daemon's lock: the flush runs, and every row is right.
+    try Self.flushAndVerify(setup)
+  }
+
   @Test func restartAfterRotationsWhileStoppedLosesNothing() throws {
     let setup = try Self.setup(seed: 41, predictions: 1500)
     // Half the log, read live.
