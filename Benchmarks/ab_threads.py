@@ -18,6 +18,7 @@ feedbackd (`inflate-ahead`, `read-ahead`, `dataset-writer`, `dataset-sync`).
 """
 
 import argparse
+import benchlock
 import os
 import shutil
 import statistics
@@ -75,6 +76,7 @@ def main():
         sys.exit("ab_threads.py: needs Linux /proc")
     if not os.path.exists(os.path.join(args.dir, "bench.yaml")):
         sys.exit(f"ab_threads.py: no {args.dir}/bench.yaml; run `feedbackd-bench corpus` first")
+    lock = benchlock.hold(os.path.abspath(args.dir), "ab_threads.py")  # noqa: F841 (held until exit)
     results = {b: [] for b in args.binaries}
     for round_ in range(args.runs):
         for binary in args.binaries:

@@ -34,6 +34,7 @@ request_ids written as numbers, and clicks more than max_out_of_order behind the
 """
 
 import argparse
+import benchlock
 import json
 import os
 import resource
@@ -265,6 +266,7 @@ def main():
     logs_dir = os.path.join(corpus_dir, "logs")
     if not os.path.isfile(os.path.join(corpus_dir, "bench.yaml")) or not os.path.isdir(logs_dir):
         sys.exit(f"{corpus_dir}: no corpus; run `feedbackd-bench corpus --dir {args.dir}` first")
+    lock = benchlock.hold(corpus_dir, "duckdb_labels.py")  # noqa: F841 (held until exit)
     logs = sorted(os.path.join(logs_dir, n) for n in os.listdir(logs_dir) if n.startswith("app.log"))
     glob = os.path.join(logs_dir, "app.log*")
     mb = decompressed_bytes(corpus_dir, logs) / 1e6

@@ -24,6 +24,7 @@ Needs `perf` (Debian: linux-perf) and the corpus from `feedbackd-bench corpus`.
 """
 
 import argparse
+import benchlock
 import collections
 import os
 import shutil
@@ -115,6 +116,7 @@ def main():
     config = os.path.join(args.dir, "bench.yaml")
     if not os.path.exists(config):
         sys.exit(f"{config} is missing: run `feedbackd-bench corpus --dir {args.dir}` first")
+    lock = benchlock.hold(os.path.abspath(args.dir), "thread_profile.py")  # noqa: F841 (held until exit)
     for sub in ("state", "out"):
         shutil.rmtree(os.path.join(args.dir, sub), ignore_errors=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -78,6 +78,8 @@ struct Corpus: ParsableCommand {
       files: CorpusParameters.files, format: CorpusParameters.format, requestedMB: mb)
 
     try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let lock = try CorpusLock(dir: dir, name: "feedbackd-bench corpus")
+    defer { withExtendedLifetime(lock) {} }
     try writeConfiguration(dir: dir)
 
     if !force, let existing = CorpusStamp.load(dir: dir), existing.sameParameters(as: stamp),
