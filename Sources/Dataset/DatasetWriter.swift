@@ -68,8 +68,13 @@ public final class DatasetWriter {
   private var nextSegment: Int
   private var open: [String: Segment] = [:]
   private var openPartitions: [String: Int64]
-  /// Segments sealed at the last `prepareCommit`, renamed by `afterCommit`.
+  /// Sealed segments not yet published, in the order they were sealed.
   private var toPublish: [Segment] = []
+  /// How many of `toPublish` the last `prepareCommit` covered: those `afterCommit` renames.
+  /// Rows may be written between the two (a replay's commit whose SQLite work runs in the
+  /// background), and a segment sealed then holds rows the commit does not cover: renamed, a
+  /// crash would leave them visible and the restart would write them again.
+  private var publishable = 0
   private var watermark: Int64 = .min
   public private(set) var rowsWritten = 0
   /// How many segments `prepareCommit` had to fsync (tests: sealed ones are already durable).
@@ -319,6 +324,7 @@ public final class DatasetWriter {
       state.sealed = segment.sealed
       states.append(state)
     }
+    publishable = toPublish.count
     return DatasetCheckpoint(nextSegment: nextSegment, segments: states, openPartitions: openPartitions)
   }
 
@@ -327,15 +333,18 @@ public final class DatasetWriter {
   @discardableResult
   public func afterCommit() throws -> [String] {
     var directories = Set<String>()
-    for segment in toPublish {
+    for segment in toPublish[..<publishable] {
       try FileSystem.rename(segment.path, visiblePath(segment.state))
       directories.insert(FileSystem.directory(of: segment.path))
     }
-    toPublish = []
+    toPublish.removeFirst(publishable)
+    publishable = 0
     for dir in directories.sorted() { try FileSystem.syncDirectory(dir) }
+    // A partition whose segment waits for the next commit is not complete yet.
+    let waiting = Set(toPublish.map(\.partition))
     var completed: [String] = []
     for (partition, end) in openPartitions.sorted(by: { $0.key < $1.key })
-    where end &+ layout.maxWindow <= watermark && open[partition] == nil {
+    where end &+ layout.maxWindow <= watermark && open[partition] == nil && !waiting.contains(partition) {
       let marker = "\(layout.directory)/\(partition)/_SUCCESS"
       try FileSystem.writeAtomically(marker, [])
       openPartitions[partition] = nil

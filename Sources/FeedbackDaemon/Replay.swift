@@ -24,17 +24,21 @@ public struct ReplayOptions: Sendable {
   /// Scan the line formats' lines ahead, on each file's read-ahead thread; off only to compare
   /// with scanning in line (the output is the same).
   public var scanAhead: Bool
+  /// Run the SQL of commits made between batches of lines on a thread of its own
+  /// (`Pipeline.commit(inBackground:)`); off only to compare (the output is the same).
+  public var commitInBackground: Bool
 
   public init(
     flush: Bool = false, paths: [String] = [], source: String? = nil,
     commitEveryLines: Int = ReplayOptions.defaultCommitEveryLines,
-    scanAhead: Bool = true
+    scanAhead: Bool = true, commitInBackground: Bool = true
   ) {
     self.flush = flush
     self.paths = paths
     self.source = source
     self.commitEveryLines = commitEveryLines
     self.scanAhead = scanAhead
+    self.commitInBackground = commitInBackground
   }
 }
 
@@ -88,13 +92,15 @@ public enum Replay {
           try pipeline.betweenLines { try $0.setSourceActive(next, false) }
         }
         try pipeline.advanceOutputs()
+        try pipeline.finishCommit(wait: false)
         // Also commit when the state reaches its memory bounds: only committed state can be
         // evicted. These depend on the input alone, so output stays deterministic.
         if pipeline.linesSinceCommit >= options.commitEveryLines || pipeline.state.dirtyCount >= config.maxInMemory
           || pipeline.stateOverBudget
         {
-          // The last commit (below) waits for publishing, and throws what went wrong in it.
-          try pipeline.commit(publishInBackground: true)
+          // The last commit (below) waits for the one before and for publishing, and throws
+          // what went wrong in them.
+          try pipeline.commit(inBackground: options.commitInBackground)
         }
       }
       if options.flush { try pipeline.flush() }

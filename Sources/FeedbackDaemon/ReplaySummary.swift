@@ -36,6 +36,9 @@ public struct ReplaySummary: Sendable {
   /// Checkpoints committed (the engine's thread waits for each), their time in all and the
   /// longest one's.
   public var commits: (count: Int, seconds: Double, longest: Double) = (0, 0, 0)
+  /// Commits whose SQL ran on a thread of its own while lines went on (`Pipeline.commit`), and
+  /// how many of them something had to wait for.
+  public var backgroundCommits: (count: Int, waitedFor: Int) = (0, 0)
 
   init(pipeline: Pipeline, elapsed: Duration, pending: Int) {
     linesScannedAhead = pipeline.linesScannedAhead
@@ -77,6 +80,7 @@ public struct ReplaySummary: Sendable {
     waitedForInput = pipeline.waitedForInput
     waitedForWriters = pipeline.waitedForWriters
     commits = pipeline.commits
+    backgroundCommits = (pipeline.store.backgroundWrites, pipeline.store.backgroundWritesWaitedFor)
   }
 
   public var text: String {
@@ -103,7 +107,8 @@ public struct ReplaySummary: Sendable {
       orphans     \(list(orphans))
       late        \(list(lateFeedback)), prediction \(latePredictions)
       waited      \(wait(waitedForInput)) for input, \(wait(waitedForWriters)) for dataset writers
-      commits     \(commits.count) in \(String(format: "%.2f", commits.seconds)) s, the longest \(String(format: "%.2f", commits.longest)) s
+      commits     \(commits.count) in \(String(format: "%.2f", commits.seconds)) s, the longest \(String(format: "%.2f", commits.longest)) s; \
+      \(backgroundCommits.count) with their SQL in the background (\(backgroundCommits.waitedFor) waited for)
       elapsed     \(String(format: "%.2f", seconds)) s, \(String(format: "%.1f", rate)) MB/s
       """
   }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import Labeling
+import Threads
 
 /// The embedded state store: join state, read positions and dataset offsets in one SQLite file.
 ///
@@ -17,7 +18,8 @@ final class SQLiteStateStore: ColdTier {
   /// window, where every prediction goes through the cold tier, half of a replay's time.)
   static let schemaVersion = 3
 
-  let db: Database
+  /// Used only on its queue's thread, never while a background write runs (`join`).
+  private let db: Database
 
   init(db: Database) {
     self.db = db
@@ -132,12 +134,128 @@ final class SQLiteStateStore: ColdTier {
 
   /// Writes what changed since the last checkpoint (inside the open transaction).
   func apply(_ journal: StateJournal) throws {
+    try join()
+    try Self.write(journal, with: try statements(for: journal))
+  }
+
+  /// Starts writing the journal into the open transaction on a thread of its own, and
+  /// deleting the finished keys that expire by `watermark`; the caller commits the
+  /// transaction once it is done (`backgroundWriteDone`, then `commitTransaction`). Until then
+  /// every use of the connection waits for it (`join`), and rethrows what failed in it.
+  ///
+  /// Only the statements' steps run there, through SQLite's C API on statements prepared
+  /// here: GRDB's `Database` belongs to its queue's thread (it checks), and so do COMMIT and
+  /// BEGIN (its commit hook keeps state that only its own statements reset).
+  func applyInBackground(_ journal: StateJournal, pruneFinishedBy watermark: Int64) throws {
+    try join()
+    let statements = try statements(for: journal)
+    statements.pruneFinished = try db.cachedStatement(sql: Self.pruneFinishedSQL)
+    let job = BackgroundWrite()
+    let thread = WorkerThread(name: "state-write") {
+      do {
+        try Self.write(journal, with: statements)
+        try Self.step(statements.pruneFinished!) { Self.bind($0, 1, watermark) }
+      } catch {
+        job.failure = error
+      }
+      job.lock.withLock {
+        job.done = true
+        job.lock.broadcast()
+      }
+    }
+    guard let thread else {
+      // No thread to be had: written here.
+      try Self.write(journal, with: statements)
+      try Self.step(statements.pruneFinished!) { Self.bind($0, 1, watermark) }
+      return
+    }
+    job.thread = thread
+    running = job
+    backgroundWrites += 1
+  }
+
+  /// The write `applyInBackground` started, while it runs or until it is joined.
+  private var running: BackgroundWrite?
+  /// Writes run in the background, and how many of them something had to wait for (a use
+  /// of the connection, or the commit, came before they were done).
+  private(set) var backgroundWrites = 0
+  private(set) var backgroundWritesWaitedFor = 0
+
+  final class BackgroundWrite: @unchecked Sendable {
+    let lock = ConditionLock()
+    /// Set under `lock`.
+    var done = false
+    /// Set by the thread before `done`.
+    var failure: (any Error)?
+    var thread: WorkerThread?
+  }
+
+  /// Whether the background write (if any) is done: `join` will not wait.
+  var backgroundWriteDone: Bool {
+    guard let job = running else { return true }
+    return job.lock.withLock { job.done }
+  }
+
+  /// Waits for the background write (if any) and throws what failed in it. Every use of the
+  /// connection calls this first.
+  func join() throws {
+    guard let job = running else { return }
+    running = nil
+    if !(job.lock.withLock { job.done }) { backgroundWritesWaitedFor += 1 }
+    job.thread?.join()
+    if let failure = job.failure { throw failure }
+  }
+
+  /// Commits the open transaction and opens the next (the checkpoint's end).
+  func commitTransaction() throws {
+    try join()
+    try db.commit()
+    try db.beginTransaction()
+  }
+
+  /// The statements `write` runs for `journal`, prepared (cached) on the connection's thread.
+  final class Statements: @unchecked Sendable {
+    let connection: OpaquePointer
+    var byText: [String: Statement] = [:]
+    var pruneFinished: Statement?
+    init(connection: OpaquePointer) { self.connection = connection }
+    func callAsFunction(_ sql: String) -> Statement {
+      guard let statement = byText[sql] else { preconditionFailure("not prepared: \(sql)") }
+      return statement
+    }
+  }
+
+  private func statements(for journal: StateJournal) throws -> Statements {
+    let statements = Statements(connection: db.sqliteConnection!)
+    var texts = [Self.deleteKeySQL, Self.updatePendingSQL]
+    for batched in [
+      Self.deletePrediction, Self.upsertPrediction, Self.upsertKey, Self.deleteFeedback, Self.upsertFeedback,
+      Self.deleteFinished, Self.upsertFinished,
+    ] {
+      texts += [batched.one, batched.many]
+    }
+    for text in texts { statements.byText[text] = try db.cachedStatement(sql: text) }
+    return statements
+  }
+
+  private static let deleteKeySQL = "DELETE FROM prediction_keys WHERE hash = ? AND seq = ?"
+  private static let updatePendingSQL = "UPDATE predictions SET pending = ? WHERE seq = ?"
+  private static let pruneFinishedSQL = "DELETE FROM finished WHERE expires_at <= ?"
+
+  /// Writes the journal with `statements`, on any thread (one at a time on the connection).
+  private static func write(_ journal: StateJournal, with statements: Statements) throws {
     var journal = journal
     if journal.leavesNothing {
       // Every table emptied at once (SQLite drops their pages) rather than row by row: the
       // last checkpoint of a flushed replay deleted 100k predictions one at a time, 45 ms.
-      try db.execute(
-        sql: "DELETE FROM predictions; DELETE FROM prediction_keys; DELETE FROM feedback; DELETE FROM finished")
+      let sql = "DELETE FROM predictions; DELETE FROM prediction_keys; DELETE FROM feedback; DELETE FROM finished"
+      var message: UnsafeMutablePointer<CChar>?
+      let code = sqlite3_exec(statements.connection, sql, nil, nil, &message)
+      guard code == SQLITE_OK else {
+        let text = message.map { String(cString: $0) } ?? "error \(code)"
+        sqlite3_free(message)
+        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: text, sql: sql)
+      }
       journal.deletedPredictions = []
       journal.deletedFeedback = []
       journal.deletedFinished = []
@@ -154,62 +272,63 @@ final class SQLiteStateStore: ColdTier {
     // rows in a temporary B-tree it opens and closes for every statement: `perf` put that at
     // a tenth of a live daemon's checkpoint time.)
     let deletedKeys = journal.deletedPredictions.map { (hash: $0.keyHash, seq: $0.seq) }
-    try stepInBatches(Self.deletePrediction, journal.deletedPredictions.map(\.seq).sorted()) { s, at, seq in
-      Self.bind(s, at, seq)
+    try stepInBatches(statements, deletePrediction, journal.deletedPredictions.map(\.seq).sorted()) { s, at, seq in
+      bind(s, at, seq)
     }
     // One by one: SQLite has no batched form of this delete that seeks the pairs
     // (`(hash, seq) IN (VALUES …)` scans the table; `hash IN (…) AND +seq IN (…)` built two
     // lists per batch and took longer than the statements it saved).
-    let deleteKey = try db.cachedStatement(sql: "DELETE FROM prediction_keys WHERE hash = ? AND seq = ?")
+    let deleteKey = statements(deleteKeySQL)
     for k in deletedKeys.sorted(by: { ($0.hash, $0.seq) < ($1.hash, $1.seq) }) {
-      try Self.step(deleteKey) {
-        Self.bind($0, 1, k.hash)
-        Self.bind($0, 2, k.seq)
+      try step(deleteKey) {
+        bind($0, 1, k.hash)
+        bind($0, 2, k.seq)
       }
     }
     // A key's old prediction is deleted before its new one is inserted (`StateJournal`): there
     // is no unique index on the key to replace it.
     let predictions = journal.predictions.sorted { $0.seq < $1.seq }
-    try stepInBatches(Self.upsertPrediction, predictions) { s, at, p in
-      Self.bind(s, at, p.seq)
-      Self.bind(s, at + 1, p.key)
-      Self.bind(s, at + 2, p.time)
-      Self.bind(s, at + 3, blob: p.payload)
-      Self.bind(s, at + 4, Int64(bitPattern: p.datasets))
-      Self.bind(s, at + 5, Int64(bitPattern: p.pending))
+    try stepInBatches(statements, upsertPrediction, predictions) { s, at, p in
+      bind(s, at, p.seq)
+      bind(s, at + 1, p.key)
+      bind(s, at + 2, p.time)
+      bind(s, at + 3, blob: p.payload)
+      bind(s, at + 4, Int64(bitPattern: p.datasets))
+      bind(s, at + 5, Int64(bitPattern: p.pending))
     }
-    let insertedKeys = predictions.map { (hash: Self.keyHash($0.key), seq: $0.seq) }
-    try stepInBatches(Self.upsertKey, insertedKeys.sorted { ($0.hash, $0.seq) < ($1.hash, $1.seq) }) { s, at, k in
-      Self.bind(s, at, k.hash)
-      Self.bind(s, at + 1, k.seq)
+    let insertedKeys = predictions.map { (hash: keyHash($0.key), seq: $0.seq) }
+    let keysInOrder = insertedKeys.sorted { ($0.hash, $0.seq) < ($1.hash, $1.seq) }
+    try stepInBatches(statements, upsertKey, keysInOrder) { s, at, k in
+      bind(s, at, k.hash)
+      bind(s, at + 1, k.seq)
     }
-    let updatePending = try db.cachedStatement(sql: "UPDATE predictions SET pending = ? WHERE seq = ?")
+    let updatePending = statements(updatePendingSQL)
     for update in journal.pendingUpdates {
-      try Self.step(updatePending) {
-        Self.bind($0, 1, Int64(bitPattern: update.pending))
-        Self.bind($0, 2, update.seq)
+      try step(updatePending) {
+        bind($0, 1, Int64(bitPattern: update.pending))
+        bind($0, 2, update.seq)
       }
     }
-    try stepInBatches(Self.deleteFeedback, journal.deletedFeedback.sorted()) { s, at, seq in Self.bind(s, at, seq) }
-    try stepInBatches(Self.upsertFeedback, journal.feedback.sorted { $0.seq < $1.seq }) { s, at, f in
-      Self.bind(s, at, f.seq)
-      Self.bind(s, at + 1, f.key)
-      Self.bind(s, at + 2, Int64(f.type))
-      Self.bind(s, at + 3, f.time)
-      Self.bind(s, at + 4, Int64(bitPattern: f.lineHash))
-      if let dedupe = f.dedupe { Self.bind(s, at + 5, dedupe) } else { _ = sqlite3_bind_null(s, at + 5) }
-      Self.bind(s, at + 6, blob: f.fields)
-      Self.bind(s, at + 7, Self.keyHash(f.key))
+    try stepInBatches(statements, deleteFeedback, journal.deletedFeedback.sorted()) { s, at, seq in bind(s, at, seq) }
+    try stepInBatches(statements, upsertFeedback, journal.feedback.sorted { $0.seq < $1.seq }) { s, at, f in
+      bind(s, at, f.seq)
+      bind(s, at + 1, f.key)
+      bind(s, at + 2, Int64(f.type))
+      bind(s, at + 3, f.time)
+      bind(s, at + 4, Int64(bitPattern: f.lineHash))
+      if let dedupe = f.dedupe { bind(s, at + 5, dedupe) } else { _ = sqlite3_bind_null(s, at + 5) }
+      bind(s, at + 6, blob: f.fields)
+      bind(s, at + 7, keyHash(f.key))
     }
     // Finished keys in key order, the table's: the journal lists them as their keys finished,
     // and written so each went to a random page of the table (the benchmark's mid-run commit,
     // 20,049 keys: 65 ms as listed, 42 ms sorted, the sort included). Feedback by `seq`, its
     // row id, likewise.
-    try stepInBatches(Self.deleteFinished, journal.deletedFinished.sorted()) { s, at, key in Self.bind(s, at, key) }
-    try stepInBatches(Self.upsertFinished, journal.finished.sorted { $0.key < $1.key }) { s, at, f in
-      Self.bind(s, at, f.key)
-      Self.bind(s, at + 1, f.time)
-      Self.bind(s, at + 2, f.expiresAt)
+    try stepInBatches(statements, deleteFinished, journal.deletedFinished.sorted()) { s, at, key in bind(s, at, key) }
+    try stepInBatches(statements, upsertFinished, journal.finished.sorted { $0.key < $1.key }) { s, at, f in
+      bind(s, at, f.key)
+      bind(s, at + 1, f.time)
+      bind(s, at + 2, f.expiresAt)
     }
   }
 
@@ -260,12 +379,12 @@ final class SQLiteStateStore: ColdTier {
   /// Runs a statement for every row of `rows`, in order: `batchRows` rows per run of its
   /// batched form while that many are left, the rest one by one. `bind(statement, first, row)`
   /// binds a row's values from parameter `first` on.
-  private func stepInBatches<Rows: RandomAccessCollection>(
-    _ sql: Batched, _ rows: Rows, bind: (SQLiteStatement, Int32, Rows.Element) -> Void
+  private static func stepInBatches<Rows: RandomAccessCollection>(
+    _ statements: Statements, _ sql: Batched, _ rows: Rows, bind: (SQLiteStatement, Int32, Rows.Element) -> Void
   ) throws {
     var i = rows.startIndex
     if rows.count >= Self.batchRows {
-      let many = try db.cachedStatement(sql: sql.many)
+      let many = statements(sql.many)
       while rows.distance(from: i, to: rows.endIndex) >= Self.batchRows {
         try Self.step(many) { s in
           for row in 0..<Int32(Self.batchRows) {
@@ -276,7 +395,7 @@ final class SQLiteStateStore: ColdTier {
       }
     }
     guard i < rows.endIndex else { return }
-    let one = try db.cachedStatement(sql: sql.one)
+    let one = statements(sql.one)
     while i < rows.endIndex {
       try Self.step(one) { bind($0, 1, rows[i]) }
       i = rows.index(after: i)
@@ -322,12 +441,14 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func pendingPredictionCount() throws -> Int {
-    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictions") ?? 0
+    try join()
+    return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictions") ?? 0
   }
 
   /// Forgets finished keys whose memory expired (they only answer duplicate/late questions).
   func pruneFinished(expiredBy watermark: Int64) throws {
-    try db.cachedStatement(sql: "DELETE FROM finished WHERE expires_at <= ?").execute(arguments: [watermark])
+    try join()
+    try Self.step(try db.cachedStatement(sql: Self.pruneFinishedSQL)) { Self.bind($0, 1, watermark) }
   }
 
   // MARK: ColdTier
@@ -345,6 +466,7 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func prediction(key: String) throws -> StoredPrediction? {
+    try join()
     let statement = try db.cachedStatement(
       sql: """
         SELECT p.seq, p.key, p.time, p.payload, p.datasets, p.pending
@@ -354,12 +476,14 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func prediction(seq: Int64) throws -> StoredPrediction? {
+    try join()
     let statement = try db.cachedStatement(
       sql: "SELECT seq, key, time, payload, datasets, pending FROM predictions WHERE seq = ?")
     return try Row.fetchOne(statement, arguments: [seq]).map(Self.prediction)
   }
 
   func feedback(key: String) throws -> [StoredFeedback] {
+    try join()
     let statement = try db.cachedStatement(
       sql: "SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback WHERE key_hash = ? AND key = ?")
     return try Row.fetchAll(statement, arguments: [Self.keyHash(key), key]).map(Self.feedback)
@@ -368,6 +492,7 @@ final class SQLiteStateStore: ColdTier {
   /// The feedback of many keys: of their hashes in order (the index is read in order), up to
   /// 512 per query, that of these keys.
   func feedback(keys: [String]) throws -> [StoredFeedback] {
+    try join()
     let hashes = Set(keys.map(Self.keyHash)).sorted()
     let wanted = Set(keys)
     return try inChunks(
@@ -376,7 +501,8 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func finished(keys: [String]) throws -> [FinishedKey] {
-    try inChunks(of: keys, "SELECT key, time, expires_at FROM finished WHERE key IN").map {
+    try join()
+    return try inChunks(of: keys, "SELECT key, time, expires_at FROM finished WHERE key IN").map {
       FinishedKey(key: $0[0], time: $0[1], expiresAt: $0[2])
     }
   }
@@ -407,6 +533,7 @@ final class SQLiteStateStore: ColdTier {
   /// `time > ? OR (time = ? AND seq > ?)` would be read from the start of the cursor's time,
   /// over every row before the cursor at that time: quadratic in the rows sharing a time.)
   func dueRows(after cursor: DueRow, through: Int64, limit: Int, offsets: [Int64]) throws -> [DuePrediction] {
+    try join()
     let sameTime = try db.cachedStatement(
       sql: """
         SELECT seq, key, time, payload, datasets, pending FROM predictions
@@ -461,6 +588,7 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func earliestDue(after cursor: DueRow, offsets: [Int64]) throws -> Int64? {
+    try join()
     let sameTime = try db.cachedStatement(
       sql: "SELECT EXISTS (SELECT 1 FROM predictions WHERE time = ? AND seq >= ? AND (pending >> ?) & 1 = 1)")
     let later = try db.cachedStatement(
@@ -478,13 +606,15 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func finished(key: String) throws -> FinishedKey? {
-    try Row.fetchOne(
+    try join()
+    return try Row.fetchOne(
       db.cachedStatement(sql: "SELECT key, time, expires_at FROM finished WHERE key = ?"), arguments: [key]
     ).map { FinishedKey(key: $0[0], time: $0[1], expiresAt: $0[2]) }
   }
 
   func unclaimedFeedback() throws -> [StoredFeedback] {
-    try Row.fetchAll(
+    try join()
+    return try Row.fetchAll(
       db,
       sql: """
         SELECT f.seq, f.key, f.type, f.time, f.line_hash, f.dedupe, f.fields FROM feedback f
@@ -496,7 +626,8 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func hasState() throws -> Bool {
-    try Bool.fetchOne(
+    try join()
+    return try Bool.fetchOne(
       db,
       sql: """
         SELECT EXISTS (SELECT 1 FROM predictions) OR EXISTS (SELECT 1 FROM feedback)
@@ -505,6 +636,7 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func forEachKey(_ body: (String) throws -> Void) throws {
+    try join()
     // No UNION: it would collect every key to drop repeats, which the filter does not mind.
     for table in ["predictions", "feedback", "finished"] {
       let keys = try String.fetchCursor(db, sql: "SELECT key FROM \(table)")
@@ -513,7 +645,8 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func keyCountEstimate() throws -> Int {
-    try Int.fetchOne(
+    try join()
+    return try Int.fetchOne(
       db,
       sql:
         "SELECT (SELECT COUNT(*) FROM predictions) + (SELECT COUNT(*) FROM feedback) + (SELECT COUNT(*) FROM finished)"
@@ -523,15 +656,18 @@ final class SQLiteStateStore: ColdTier {
   // MARK: Checkpoint data
 
   func meta(_ name: String) throws -> Data? {
-    try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE name = ?"), arguments: [name])
+    try join()
+    return try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE name = ?"), arguments: [name])
   }
 
   func setMeta(_ name: String, _ value: Data) throws {
+    try join()
     try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)")
       .execute(arguments: [name, value])
   }
 
   func fileRecord(source: String, fingerprint: String) throws -> FileRecord? {
+    try join()
     let statement = try db.cachedStatement(
       sql: "SELECT path, offset, finished, quarantined FROM files WHERE source = ? AND fingerprint = ?")
     return try Row.fetchOne(statement, arguments: [source, fingerprint]).map {
@@ -541,6 +677,7 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func saveFile(_ record: FileRecord) throws {
+    try join()
     try db.cachedStatement(
       sql: """
         INSERT OR REPLACE INTO files (source, fingerprint, path, offset, finished, quarantined)
@@ -552,7 +689,8 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func allFiles() throws -> [FileRecord] {
-    try Row.fetchAll(
+    try join()
+    return try Row.fetchAll(
       db, sql: "SELECT source, fingerprint, path, offset, finished, quarantined FROM files ORDER BY source, path"
     ).map {
       FileRecord(

@@ -998,6 +998,15 @@ public final class MemoryStateStore: StateStore {
 
   // MARK: Eviction
 
+  /// Whether `evict()` would do more than compact now: evict state, or read the cold tier
+  /// (to rebuild its key filter). The commit before it must be complete: what is evicted is
+  /// read back from the cold tier.
+  public var wouldEvict: Bool {
+    guard coldTier != nil else { return false }
+    return coldKeys.needsRebuild || stateBytes > maxBytes || entries.count - freeEntries.count > maxInMemory
+      || due.count > maxInMemory
+  }
+
   /// After a checkpoint (journal persisted): lets clean state go so memory stays bounded.
   ///
   /// State due before `soon` (pending predictions with their feedback, due rows) would be

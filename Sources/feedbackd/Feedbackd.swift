@@ -81,15 +81,26 @@ struct ReplayCommand: ParsableCommand {
     help: ArgumentHelp("Scan lines on the main thread, not ahead (to compare; same output).", visibility: .hidden))
   var noScanAhead = false
 
+  @Option(
+    name: .customLong("commit-every-lines"),
+    help: ArgumentHelp("Commit every N lines (tests: commits in the middle of a small replay).", visibility: .hidden))
+  var commitEveryLines: Int = ReplayOptions.defaultCommitEveryLines
+
   @Argument(help: "Files or globs to read instead of the source's configured paths.")
   var paths: [String] = []
+
+  mutating func validate() throws {
+    guard commitEveryLines >= 1 else { throw ValidationError("--commit-every-lines must be >= 1") }
+  }
 
   func run() throws {
     let configuration = configFile.load()
     let logger = makeLogger()
     let summary = try Replay.run(
       config: configuration,
-      options: ReplayOptions(flush: flush, paths: paths, source: source, scanAhead: !noScanAhead), logger: logger)
+      options: ReplayOptions(
+        flush: flush, paths: paths, source: source, commitEveryLines: commitEveryLines, scanAhead: !noScanAhead),
+      logger: logger)
     print(summary.text)
     for dataset in configuration.datasets {
       print("dataset     \(dataset.name): \(dataset.path)")

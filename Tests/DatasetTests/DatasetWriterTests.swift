@@ -61,6 +61,29 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     )
   }
 
+  /// Rows written between `prepareCommit` and `afterCommit` (a replay's commit whose SQL runs
+  /// in the background) are not covered by the commit: a segment they sealed stays hidden, and
+  /// its partition gets no `_SUCCESS`, until the next commit covers them.
+  @Test func aSegmentSealedAfterTheCommitsCutWaitsForTheNextCommit() throws {
+    let dir = try tempDir()
+    let writer = try DatasetWriter(layout: layout(dir, maxAge: 60_000_000_000), recovering: DatasetCheckpoint())
+    try writer.append(row("a", at: t0), ageClock: 0)
+    let checkpoint = try writer.prepareCommit()
+    #expect(checkpoint.segments.map(\.sealed) == [false])
+    // After the cut: one more row, then the segment rolls by age and the watermark passes the
+    // partition's end and window.
+    try writer.append(row("b", at: t0 + 1_000_000_000), ageClock: 0)
+    try writer.advance(watermark: t0 + 2 * hour, ageClock: 60_000_000_000)
+    #expect(try writer.afterCommit() == [])
+    #expect(files(dir) == ["_schema.json", "date=2026-11-30/hour=09/.part-000000.jsonl.inprogress"])
+    // The next commit covers both rows: published, and the partition complete.
+    _ = try writer.prepareCommit()
+    #expect(try writer.afterCommit() == ["date=2026-11-30/hour=09"])
+    #expect(
+      files(dir) == ["_schema.json", "date=2026-11-30/hour=09/_SUCCESS", "date=2026-11-30/hour=09/part-000000.jsonl"])
+    #expect(text(dir + "/date=2026-11-30/hour=09/part-000000.jsonl").split(separator: "\n").count == 2)
+  }
+
   /// Sealing a segment does not wait for the disk (it is synced on a thread of its own), but
   /// the commit that records it as sealed does: with the disk held shut, rows go on being
   /// written, and `prepareCommit` returns only once both sealed segments are synced.

@@ -127,13 +127,33 @@ import Testing
           #"^waited +[0-9]+\.[0-9]{2} s \([0-9]+ times\) for input, [0-9]+\.[0-9]{2} s \([0-9]+ times\) for dataset writers$"#,
         options: .regularExpression) != nil,
       "\(waited)")
-    // "commits     12 in 0.31 s, the longest 0.05 s": a commit at least at every eviction.
+    // "commits     12 in 0.31 s, the longest 0.05 s; 3 with their SQL in the background (0 waited
+    // for)": a commit at least at every eviction.
     let commits = result.stdout.split(separator: "\n").first { $0.hasPrefix("commits ") }.map(String.init) ?? ""
     #expect(
       commits.range(
-        of: #"^commits +[0-9]+ in [0-9]+\.[0-9]{2} s, the longest [0-9]+\.[0-9]{2} s$"#, options: .regularExpression)
+        of:
+          #"^commits +[0-9]+ in [0-9]+\.[0-9]{2} s, the longest [0-9]+\.[0-9]{2} s; [0-9]+ with their SQL in the background \([0-9]+ waited for\)$"#,
+        options: .regularExpression)
         != nil, "\(commits)")
     #expect((Int(commits.split(separator: " ").dropFirst().first ?? "") ?? 0) >= evictions, "\(commits)")
+  }
+
+  /// Replays committing every 2,000 lines, their SQL in the background while lines go on,
+  /// killed with SIGKILL at any point (while that SQL runs, between it and the transaction's
+  /// commit, while segments sealed after the cut wait): every row once, and the oracle's.
+  @Test func replaysCommittingInTheBackgroundSurviveSIGKILLs() throws {
+    let corpus = try Self.generate(seed: 53, predictions: 12_000)
+    let config = try writeConfig(
+      dir: corpus.dir, logs: corpus.logs, stateDir: corpus.dir + "/state", datasets: corpus.dir + "/datasets")
+    let arguments = ["replay", "--config", config, "--flush", "--commit-every-lines", "2000"]
+    let kills = try killRepeatedly(arguments, delays: [0.3, 0.45, 0.6, 0.75, 0.9, 1.1, 1.3, 1.6, 2.0, 2.4])
+    let last = try run(Binaries.feedbackd, arguments)
+    #expect(last.status == 0, "\(last.stderr)")
+    #expect(kills >= 2, "the replays should have been killed while running")
+    let commits = last.stdout.split(separator: "\n").first { $0.hasPrefix("commits ") } ?? ""
+    #expect(commits.contains("with their SQL in the background"), "\(last.stdout)")
+    try Self.verify(datasets: corpus.dir + "/datasets", oracle: try Oracle(files: corpus.files), flush: true)
   }
 
   /// The same with SIGKILLs: commits made in the middle of settles (between lines, and inside

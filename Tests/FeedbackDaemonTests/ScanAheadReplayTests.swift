@@ -1,5 +1,6 @@
 import FeedbackConfig
 import Foundation
+import GRDB
 import Gzip
 import LogTail
 import Logging
@@ -233,6 +234,59 @@ import Testing
       : ["line_too_long", "invalid_json", "blank_line", "bad_time", "missing_time"]
     for reason in reasons {
       #expect(rejects.contains { $0.contains(reason) }, "no \(reason) in \(rejects)")
+    }
+  }
+
+  /// Commits whose SQL runs on a thread of its own (replay's, between batches of lines) write
+  /// exactly what commits made in line write: the same datasets, rejects and counts with a
+  /// flush, and without one the same join state and read positions left in SQLite.
+  @Test func committingInTheBackgroundChangesNothing() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("bg-commit-\(UUID().uuidString)").path
+    let logs = root + "/logs"
+    try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    try Self.writeLogs(dir: logs, format: "logstash")
+    for flush in [true, false] {
+      var summaries: [[Substring]] = []
+      var trees: [[String: Data]] = []
+      var tables: [[String]] = []
+      for background in [true, false] {
+        let state = root + "/\(flush ? "flushed" : "open")-\(background ? "background" : "inline")"
+        let summary = try Replay.run(
+          config: try Self.config(logs: logs, state: state, format: "logstash"),
+          options: ReplayOptions(flush: flush, commitEveryLines: 3000, commitInBackground: background),
+          logger: Logger(label: "test"))
+        if background {
+          #expect(summary.backgroundCommits.count >= 2, "\(summary.text)")
+        } else {
+          #expect(summary.backgroundCommits.count == 0)
+        }
+        let timed = ["elapsed", "waited", "commits"]
+        summaries.append(summary.text.split(separator: "\n").filter { line in !timed.contains { line.hasPrefix($0) } })
+        trees.append(try Self.contents(state))
+        let queue = try DatabaseQueue(path: state + "/state.sqlite")
+        tables.append(
+          try queue.read { db in
+            var rows: [String] = []
+            for sql in [
+              "SELECT seq, key, time, hex(payload), datasets, pending FROM predictions ORDER BY seq",
+              "SELECT hash, seq FROM prediction_keys ORDER BY hash, seq",
+              "SELECT seq, key, type, time, line_hash, dedupe, hex(fields), key_hash FROM feedback ORDER BY seq",
+              "SELECT key, time, expires_at FROM finished ORDER BY key",
+              "SELECT source, fingerprint, path, offset, finished, quarantined FROM files ORDER BY source, fingerprint",
+            ] {
+              for row in try Row.fetchAll(db, sql: sql) { rows.append("\(sql.prefix(20)) \(row)") }
+            }
+            return rows
+          })
+      }
+      #expect(summaries[0] == summaries[1])
+      #expect(trees[0].keys.sorted() == trees[1].keys.sorted())
+      for (name, data) in trees[0] { #expect(data == trees[1][name], "\(name) differs") }
+      #expect(tables[0] == tables[1])
+      if !flush {
+        #expect(tables[0].contains { $0.hasPrefix("SELECT seq, key, tim") }, "pending predictions were left in SQLite")
+      }
     }
   }
 }
