@@ -548,9 +548,10 @@ final class Pipeline: EngineOutput {
   /// the transaction when it is done, then the datasets' writer threads publish (renames,
   /// directory syncs, `_SUCCESS`) what it covered, also while the pipeline goes on. A failure
   /// is thrown by whatever next uses the state file. Not when the state must be evicted after
-  /// the commit (eviction needs it complete): then only the publishing is left to the writers. On the benchmark the mid-run commit took 0.15-0.2 s
-  /// of the pipeline thread, most of it SQLite inserting 40-60k rows, while the reading
-  /// thread, its 8 chunks ahead ready, had nothing to do.
+  /// the commit (eviction needs it complete): then only the publishing is left to the writers.
+  /// On the benchmark the mid-run commit took 0.15-0.2 s of the pipeline thread, most of it
+  /// SQLite inserting 40-60k rows, while the reading thread, its chunks ahead all ready, had
+  /// nothing to do.
   func commit(inBackground: Bool = false) throws {
     try finishCommit(wait: true)
     let started = ContinuousClock.now
