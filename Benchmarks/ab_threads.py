@@ -5,11 +5,15 @@
 
 Runs `BINARY replay --config DIR/bench.yaml --flush` for each binary in turn, `--runs` rounds
 (alternating, so a slow or fast stretch of this noisy machine hits all binaries alike), on
-fresh DIR/state and DIR/out (deleted, then `sync`, untimed). While a replay runs, it polls
+fresh DIR/state and DIR/out (the last ones moved aside, then `sync`, untimed; deleted at the
+end: `benchlock.set_aside`). While a replay runs, it polls
 `/proc/PID/task/TID/schedstat` every 20 ms and keeps each thread's last reading: time on a core
 and time runnable but waiting for one. Per run it prints the wall time, the engine's (pipeline)
-thread's CPU and all threads' CPU; at the end the medians per binary and, for each later
-binary, in how many rounds it was lower than the first. With `--threads` it also prints each
+thread's CPU, all threads' CPU, and wall over all CPU; at the end the medians per binary, the
+mean of wall over CPU, and, for each later binary, in how many rounds each was lower than the
+first's. Wall over CPU is the figure to compare on this VM: its speed moves a binary's CPU time
+by ±20% from run to run and the wall time with it, while their ratio, how well the threads
+overlap on the two cores, moves by about ±1%. With `--threads` it also prints each
 kind of thread's CPU and wait for a core, per run.
 
 Linux only (`/proc`). Threads are grouped by name: the engine's thread is the Swift
@@ -20,7 +24,6 @@ feedbackd (`inflate-ahead`, `read-ahead`, `dataset-writer`, `dataset-sync`).
 import argparse
 import benchlock
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -29,8 +32,7 @@ import time
 
 def replay(binary, corpus):
     """One replay: (wall seconds, {thread kind: [cpu s, wait s, threads]})."""
-    for name in ("state", "out"):
-        shutil.rmtree(os.path.join(corpus, name), ignore_errors=True)
+    benchlock.set_aside(corpus)
     os.sync()
     start = time.monotonic()
     child = subprocess.Popen(
@@ -83,9 +85,9 @@ def main():
             wall, kinds = replay(binary, args.dir)
             pipeline = kinds.get("pipeline", [0.0, 0.0, 0])[0]
             total = sum(k[0] for k in kinds.values())
-            results[binary].append((wall, pipeline, total))
-            print(f"{round_ + 1:3d} {binary}: wall {wall:.3f} s, pipeline CPU {pipeline:.3f} s, all CPU {total:.3f} s",
-                  flush=True)
+            results[binary].append((wall, pipeline, total, wall / total))
+            print(f"{round_ + 1:3d} {binary}: wall {wall:.3f} s, pipeline CPU {pipeline:.3f} s, all CPU {total:.3f} s, "
+                  f"wall/CPU {wall / total:.3f}", flush=True)
             if args.threads:
                 for kind, (cpu, wait, n) in sorted(kinds.items(), key=lambda item: -item[1][0]):
                     print(f"      {kind:16s} x{n}  CPU {cpu:6.3f} s  waiting for a core {wait:6.3f} s")
@@ -94,11 +96,13 @@ def main():
         runs = results[binary]
         print(f"{binary}: median wall {statistics.median(r[0] for r in runs):.3f} s, "
               f"pipeline CPU {statistics.median(r[1] for r in runs):.3f} s, "
-              f"all CPU {statistics.median(r[2] for r in runs):.3f} s")
+              f"all CPU {statistics.median(r[2] for r in runs):.3f} s, "
+              f"wall/CPU mean {statistics.mean(r[3] for r in runs):.4f}")
         if binary != args.binaries[0]:
-            for k, name in enumerate(("wall", "pipeline CPU", "all CPU")):
+            for k, name in enumerate(("wall", "pipeline CPU", "all CPU", "wall/CPU")):
                 lower = sum(1 for a, b in zip(first, runs) if b[k] < a[k])
                 print(f"    {name} lower than {args.binaries[0]} in {lower} of {len(runs)}")
+    benchlock.clear_set_aside(args.dir)
 
 
 if __name__ == "__main__":

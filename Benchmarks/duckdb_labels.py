@@ -19,7 +19,7 @@ detected by DuckDB — and computes the labels of DIR/bench.yaml with feedbackd'
 
 Then `feedbackd replay --config DIR/bench.yaml --flush` runs on fresh DIR/state and DIR/out
 (the last run's are moved into DIR/set-aside, deleted when the timed runs are done: see
-`set_aside`).
+`benchlock.set_aside`).
 Each job first runs --warmup times untimed (default 1), then --runs times (default 2),
 alternating; the best wall time of each is reported (warm page cache), and the ratio of each
 run's two jobs with their median. Before each timed job, `sync` writes back what the jobs
@@ -38,7 +38,6 @@ import benchlock
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -154,27 +153,8 @@ def run_duckdb(glob, out_path):
     return json.loads(out.strip().splitlines()[-1])["seconds"], rss
 
 
-def set_aside(corpus_dir):
-    """Moves the last replay's DIR/state and DIR/out into DIR/set-aside (deleted by main() when
-    every timed run is done), so each replay writes into fresh directories.
-
-    Not deleted here: ext4 skips inodes freed in the last 60-300 s when it places a new file
-    (`recently_deleted`, reading each one's inode block), and the replay creates about 640
-    files and directories in the directory group the last one's were just freed from. perf put
-    `recently_deleted` and the buffer lookups under it at about 3% of the replay's samples
-    (0.2 s of CPU, on the dataset writer's thread) when the previous output had been deleted
-    just before, and at none when it had not. DuckDB writes one file, so it did not pay it.
-    """
-    aside = os.path.join(corpus_dir, "set-aside")
-    os.makedirs(aside, exist_ok=True)
-    for sub in ("state", "out"):
-        path = os.path.join(corpus_dir, sub)
-        if os.path.exists(path):
-            os.rename(path, os.path.join(aside, f"{sub}-{len(os.listdir(aside))}"))
-
-
 def run_feedbackd(binary, corpus_dir):
-    set_aside(corpus_dir)
+    benchlock.set_aside(corpus_dir)
     cmd = [binary, "replay", "--config", os.path.join(corpus_dir, "bench.yaml"), "--flush"]
     elapsed, code, out, err, rss = spawn(cmd)
     if code != 0:
@@ -294,7 +274,7 @@ def main():
     parent_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # before compare() loads DuckDB here
 
     check = compare(corpus_dir, duck_path)
-    shutil.rmtree(os.path.join(corpus_dir, "set-aside"), ignore_errors=True)
+    benchlock.clear_set_aside(corpus_dir)
     agree = (check["feedbackd_rows"] == check["duckdb_rows"]
              and check["feedbackd_clicked"] == check["duckdb_clicked"])
     rows_equal = not any(check["differences"].values())

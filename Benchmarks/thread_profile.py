@@ -117,8 +117,7 @@ def main():
     if not os.path.exists(config):
         sys.exit(f"{config} is missing: run `feedbackd-bench corpus --dir {args.dir}` first")
     lock = benchlock.hold(os.path.abspath(args.dir), "thread_profile.py")  # noqa: F841 (held until exit)
-    for sub in ("state", "out"):
-        shutil.rmtree(os.path.join(args.dir, sub), ignore_errors=True)
+    benchlock.set_aside(os.path.abspath(args.dir))
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "perf.data")
         # DWARF unwinding copies each sample's stack: a lower rate keeps the data small.
@@ -133,6 +132,7 @@ def main():
             by_thread[thread].append(frames)
         if args.timeline:
             timeline(data, frequency, args.timeline)
+    benchlock.clear_set_aside(os.path.abspath(args.dir))
     total = sum(len(v) for v in by_thread.values())
     if total == 0:
         sys.exit("perf recorded no samples")
