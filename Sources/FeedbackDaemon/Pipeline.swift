@@ -593,8 +593,7 @@ final class Pipeline: EngineOutput {
     if background {
       try store.applyInBackground(journal, pruneFinishedBy: watermark)
     } else {
-      try store.apply(journal)
-      try store.pruneFinished(expiredBy: watermark)
+      try store.apply(journal, pruneFinishedBy: watermark)
       try store.commitTransaction()
     }
     // In the background case this only compacts (`wouldEvict` was false).

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import Labeling
+import Synchronization
 import Threads
 
 /// The embedded state store: join state, read positions and dataset offsets in one SQLite file.
@@ -132,41 +133,36 @@ final class SQLiteStateStore: ColdTier {
 
   // MARK: Join state
 
-  /// Writes what changed since the last checkpoint (inside the open transaction).
-  func apply(_ journal: StateJournal) throws {
+  /// Writes what changed since the last checkpoint into the open transaction, and forgets
+  /// finished keys whose memory expired by `watermark` (they only answer duplicate/late
+  /// questions), if given.
+  func apply(_ journal: StateJournal, pruneFinishedBy watermark: Int64? = nil) throws {
     try join()
-    try Self.write(journal, with: try statements(for: journal))
+    try Self.write(journal, pruneFinishedBy: watermark, with: try statements())
   }
 
-  /// Starts writing the journal into the open transaction on a thread of its own, and
-  /// deleting the finished keys that expire by `watermark`; the caller commits the
-  /// transaction once it is done (`backgroundWriteDone`, then `commitTransaction`). Until then
-  /// every use of the connection waits for it (`join`), and rethrows what failed in it.
+  /// `apply` on a thread of its own; the caller commits the transaction once it is done
+  /// (`backgroundWriteDone`, then `commitTransaction`). Until then every use of the connection
+  /// waits for it (`join`), and rethrows what failed in it.
   ///
   /// Only the statements' steps run there, through SQLite's C API on statements prepared
   /// here: GRDB's `Database` belongs to its queue's thread (it checks), and so do COMMIT and
   /// BEGIN (its commit hook keeps state that only its own statements reset).
   func applyInBackground(_ journal: StateJournal, pruneFinishedBy watermark: Int64) throws {
     try join()
-    let statements = try statements(for: journal)
-    statements.pruneFinished = try db.cachedStatement(sql: Self.pruneFinishedSQL)
+    let statements = try statements()
     let job = BackgroundWrite()
     let thread = WorkerThread(name: "state-write") {
       do {
-        try Self.write(journal, with: statements)
-        try Self.step(statements.pruneFinished!) { Self.bind($0, 1, watermark) }
+        try Self.write(journal, pruneFinishedBy: watermark, with: statements)
       } catch {
         job.failure = error
       }
-      job.lock.withLock {
-        job.done = true
-        job.lock.broadcast()
-      }
+      job.done.store(true, ordering: .releasing)
     }
     guard let thread else {
       // No thread to be had: written here.
-      try Self.write(journal, with: statements)
-      try Self.step(statements.pruneFinished!) { Self.bind($0, 1, watermark) }
+      try Self.write(journal, pruneFinishedBy: watermark, with: statements)
       return
     }
     job.thread = thread
@@ -182,26 +178,21 @@ final class SQLiteStateStore: ColdTier {
   private(set) var backgroundWritesWaitedFor = 0
 
   final class BackgroundWrite: @unchecked Sendable {
-    let lock = ConditionLock()
-    /// Set under `lock`.
-    var done = false
-    /// Set by the thread before `done`.
+    let done = Atomic(false)
+    /// Set by the thread before `done`; read after joining it.
     var failure: (any Error)?
     var thread: WorkerThread?
   }
 
   /// Whether the background write (if any) is done: `join` will not wait.
-  var backgroundWriteDone: Bool {
-    guard let job = running else { return true }
-    return job.lock.withLock { job.done }
-  }
+  var backgroundWriteDone: Bool { running?.done.load(ordering: .acquiring) ?? true }
 
   /// Waits for the background write (if any) and throws what failed in it. Every use of the
   /// connection calls this first.
   func join() throws {
     guard let job = running else { return }
     running = nil
-    if !(job.lock.withLock { job.done }) { backgroundWritesWaitedFor += 1 }
+    if !job.done.load(ordering: .acquiring) { backgroundWritesWaitedFor += 1 }
     job.thread?.join()
     if let failure = job.failure { throw failure }
   }
@@ -213,11 +204,10 @@ final class SQLiteStateStore: ColdTier {
     try db.beginTransaction()
   }
 
-  /// The statements `write` runs for `journal`, prepared (cached) on the connection's thread.
+  /// The statements `write` runs, prepared (cached) on the connection's thread.
   final class Statements: @unchecked Sendable {
     let connection: OpaquePointer
     var byText: [String: Statement] = [:]
-    var pruneFinished: Statement?
     init(connection: OpaquePointer) { self.connection = connection }
     func callAsFunction(_ sql: String) -> Statement {
       guard let statement = byText[sql] else { preconditionFailure("not prepared: \(sql)") }
@@ -225,9 +215,9 @@ final class SQLiteStateStore: ColdTier {
     }
   }
 
-  private func statements(for journal: StateJournal) throws -> Statements {
+  private func statements() throws -> Statements {
     let statements = Statements(connection: db.sqliteConnection!)
-    var texts = [Self.deleteKeySQL, Self.updatePendingSQL]
+    var texts = [Self.deleteKeySQL, Self.updatePendingSQL, Self.pruneFinishedSQL]
     for batched in [
       Self.deletePrediction, Self.upsertPrediction, Self.upsertKey, Self.deleteFeedback, Self.upsertFeedback,
       Self.deleteFinished, Self.upsertFinished,
@@ -242,8 +232,10 @@ final class SQLiteStateStore: ColdTier {
   private static let updatePendingSQL = "UPDATE predictions SET pending = ? WHERE seq = ?"
   private static let pruneFinishedSQL = "DELETE FROM finished WHERE expires_at <= ?"
 
-  /// Writes the journal with `statements`, on any thread (one at a time on the connection).
-  private static func write(_ journal: StateJournal, with statements: Statements) throws {
+  /// `apply` with `statements`, on any thread (one at a time on the connection).
+  private static func write(
+    _ journal: StateJournal, pruneFinishedBy watermark: Int64?, with statements: Statements
+  ) throws {
     var journal = journal
     if journal.leavesNothing {
       // Every table emptied at once (SQLite drops their pages) rather than row by row: the
@@ -329,6 +321,9 @@ final class SQLiteStateStore: ColdTier {
       bind(s, at, f.key)
       bind(s, at + 1, f.time)
       bind(s, at + 2, f.expiresAt)
+    }
+    if let watermark {
+      try step(statements(pruneFinishedSQL)) { bind($0, 1, watermark) }
     }
   }
 
@@ -443,12 +438,6 @@ final class SQLiteStateStore: ColdTier {
   func pendingPredictionCount() throws -> Int {
     try join()
     return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictions") ?? 0
-  }
-
-  /// Forgets finished keys whose memory expired (they only answer duplicate/late questions).
-  func pruneFinished(expiredBy watermark: Int64) throws {
-    try join()
-    try Self.step(try db.cachedStatement(sql: Self.pruneFinishedSQL)) { Self.bind($0, 1, watermark) }
   }
 
   // MARK: ColdTier

@@ -16,56 +16,62 @@ import Foundation
 /// stopped. Now either stops at start with one line naming the process that holds the directory.
 /// The kernel lets go of the lock when its process ends, however it ends (SIGKILL included), so
 /// nothing is left to clean up after a crash. `status` only reads, and takes no lock.
-public final class StateDirLock: Sendable {
-  private let descriptor: Int32
-  public let path: String
-
-  private init(descriptor: Int32, path: String) {
-    self.descriptor = descriptor
-    self.path = path
-  }
-
-  deinit { close(descriptor) }
-
+public enum StateDirLock {
   /// Takes the lock of `stateDir` (created if missing), or throws naming the process holding it.
-  public static func acquire(stateDir: String) throws -> StateDirLock {
+  public static func acquire(stateDir: String) throws -> FileLock {
     do {
       try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
     } catch {
       throw DaemonError.usage("state_dir: cannot create \(stateDir): \(error.localizedDescription)")
     }
-    let path = stateDir + "/lock"
-    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-      throw DaemonError.usage("state_dir: cannot open \(path): \(String(cString: strerror(errno)))")
+    // The pid, for the next one's message (and for operators: `cat state_dir/lock`).
+    do {
+      return try FileLock.take(path: stateDir + "/lock", holder: "\(getpid())")
+    } catch .held(let holder) {
+      throw DaemonError.usage(
+        "state_dir: \(stateDir) is in use by another feedbackd (pid \(holder.isEmpty ? "unknown" : holder)); "
+          + "stop it first, or give this one a state_dir of its own")
+    } catch .failed(let message) {
+      throw DaemonError.usage("state_dir: \(message)")
     }
+  }
+}
+
+/// An exclusive `flock` on a file that names its holder (one line, written once taken), held
+/// until the object goes; the kernel drops it when the process ends, however it ends. The
+/// state directory's lock, and the benchmarks' on their corpus directory.
+public final class FileLock: Sendable {
+  private let descriptor: Int32
+
+  public enum Failure: Error {
+    /// Another process holds it; what it wrote (empty if nothing).
+    case held(by: String)
+    case failed(String)
+  }
+
+  private init(descriptor: Int32) { self.descriptor = descriptor }
+
+  deinit { close(descriptor) }
+
+  /// Takes the lock of `path` (created if missing) and writes `holder` into the file.
+  public static func take(path: String, holder: String) throws(Failure) -> FileLock {
+    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw .failed("cannot open \(path): \(String(cString: strerror(errno)))") }
     guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
       let error = errno
-      let holder = Self.holder(fd)
+      var bytes = [UInt8](repeating: 0, count: 200)
+      let count = max(0, pread(fd, &bytes, bytes.count, 0))
       close(fd)
-      guard error == EWOULDBLOCK else {
-        throw DaemonError.usage("state_dir: cannot lock \(path): \(String(cString: strerror(error)))")
-      }
-      throw DaemonError.usage(
-        "state_dir: \(stateDir) is in use by another feedbackd (\(holder.map { "pid \($0)" } ?? "pid unknown")); "
-          + "stop it first, or give this one a state_dir of its own")
+      guard error == EWOULDBLOCK else { throw .failed("cannot lock \(path): \(String(cString: strerror(error)))") }
+      throw .held(
+        by: String(decoding: bytes[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
-    // Who holds it, for the next one's message (and for operators: `cat state_dir/lock`).
-    let text = Array("\(getpid())\n".utf8)
+    let text = Array("\(holder)\n".utf8)
     if ftruncate(fd, 0) != 0 || pwrite(fd, text, text.count, 0) != text.count {
       let error = errno
       close(fd)
-      throw DaemonError.usage("state_dir: cannot write \(path): \(String(cString: strerror(error)))")
+      throw .failed("cannot write \(path): \(String(cString: strerror(error)))")
     }
-    return StateDirLock(descriptor: fd, path: path)
-  }
-
-  /// The process id written in the lock file by the process that holds it, if readable.
-  private static func holder(_ fd: Int32) -> Int32? {
-    var bytes = [UInt8](repeating: 0, count: 32)
-    let count = pread(fd, &bytes, bytes.count, 0)
-    guard count > 0 else { return nil }
-    let text = String(decoding: bytes[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    return Int32(text)
+    return FileLock(descriptor: fd)
   }
 }

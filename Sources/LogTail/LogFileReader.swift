@@ -276,11 +276,11 @@ public final class ReadAhead: @unchecked Sendable {
   }
 
   /// Chunks read (and scanned) ahead. The cost of a chunk varies (its mix of predictions,
-  /// clicks and ignored lines; a commit stops the reader for 0.1-0.2 s), and with 3 the two
-  /// threads took turns waiting for each other. Measured on the benchmark's replay
-  /// (`ab_threads.py --runs 8`, 3 against 8 and 16 in one run, wall time over the CPU time of
-  /// all threads, which the machine's changing speed does not move): 0.592 with 3, 0.582 with
-  /// 8, 0.579 with 16, so about 2% less wall time for the same work. Each chunk, with its
+  /// clicks and ignored lines), and with 3 the two threads took turns waiting for each other.
+  /// Measured on the benchmark's replay (`ab_threads.py --runs 8`, 3 against 8 and 16 in one
+  /// run, wall time over the CPU time of all threads, which the machine's changing speed moves
+  /// far less than either): 0.592 with 3, 0.582 with 8, 0.579 with 16, so about 2% less wall
+  /// time for the same work. Each chunk, with its
   /// scanned lines, costs about 1.1 MB of peak RSS (60.6 MB with 3, 66.2 MB with 8, 74.6 MB
   /// with 16).
   static let depth = 8

@@ -75,9 +75,8 @@ func commitState(
   keepingDueBefore soon: Int64 = .min
 ) throws {
   memory.pruneFinished(expiredBy: watermark)
-  try sqlite.apply(memory.takeJournal())
+  try sqlite.apply(memory.takeJournal(), pruneFinishedBy: watermark)
   try expectKeyIndexMatchesPredictions(db)
-  try sqlite.pruneFinished(expiredBy: watermark)
   try db.commit()
   try db.beginTransaction()
   try memory.evict(keepingDueBefore: soon)
@@ -735,8 +734,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
         memory.pruneFinished(expiredBy: engine.watermark)
         let journal = memory.takeJournal()
         if journal.leavesNothing { saidNothingLeft += 1 }
-        try sqlite.apply(journal)
-        try sqlite.pruneFinished(expiredBy: engine.watermark)
+        try sqlite.apply(journal, pruneFinishedBy: engine.watermark)
         try db.commit()
         try db.beginTransaction()
         try memory.evict()
@@ -779,9 +777,8 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
       func checkpoint() throws {
         let before = (keys: memory.coldFilterKeys, rebuilds: memory.coldFilterRebuilds)
         memory.pruneFinished(expiredBy: engine.watermark)
-        try sqlite.apply(memory.takeJournal())
+        try sqlite.apply(memory.takeJournal(), pruneFinishedBy: engine.watermark)
         inserted += memory.coldFilterKeys - before.keys
-        try sqlite.pruneFinished(expiredBy: engine.watermark)
         try db.commit()
         try db.beginTransaction()
         try memory.evict()

@@ -78,7 +78,7 @@ struct Corpus: ParsableCommand {
       files: CorpusParameters.files, format: CorpusParameters.format, requestedMB: mb)
 
     try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let lock = try CorpusLock(dir: dir, name: "feedbackd-bench corpus")
+    let lock = try holdCorpus(dir: dir, name: "feedbackd-bench corpus")
     defer { withExtendedLifetime(lock) {} }
     try writeConfiguration(dir: dir)
 

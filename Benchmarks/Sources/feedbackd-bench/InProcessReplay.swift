@@ -22,7 +22,7 @@ struct InProcessReplay: ParsableCommand {
 
   func run() throws {
     let dir = corpus.absoluteDir
-    let lock = try CorpusLock(dir: dir, name: "feedbackd-bench replay")
+    let lock = try holdCorpus(dir: dir, name: "feedbackd-bench replay")
     defer { withExtendedLifetime(lock) {} }
     try removeJobState(dir: dir)
     let config = try Configuration.load(path: dir + "/bench.yaml")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FeedbackDaemon
 import Foundation
 
 struct Run: ParsableCommand {
@@ -31,7 +32,7 @@ struct Run: ParsableCommand {
 
   func run() throws {
     let dir = corpus.absoluteDir
-    let lock = try CorpusLock(dir: dir, name: "feedbackd-bench run")
+    let lock = try holdCorpus(dir: dir, name: "feedbackd-bench run")
     defer { withExtendedLifetime(lock) {} }
     let files = (try? logFiles(dir: dir)) ?? []
     guard !files.isEmpty else {
@@ -227,28 +228,15 @@ func runReplay(feedbackd: String, dir: String) throws -> ReplayRun {
 /// The corpus directory's benchmark lock, shared with the scripts (`Benchmarks/benchlock.py`):
 /// an exclusive `flock` on DIR/.bench.lock, so two benchmarks never wipe each other's DIR/state
 /// and DIR/out mid-run or time each other's CPU. The second one stops at once, naming the first.
-final class CorpusLock {
-  private let descriptor: Int32
-
-  init(dir: String, name: String) throws {
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let path = dir + "/.bench.lock"
-    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw BenchError("cannot open \(path): \(String(cString: strerror(errno)))") }
-    guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-      var bytes = [UInt8](repeating: 0, count: 200)
-      let count = max(0, pread(fd, &bytes, bytes.count, 0))
-      close(fd)
-      let holder = String(decoding: bytes[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-      throw BenchError(
-        "\(dir) is in use by another benchmark (\(holder.isEmpty ? "a process that wrote no name" : holder)); "
-          + "run one at a time: they share its state/ and out/")
-    }
-    let text = Array("\(name), pid \(getpid())\n".utf8)
-    _ = ftruncate(fd, 0)
-    _ = pwrite(fd, text, text.count, 0)
-    descriptor = fd
+func holdCorpus(dir: String, name: String) throws -> FileLock {
+  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  do {
+    return try FileLock.take(path: dir + "/.bench.lock", holder: "\(name), pid \(getpid())")
+  } catch .held(let holder) {
+    throw BenchError(
+      "\(dir) is in use by another benchmark (\(holder.isEmpty ? "a process that wrote no name" : holder)); "
+        + "run one at a time: they share its state/ and out/")
+  } catch .failed(let message) {
+    throw BenchError(message)
   }
-
-  deinit { close(descriptor) }
 }
