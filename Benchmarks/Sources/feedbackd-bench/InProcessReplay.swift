@@ -12,7 +12,7 @@ struct InProcessReplay: ParsableCommand {
     commandName: "replay",
     abstract: "Run the benchmark job's replay (--flush) in this process, on fresh state and output.",
     discussion: """
-      Removes DIR/state and DIR/out, then runs `Replay.run` with DIR/bench.yaml and --flush, as \
+      Sets DIR/state and DIR/out aside (deleted at the end), then runs `Replay.run` with DIR/bench.yaml and --flush, as \
       `feedbackd replay --config DIR/bench.yaml --flush` does, and prints its summary. For \
       timing, use `feedbackd-bench run` (it runs the real binary); this is for profilers.
       """
@@ -24,7 +24,8 @@ struct InProcessReplay: ParsableCommand {
     let dir = corpus.absoluteDir
     let lock = try holdCorpus(dir: dir, name: "feedbackd-bench replay")
     defer { withExtendedLifetime(lock) {} }
-    try removeJobState(dir: dir)
+    try setJobStateAside(dir: dir)
+    defer { clearSetAside(dir: dir) }
     let config = try Configuration.load(path: dir + "/bench.yaml")
     var logger = Logger(label: "feedbackd-bench")
     logger.logLevel = .warning
