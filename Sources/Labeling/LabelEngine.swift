@@ -8,6 +8,12 @@ import LogFormats
 public final class LabelEngine {
   public let rules: Rules
   public let store: any StateStore
+  /// `store` when it is a `MemoryStateStore` (the pipeline's): the per-event and per-row work
+  /// is generic over the store (`in store: S`) and runs specialized for it, its calls direct
+  /// and inlined. Through the existential every call went through a witness thunk, and
+  /// returned values (a row's feedback array, its key) were retained and released.
+  /// Unmanaged: binding a strong reference to it retained and released it for every event.
+  private let memoryStore: Unmanaged<MemoryStateStore>?
   /// `unowned(unsafe)`: the output outlives the engine (the pipeline owns its engine); a checked
   /// reference costs an atomic retain and release on every row.
   public unowned(unsafe) let output: any EngineOutput
@@ -88,6 +94,7 @@ public final class LabelEngine {
   public init(rules: Rules, store: any StateStore, output: some EngineOutput, sources: Int) throws {
     self.rules = rules
     self.store = store
+    memoryStore = (store as? MemoryStateStore).map { .passUnretained($0) }
     self.output = output
     let unretained = Unmanaged.passUnretained(output)
     writeRow = { row in try unretained._withUnsafeGuaranteedRef { try $0.write(parts: row) } }
@@ -222,7 +229,11 @@ public final class LabelEngine {
       if watermark >= nextDue { try emitDueRows(through: watermark) }
       break
     }
-    store.pruneFinished(expiredBy: watermark)
+    if let memoryStore {
+      memoryStore._withUnsafeGuaranteedRef { $0.pruneFinished(expiredBy: watermark) }
+    } else {
+      store.pruneFinished(expiredBy: watermark)
+    }
   }
 
   // MARK: Events
@@ -263,11 +274,24 @@ public final class LabelEngine {
     case .prediction(let key):
       tallies.predictions += 1
       eventCounts[source &* eventKinds] += 1
-      try processPrediction(key: key, hash: keyHash, event: event)
+      if let memoryStore {
+        try memoryStore._withUnsafeGuaranteedRef {
+          try processPrediction(key: key, hash: keyHash, event: event, in: $0)
+        }
+      } else {
+        try processPrediction(key: key, hash: keyHash, event: event, in: store)
+      }
     case .feedback(let type, let key):
       tallies.feedback[type] += 1
       eventCounts[source &* eventKinds &+ 1 &+ type] += 1
-      try processFeedback(type: type, key: key, hash: keyHash, event: event, lineHash: lineHash())
+      if let memoryStore {
+        let lineHash = lineHash()
+        try memoryStore._withUnsafeGuaranteedRef {
+          try processFeedback(type: type, key: key, hash: keyHash, event: event, lineHash: lineHash, in: $0)
+        }
+      } else {
+        try processFeedback(type: type, key: key, hash: keyHash, event: event, lineHash: lineHash(), in: store)
+      }
     case .ignored:
       countIgnored(source: source)
     case .missingKey:
@@ -316,7 +340,7 @@ public final class LabelEngine {
   }
 
   /// `hash`: the key's hash as the store takes it, if known.
-  private func processPrediction(key: JoinKey, hash: UInt64?, event: ScannedEvent) throws {
+  private func processPrediction<S: StateStore>(key: JoinKey, hash: UInt64?, event: ScannedEvent, in store: S) throws {
     let time = event.time
     var datasets: UInt64 = 0
     for (d, window) in rules.datasetMaxWindow.enumerated() where time &+ window > watermark {
@@ -353,7 +377,7 @@ public final class LabelEngine {
       stored = store.payloadArray(
         copying: UnsafeRawBufferPointer(rebasing: payloadScratch[..<length]).bindMemory(to: UInt8.self))
     } else {
-      stored = rewrittenPayload(event)
+      stored = rewrittenPayload(event, in: store)
     }
     try store.setPrediction(ref, seq: seq, time: time, payload: stored, datasets: datasets)
     for d in 0..<rules.datasets.count where datasets & (1 << UInt64(d)) != 0 {
@@ -365,7 +389,7 @@ public final class LabelEngine {
   /// its exact size: handing over the reused buffer itself would leave every stored payload
   /// holding a buffer of the largest capacity seen (measured: peak RSS 48 -> 90 MB).
   @inline(never)
-  private func rewrittenPayload(_ event: ScannedEvent) -> [UInt8] {
+  private func rewrittenPayload<S: StateStore>(_ event: ScannedEvent, in store: S) -> [UInt8] {
     // The reused buffer is borrowed as a local (moved out and back): reading the property
     // for the copy retained it.
     var buffer: [UInt8] = []
@@ -377,8 +401,8 @@ public final class LabelEngine {
     return stored
   }
 
-  private func processFeedback(
-    type: Int, key: JoinKey, hash: UInt64?, event: ScannedEvent, lineHash: UInt64
+  private func processFeedback<S: StateStore>(
+    type: Int, key: JoinKey, hash: UInt64?, event: ScannedEvent, lineHash: UInt64, in store: S
   ) throws {
     let time = event.time
     let ref = try hash.map { try store.ref(key: key, hash: $0) } ?? store.ref(key: key)
@@ -431,13 +455,22 @@ public final class LabelEngine {
 
   /// Writes the rows final by `limit` (at most the watermark), in order.
   private func emitDueRows(through limit: Int64) throws {
+    if let memoryStore {
+      try memoryStore._withUnsafeGuaranteedRef { try emitDueRows(through: limit, in: $0) }
+    } else {
+      try emitDueRows(through: limit, in: store)
+    }
+  }
+
+  private func emitDueRows<S: StateStore>(through limit: Int64, in store: S) throws {
     while let due = try store.popDue(through: limit) {
       guard let prediction = store.prediction(due.ref) else { continue }
       let feedback = store.feedback(due.ref)
-      try writeRow(prediction: prediction, ref: due.ref, dataset: due.row.dataset, feedback: feedback, due: due.row)
+      try writeRow(
+        prediction: prediction, ref: due.ref, dataset: due.row.dataset, feedback: feedback, due: due.row, in: store)
       tallies.rows[due.row.dataset] += 1
       if store.rowWritten(due.ref, dataset: due.row.dataset) == 0 {
-        try finish(prediction, ref: due.ref, feedback: feedback)
+        try finish(prediction, ref: due.ref, feedback: feedback, in: store)
       }
       // Finished keys whose memory expired go as rows are written, not only after: a flush
       // writes every pending row at once, and their memory must not pile up meanwhile.
@@ -452,7 +485,9 @@ public final class LabelEngine {
   }
 
   /// Retires a prediction whose rows are all written; its unattributed feedback are orphans.
-  private func finish(_ prediction: PendingPrediction, ref: KeyRef, feedback: [StoredFeedback]) throws {
+  private func finish<S: StateStore>(
+    _ prediction: PendingPrediction, ref: KeyRef, feedback: [StoredFeedback], in store: S
+  ) throws {
     for f in feedback {
       let attributed = rules.labelsOfType[f.type].contains {
         rules.inWindow(label: $0, predictionTime: prediction.time, feedbackTime: f.time)
@@ -468,8 +503,8 @@ public final class LabelEngine {
 
   /// Hands the row of `due` to the output, by parts: the kept columns from the stored
   /// payload (a view, no copy), the labels encoded into `labelBytes`.
-  private func writeRow(
-    prediction: PendingPrediction, ref: KeyRef, dataset d: Int, feedback: [StoredFeedback], due: DueRow
+  private func writeRow<S: StateStore>(
+    prediction: PendingPrediction, ref: KeyRef, dataset d: Int, feedback: [StoredFeedback], due: DueRow, in store: S
   ) throws {
     // Valid until the store changes: the row is handed over before it does.
     let payload = store.payloadBytes(ref)
