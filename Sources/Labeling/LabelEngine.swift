@@ -465,12 +465,16 @@ public final class LabelEngine {
   private func emitDueRows<S: StateStore>(through limit: Int64, in store: S) throws {
     while let due = try store.popDue(through: limit) {
       guard let prediction = store.prediction(due.ref) else { continue }
-      let feedback = store.feedback(due.ref)
+      // Most keys have no feedback: their (empty) array is not taken, as a copy of it was
+      // retained and released, and the empty array's count is immortal (the runtime's slow
+      // path, about 80 instructions a row).
+      let hasFeedback = store.hasFeedback(due.ref)
       try writeRow(
-        prediction: prediction, ref: due.ref, dataset: due.row.dataset, feedback: feedback, due: due.row, in: store)
+        prediction: prediction, ref: due.ref, dataset: due.row.dataset, hasFeedback: hasFeedback, due: due.row,
+        in: store)
       tallies.rows[due.row.dataset] += 1
       if store.rowWritten(due.ref, dataset: due.row.dataset) == 0 {
-        try finish(prediction, ref: due.ref, feedback: feedback, in: store)
+        try finish(prediction, ref: due.ref, hasFeedback: hasFeedback, in: store)
       }
       // Finished keys whose memory expired go as rows are written, not only after: a flush
       // writes every pending row at once, and their memory must not pile up meanwhile.
@@ -486,15 +490,17 @@ public final class LabelEngine {
 
   /// Retires a prediction whose rows are all written; its unattributed feedback are orphans.
   private func finish<S: StateStore>(
-    _ prediction: PendingPrediction, ref: KeyRef, feedback: [StoredFeedback], in store: S
+    _ prediction: PendingPrediction, ref: KeyRef, hasFeedback: Bool, in store: S
   ) throws {
-    for f in feedback {
-      let attributed = rules.labelsOfType[f.type].contains {
-        rules.inWindow(label: $0, predictionTime: prediction.time, feedbackTime: f.time)
-      }
-      if !attributed {
-        tallies.orphans[f.type] += 1
-        try output.side(.orphan(type: f.type, key: f.key, time: f.time))
+    if hasFeedback {
+      for f in store.feedback(ref) {
+        let attributed = rules.labelsOfType[f.type].contains {
+          rules.inWindow(label: $0, predictionTime: prediction.time, feedbackTime: f.time)
+        }
+        if !attributed {
+          tallies.orphans[f.type] += 1
+          try output.side(.orphan(type: f.type, key: f.key, time: f.time))
+        }
       }
     }
     // Remember the key for duplicate and late detection for one more longest window.
@@ -504,7 +510,7 @@ public final class LabelEngine {
   /// Hands the row of `due` to the output, by parts: the kept columns from the stored
   /// payload (a view, no copy), the labels encoded into `labelBytes`.
   private func writeRow<S: StateStore>(
-    prediction: PendingPrediction, ref: KeyRef, dataset d: Int, feedback: [StoredFeedback], due: DueRow, in store: S
+    prediction: PendingPrediction, ref: KeyRef, dataset d: Int, hasFeedback: Bool, due: DueRow, in store: S
   ) throws {
     // Valid until the store changes: the row is handed over before it does.
     let payload = store.payloadBytes(ref)
@@ -525,7 +531,7 @@ public final class LabelEngine {
     var used = 0
     for k in 0..<count {
       let label = datasetLabels[first + k]
-      if feedback.isEmpty {
+      if !hasFeedback {
         // What `outcome` gives then, encoded once.
         emptyRecords.withUnsafeBytes { records in
           let start = emptyRecordStart[label]
@@ -534,7 +540,7 @@ public final class LabelEngine {
       } else {
         labelScratch.removeAll(keepingCapacity: true)
         LabelRecords.append(
-          try outcome(label: label, predictedAt: prediction.time, feedback: feedback), to: &labelScratch)
+          try outcome(label: label, predictedAt: prediction.time, feedback: store.feedback(ref)), to: &labelScratch)
         labelScratch.withUnsafeBytes { appendLabelBytes($0, at: &used) }
       }
     }

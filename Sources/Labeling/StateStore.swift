@@ -178,6 +178,8 @@ public protocol StateStore: AnyObject {
   func addFeedback(_ ref: KeyRef, _ feedback: StoredFeedback)
   /// The key's stored feedback in (time, seq) order.
   func feedback(_ ref: KeyRef) -> [StoredFeedback]
+  /// Whether the key has stored feedback: `!feedback(ref).isEmpty`, without taking the array.
+  func hasFeedback(_ ref: KeyRef) -> Bool
   /// Removes and returns the earliest orphan candidate with `time < before`.
   func popUnclaimedFeedback(before: Int64) throws -> StoredFeedback?
   func earliestUnclaimedFeedback() throws -> Int64?
@@ -201,6 +203,8 @@ extension UInt64 {
 
 extension StateStore {
   public func earliestDueAfterPop() throws -> Int64? { try earliestDue() }
+
+  public func hasFeedback(_ ref: KeyRef) -> Bool { !feedback(ref).isEmpty }
 
   public func payloadArray(copying bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] { Array(bytes) }
 
