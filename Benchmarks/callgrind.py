@@ -124,6 +124,21 @@ def costs(out_file, inclusive):
     return [(ir, name) for (ir, _), name in zip(rows, names)]
 
 
+def newer_sources(bench, roots=("Sources", "Benchmarks/Sources")):
+    """Swift and C sources under `roots` (relative to this checkout) changed after `bench` was
+    built: the counts would be of other code than the checkout's."""
+    built = os.path.getmtime(bench)
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    newer = []
+    for root in roots:
+        for folder, _, files in os.walk(os.path.join(checkout, root)):
+            for name in files:
+                path = os.path.join(folder, name)
+                if name.endswith((".swift", ".c", ".h")) and os.path.getmtime(path) > built:
+                    newer.append(os.path.relpath(path, checkout))
+    return sorted(newer)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("mode", nargs="?", choices=["engine", "replay"], default="engine")
@@ -138,6 +153,14 @@ def main():
     bench = os.path.abspath(args.bench)
     if not os.path.isfile(bench):
         sys.exit(f"callgrind.py: {bench} not found (swift build -c release --product feedbackd-bench)")
+    # Which code is counted: a binary built before the checkout's last change (or at another
+    # commit, the change undone since) counts other code, and nothing in its output says so.
+    stale = newer_sources(bench)
+    if stale:
+        shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
+        sys.stderr.write(
+            f"callgrind.py: warning: {shown} changed after {args.bench} was built: "
+            "rebuild it (swift build -c release --product feedbackd-bench) to count this checkout's code\n")
 
     with tempfile.TemporaryDirectory(prefix="callgrind-") as work:
         binary, lib = stripped_copy(bench, work)

@@ -4,8 +4,9 @@ import Testing
 
 @Suite struct HasFeedbackTests {
   /// `hasFeedback` is what the engine asks before it takes a row's feedback: it must say what
-  /// `!feedback(ref).isEmpty` says, for both stores, through a key's whole life (no feedback,
-  /// feedback, finished, expired), or rows with feedback would be written with empty labels.
+  /// `!feedback(ref).isEmpty` says, for both stores, through a key's life (a prediction alone,
+  /// with feedback, its row due, finished), or rows with feedback would be written with empty
+  /// labels.
   @Test(arguments: [false, true])
   func agreesWithTheFeedbackArray(memory: Bool) throws {
     let store: any StateStore = memory ? MemoryStateStore() : InMemoryStateStore()
@@ -33,6 +34,5 @@ import Testing
       check(due.ref, false, "finished")
     }
     #expect(rows == 2)
-    store.pruneFinished(expiredBy: 40)
   }
 }

@@ -9,7 +9,8 @@ struct Run: ParsableCommand {
       Each round runs (a) the in-process floor: read every file, inflate the gzipped ones \
       (GzipInflater), split lines with memchr, and the same with zlib's inflate (the project's \
       before ISA-L); (b) `feedbackd replay --config DIR/bench.yaml \
-      --flush` with DIR/state and DIR/out set aside first (into DIR/set-aside, deleted at the end) (wall time; peak RSS from \
+      --flush` with the last DIR/state and DIR/out moved into DIR/set-aside first (deleted at the \
+      end; wall time; peak RSS from \
       getrusage(RUSAGE_CHILDREN)); (c) `gzip -dcf FILES > /dev/null`. With --repeat N the best \
       (shortest) time of each is reported and the largest RSS. Prints a table and one JSON line.
       """
