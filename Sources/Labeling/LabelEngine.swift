@@ -465,16 +465,15 @@ public final class LabelEngine {
   private func emitDueRows<S: StateStore>(through limit: Int64, in store: S) throws {
     while let due = try store.popDue(through: limit) {
       guard let prediction = store.prediction(due.ref) else { continue }
-      // Most keys have no feedback: their (empty) array is not taken. A copy of it was
+      // Most keys have no feedback: their (empty) array is not taken (nil). A copy of it was
       // retained and released, and the empty array's count is immortal, so both took the
       // runtime's slow path (callgrind: about 35 instructions a row).
-      let hasFeedback = store.hasFeedback(due.ref)
+      let feedback = store.hasFeedback(due.ref) ? store.feedback(due.ref) : nil
       try writeRow(
-        prediction: prediction, ref: due.ref, dataset: due.row.dataset, hasFeedback: hasFeedback, due: due.row,
-        in: store)
+        prediction: prediction, ref: due.ref, dataset: due.row.dataset, feedback: feedback, due: due.row, in: store)
       tallies.rows[due.row.dataset] += 1
       if store.rowWritten(due.ref, dataset: due.row.dataset) == 0 {
-        try finish(prediction, ref: due.ref, hasFeedback: hasFeedback, in: store)
+        try finish(prediction, ref: due.ref, feedback: feedback, in: store)
       }
       // Finished keys whose memory expired go as rows are written, not only after: a flush
       // writes every pending row at once, and their memory must not pile up meanwhile.
@@ -490,10 +489,10 @@ public final class LabelEngine {
 
   /// Retires a prediction whose rows are all written; its unattributed feedback are orphans.
   private func finish<S: StateStore>(
-    _ prediction: PendingPrediction, ref: KeyRef, hasFeedback: Bool, in store: S
+    _ prediction: PendingPrediction, ref: KeyRef, feedback: [StoredFeedback]?, in store: S
   ) throws {
-    if hasFeedback {
-      for f in store.feedback(ref) {
+    if let feedback {
+      for f in feedback {
         let attributed = rules.labelsOfType[f.type].contains {
           rules.inWindow(label: $0, predictionTime: prediction.time, feedbackTime: f.time)
         }
@@ -510,7 +509,8 @@ public final class LabelEngine {
   /// Hands the row of `due` to the output, by parts: the kept columns from the stored
   /// payload (a view, no copy), the labels encoded into `labelBytes`.
   private func writeRow<S: StateStore>(
-    prediction: PendingPrediction, ref: KeyRef, dataset d: Int, hasFeedback: Bool, due: DueRow, in store: S
+    prediction: PendingPrediction, ref: KeyRef, dataset d: Int, feedback: [StoredFeedback]?, due: DueRow,
+    in store: S
   ) throws {
     // Valid until the store changes: the row is handed over before it does.
     let payload = store.payloadBytes(ref)
@@ -531,17 +531,17 @@ public final class LabelEngine {
     var used = 0
     for k in 0..<count {
       let label = datasetLabels[first + k]
-      if !hasFeedback {
-        // What `outcome` gives then, encoded once.
+      if let feedback {
+        labelScratch.removeAll(keepingCapacity: true)
+        LabelRecords.append(
+          try outcome(label: label, predictedAt: prediction.time, feedback: feedback), to: &labelScratch)
+        labelScratch.withUnsafeBytes { appendLabelBytes($0, at: &used) }
+      } else {
+        // What `outcome` gives with no feedback, encoded once.
         emptyRecords.withUnsafeBytes { records in
           let start = emptyRecordStart[label]
           appendLabelBytes(UnsafeRawBufferPointer(rebasing: records[start..<emptyRecordStart[label + 1]]), at: &used)
         }
-      } else {
-        labelScratch.removeAll(keepingCapacity: true)
-        LabelRecords.append(
-          try outcome(label: label, predictedAt: prediction.time, feedback: store.feedback(ref)), to: &labelScratch)
-        labelScratch.withUnsafeBytes { appendLabelBytes($0, at: &used) }
       }
     }
     let key = store.key(ref)

@@ -280,9 +280,8 @@ public final class ReadAhead: @unchecked Sendable {
   /// Measured on the benchmark's replay (`ab_threads.py --runs 8`, 3 against 8 and 16 in one
   /// run, wall time over the CPU time of all threads, which the machine's changing speed moves
   /// far less than either): 0.592 with 3, 0.582 with 8, 0.579 with 16, so about 2% less wall
-  /// time for the same work. Each chunk, with its
-  /// scanned lines, costs about 1.1 MB of peak RSS (60.6 MB with 3, 66.2 MB with 8, 74.6 MB
-  /// with 16).
+  /// time for the same work. Each chunk, with its scanned lines, costs about 1.1 MB of peak
+  /// RSS (60.6 MB with 3, 66.2 MB with 8, 74.6 MB with 16).
   static let depth = 8
   /// What `top -H` and `/proc/PID/task/*/comm` show for the thread of a gzip file.
   public static let inflateThreadName = "inflate-ahead"
