@@ -41,7 +41,8 @@ let package = Package(
     .target(name: "LogFormats", dependencies: ["CByteScan", "CPrefetch"], swiftSettings: hotPath),
     .target(name: "CPrefetch"),
     .target(name: "Labeling", dependencies: ["LogFormats", "CPrefetch"], swiftSettings: hotPath),
-    .target(name: "Dataset", dependencies: ["Gzip", "LogFormats", "Labeling", "Threads"], swiftSettings: hotPath),
+    .target(
+      name: "Dataset", dependencies: ["CByteScan", "Gzip", "LogFormats", "Labeling", "Threads"], swiftSettings: hotPath),
     .target(name: "Monitoring"),
     .target(
       name: "FeedbackConfig",

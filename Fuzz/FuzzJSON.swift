@@ -1,6 +1,8 @@
-// libFuzzer target: the JSON parser, its writer, the field scanner and the line decoders
-// (see Fuzz/run.sh). Compiled together with Sources/LogFormats into one module, so nothing is
-// imported.
+// libFuzzer target: the JSON parser, its writer, the field scanner, the line decoders and the
+// dataset writer's split of simple column arrays (see Fuzz/run.sh). Compiled together with
+// Sources/LogFormats into one module, so only the C helpers are imported.
+
+import CByteScan
 
 /// Paths that hit the shapes the fuzzer tends to build: top-level keys, nesting, prefixes.
 let fuzzPaths: [FieldPath] = [
@@ -74,7 +76,29 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   _ = Timestamp.parse(text: bytes)
   _ = FormatDetector.recognize(Array(bytes))
   fuzzReaders(bytes)
+  fuzzSimpleArray(bytes, parsed: parsed)
   return 0
+}
+
+/// `feedbackd_simple_array_ends` (the dataset writer's split of a row's kept columns) reads
+/// only the input's bytes (the address sanitizer watches), and splits a JSON array it accepts
+/// into the elements `JSONValue.arrayElements` finds.
+func fuzzSimpleArray(_ bytes: UnsafeRawBufferPointer, parsed: JSONValue?) {
+  guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+  var ends = [Int32](repeating: 0, count: 64)
+  let elements = ends.withUnsafeMutableBufferPointer {
+    feedbackd_simple_array_ends(base, bytes.count, $0.baseAddress!, 64)
+  }
+  guard elements >= 0, case .array? = parsed else { return }
+  var ranges: [Range<Int>] = []
+  guard JSONValue.arrayElements(bytes, into: &ranges), ranges.count == elements else {
+    fatalError("the simple array split and arrayElements differ on the element count")
+  }
+  var start = 1
+  for (k, range) in ranges.enumerated() {
+    guard range == start..<Int(ends[k]) else { fatalError("the simple array split and arrayElements differ") }
+    start = Int(ends[k]) + 1
+  }
 }
 
 /// Per wrapper format: the input's lines through one `EventReader` (state carried from line to

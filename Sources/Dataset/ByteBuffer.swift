@@ -81,6 +81,12 @@ func copyBytes(_ source: UnsafeRawPointer, _ count: Int, to target: UnsafeMutabl
       d.storeBytes(of: source.loadUnaligned(as: UInt64.self), as: UInt64.self)
       d.storeBytes(
         of: source.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self), toByteOffset: count - 8, as: UInt64.self)
+    } else if count <= 32 {
+      // Two overlapping 16-byte blocks: templates such as `,"predicted_at":"` and timestamps.
+      d.storeBytes(of: source.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+      d.storeBytes(
+        of: source.loadUnaligned(fromByteOffset: count - 16, as: SIMD16<UInt8>.self), toByteOffset: count - 16,
+        as: SIMD16<UInt8>.self)
     } else {
       d.copyMemory(from: source, byteCount: count)
     }

@@ -360,6 +360,55 @@ enum JSONGrammar {
     return index
   }
 
+  /// `numberEnd`, inlined into its caller for the numbers logs hold: short (fewer than eight
+  /// digits before and after the dot) and with no exponent. Each digit run is read as one word;
+  /// any other number (or a text shorter than a word) is left to `numberEnd`. The call, and the
+  /// caller's registers spilled and restored around it, cost a shape scan more than reading
+  /// the digits did.
+  @inline(__always)
+  static func shortNumberEnd(_ bytes: UnsafePointer<UInt8>, _ start: Int, _ count: Int) -> Int? {
+    var index = start &+ (bytes[start] == ASCII.minus ? 1 : 0)
+    guard count >= 8, index < count else { return numberEnd(bytes, start, count) }
+    let integer = leadingDigits(bytes, index, count)
+    guard integer != 0 else { return nil }
+    guard integer < 8 else { return numberEnd(bytes, start, count) }
+    // A leading zero is the whole integer part.
+    index &+= bytes[index] == ASCII.zero ? 1 : integer
+    guard index < count else { return index }
+    if bytes[index] == ASCII.dot {
+      index &+= 1
+      guard index < count else { return nil }
+      let fraction = leadingDigits(bytes, index, count)
+      guard fraction != 0 else { return nil }
+      guard fraction < 8 else { return numberEnd(bytes, start, count) }
+      index &+= fraction
+      guard index < count else { return index }
+    }
+    // An exponent: the whole grammar.
+    if bytes[index] | 0x20 == ASCII.lowerE { return numberEnd(bytes, start, count) }
+    return index
+  }
+
+  /// How many of the bytes from `index` (below `count`, which is at least 8) are digits before
+  /// the first that is not, up to 8. Reads the 8 bytes there, or the text's last 8 with those
+  /// before `index` shifted out (what comes in counts as not a digit): never past `count`.
+  @inline(__always)
+  static func leadingDigits(_ bytes: UnsafePointer<UInt8>, _ index: Int, _ count: Int) -> Int {
+    let rest = count &- index
+    var word: UInt64
+    if rest >= 8 {
+      word = UInt64(littleEndian: UnsafeRawPointer(bytes + index).loadUnaligned(as: UInt64.self))
+    } else {
+      word = UInt64(littleEndian: UnsafeRawPointer(bytes + (count &- 8)).loadUnaligned(as: UInt64.self))
+      word &>>= UInt64(truncatingIfNeeded: 8 &- rest) &<< 3
+    }
+    // Digits become 0...9; a byte is not one when it is 10 or more (its seven low bits plus
+    // 0x76 reach the top bit, with no carry into the next byte) or has its top bit set.
+    word ^= 0x3030_3030_3030_3030
+    let notDigits = ((word & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x7676_7676_7676_7676 | word) & 0x8080_8080_8080_8080
+    return notDigits.trailingZeroBitCount &>> 3
+  }
+
   /// The length of the multi-byte UTF-8 sequence at `index` (Unicode Table 3-7: no overlongs, no
   /// surrogates, ≤ U+10FFFF), or `nil` if it is invalid or truncated.
   static func utf8SequenceLength(_ bytes: UnsafePointer<UInt8>, _ index: Int, _ count: Int) -> Int? {

@@ -261,7 +261,7 @@ public struct LineShapes: Sendable {
             position = end &+ 1
             kind = .string
           case ASCII.minus, ASCII.zero...ASCII.nine:
-            guard let end = JSONGrammar.numberEnd(text, position, count) else { return nil }
+            guard let end = JSONGrammar.shortNumberEnd(text, position, count) else { return nil }
             position = end
             kind = .number
           case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):

@@ -180,6 +180,71 @@ import Testing
     }
   }
 
+  /// `feedbackd_simple_array_ends` (16 bytes at a time, through `RowEncoder.simpleArrayElements`)
+  /// against its contract read byte by byte, on arrays of plain strings, numbers and literals of
+  /// every length up to past the 64 bytes it takes, with bytes that make them not simple
+  /// dropped in; and, where both split one, against `JSONValue.arrayElements`.
+  @Test func simpleArraysAreSplitAsTheirContractSays() {
+    let elements = [
+      #""ranker-v4""#, "0.4884", #""electronics""#, "true", "null", "-12", #""a,b""#, #""]}[{ :""#, #""é€""#, #""""#,
+      "1e5",
+    ]
+    let noise: [UInt8] = Array(#", "[]{}\"#.utf8) + [0x0A, 0x01, 0x1F, 0x7F, 0xC3, UInt8(ascii: "x")]
+    var rng = Random(seed: 2026)
+    var accepted = 0
+    var rejected = 0
+    for _ in 0..<40_000 {
+      var text = Array("[".utf8)
+      for k in 0..<rng.below(7) {
+        if k > 0 { text += Array(",".utf8) }
+        text += Array(elements[rng.below(elements.count)].utf8)
+      }
+      text += Array("]".utf8)
+      if rng.below(3) == 0 { text.insert(noise[rng.below(noise.count)], at: rng.below(text.count + 1)) }
+      let expected = Self.simpleArrayReference(text)
+      let actual = text.withUnsafeBytes { RowEncoder.simpleArrayElements($0) }
+      #expect(actual == expected, "\(String(decoding: text, as: UTF8.self))")
+      if let expected {
+        accepted += 1
+        var ranges: [Range<Int>] = []
+        if text.withUnsafeBytes({ JSONValue.arrayElements($0, into: &ranges) }) {
+          #expect(ranges == expected, "\(String(decoding: text, as: UTF8.self))")
+        }
+      } else {
+        rejected += 1
+      }
+    }
+    #expect(accepted > 15_000 && rejected > 5_000)
+  }
+
+  /// The arrays `feedbackd_simple_array_ends` splits, byte by byte: `[` and `]` around 2 to 64
+  /// bytes with no backslash or control byte, whose elements are each a string (up to the next
+  /// quote) or a run of bytes that are not a quote, comma, bracket, brace or space, none empty.
+  static func simpleArrayReference(_ b: [UInt8]) -> [Range<Int>]? {
+    guard b.count >= 2, b.count <= 64, b.first == UInt8(ascii: "["), b.last == UInt8(ascii: "]") else { return nil }
+    guard b.count > 2 else { return [] }
+    guard !b.contains(where: { $0 == UInt8(ascii: "\\") || $0 < 0x20 }) else { return nil }
+    let last = b.count - 1
+    let stops = Set(#","[]{} "#.utf8)
+    var ranges: [Range<Int>] = []
+    var i = 1
+    while true {
+      let start = i
+      if b[i] == UInt8(ascii: "\"") {
+        i += 1
+        while i < last && b[i] != UInt8(ascii: "\"") { i += 1 }
+        guard i < last else { return nil }
+        i += 1
+      } else {
+        while i < last && !stops.contains(b[i]) { i += 1 }
+      }
+      guard i > start, b[i] == UInt8(ascii: ",") || i == last else { return nil }
+      ranges.append(start..<i)
+      if i == last { return ranges }
+      i += 1
+    }
+  }
+
   @Test func arrayElementsSplitsNestedValues() {
     let text = #"[ 1 ,"a,]\"",[2,[3]],{"k":"}"} ,null]"#
     var ranges: [Range<Int>] = []

@@ -2,8 +2,8 @@ import Testing
 
 @testable import LogFormats
 
-/// `JSONGrammar.numberEnd` (digit runs read eight bytes at a time) against the number grammar
-/// read byte by byte.
+/// `JSONGrammar.numberEnd`, and `shortNumberEnd` (digit runs read eight bytes at a time), against
+/// the number grammar read byte by byte.
 @Suite struct NumberEndTests {
   /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?` from `start`, one byte at a time.
   static func reference(_ bytes: [UInt8], _ start: Int) -> Int? {
@@ -45,6 +45,7 @@ import Testing
       return Int(state >> 33) % n
     }
     var ended = 0
+    var readByWords = 0
     for _ in 0..<50_000 {
       var text: [UInt8] = below(2) == 0 ? [] : Array("-".utf8)
       for _ in 0..<below(8) {
@@ -58,8 +59,17 @@ import Testing
       let actual = text.withUnsafeBufferPointer { JSONGrammar.numberEnd($0.baseAddress!, start, $0.count) }
       #expect(actual == expected, "\(String(decoding: text, as: UTF8.self)) from \(start)")
       if let end = expected, end - start >= 9 { ended += 1 }
+      // The short path, with and without the 16 bytes after the digits that it reads by words
+      // (a number in a line is followed by more of the line).
+      let padded = text + Array(#"}, "x": [1, 2, 3]}"#.utf8)
+      for bytes in [text, padded] {
+        let short = bytes.withUnsafeBufferPointer { JSONGrammar.shortNumberEnd($0.baseAddress!, start, $0.count) }
+        #expect(short == Self.reference(bytes, start), "short: \(String(decoding: bytes, as: UTF8.self)) from \(start)")
+        if short != nil, bytes.count - start >= 17 { readByWords += 1 }
+      }
     }
-    // Many numbers long enough to be read by words.
+    // Many numbers long enough to be read by words, and many read by the short path's words.
     #expect(ended > 5_000)
+    #expect(readByWords > 20_000)
   }
 }

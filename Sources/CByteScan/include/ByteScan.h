@@ -257,4 +257,110 @@ static inline int feedbackd_equal_tail(const uint8_t *end, const uint8_t *tail, 
 #endif
 }
 
+/// What `feedbackd_simple_array_ends` looks at in 16 bytes, one bit per byte each: quotes;
+/// commas; brackets, braces and spaces; and bytes that are special anywhere (a backslash, a
+/// control byte).
+typedef struct {
+  uint32_t quotes, commas, structure, special;
+} feedbackd_array_bits;
+
+static inline feedbackd_array_bits feedbackd_array_block(const uint8_t *block) {
+  feedbackd_array_bits bits;
+#if defined(__SSE2__)
+  __m128i v = _mm_loadu_si128((const __m128i *)block);
+  // `[` `]` `{` `}` are 0x5B 0x5D 0x7B 0x7D: with bit 0x20 set, 0x7B or 0x7D.
+  __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+  __m128i structure = _mm_or_si128(
+    _mm_or_si128(_mm_cmpeq_epi8(folded, _mm_set1_epi8(0x7B)), _mm_cmpeq_epi8(folded, _mm_set1_epi8(0x7D))),
+    _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+  // Below 0x20 (unsigned): the byte equals its minimum with 0x1F.
+  __m128i special =
+    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')), _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v));
+  bits.quotes = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+  bits.commas = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')));
+  bits.structure = (uint32_t)_mm_movemask_epi8(structure);
+  bits.special = (uint32_t)_mm_movemask_epi8(special);
+#else
+  bits.quotes = bits.commas = bits.structure = bits.special = 0;
+  for (int i = 0; i < 16; i++) {
+    uint8_t byte = block[i];
+    uint8_t folded = byte | 0x20;
+    bits.quotes |= (uint32_t)(byte == '"') << i;
+    bits.commas |= (uint32_t)(byte == ',') << i;
+    bits.structure |= (uint32_t)(folded == 0x7B || folded == 0x7D || byte == ' ') << i;
+    bits.special |= (uint32_t)(byte == '\\' || byte < 0x20) << i;
+  }
+#endif
+  return bits;
+}
+
+/// The largest array `feedbackd_simple_array_ends` splits (a bit per byte in one word).
+#define FEEDBACKD_SIMPLE_ARRAY_MAX 64
+
+/// Splits a simple JSON array, `[a,b,…]` with each element a string with no escape or a
+/// number or literal (the `count` bytes at `bytes`; the kept columns of a row): writes the
+/// offset just past each of the first `capacity` elements (where its comma or the closing
+/// bracket is) to `ends` and returns how many elements there are. Returns -1 when the text is
+/// not that simple, and the caller splits it the long way: when it does not start with `[`
+/// and end with `]`, is longer than `FEEDBACKD_SIMPLE_ARRAY_MAX` or shorter than 2 bytes, holds
+/// a backslash or a control byte, holds a bracket, brace or space outside its strings (other
+/// than the outer brackets), or has an empty element or one with more than a string in it (a
+/// quote not right after `[` or a comma, or not right before a comma or `]`).
+///
+/// Reads only the `count` bytes, 16 at a time with SSE2: the whole blocks from the start, then
+/// the last 16 bytes (overlapping the blocks before), their bits shifted into place; a text
+/// shorter than 16 bytes is copied into 16 zeros first. (The last block's bits shifted one by
+/// one, in a loop, took twice the instructions.)
+static inline long feedbackd_simple_array_ends(const uint8_t *bytes, long count, int32_t *ends, long capacity) {
+  if (count < 2 || count > FEEDBACKD_SIMPLE_ARRAY_MAX || bytes[0] != '[' || bytes[count - 1] != ']') return -1;
+  if (count == 2) return 0;
+  uint64_t quotes = 0, commas = 0, structure = 0, special = 0;
+#define FEEDBACKD_ARRAY_BLOCK(at, shift)                                                                     \
+  do {                                                                                                     \
+    feedbackd_array_bits bits = feedbackd_array_block(at);                                                 \
+    quotes |= (uint64_t)bits.quotes << (shift);                                                            \
+    commas |= (uint64_t)bits.commas << (shift);                                                            \
+    structure |= (uint64_t)bits.structure << (shift);                                                      \
+    special |= (uint64_t)bits.special << (shift);                                                          \
+  } while (0)
+  if (count >= 16) {
+    FEEDBACKD_ARRAY_BLOCK(bytes, 0);
+    if (count >= 32) FEEDBACKD_ARRAY_BLOCK(bytes + 16, 16);
+    if (count >= 48) FEEDBACKD_ARRAY_BLOCK(bytes + 32, 32);
+    if (count & 15) FEEDBACKD_ARRAY_BLOCK(bytes + count - 16, count - 16);
+    else if (count == 64) FEEDBACKD_ARRAY_BLOCK(bytes + 48, 48);
+  } else {
+    uint8_t text[16] = {0};
+    memcpy(text, bytes, (size_t)count);
+    FEEDBACKD_ARRAY_BLOCK(text, 0);
+  }
+#undef FEEDBACKD_ARRAY_BLOCK
+  uint64_t valid = count == 64 ? ~(uint64_t)0 : ((uint64_t)1 << count) - 1;
+  uint64_t last = (uint64_t)1 << (count - 1);
+  quotes &= valid;
+  if ((special & valid) != 0) return -1;
+  // From each opening quote up to its closing one (with no backslash, each quote opens or
+  // closes a string); the closing quote itself is not inside.
+  uint64_t inside = feedbackd_prefix_xor(quotes);
+  if ((inside & last) != 0) return -1;
+  uint64_t outside = ~inside & valid;
+  // Structure outside strings: only the outer brackets.
+  if ((structure & outside & ~(uint64_t)1 & ~last) != 0) return -1;
+  uint64_t separators = commas & outside;
+  uint64_t before = separators | 1;     // what an element starts after: `[` or a comma
+  uint64_t after = separators | last;   // what it ends before: a comma or `]`
+  // No empty element, and each quote right after `before` (opening) or right before `after`
+  // (closing).
+  if (((before << 1) & after) != 0) return -1;
+  uint64_t opening = quotes & inside;
+  uint64_t closing = quotes & ~inside;
+  if ((opening & ~(before << 1)) != 0 || (closing & ~(after >> 1)) != 0) return -1;
+  long elements = 0;
+  for (uint64_t rest = after; rest != 0; rest &= rest - 1) {
+    if (elements < capacity) ends[elements] = (int32_t)__builtin_ctzll(rest);
+    elements++;
+  }
+  return elements;
+}
+
 #endif
