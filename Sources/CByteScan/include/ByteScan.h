@@ -338,7 +338,7 @@ static inline long feedbackd_simple_array_ends(const uint8_t *bytes, long count,
 #undef FEEDBACKD_ARRAY_BLOCK
   uint64_t valid = count == 64 ? ~(uint64_t)0 : ((uint64_t)1 << count) - 1;
   uint64_t last = (uint64_t)1 << (count - 1);
-  quotes &= valid;
+  // Only `special` has bits past `count`: the short copy's padding zeros are control bytes.
   if ((special & valid) != 0) return -1;
   // From each opening quote up to its closing one (with no backslash, each quote opens or
   // closes a string); the closing quote itself is not inside.
