@@ -241,11 +241,10 @@ final class Pipeline: EngineOutput {
           reason = batch.load(ahead.index, line: line, into: &scanned[source])
           if reason == nil { (matched, keyHash, aheadLineHash) = digest }
         }
-        // The key table's bucket for the key of a line a few ahead, and the entry of one
-        // closer: fetched while this line and those between are processed.
-        batch.prefetch(ahead.index + Self.linePrefetchDistance)
-        if let hash = batch.keyHash(ahead.index + Self.keyPrefetchDistance) { state.prefetchKey(hash: hash) }
-        if let hash = batch.keyHash(ahead.index + Self.keyPrefetchDistance / 2) { state.prefetchEntry(hash: hash) }
+        // What the lines a few ahead will read, fetched while this line and those between are
+        // processed: their scan results, their keys' buckets in the key table, and (closer)
+        // their entries.
+        batch.prefetchAhead(of: ahead.index, state: state)
         return reason
       }
       linesScannedAhead += 1
@@ -696,17 +695,61 @@ struct LineScanAhead: LineScanner {
         tag.0 & Self.hasLineHash == 0 ? nil : tag.2
       )
     }
-    /// The low 32 bits of line `index`'s join key hash (what the key table indexes by), if the
-    /// batch has that line and it has a key.
     /// `ScannedLines.prefetch`.
     @inline(__always)
     func prefetch(_ index: Int) { unretained._withUnsafeGuaranteedRef { $0.prefetch(index) } }
+
+    /// The lines of the batch that match a rule (handed out: `append` returned no time; the
+    /// rejected ones, also handed out, are not listed), in order, one word each: the line's
+    /// index from bit `PrefetchWindow.indexShift` on; bit 32 set when it has a key, bit 33 when
+    /// it is feedback; the low 32 bits of the key's hash (what the key table indexes by).
+    /// Written on the read-ahead thread with the batch; the pipeline thread walks it to ask
+    /// for what the lines a few ahead will read without touching the lines passed over.
+    private var handed: UnsafeMutablePointer<UInt64>
+    private var handedCount = 0
+    private var handedCapacity = 1024
+    /// `handed`'s positions of the next lines whose scan results, key bucket and entry
+    /// `prefetchAhead` asks for.
+    private var linesFetched = PrefetchWindow()
+    private var keysFetched = PrefetchWindow()
+    private var entriesFetched = PrefetchWindow()
+
+    deinit { handed.deallocate() }
+
     @inline(__always)
-    func keyHash(_ index: Int) -> UInt32? {
-      unretained._withUnsafeGuaranteedRef { lines in
-        index < lines.count ? Self.keyHash(lines.tag(index)).map { UInt32(truncatingIfNeeded: $0) } : nil
+    private func noteHanded(index: Int, tag: ScannedLines.Tag) {
+      if handedCount == handedCapacity {
+        OwnedBuffer.grow(&handed, count: handedCount, capacity: &handedCapacity)
+      }
+      // Bits 32 and 33 are `hasKeyHash` and `hasLineHash` (feedback) moved up; the hash is 0
+      // without a key.
+      handed[handedCount] =
+        UInt64(index) << PrefetchWindow.indexShift | (tag.0 & (Self.hasKeyHash | Self.hasLineHash)) << 24
+        | tag.1 & 0xFFFF_FFFF
+      handedCount += 1
+    }
+
+    /// Asks for what the lines handed out after line `index` (the one handed out now) will
+    /// read: the scan results of those up to `Pipeline.linePrefetchDistance` lines ahead, the
+    /// key table's buckets of their keys up to `keyPrefetchDistance` ahead, and their entries
+    /// up to half that. Each line is asked for once, whatever lines are passed over between.
+    @inline(__always)
+    func prefetchAhead(of index: Int, state: MemoryStateStore) {
+      let handed = UnsafePointer(handed)
+      let count = handedCount
+      linesFetched.advance(to: index, distance: Pipeline.linePrefetchDistance, in: handed, count) { word in
+        prefetch(Int(word &>> PrefetchWindow.indexShift))
+      }
+      keysFetched.advance(to: index, distance: Pipeline.keyPrefetchDistance, in: handed, count) { word in
+        if word & (1 << 32) != 0 { state.prefetchKey(hash: UInt32(truncatingIfNeeded: word)) }
+      }
+      // Only feedback looks up a key that is there: a prediction's key is mostly new (its
+      // bucket, read here to find the entry, was a wait for nothing).
+      entriesFetched.advance(to: index, distance: Pipeline.keyPrefetchDistance / 2, in: handed, count) { word in
+        if word & (3 << 32) == 3 << 32 { state.prefetchEntry(hash: UInt32(truncatingIfNeeded: word)) }
       }
     }
+
     @inline(__always)
     private static func keyHash(_ tag: ScannedLines.Tag) -> UInt64? { tag.0 & hasKeyHash == 0 ? nil : tag.1 }
     /// A line's tag: its event class's code in the low 8 bits of the first word; when this
@@ -723,8 +766,15 @@ struct LineScanAhead: LineScanner {
       matcher = rules.matcher
       classSlots = matcher.classSlots
       self.keyHashSeed = keyHashSeed
+      handed = .allocate(capacity: handedCapacity)
     }
-    func removeAll() { owner.removeAll() }
+    func removeAll() {
+      owner.removeAll()
+      handedCount = 0
+      linesFetched = PrefetchWindow()
+      keysFetched = PrefetchWindow()
+      entriesFetched = PrefetchWindow()
+    }
     /// The event class of lines of a shape (`LineShapes.lastFit`) whose `where:` fields are
     /// all among its constants: the same for every line of it. Per shape id modulo the size;
     /// an id of 0 is no shape. (Matching a line took about 160 instructions.)
@@ -754,11 +804,16 @@ struct LineScanAhead: LineScanner {
       var passTime: Int64?
       owner.append(line) { event, line in
         let matched = eventClass(&event)
-        if matched == .ignored { passTime = event.time }
         var tag: ScannedLines.Tag = (UInt64(matched.code), 0, 0)
         if let hash = matcher.keyHash(event, matched, seed: seed) {
           tag.0 |= Self.hasKeyHash
           tag.1 = hash
+        }
+        // The line's record is appended after this: its index is the count so far.
+        if matched == .ignored {
+          passTime = event.time
+        } else {
+          noteHanded(index: unretained._withUnsafeGuaranteedRef { $0.count }, tag: tag)
         }
         if case .feedback = matched {
           tag.0 |= Self.hasLineHash
@@ -775,6 +830,44 @@ struct LineScanAhead: LineScanner {
 
   func makeBatch() -> any LineScanBatch {
     Batch(ScannedLines(decoder: decoder, selector: selector), rules: rules, keyHashSeed: keyHashSeed)
+  }
+}
+
+/// Which lines of a read-ahead batch to ask the CPU for as lines are handed out: every line
+/// handed out up to `distance` lines after the one handed out now, each once.
+///
+/// Only lines that match a rule are handed out (`LineCursor` passes over the others). Asking
+/// for the one line `distance` ahead of each handed-out line skipped every line whose line
+/// `distance` before was passed over: in the benchmark's log (46% of lines match no rule)
+/// about half the keys' buckets were never prefetched, and their loads were among the
+/// pipeline thread's largest stalls (`MemoryStateStore.ref` and `prefetchEntry(hash:)` in
+/// `perf`). Reading every line of the range instead (its tag, for the key's hash) touched the
+/// passed-over lines' scan results, written on the other core: as many stalls again. So the
+/// window walks the batch's list of handed-out lines (`LineScanAhead.Batch.handed`).
+struct PrefetchWindow {
+  /// The position in the list of the first line not asked for yet.
+  private(set) var next = 0
+
+  /// Where a word of the list holds its line's index (bits below are the line's own).
+  static let indexShift: UInt64 = 34
+
+  /// Calls `body` with each word of `list` (`count` of them, each a line's index from bit
+  /// `indexShift` on, in increasing order) whose line is after `index` and at most `distance` after it,
+  /// and was not passed to `body` before.
+  @inline(__always)
+  mutating func advance(
+    to index: Int, distance: Int, in list: UnsafePointer<UInt64>, _ count: Int, _ body: (UInt64) -> Void
+  ) {
+    var position = next
+    while position < count && Int(list[position] &>> Self.indexShift) <= index { position &+= 1 }
+    let last = index &+ distance
+    while position < count {
+      let word = list[position]
+      guard Int(word &>> Self.indexShift) <= last else { break }
+      body(word)
+      position &+= 1
+    }
+    next = position
   }
 }
 
