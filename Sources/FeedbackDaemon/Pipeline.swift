@@ -716,6 +716,9 @@ struct LineScanAhead: LineScanner {
 
     deinit { handed.deallocate() }
 
+    /// `handed`'s words (for tests).
+    var handedWords: [UInt64] { Array(UnsafeBufferPointer(start: handed, count: handedCount)) }
+
     @inline(__always)
     private func noteHanded(index: Int, tag: ScannedLines.Tag) {
       if handedCount == handedCapacity {
@@ -809,15 +812,15 @@ struct LineScanAhead: LineScanner {
           tag.0 |= Self.hasKeyHash
           tag.1 = hash
         }
+        if case .feedback = matched {
+          tag.0 |= Self.hasLineHash
+          tag.2 = LogTail.lineHash(line)
+        }
         // The line's record is appended after this: its index is the count so far.
         if matched == .ignored {
           passTime = event.time
         } else {
           noteHanded(index: unretained._withUnsafeGuaranteedRef { $0.count }, tag: tag)
-        }
-        if case .feedback = matched {
-          tag.0 |= Self.hasLineHash
-          tag.2 = LogTail.lineHash(line)
         }
         return tag
       }
@@ -852,8 +855,8 @@ struct PrefetchWindow {
   static let indexShift: UInt64 = 34
 
   /// Calls `body` with each word of `list` (`count` of them, each a line's index from bit
-  /// `indexShift` on, in increasing order) whose line is after `index` and at most `distance` after it,
-  /// and was not passed to `body` before.
+  /// `indexShift` on, in increasing order) whose line is after `index` and at most `distance`
+  /// after it, and was not passed to `body` before.
   @inline(__always)
   mutating func advance(
     to index: Int, distance: Int, in list: UnsafePointer<UInt64>, _ count: Int, _ body: (UInt64) -> Void

@@ -83,6 +83,19 @@ struct EventClassOfShapeTests {
         batch.removeAll()
         let lines = (0..<400).map { _ in Self.line(&rng, round: round) }
         for line in lines { _ = Array(line.utf8).withUnsafeBytes { batch.append($0) } }
+        // The batch's list of the lines it hands out, for prefetching (`prefetchAhead`): each
+        // line that matches a rule, with its key's hash and whether it is feedback.
+        var listed: [UInt64] = []
+        for index in lines.indices {
+          let (eventClass, keyHash, lineHash) = batch.digest(index)
+          guard eventClass != .ignored else { continue }
+          var word = UInt64(index) << PrefetchWindow.indexShift
+          if let keyHash { word |= 1 << 32 | keyHash & 0xFFFF_FFFF }
+          if lineHash != nil { word |= 1 << 33 }
+          listed.append(word)
+        }
+        #expect(batch.handedWords == listed)
+        #expect(listed.contains { $0 & (3 << 32) == 3 << 32 }, "no feedback with a key listed")
         for (index, line) in lines.enumerated() {
           Array(line.utf8).withUnsafeBytes { raw in
             var event = ScannedEvent(
