@@ -701,8 +701,9 @@ struct LineScanAhead: LineScanner {
 
     /// The lines of the batch that match a rule (handed out: `append` returned no time; the
     /// rejected ones, also handed out, are not listed), in order, one word each: the line's
-    /// index from bit `PrefetchWindow.indexShift` on; bit 32 set when it has a key, bit 33 when
-    /// it is feedback; the low 32 bits of the key's hash (what the key table indexes by).
+    /// index from bit `PrefetchWindow.indexShift` on; `PrefetchWindow.hasKey` set when it has a
+    /// key, `PrefetchWindow.isFeedback` when it is feedback; the low 32 bits of the key's hash
+    /// (what the key table indexes by).
     /// Written on the read-ahead thread with the batch; the pipeline thread walks it to ask
     /// for what the lines a few ahead will read without touching the lines passed over.
     private var handed: UnsafeMutablePointer<UInt64>
@@ -724,10 +725,10 @@ struct LineScanAhead: LineScanner {
       if handedCount == handedCapacity {
         OwnedBuffer.grow(&handed, count: handedCount, capacity: &handedCapacity)
       }
-      // Bits 32 and 33 are `hasKeyHash` and `hasLineHash` (feedback) moved up; the hash is 0
-      // without a key.
+      // `PrefetchWindow.hasKey` and `isFeedback` are the tag's `hasKeyHash` and `hasLineHash`
+      // (feedback) moved up; the hash is 0 without a key.
       handed[handedCount] =
-        UInt64(index) << PrefetchWindow.indexShift | (tag.0 & (Self.hasKeyHash | Self.hasLineHash)) << 24
+        UInt64(index) << PrefetchWindow.indexShift | (tag.0 & (Self.hasKeyHash | Self.hasLineHash)) << Self.tagToWord
         | tag.1 & 0xFFFF_FFFF
       handedCount += 1
     }
@@ -744,12 +745,14 @@ struct LineScanAhead: LineScanner {
         prefetch(Int(word &>> PrefetchWindow.indexShift))
       }
       keysFetched.advance(to: index, distance: Pipeline.keyPrefetchDistance, in: handed, count) { word in
-        if word & (1 << 32) != 0 { state.prefetchKey(hash: UInt32(truncatingIfNeeded: word)) }
+        if word & PrefetchWindow.hasKey != 0 { state.prefetchKey(hash: UInt32(truncatingIfNeeded: word)) }
       }
       // Only feedback looks up a key that is there: a prediction's key is mostly new (its
       // bucket, read here to find the entry, was a wait for nothing).
       entriesFetched.advance(to: index, distance: Pipeline.keyPrefetchDistance / 2, in: handed, count) { word in
-        if word & (3 << 32) == 3 << 32 { state.prefetchEntry(hash: UInt32(truncatingIfNeeded: word)) }
+        if word & PrefetchWindow.keyedFeedback == PrefetchWindow.keyedFeedback {
+          state.prefetchEntry(hash: UInt32(truncatingIfNeeded: word))
+        }
       }
     }
 
@@ -761,6 +764,8 @@ struct LineScanAhead: LineScanner {
     /// ... and when this one is, the line's hash in the third (feedback only: the engine hashes
     /// no other line, and the read-ahead thread has the line's bytes at hand).
     static let hasLineHash: UInt64 = 1 << 9
+    /// How far `noteHanded` moves the two bits up, into `PrefetchWindow.hasKey` and `isFeedback`.
+    static let tagToWord: UInt64 = 24
     private let keyHashSeed: UInt64
     init(_ lines: ScannedLines, rules: Rules, keyHashSeed: UInt64) {
       owner = lines
@@ -853,6 +858,12 @@ struct PrefetchWindow {
 
   /// Where a word of the list holds its line's index (bits below are the line's own).
   static let indexShift: UInt64 = 34
+  /// Set in a word whose line has a key; its low 32 bits are then the key's hash.
+  static let hasKey: UInt64 = 1 << 32
+  /// Set in a word whose line is feedback.
+  static let isFeedback: UInt64 = 1 << 33
+  /// Both: feedback with a key (whose entry is prefetched).
+  static let keyedFeedback = hasKey | isFeedback
 
   /// Calls `body` with each word of `list` (`count` of them, each a line's index from bit
   /// `indexShift` on, in increasing order) whose line is after `index` and at most `distance`

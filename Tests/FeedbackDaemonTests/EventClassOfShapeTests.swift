@@ -90,12 +90,14 @@ struct EventClassOfShapeTests {
           let (eventClass, keyHash, lineHash) = batch.digest(index)
           guard eventClass != .ignored else { continue }
           var word = UInt64(index) << PrefetchWindow.indexShift
-          if let keyHash { word |= 1 << 32 | keyHash & 0xFFFF_FFFF }
-          if lineHash != nil { word |= 1 << 33 }
+          if let keyHash { word |= PrefetchWindow.hasKey | keyHash & 0xFFFF_FFFF }
+          if lineHash != nil { word |= PrefetchWindow.isFeedback }
           listed.append(word)
         }
         #expect(batch.handedWords == listed)
-        #expect(listed.contains { $0 & (3 << 32) == 3 << 32 }, "no feedback with a key listed")
+        #expect(
+          listed.contains { $0 & PrefetchWindow.keyedFeedback == PrefetchWindow.keyedFeedback },
+          "no feedback with a key listed")
         for (index, line) in lines.enumerated() {
           Array(line.utf8).withUnsafeBytes { raw in
             var event = ScannedEvent(

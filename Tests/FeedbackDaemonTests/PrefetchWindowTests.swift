@@ -13,7 +13,7 @@ struct PrefetchWindowTests {
   /// The batch's list of handed-out lines (`LineScanAhead.Batch.handed`): index from bit
   /// `PrefetchWindow.indexShift` on.
   static func words(_ handed: [Int]) -> [UInt64] {
-    handed.map { UInt64($0) << PrefetchWindow.indexShift | 1 << 32 | UInt64($0 * 7) }
+    handed.map { UInt64($0) << PrefetchWindow.indexShift | PrefetchWindow.hasKey | UInt64($0 * 7) }
   }
 
   @Test(arguments: [1, 2, 4, 8, 16])
@@ -63,5 +63,15 @@ struct PrefetchWindowTests {
     }
     #expect(asked == [1, 2, -1, -1, 5, -1, 6, -1, 9, -1, -1])
     #expect(window.next == 6)
+  }
+
+  /// The list's flag bits are the line tag's, moved up by one shift (`Batch.noteHanded`), and
+  /// they lie between the key's 32-bit hash and the line's index.
+  @Test func theTagsFlagsMoveIntoTheListsFlags() {
+    typealias Batch = LineScanAhead.Batch
+    #expect(Batch.hasKeyHash << Batch.tagToWord == PrefetchWindow.hasKey)
+    #expect(Batch.hasLineHash << Batch.tagToWord == PrefetchWindow.isFeedback)
+    #expect(PrefetchWindow.keyedFeedback & 0xFFFF_FFFF == 0)
+    #expect(PrefetchWindow.keyedFeedback >> PrefetchWindow.indexShift == 0)
   }
 }
