@@ -57,8 +57,13 @@ public final class DatasetWriter {
   private let encoder: RowEncoder
   /// `append(_: LabeledRow, …)`: the row as a record (see `RowRecord`).
   private let record = ByteBuffer()
-  /// A sealed segment's buffer storage, kept for the next segment (it has grown to the flush size).
-  private let spareBuffer = ByteBuffer()
+  /// Sealed segments' buffer storage, kept for the next segments (grown to the flush size).
+  /// Two, the largest first: around the turn of an hour two segments are open (the last
+  /// hour's takes its late rows), and with one spare every hour's first segment grew a new
+  /// buffer from nothing, each step past 256 KiB a fresh mapping (`MallocTuning`) faulted in
+  /// page by page and unmapped again: 132 `mmap`/`munmap` pairs on the writer's thread in a
+  /// replay of the benchmark.
+  private let spareBuffers = (ByteBuffer(), ByteBuffer())
   /// The segment the last row went to and its partition's time range. Sealing that segment
   /// empties the range, so the segment is open (and held by `open`) while a time is in it:
   /// rows that land in it touch no reference count.
@@ -221,7 +226,7 @@ public final class DatasetWriter {
       let fd = try FileSystem.openForAppend(path)
       _ = ftruncate(fd, 0)
       segment = Segment(state: state, path: path, fd: fd, gzip: layout.format == .jsonlGz)
-      if spareBuffer.capacity > segment.buffer.capacity { segment.buffer.swapStorage(with: spareBuffer) }
+      takeSpareBuffer(into: segment.buffer)
       segment.buffer.append(encoder.header())
       open[partition] = segment
     }
@@ -278,8 +283,29 @@ public final class DatasetWriter {
     try syncer.submit(fd: segment.fd, path: segment.path)
     segment.durable = true
     segment.deflater = nil
-    if segment.buffer.capacity > spareBuffer.capacity { segment.buffer.swapStorage(with: spareBuffer) }
+    keepSpareBuffer(from: segment.buffer)
     segment.buffer.release()
+  }
+
+  /// The capacities of the open segments' buffers, by partition, and of the spare ones (tests).
+  var bufferCapacities: (open: [String: Int], spare: [Int]) {
+    (open.mapValues(\.buffer.capacity), [spareBuffers.0.capacity, spareBuffers.1.capacity])
+  }
+
+  /// Gives a new segment's (empty) buffer the largest spare storage, if larger than its own.
+  private func takeSpareBuffer(into buffer: ByteBuffer) {
+    guard spareBuffers.0.capacity > buffer.capacity else { return }
+    buffer.swapStorage(with: spareBuffers.0)
+    // The other spare moves up.
+    if spareBuffers.1.capacity > spareBuffers.0.capacity { spareBuffers.0.swapStorage(with: spareBuffers.1) }
+  }
+
+  /// Keeps a sealed segment's storage as a spare if it is larger than one of them (the
+  /// segment's buffer is left with the smaller storage, which it lets go).
+  private func keepSpareBuffer(from buffer: ByteBuffer) {
+    buffer.removeAll()
+    if buffer.capacity > spareBuffers.1.capacity { buffer.swapStorage(with: spareBuffers.1) }
+    if spareBuffers.1.capacity > spareBuffers.0.capacity { spareBuffers.0.swapStorage(with: spareBuffers.1) }
   }
 
   private func flush(_ segment: Segment, endMember: Bool) throws {
