@@ -88,7 +88,11 @@ final class AppendLog {
     if let flushBytes, buffer.count >= flushBytes, !aheadWriteFailed {
       // Ahead of the commit; should it fail, the commit writes them (or says why it cannot).
       do {
+        let start = written
         try writeBuffer()
+        // Written back from now on, so the commit's fsync does not wait for all of it: a
+        // replay's mid-run commit waited 16 ms for 9 MB of rejects (`strace -T`).
+        FileSystem.startWriteback(fd, offset: start, count: written - start)
         if written >= maxFileBytes {
           // The next commit counts this file's bytes as committed: they must be durable.
           try syncFile()

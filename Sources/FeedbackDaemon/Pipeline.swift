@@ -279,11 +279,15 @@ final class Pipeline: EngineOutput {
     }
   }
 
-  /// How many lines ahead of the one processed the key table is prefetched for.
-  static let keyPrefetchDistance = 4
-  /// How many lines ahead of the one processed what was found ahead is prefetched: farther
-  /// than the keys, whose hashes it holds.
-  static let linePrefetchDistance = 8
+  /// How many lines (of those handed out) ahead of the one processed what was found ahead is
+  /// prefetched: farther than the keys, whose hashes it holds.
+  static let linePrefetchDistance = 5
+  /// How many lines (of those handed out) ahead of the one processed the key table is
+  /// prefetched for.
+  static let keyPrefetchDistance = 3
+  /// How many lines (of those handed out) ahead of the one processed a feedback's entry is
+  /// prefetched (its bucket loaded by then).
+  static let entryPrefetchDistance = 2
 
   /// Reads one line through a file's `EventReader` (the wrapper formats, and `auto`): each of
   /// its events goes to the engine, bad ones are counted and kept. With `replaying`, the line
@@ -709,11 +713,8 @@ struct LineScanAhead: LineScanner {
     private var handed: UnsafeMutablePointer<UInt64>
     private var handedCount = 0
     private var handedCapacity = 1024
-    /// `handed`'s positions of the next lines whose scan results, key bucket and entry
-    /// `prefetchAhead` asks for.
-    private var linesFetched = PrefetchWindow()
-    private var keysFetched = PrefetchWindow()
-    private var entriesFetched = PrefetchWindow()
+    /// Where the lines handed out are in `handed`, for `prefetchAhead`.
+    private var window = PrefetchWindow()
 
     deinit { handed.deallocate() }
 
@@ -734,24 +735,26 @@ struct LineScanAhead: LineScanner {
     }
 
     /// Asks for what the lines handed out after line `index` (the one handed out now) will
-    /// read: the scan results of those up to `Pipeline.linePrefetchDistance` lines ahead, the
-    /// key table's buckets of their keys up to `keyPrefetchDistance` ahead, and their entries
-    /// up to half that. Each line is asked for once, whatever lines are passed over between.
+    /// read: the scan results of the one `Pipeline.linePrefetchDistance` places after it in
+    /// `handed`, the key table's bucket of the one `keyPrefetchDistance` after it, and the entry
+    /// of the one `entryPrefetchDistance` after it (each line's once, whatever lines are passed
+    /// over between).
     @inline(__always)
     func prefetchAhead(of index: Int, state: MemoryStateStore) {
-      let handed = UnsafePointer(handed)
-      let count = handedCount
-      linesFetched.advance(to: index, distance: Pipeline.linePrefetchDistance, in: handed, count) { word in
-        prefetch(Int(word &>> PrefetchWindow.indexShift))
-      }
-      keysFetched.advance(to: index, distance: Pipeline.keyPrefetchDistance, in: handed, count) { word in
-        if word & PrefetchWindow.hasKey != 0 { state.prefetchKey(hash: UInt32(truncatingIfNeeded: word)) }
-      }
-      // Only feedback looks up a key that is there: a prediction's key is mostly new (its
-      // bucket, read here to find the entry, was a wait for nothing).
-      entriesFetched.advance(to: index, distance: Pipeline.keyPrefetchDistance / 2, in: handed, count) { word in
-        if word & PrefetchWindow.keyedFeedback == PrefetchWindow.keyedFeedback {
-          state.prefetchEntry(hash: UInt32(truncatingIfNeeded: word))
+      window.advance(
+        to: index,
+        distances: (Pipeline.linePrefetchDistance, Pipeline.keyPrefetchDistance, Pipeline.entryPrefetchDistance),
+        in: UnsafePointer(handed), handedCount
+      ) { kind, word in
+        switch kind {
+        case 0: prefetch(Int(word &>> PrefetchWindow.indexShift))
+        case 1: if word & PrefetchWindow.hasKey != 0 { state.prefetchKey(hash: UInt32(truncatingIfNeeded: word)) }
+        default:
+          // Only feedback looks up a key that is there: a prediction's key is mostly new (its
+          // bucket, read here to find the entry, was a wait for nothing).
+          if word & PrefetchWindow.keyedFeedback == PrefetchWindow.keyedFeedback {
+            state.prefetchEntry(hash: UInt32(truncatingIfNeeded: word))
+          }
         }
       }
     }
@@ -779,9 +782,7 @@ struct LineScanAhead: LineScanner {
     func removeAll() {
       owner.removeAll()
       handedCount = 0
-      linesFetched = PrefetchWindow()
-      keysFetched = PrefetchWindow()
-      entriesFetched = PrefetchWindow()
+      window = PrefetchWindow()
     }
     /// The event class of lines of a shape (`LineShapes.lastFit`) whose `where:` fields are
     /// all among its constants: the same for every line of it. Per shape id modulo the size;
@@ -841,20 +842,24 @@ struct LineScanAhead: LineScanner {
   }
 }
 
-/// Which lines of a read-ahead batch to ask the CPU for as lines are handed out: every line
-/// handed out up to `distance` lines after the one handed out now, each once.
+/// Which lines of a read-ahead batch to ask the CPU for as lines are handed out: for each of
+/// three distances `d`, the line `d` places after the one handed out now in the batch's list of
+/// lines to hand out (`LineScanAhead.Batch.handed`), so that each is asked for once, `d` lines
+/// handed out before it is (at the batch's first line, all up to there).
 ///
 /// Only lines that match a rule are handed out (`LineCursor` passes over the others). Asking
-/// for the one line `distance` ahead of each handed-out line skipped every line whose line
-/// `distance` before was passed over: in the benchmark's log (46% of lines match no rule)
-/// about half the keys' buckets were never prefetched, and their loads were among the
-/// pipeline thread's largest stalls (`MemoryStateStore.ref` and `prefetchEntry(hash:)` in
-/// `perf`). Reading every line of the range instead (its tag, for the key's hash) touched the
-/// passed-over lines' scan results, written on the other core: as many stalls again. So the
-/// window walks the batch's list of handed-out lines (`LineScanAhead.Batch.handed`).
+/// for the line `d` ahead in the batch instead skipped every line whose line `d` before was
+/// passed over: in the benchmark's log (46% of lines match no rule) about half the keys'
+/// buckets were never prefetched, and their loads were among the pipeline thread's largest
+/// stalls (`MemoryStateStore.ref` and `prefetchEntry(hash:)` in `perf`). Reading every line
+/// of the range (its tag, for the key's hash) touched the passed-over lines' scan results,
+/// written on the other core: as many stalls again. Walking the list for each distance up to
+/// the line `d` ahead in the batch cost about 85 instructions a line handed out; a place in
+/// the list is one load.
 struct PrefetchWindow {
-  /// The position in the list of the first line not asked for yet.
+  /// The position in the list of the first line after the last one handed out.
   private(set) var next = 0
+  private var started = false
 
   /// Where a word of the list holds its line's index (bits below are the line's own).
   static let indexShift: UInt64 = 34
@@ -865,23 +870,36 @@ struct PrefetchWindow {
   /// Both: feedback with a key (whose entry is prefetched).
   static let keyedFeedback = hasKey | isFeedback
 
-  /// Calls `body` with each word of `list` (`count` of them, each a line's index from bit
-  /// `indexShift` on, in increasing order) whose line is after `index` and at most `distance`
-  /// after it, and was not passed to `body` before.
+  /// As line `index` is handed out, calls `body(k, word)` with the word of `list` (`count` of
+  /// them, each a line's index from bit `indexShift` on, in increasing order) `distances.k`
+  /// places after the line's own (after where it would be, if it is not listed: a rejected
+  /// line), if there is one; at the first line handed out, with every word up to it too.
   @inline(__always)
   mutating func advance(
-    to index: Int, distance: Int, in list: UnsafePointer<UInt64>, _ count: Int, _ body: (UInt64) -> Void
+    to index: Int, distances: (Int, Int, Int), in list: UnsafePointer<UInt64>, _ count: Int,
+    _ body: (Int, UInt64) -> Void
   ) {
     var position = next
     while position < count && Int(list[position] &>> Self.indexShift) <= index { position &+= 1 }
-    let last = index &+ distance
-    while position < count {
-      let word = list[position]
-      guard Int(word &>> Self.indexShift) <= last else { break }
-      body(word)
-      position &+= 1
-    }
     next = position
+    if !started {
+      started = true
+      // The words lines handed out before this one would have asked for.
+      func upTo(_ kind: Int, _ distance: Int) {
+        var q = position
+        while q < count && q < position &+ distance &- 1 {
+          body(kind, list[q])
+          q &+= 1
+        }
+      }
+      upTo(0, distances.0)
+      upTo(1, distances.1)
+      upTo(2, distances.2)
+    }
+    let last = count &- 1 &- position
+    if distances.0 &- 1 <= last { body(0, list[position &+ distances.0 &- 1]) }
+    if distances.1 &- 1 <= last { body(1, list[position &+ distances.1 &- 1]) }
+    if distances.2 &- 1 <= last { body(2, list[position &+ distances.2 &- 1]) }
   }
 }
 

@@ -4,65 +4,95 @@ import Testing
 @testable import FeedbackDaemon
 
 /// `PrefetchWindow` against what the pipeline needs of it: as lines of a batch are handed out
-/// (any subset of them, in order: the others are passed over), every handed-out line at most
-/// `distance` after an earlier handed-out line is asked for exactly once, no later than while
-/// the last line handed out before it is processed, and no passed-over line is asked for.
-/// Asking for the single line `distance` ahead of each handed-out line (what the pipeline did
-/// before) fails this for every line whose line `distance` before was passed over.
+/// (the listed ones, any subset of the batch, and rejected lines, handed out but not listed;
+/// the others are passed over), for each distance `d` every listed line after the first one
+/// handed out is asked for no later than while the listed line `d` places before it is
+/// processed (or the first line, for the first ones), never while it or a line after it is,
+/// and no more than `d` listed lines ahead; with no rejected lines, exactly once. Asking for
+/// the line `d` ahead in the batch (what the pipeline did before the list) fails this for
+/// every line whose line `d` before was passed over.
 struct PrefetchWindowTests {
   /// The batch's list of handed-out lines (`LineScanAhead.Batch.handed`): index from bit
   /// `PrefetchWindow.indexShift` on.
-  static func words(_ handed: [Int]) -> [UInt64] {
-    handed.map { UInt64($0) << PrefetchWindow.indexShift | PrefetchWindow.hasKey | UInt64($0 * 7) }
+  static func words(_ listed: [Int]) -> [UInt64] {
+    listed.map { UInt64($0) << PrefetchWindow.indexShift | PrefetchWindow.hasKey | UInt64($0 * 7) }
   }
 
-  @Test(arguments: [1, 2, 4, 8, 16])
-  func everyLineAheadIsAskedForOnceInTime(distance: Int) {
-    var rng = SplitMix64(seed: UInt64(distance))
+  @Test(arguments: [(1, 1, 1), (5, 3, 2), (8, 4, 2), (16, 2, 1)])
+  func everyListedLineIsAskedForInTime(distances: (Int, Int, Int)) {
+    let d = [distances.0, distances.1, distances.2]
+    var rng = SplitMix64(seed: UInt64(d[0] * 100 + d[1] * 10 + d[2]))
     for round in 0..<500 {
       let count = 1 + rng.below(300)
-      // Handed out: each line with a probability that changes from round to round.
+      // Listed: each line with a probability that changes from round to round; some rounds
+      // also hand out rejected lines (not listed).
       let share = 1 + rng.below(10)
-      let handed = (0..<count).filter { _ in rng.below(10) < share }
-      let list = Self.words(handed)
+      let rejects = round % 3 == 0 ? 0 : rng.below(4)
+      var listed: [Int] = []
+      var handed: [Int] = []
+      for line in 0..<count {
+        if rng.below(10) < share {
+          listed.append(line)
+          handed.append(line)
+        } else if rng.below(10) < rejects {
+          handed.append(line)
+        }
+      }
+      let list = Self.words(listed)
+      let position = Dictionary(uniqueKeysWithValues: listed.enumerated().map { ($1, $0) })
       var window = PrefetchWindow()
-      var askedBy: [Int: Int] = [:]
+      // Per kind, per list position: the steps (in `handed`) at which it was asked for.
+      var asked = Array(repeating: [Int: [Int]](), count: 3)
+      // How many listed lines are at or before the one handed out.
+      var listedSoFar = 0
       list.withUnsafeBufferPointer { list in
-        for index in handed {
-          window.advance(to: index, distance: distance, in: list.baseAddress!, list.count) { word in
-            let k = Int(word >> PrefetchWindow.indexShift)
-            #expect(askedBy[k] == nil, "line \(k) asked for twice (round \(round))")
-            #expect(k > index && k <= index + distance)
-            #expect(word & 0xFFFF_FFFF == UInt64(k * 7))
-            askedBy[k] = index
+        for (step, index) in handed.enumerated() {
+          while listedSoFar < listed.count && listed[listedSoFar] <= index { listedSoFar += 1 }
+          window.advance(to: index, distances: distances, in: list.baseAddress!, list.count) { kind, word in
+            let line = Int(word >> PrefetchWindow.indexShift)
+            #expect(word & 0xFFFF_FFFF == UInt64(line * 7))
+            // After the line handed out now, and at most `d` listed lines after it.
+            #expect(line > index, "round \(round): line \(line) asked for at line \(index)")
+            let ahead = position[line]! + 1 - listedSoFar
+            #expect(ahead <= d[kind], "round \(round): line \(line) is \(ahead) listed lines after \(index)")
+            asked[kind][position[line]!, default: []].append(step)
           }
         }
       }
-      // The handed-out lines at most `distance` after an earlier handed-out line, and only
-      // those: a passed-over line is never read, and one further on is not asked for.
-      let expected = zip(handed, handed.dropFirst()).filter { $1 - $0 <= distance }.map(\.1)
-      #expect(Set(askedBy.keys) == Set(expected), "round \(round)")
-      // ... each while the line handed out before it was processed, or earlier.
-      for (previous, index) in zip(handed, handed.dropFirst()) where index - previous <= distance {
-        #expect(askedBy[index].map { $0 <= previous } == true, "line \(index) asked for late (round \(round))")
+      guard let first = handed.first else { continue }
+      let step = Dictionary(uniqueKeysWithValues: handed.enumerated().map { ($1, $0) })
+      for kind in 0..<3 {
+        for (q, line) in listed.enumerated() where line > first {
+          guard let steps = asked[kind][q] else {
+            Issue.record("round \(round): line \(line) never asked for (distance \(d[kind]))")
+            continue
+          }
+          // No later than while the listed line `d` before it was processed, or the first line.
+          let due = q - d[kind] >= 0 && listed[q - d[kind]] >= first ? step[listed[q - d[kind]]]! : 0
+          #expect(steps.min()! <= due, "round \(round): line \(line) asked for late (distance \(d[kind]))")
+          if rejects == 0 { #expect(steps.count == 1, "round \(round): line \(line) asked for \(steps.count) times") }
+        }
       }
     }
   }
 
-  @Test func aWindowDoesNotGoBackNorPastTheList() {
-    let list = Self.words([0, 1, 2, 5, 6, 9])
+  @Test func aWindowAsksForTheLinesDPlacesOnInTheList() {
+    let list = Self.words([0, 1, 2, 5, 6, 9, 12])
     var window = PrefetchWindow()
-    var asked: [Int] = []
+    var asked: [String] = []
     list.withUnsafeBufferPointer { list in
-      for index in [0, 1, 2, 5, 6, 9] {
-        window.advance(to: index, distance: 3, in: list.baseAddress!, list.count) {
-          asked.append(Int($0 >> PrefetchWindow.indexShift))
+      // Line 4 is a rejected line: handed out, not listed.
+      for index in [0, 1, 2, 4, 5, 6, 9, 12] {
+        window.advance(to: index, distances: (3, 2, 1), in: list.baseAddress!, list.count) {
+          asked.append("\($0):\($1 >> PrefetchWindow.indexShift)")
         }
-        asked.append(-1)
+        asked.append("|")
       }
     }
-    #expect(asked == [1, 2, -1, -1, 5, -1, 6, -1, 9, -1, -1])
-    #expect(window.next == 6)
+    #expect(
+      asked.joined(separator: " ")
+        == "0:1 0:2 1:1 0:5 1:2 2:1 | 0:6 1:5 2:2 | 0:9 1:6 2:5 | 0:9 1:6 2:5 | 0:12 1:9 2:6 | 1:12 2:9 | 2:12 | |")
+    #expect(window.next == 7)
   }
 
   /// The list's flag bits are the line tag's, moved up by one shift (`Batch.noteHanded`), and
