@@ -873,7 +873,8 @@ struct PrefetchWindow {
   /// As line `index` is handed out, calls `body(k, word)` with the word of `list` (`count` of
   /// them, each a line's index from bit `indexShift` on, in increasing order) `distances.k`
   /// places after the line's own (after where it would be, if it is not listed: a rejected
-  /// line), if there is one; at the first line handed out, with every word up to it too.
+  /// line), if there is one; at the first line handed out, with every word up to it too. Each
+  /// distance is at least 1.
   @inline(__always)
   mutating func advance(
     to index: Int, distances: (Int, Int, Int), in list: UnsafePointer<UInt64>, _ count: Int,
@@ -884,6 +885,8 @@ struct PrefetchWindow {
     next = position
     if !started {
       started = true
+      // A distance of 0 would read the word before `position` (before the list, at its start).
+      assert(distances.0 > 0 && distances.1 > 0 && distances.2 > 0, "prefetch distances start at 1")
       // The words lines handed out before this one would have asked for.
       func upTo(_ kind: Int, _ distance: Int) {
         var q = position
