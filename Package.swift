@@ -40,6 +40,9 @@ let package = Package(
     .target(name: "CByteScan"),
     .target(name: "LogFormats", dependencies: ["CByteScan", "CPrefetch"], swiftSettings: hotPath),
     .target(name: "CPrefetch"),
+    // `sqlite3_db_config` options (variadic, so not callable from Swift); the header includes
+    // the system's <sqlite3.h>, which GRDBSQLite links.
+    .target(name: "CSQLiteOptions"),
     .target(name: "Labeling", dependencies: ["LogFormats", "CPrefetch"], swiftSettings: hotPath),
     .target(
       name: "Dataset", dependencies: ["CByteScan", "Gzip", "LogFormats", "Labeling", "Threads"], swiftSettings: hotPath),
@@ -56,6 +59,7 @@ let package = Package(
         .product(name: "GRDB", package: "GRDB.swift"),
         // GRDB's own SQLite module: commits bind their rows through the C API.
         .product(name: "GRDBSQLite", package: "GRDB.swift"),
+        "CSQLiteOptions",
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Metrics", package: "swift-metrics"),

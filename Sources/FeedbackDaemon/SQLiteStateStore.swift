@@ -152,9 +152,15 @@ final class SQLiteStateStore: ColdTier {
     try join()
     let statements = try statements()
     let job = BackgroundWrite()
+    let log = writeAheadLogPath
     let thread = WorkerThread(name: "state-write") {
       do {
         try Self.write(journal, pruneFinishedBy: watermark, with: statements)
+        // The transaction's pages go into the WAL now (those the page cache had not spilled
+        // yet) and reach the disk here, so the COMMIT, on the pipeline's thread, writes and
+        // syncs only its commit frame (the benchmark's mid-run commit: 15 ms there before).
+        // A hint: durability still comes from the COMMIT's own sync.
+        if let log, sqlite3_db_cacheflush(statements.connection) == SQLITE_OK { Self.syncFile(log) }
       } catch {
         job.failure = error
       }
@@ -168,6 +174,21 @@ final class SQLiteStateStore: ColdTier {
     job.thread = thread
     running = job
     backgroundWrites += 1
+  }
+
+  /// The connection's write-ahead log (`main`'s file name and `-wal`); nil for an in-memory
+  /// or temporary database.
+  private lazy var writeAheadLogPath: String? = {
+    guard let name = sqlite3_db_filename(db.sqliteConnection, "main"), name.pointee != 0 else { return nil }
+    return String(cString: name) + "-wal"
+  }()
+
+  /// fdatasync of the file at `path`, if it can be opened (errors ignored: a hint).
+  private static func syncFile(_ path: String) {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    _ = fdatasync(fd)
+    close(fd)
   }
 
   /// The write `applyInBackground` started, while it runs or until it is joined.
