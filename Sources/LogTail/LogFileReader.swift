@@ -119,9 +119,7 @@ public final class LogFileReader {
   /// before taking the next one, holding no other reference to it: the read-ahead thread
   /// then refills it in place. Only when `readsChunks`.
   public func takeChunk() -> (buffer: [UInt8], count: Int) {
-    if ahead == nil {
-      ahead = ReadAhead(fd: fd, inflater: inflater, base: offset, scan: scan, scanFrom: scanFrom)
-    }
+    startReadAhead()
     var recycled: [UInt8]? = nil
     swap(&recycled, &spare)
     var lines: ChunkLines? = nil
@@ -144,6 +142,19 @@ public final class LogFileReader {
     }
     return (chunk.buffer, chunk.count)
   }
+
+  /// Starts the read-ahead thread now instead of at the first `takeChunk`, so that the first
+  /// chunks are ready when they are asked for (replay opens the next file while the chunks of
+  /// the one before are still being taken: `SourceTailer`). Call after any `skip`.
+  public func startReadAhead() {
+    if ahead == nil && readsChunks {
+      ahead = ReadAhead(fd: fd, inflater: inflater, base: offset, scan: scan, scanFrom: scanFrom)
+    }
+  }
+
+  /// Whether this file's read-ahead thread has read it to its end: what is left of it is in
+  /// chunks already read (and scanned).
+  public var readAheadReachedEnd: Bool { ahead?.hasReadToEnd ?? false }
 
   /// Gives back a buffer `takeChunk` handed out.
   public func recycle(_ buffer: consuming [UInt8]) {
@@ -348,6 +359,10 @@ public final class ReadAhead: @unchecked Sendable {
     lock.unlock()
     return chunk
   }
+
+  /// Whether the thread has read the file to its end (its last chunks may still wait to be
+  /// taken), or stopped.
+  var hasReadToEnd: Bool { lock.withLock { !running } }
 
   /// Stops the thread (before the file is closed) and waits for it.
   func stop() {

@@ -208,7 +208,7 @@ public final class SourceTailer {
     work = orphaned.map { ($0, nil) } + work
 
     var handed = 0
-    for (fingerprint, candidate) in work {
+    for (index, (fingerprint, candidate)) in work.enumerated() {
       guard handed < budget else { break }
       if done.contains(fingerprint) { continue }
       let file: OpenFile
@@ -227,6 +227,9 @@ public final class SourceTailer {
       let isLive = livePathOf[fingerprint] ?? false
       let (lines, blocked) = try read(file, budget: budget - handed, isLive: isLive, now: now)
       handed += lines
+      if !live && !blocked && open[fingerprint] != nil && file.cursor.reader.readAheadReachedEnd {
+        try openAhead(work, after: index, now: now)
+      }
       // An older file that cannot be read to its end yet (a gzip still being written) holds
       // back everything newer: reading order is event order.
       if blocked {
@@ -235,6 +238,29 @@ public final class SourceTailer {
       }
     }
     return handed
+  }
+
+  /// Replay: once a file's read-ahead thread has read it to its end, the next file to read
+  /// is opened and its own read-ahead started, while the pipeline works through the chunks
+  /// still queued (up to `ReadAhead.depth`). Otherwise the next file's thread started only
+  /// when the pipeline asked for its first chunk: the pipeline waited for that chunk to be
+  /// read (inflated) and scanned, and the other core had nothing to do while the last chunks
+  /// were taken, at every file of a replay.
+  private func openAhead(_ work: [(Fingerprint, Candidate?)], after index: Int, now: Int64) throws {
+    for (fingerprint, candidate) in work[(index + 1)...] {
+      if done.contains(fingerprint) { continue }
+      // Opened ahead already.
+      if open[fingerprint] != nil { return }
+      guard let candidate else { continue }
+      switch try openFile(fingerprint: fingerprint, candidate: candidate, now: now) {
+      case .opened(let file):
+        file.cursor.reader.startReadAhead()
+        return
+      case .skip: continue
+      // The reading loop meets it again in its turn.
+      case .blocked: return
+      }
+    }
   }
 
   struct Discovery {

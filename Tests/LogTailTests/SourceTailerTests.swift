@@ -266,6 +266,38 @@ struct RotatingLog {
     #expect(tailer.discoveries <= 6, "\(tailer.discoveries) listings for \(polls) polls")
   }
 
+  /// A replay opens the next file, and starts its read-ahead, as soon as the read-ahead of
+  /// the one it reads has read that to its end: the next file's first chunks are read while
+  /// the last ones of the file before are taken. Lines still come out once each, in order.
+  @Test func replayOpensTheNextFileWhileTheLastChunksOfOneAreTaken() throws {
+    let dir = try tempDir()
+    func lines(_ range: Range<Int>) -> [String] { range.map { "line \($0) \(String(repeating: "y", count: 60))" } }
+    // About 1.5 MB each, 3 chunks of the read-ahead.
+    let oldest = lines(0..<20000)
+    let older = lines(20000..<40000)
+    let live = lines(40000..<40010)
+    func text(_ lines: [String]) -> [UInt8] { Array(lines.map { $0 + "\n" }.joined().utf8) }
+    try Data(GzipDeflater.compress(text(oldest))).write(to: URL(fileURLWithPath: dir + "/app.log.2.gz"))
+    try Data(text(older)).write(to: URL(fileURLWithPath: dir + "/app.log.1"))
+    try Data(text(live)).write(to: URL(fileURLWithPath: dir + "/app.log"))
+    let delegate = RecordingDelegate()
+    let tailer = SourceTailer(
+      patterns: [dir + "/app.log*"], maxLineBytes: 1 << 20, live: false, delegate: delegate)
+    // Small polls with a pause between them: each file's read-ahead reads it to its end long
+    // before its lines are all taken.
+    while try tailer.poll(budget: 200, now: 0) > 0 { usleep(500) }
+    #expect(delegate.lines == oldest + older + live)
+    func index(_ kind: String, _ name: String) -> Int {
+      delegate.events.firstIndex { $0.hasPrefix(kind) && $0.contains("\"\(dir)/\(name)\"") } ?? -1
+    }
+    for (file, next) in [("app.log.2.gz", "app.log.1"), ("app.log.1", "app.log")] {
+      #expect(index("opened", file) >= 0)
+      #expect(
+        index("finished", file) > index("opened", next), "\(next) opened after \(file) finished: \(delegate.events)")
+      #expect(index("opened", next) > index("opened", file))
+    }
+  }
+
   /// A replay lets go of a file it finished (its descriptor, and with it the read-ahead
   /// buffers) while it reads on in the next: the listing it reuses keeps no reader.
   @Test func replayClosesAFinishedFileWhileReadingTheNext() throws {
