@@ -365,16 +365,24 @@ public final class DatasetWriter {
     }
     toPublish.removeFirst(publishable)
     publishable = 0
+    // The segments' names are durable before any `_SUCCESS` names their partition complete.
     for dir in directories.sorted() { try FileSystem.syncDirectory(dir) }
     // A partition whose segment waits for the next commit is not complete yet.
     let waiting = Set(toPublish.map(\.partition))
     var completed: [String] = []
     for (partition, end) in openPartitions.sorted(by: { $0.key < $1.key })
     where end &+ layout.maxWindow <= watermark && open[partition] == nil && !waiting.contains(partition) {
-      let marker = "\(layout.directory)/\(partition)/_SUCCESS"
-      try FileSystem.writeAtomically(marker, [])
-      openPartitions[partition] = nil
+      // Empty, so created in place (no temp file, its sync and a rename): its directory's sync
+      // below makes it durable, before the next commit forgets the partition (until then a
+      // restart creates it again). The benchmark's mid-run commit completes 24 partitions,
+      // and the writer thread spent about 1 ms on each, rows waiting behind it.
+      let directory = "\(layout.directory)/\(partition)"
+      try FileSystem.createEmpty(directory + "/_SUCCESS")
       completed.append(partition)
+    }
+    for partition in completed {
+      try FileSystem.syncDirectory("\(layout.directory)/\(partition)")
+      openPartitions[partition] = nil
     }
     return completed
   }

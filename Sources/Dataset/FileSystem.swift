@@ -113,6 +113,14 @@ public enum FileSystem {
     unlink(path)
   }
 
+  /// Creates an empty file (or empties one), with no sync: an empty file has no data to be
+  /// torn, and its name is made durable by a sync of its directory (the caller's).
+  public static func createEmpty(_ path: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw FileSystemError(path: path, operation: "create", code: errno) }
+    close(fd)
+  }
+
   /// Writes a whole small file atomically: temp file, fsync, rename, fsync of the directory.
   public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
     let temp = path + ".tmp"
