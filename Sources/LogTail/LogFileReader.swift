@@ -146,15 +146,23 @@ public final class LogFileReader {
   /// Starts the read-ahead thread now instead of at the first `takeChunk`, so that the first
   /// chunks are ready when they are asked for (replay opens the next file while the chunks of
   /// the one before are still being taken: `SourceTailer`). Call after any `skip`.
-  public func startReadAhead() {
+  ///
+  /// `untilTaken`: how many chunks the thread reads before the first is taken (then up to
+  /// `ReadAhead.depth`). A file opened ahead holds its chunks while the one before still holds
+  /// its own: bounding the first keeps the two files' chunks from adding up.
+  public func startReadAhead(untilTaken: Int = ReadAhead.depth) {
     if ahead == nil && readsChunks {
-      ahead = ReadAhead(fd: fd, inflater: inflater, base: offset, scan: scan, scanFrom: scanFrom)
+      ahead = ReadAhead(
+        fd: fd, inflater: inflater, base: offset, scan: scan, scanFrom: scanFrom, untilTaken: untilTaken)
     }
   }
 
   /// Whether this file's read-ahead thread has read it to its end: what is left of it is in
   /// chunks already read (and scanned).
   public var readAheadReachedEnd: Bool { ahead?.hasReadToEnd ?? false }
+
+  /// Chunks the read-ahead thread has read and not handed out yet.
+  public var chunksReadAhead: Int { ahead?.queued ?? 0 }
 
   /// Gives back a buffer `takeChunk` handed out.
   public func recycle(_ buffer: consuming [UInt8]) {
@@ -293,7 +301,14 @@ public final class ReadAhead: @unchecked Sendable {
   /// far less than either): 0.592 with 3, 0.582 with 8, 0.579 with 16, so about 2% less wall
   /// time for the same work. Each chunk, with its scanned lines, costs about 1.1 MB of peak
   /// RSS (60.6 MB with 3, 66.2 MB with 8, 74.6 MB with 16).
-  static let depth = 8
+  public static let depth = 8
+  /// Chunks a file opened ahead (`SourceTailer`) reads before its first is taken. The
+  /// pipeline takes the chunks of the file before it for about 10 ms after that file's thread
+  /// has read its end (8 chunks on the benchmark); each chunk costs about 1.1 MB, and with all
+  /// 8 read ahead peak RSS went up by 7 MB (66.9 to 74.1 MB, `memory_scaling.py`). Two are
+  /// read in about half that time, and the thread then goes on as the first is taken, faster
+  /// than the pipeline takes them.
+  public static let depthOpenedAhead = 2
   /// What `top -H` and `/proc/PID/task/*/comm` show for the thread of a gzip file.
   public static let inflateThreadName = "inflate-ahead"
   /// The same for a plain file.
@@ -323,10 +338,14 @@ public final class ReadAhead: @unchecked Sendable {
   private var spareLines: [ChunkLines] = []
   private var stopping = false
   private var running = true
+  /// Chunks read ahead at most: `untilTaken` until the first is taken, then `depth`.
+  private var limit: Int
   private var worker: WorkerThread?
 
   /// `inflater` nil: a plain file. `base`: the stream offset the descriptor is at.
-  init(fd: Int32, inflater: GzipInflater?, base: Int64, scan: ScanSetup?, scanFrom: Int64) {
+  /// `untilTaken`: chunks read ahead before the first is taken (at most `depth`).
+  init(fd: Int32, inflater: GzipInflater?, base: Int64, scan: ScanSetup?, scanFrom: Int64, untilTaken: Int = depth) {
+    limit = max(1, min(untilTaken, Self.depth))
     self.fd = fd
     self.inflater = inflater
     self.base = base
@@ -355,6 +374,7 @@ public final class ReadAhead: @unchecked Sendable {
     }
     lock.wait(while: { ready.isEmpty }, counting: waits)
     let chunk = ready.removeFirst()
+    limit = Self.depth
     lock.broadcast()
     lock.unlock()
     return chunk
@@ -363,6 +383,9 @@ public final class ReadAhead: @unchecked Sendable {
   /// Whether the thread has read the file to its end (its last chunks may still wait to be
   /// taken), or stopped.
   var hasReadToEnd: Bool { lock.withLock { !running } }
+
+  /// Chunks read and not taken yet.
+  var queued: Int { lock.withLock { ready.count } }
 
   /// Stops the thread (before the file is closed) and waits for it.
   func stop() {
@@ -376,7 +399,7 @@ public final class ReadAhead: @unchecked Sendable {
   private func produce() {
     while true {
       lock.lock()
-      while ready.count >= Self.depth && !stopping { lock.wait() }
+      while ready.count >= limit && !stopping { lock.wait() }
       if stopping {
         running = false
         lock.broadcast()

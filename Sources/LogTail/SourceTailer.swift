@@ -254,7 +254,7 @@ public final class SourceTailer {
       guard let candidate else { continue }
       switch try openFile(fingerprint: fingerprint, candidate: candidate, now: now) {
       case .opened(let file):
-        file.cursor.reader.startReadAhead()
+        file.cursor.reader.startReadAhead(untilTaken: ReadAhead.depthOpenedAhead)
         return
       case .skip: continue
       // The reading loop meets it again in its turn.

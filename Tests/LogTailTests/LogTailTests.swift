@@ -260,6 +260,42 @@ func readAll(
     #expect(reader.fileBytesRead == Int64(gz.count))
   }
 
+  /// A read-ahead started with a bound for its first chunks (a file replay opens ahead) reads
+  /// that many and waits; once the first is taken it reads on to its full depth.
+  @Test func readAheadStartedAheadReadsOnlyItsFirstChunksUntilOneIsTaken() throws {
+    let dir = try tempDir()
+    // About 20 chunks of the read-ahead.
+    let text = Array((0..<700_000).map { "line \($0) \(String(repeating: "z", count: $0 % 13))\n" }.joined().utf8)
+    let path = dir + "/app.log.1.gz"
+    try write(path, GzipDeflater.compress(text))
+    /// The chunks read ahead once the thread has stopped reading (at most `bound`).
+    func settled(_ reader: LogFileReader, _ bound: Int) -> Int {
+      for _ in 0..<400 where reader.chunksReadAhead < bound { usleep(5_000) }
+      // Time for a thread that did not stop to read more.
+      usleep(100_000)
+      return reader.chunksReadAhead
+    }
+    let bounded = try LogFileReader(path: path)
+    bounded.startReadAhead(untilTaken: ReadAhead.depthOpenedAhead)
+    #expect(settled(bounded, ReadAhead.depthOpenedAhead) == ReadAhead.depthOpenedAhead)
+    var out: [UInt8] = []
+    let first = bounded.takeChunk()
+    out += first.buffer[0..<first.count]
+    bounded.recycle(first.buffer)
+    #expect(settled(bounded, ReadAhead.depth) == ReadAhead.depth)
+    while bounded.readsChunks {
+      let chunk = bounded.takeChunk()
+      out += chunk.buffer[0..<chunk.count]
+      bounded.recycle(chunk.buffer)
+    }
+    #expect(out == text)
+    // Without the bound, the thread reads its full depth at once.
+    let unbounded = try LogFileReader(path: path)
+    unbounded.startReadAhead()
+    #expect(settled(unbounded, ReadAhead.depth) == ReadAhead.depth)
+    #expect(ReadAhead.depthOpenedAhead < ReadAhead.depth)
+  }
+
   /// Readers dropped halfway (a file given up, a shutdown) stop their thread before the file
   /// is closed; many in a row leave no thread or descriptor behind. (Only this test's file and
   /// threads are counted: other tests run at the same time.)
