@@ -202,6 +202,12 @@ struct RunQueue<Element: Comparable> {
   /// The element `distance` places behind the head of a lane's run (popped soon: worth
   /// prefetching what it refers to).
   @inline(__always) func upcoming(lane: Int, distance: Int) -> Element? { lanes[lane].run[distance] }
+
+  /// Where the element `distance` places behind the head of a lane's run is, to prefetch it
+  /// (never read through: valid only until the queue changes).
+  @inline(__always) func upcomingAddress(lane: Int, distance: Int) -> UnsafeRawPointer? {
+    lanes[lane].run.address(offset: distance)
+  }
 }
 
 /// A first-in, first-out queue over an array (amortised O(1) push and pop).
@@ -217,6 +223,13 @@ struct Queue<Element> {
   /// The element `offset` places behind the first, if there is one.
   @inline(__always) subscript(offset: Int) -> Element? {
     head + offset < items.count ? items[head + offset] : nil
+  }
+
+  /// Where the element `offset` places behind the first is, if there is one (to prefetch).
+  @inline(__always) func address(offset: Int) -> UnsafeRawPointer? {
+    let i = head + offset
+    guard i < items.count else { return nil }
+    return items.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + i) }
   }
 
   /// Replaces each element by `transform`'s result, dropping those it returns nil for.

@@ -111,6 +111,23 @@ import Testing
     #expect(queue.upcoming(lane: 0, distance: 0) == 2)
   }
 
+  /// `upcomingAddress` (for prefetching) is where the element `upcoming` names lies, and nil
+  /// where `upcoming` is, after pops too.
+  @Test func upcomingAddressIsWhereTheUpcomingElementLies() {
+    var queue = RunQueue<Int>(batchSize: 4)
+    for value in 1...12 { queue.insert(value, lane: 0) }
+    _ = queue.popMin()
+    _ = queue.popMin()
+    for distance in 0..<12 {
+      let address = queue.upcomingAddress(lane: 0, distance: distance)
+      #expect((address == nil) == (queue.upcoming(lane: 0, distance: distance) == nil), "distance \(distance)")
+      if let address { #expect(address.load(as: Int.self) == queue.upcoming(lane: 0, distance: distance)) }
+    }
+    #expect(queue.upcomingAddress(lane: 0, distance: 9)?.load(as: Int.self) == 12)
+    #expect(queue.upcomingAddress(lane: 0, distance: 10) == nil)
+    #expect(queue.upcomingAddress(lane: 0, distance: 0)?.load(as: Int.self) == 3)
+  }
+
   /// A queue made from elements in any order (eviction, compaction) pops them in order, and
   /// new elements merge with them.
   @Test func initFromUnorderedElements() {
