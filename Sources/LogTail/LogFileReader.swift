@@ -299,21 +299,29 @@ public final class ReadAhead: @unchecked Sendable {
   /// Measured on the benchmark's replay (`ab_threads.py --runs 8`, 3 against 8 and 16 in one
   /// run, wall time over the CPU time of all threads, which the machine's changing speed moves
   /// far less than either): 0.592 with 3, 0.582 with 8, 0.579 with 16, so about 2% less wall
-  /// time for the same work. Each chunk, with its scanned lines, costs about 1.1 MB of peak
-  /// RSS (60.6 MB with 3, 66.2 MB with 8, 74.6 MB with 16).
-  public static let depth = 8
+  /// time for the same work. Each chunk of 512 KiB, with its scanned lines, cost about 1.1 MB
+  /// of peak RSS (60.6 MB with 3, 66.2 MB with 8, 74.6 MB with 16). Those were 8 chunks of
+  /// 512 KiB; now 4 of 1 MiB (`chunkBytes`), the same bytes ahead.
+  public static let depth = 4
   /// Chunks a file opened ahead (`SourceTailer`) reads before its first is taken. The
   /// pipeline takes the chunks of the file before it for about 10 ms after that file's thread
-  /// has read its end (8 chunks on the benchmark); each chunk costs about 1.1 MB, and with all
-  /// 8 read ahead peak RSS went up by 7 MB (66.9 to 74.1 MB, `memory_scaling.py`). Two are
-  /// read in about half that time, and the thread then goes on as the first is taken, faster
-  /// than the pipeline takes them.
-  public static let depthOpenedAhead = 2
+  /// has read its end (all `depth` of them, 4 MiB, on the benchmark), and with that much read
+  /// ahead for the next file too, peak RSS went up by 7 MB (66.9 to 74.1 MB,
+  /// `memory_scaling.py`). A quarter of it is read in about a quarter of that time, and the
+  /// thread then goes on as the first chunk is taken, faster than the pipeline takes them.
+  public static let depthOpenedAhead = 1
   /// What `top -H` and `/proc/PID/task/*/comm` show for the thread of a gzip file.
   public static let inflateThreadName = "inflate-ahead"
   /// The same for a plain file.
   public static let readThreadName = "read-ahead"
-  static let chunkBytes = 512 * 1024
+  /// A chunk's bytes. 1 MiB chunks, 4 ahead, against 512 KiB ones, 8 ahead (the same bytes
+  /// ahead, the same peak RSS: 69.4 / 69.2 against 68.7 / 69.1 MB, `memory_scaling.py
+  /// --predictions 1000000`): half the hand-overs between the threads (each a lock, and a
+  /// wake-up when the other waits) and half the calls into ISA-L, each of which copies its
+  /// history window (`callgrind.py replay`: 5,227 -> 5,214 instructions a line). Three rounds
+  /// of `ab_threads.py --runs 10`: wall lower in 8, 8 and 7 of 10, the CPU of all threads in
+  /// 9, 7 and 8 of 10 (medians 1-2% lower).
+  static let chunkBytes = 1024 * 1024
   /// Compressed bytes read at a time.
   static let readBytes = 64 * 1024
 

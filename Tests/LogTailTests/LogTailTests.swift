@@ -264,7 +264,7 @@ func readAll(
   /// that many and waits; once the first is taken it reads on to its full depth.
   @Test func readAheadStartedAheadReadsOnlyItsFirstChunksUntilOneIsTaken() throws {
     let dir = try tempDir()
-    // About 20 chunks of the read-ahead.
+    // About 10 chunks of the read-ahead.
     let text = Array((0..<700_000).map { "line \($0) \(String(repeating: "z", count: $0 % 13))\n" }.joined().utf8)
     let path = dir + "/app.log.1.gz"
     try write(path, GzipDeflater.compress(text))
@@ -542,7 +542,7 @@ struct CopyScanner: LineScanner {
   @Test func readerCountsOnlyTheWaitsForItsReadAheadThread() throws {
     let dir = try tempDir()
     let text = Array(
-      (0..<60_000).map { "{\"n\":\($0),\"pad\":\"\(String(repeating: "w", count: $0 % 41))\"}\n" }.joined().utf8)
+      (0..<120_000).map { "{\"n\":\($0),\"pad\":\"\(String(repeating: "w", count: $0 % 41))\"}\n" }.joined().utf8)
     let path = dir + "/app.log.1.gz"
     try write(path, GzipDeflater.compress(text))
     let waits = WaitTally()
@@ -555,7 +555,7 @@ struct CopyScanner: LineScanner {
       bytes += chunk.count
       chunks += 1
       reader.recycle(chunk.buffer)
-      // Time enough for the thread to inflate the next chunks (depth 3) before they are asked for.
+      // Time enough for the thread to inflate the next chunks before they are asked for.
       usleep(200_000)
     }
     #expect(bytes == text.count)

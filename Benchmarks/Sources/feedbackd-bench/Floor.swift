@@ -39,7 +39,7 @@ func measureFloor(files: [String], inflate: FloorInflate = .replays) throws -> F
   let readSize = 1 << 20
   let input = UnsafeMutableRawBufferPointer.allocate(byteCount: readSize, alignment: 16)
   defer { input.deallocate() }
-  let inflated = UnsafeMutableRawBufferPointer.allocate(byteCount: 512 << 10, alignment: 16)
+  let inflated = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
   defer { inflated.deallocate() }
 
   for path in files {
@@ -74,7 +74,7 @@ func measureFloor(files: [String], inflate: FloorInflate = .replays) throws -> F
           throw BenchError("\(path): \(error)")
         }
       } else if let inflater {
-        // Straight into one 512 KiB buffer, as the replay's read-ahead inflates into its chunks.
+        // Straight into one 1 MiB buffer, as the replay's read-ahead inflates into its chunks.
         if let error = inflater.inflate(chunk, through: inflated, { splitter.feed($0) }) {
           throw BenchError("\(path): \(error)")
         }
