@@ -4,7 +4,7 @@ struct Heap<Element: Comparable> {
 
   var isEmpty: Bool { items.isEmpty }
   var count: Int { items.count }
-  var min: Element? { items.first }
+  @inline(__always) var min: Element? { items.first }
 
   /// A heap of `elements` (any order).
   init(_ elements: [Element] = []) {
@@ -151,6 +151,7 @@ struct RunQueue<Element: Comparable> {
 
   /// Where the least element is: a lane's index (its run's first), `lanes.count` for the
   /// heap, nil when empty. Sorts in any batch holding a lesser element first.
+  @inline(__always)
   private mutating func minSource() -> Int? {
     while true {
       var best: Int? = nil
@@ -185,6 +186,7 @@ struct RunQueue<Element: Comparable> {
 
   /// The least element and where it is, for `popMin(at:)` (nothing may change the queue in
   /// between): a look at the least element and its removal then find it once, not twice.
+  @inline(__always)
   mutating func minAndPosition() -> (element: Element, position: Int)? {
     guard let source = minSource() else { return nil }
     guard let element = source == lanes.count ? heap.min : lanes[source].run.first else { return nil }
@@ -192,7 +194,7 @@ struct RunQueue<Element: Comparable> {
   }
 
   /// Removes the least element, found at `position` by `minAndPosition` with no change since.
-  @discardableResult
+  @discardableResult @inline(__always)
   mutating func popMin(at position: Int) -> Element? {
     position == lanes.count ? heap.popMin() : lanes[position].run.popFirst()
   }
@@ -215,7 +217,7 @@ struct Queue<Element> {
   private var items: [Element] = []
   private var head = 0
 
-  var first: Element? { head < items.count ? items[head] : nil }
+  @inline(__always) var first: Element? { head < items.count ? items[head] : nil }
   var last: Element? { head < items.count ? items[items.count - 1] : nil }
   var count: Int { items.count - head }
   var elements: ArraySlice<Element> { items[head...] }
@@ -241,18 +243,24 @@ struct Queue<Element> {
   mutating func append(_ element: Element) { items.append(element) }
   mutating func append(contentsOf elements: ArraySlice<Element>) { items.append(contentsOf: elements) }
 
-  @discardableResult
+  @discardableResult @inline(__always)
   mutating func popFirst() -> Element? {
     guard head < items.count else { return nil }
     let element = items[head]
     head += 1
+    if head == items.count || (head >= 4096 && head * 2 >= items.count) { dropPopped() }
+    return element
+  }
+
+  /// Lets go of the popped elements' places (rarely: out of line, so that `popFirst` inlines
+  /// small).
+  @inline(never)
+  private mutating func dropPopped() {
     if head == items.count {
       items.removeAll(keepingCapacity: true)
-      head = 0
-    } else if head >= 4096 && head * 2 >= items.count {
+    } else {
       items.removeFirst(head)
-      head = 0
     }
-    return element
+    head = 0
   }
 }
