@@ -122,6 +122,23 @@ final class SQLiteStateStore: ColdTier {
 
   func keyHash(_ key: JoinKey) -> Int64 { key.withBytes(Self.keyHash) }
 
+  /// `keyHash` of the key's text as the state database holds it (`withText`).
+  static func textHash(_ key: JoinKey) -> Int64 { withText(key, keyHash) }
+
+  /// Calls `body` with the bytes a key is written to the state database as: its own when they
+  /// are ASCII (all of a log's request ids), else the UTF-8 of its `String` (`description`,
+  /// which repairs invalid UTF-8), as the journal's `String` keys were written.
+  @inline(__always)
+  static func withText<R>(_ key: JoinKey, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    key.withBytes { bytes in
+      var high: UInt8 = 0
+      for byte in bytes { high |= byte }
+      if high < 0x80 { return body(bytes) }
+      var text = key.description
+      return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+    }
+  }
+
   static func keyHash(_ bytes: UnsafeRawBufferPointer) -> Int64 {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
@@ -303,13 +320,13 @@ final class SQLiteStateStore: ColdTier {
     let predictions = journal.predictions.sorted { $0.seq < $1.seq }
     try stepInBatches(statements, upsertPrediction, predictions) { s, at, p in
       bind(s, at, p.seq)
-      bind(s, at + 1, p.key)
+      bind(s, at + 1, p.joinKey)
       bind(s, at + 2, p.time)
       bind(s, at + 3, blob: p.payload)
       bind(s, at + 4, Int64(bitPattern: p.datasets))
       bind(s, at + 5, Int64(bitPattern: p.pending))
     }
-    let insertedKeys = predictions.map { (hash: keyHash($0.key), seq: $0.seq) }
+    let insertedKeys = predictions.map { (hash: textHash($0.joinKey), seq: $0.seq) }
     let keysInOrder = insertedKeys.sorted { ($0.hash, $0.seq) < ($1.hash, $1.seq) }
     try stepInBatches(statements, upsertKey, keysInOrder) { s, at, k in
       bind(s, at, k.hash)
@@ -325,21 +342,26 @@ final class SQLiteStateStore: ColdTier {
     try stepInBatches(statements, deleteFeedback, journal.deletedFeedback.sorted()) { s, at, seq in bind(s, at, seq) }
     try stepInBatches(statements, upsertFeedback, journal.feedback.sorted { $0.seq < $1.seq }) { s, at, f in
       bind(s, at, f.seq)
-      bind(s, at + 1, f.key)
+      bind(s, at + 1, f.joinKey)
       bind(s, at + 2, Int64(f.type))
       bind(s, at + 3, f.time)
       bind(s, at + 4, Int64(bitPattern: f.lineHash))
       if let dedupe = f.dedupe { bind(s, at + 5, dedupe) } else { _ = sqlite3_bind_null(s, at + 5) }
       bind(s, at + 6, blob: f.fields)
-      bind(s, at + 7, keyHash(f.key))
+      bind(s, at + 7, textHash(f.joinKey))
     }
     // Finished keys in key order, the table's: the journal lists them as their keys finished,
     // and written so each went to a random page of the table (the benchmark's mid-run commit,
     // 20,049 keys: 65 ms as listed, 42 ms sorted, the sort included). Feedback by `seq`, its
     // row id, likewise.
     try stepInBatches(statements, deleteFinished, journal.deletedFinished.sorted()) { s, at, key in bind(s, at, key) }
-    try stepInBatches(statements, upsertFinished, journal.finished.sorted { $0.key < $1.key }) { s, at, f in
-      bind(s, at, f.key)
+    // Sorted by the keys' bytes, the order of the table's text keys (`BINARY`), compared a
+    // word at a time (`JoinKey.bytesPrecede`): sorting `String`s compared them as Unicode and
+    // retained and released each one moved, a tenth of the SQL thread's time at the
+    // benchmark's mid-run commit.
+    let finished = journal.finished.sorted { $0.joinKey.bytesPrecede($1.joinKey) }
+    try stepInBatches(statements, upsertFinished, finished) { s, at, f in
+      bind(s, at, f.joinKey)
       bind(s, at + 1, f.time)
       bind(s, at + 2, f.expiresAt)
     }
@@ -443,6 +465,19 @@ final class SQLiteStateStore: ColdTier {
   /// With its length (a key may hold a NUL).
   @inline(__always) private static func bind(_ s: SQLiteStatement, _ index: Int32, _ text: String) {
     _ = text.withCString { sqlite3_bind_text(s, index, $0, Int32(text.utf8.count), transient) }
+  }
+
+  /// A key's text (`withText`), bound from where its bytes are (no `String` made for an
+  /// ASCII key).
+  @inline(__always) private static func bind(_ s: SQLiteStatement, _ index: Int32, _ key: JoinKey) {
+    withText(key) { bytes in
+      if let base = bytes.baseAddress {
+        _ = sqlite3_bind_text(s, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), transient)
+      } else {
+        // A null pointer would bind NULL: the empty key is an empty text.
+        _ = sqlite3_bind_text(s, index, "", 0, transient)
+      }
+    }
   }
 
   /// An empty blob is bound as a zero-length blob (a null pointer would bind NULL).

@@ -1,5 +1,11 @@
 import LogFormats
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// A join key's text (UTF-8 bytes), held inline up to `inlineCapacity` bytes.
 ///
 /// Request ids and most other keys fit: making one from a scanned line, hashing, comparing,
@@ -61,6 +67,31 @@ public struct JoinKey: Hashable, Sendable, CustomStringConvertible {
   public init(_ text: String) {
     var text = text
     self = text.withUTF8 { JoinKey(UnsafeRawBufferPointer($0)) }
+  }
+
+  /// Whether this key's bytes sort before `other`'s (`memcmp`, then the shorter first), the
+  /// order SQLite keeps texts in: inline keys compared a word at a time, most significant
+  /// byte first.
+  public func bytesPrecede(_ other: JoinKey) -> Bool {
+    if long == nil && other.long == nil {
+      if w0 != other.w0 { return w0.byteSwapped < other.w0.byteSwapped }
+      if w1 != other.w1 { return w1.byteSwapped < other.w1.byteSwapped }
+      let mask: UInt64 = 0x00FF_FFFF_FFFF_FFFF
+      let a = w2 & mask
+      let b = other.w2 & mask
+      if a != b { return a.byteSwapped < b.byteSwapped }
+      return w2 >> 56 < other.w2 >> 56
+    }
+    return withBytes { x in
+      other.withBytes { y in
+        let common = Swift.min(x.count, y.count)
+        if common > 0, let p = x.baseAddress, let q = y.baseAddress {
+          let order = memcmp(p, q, common)
+          if order != 0 { return order < 0 }
+        }
+        return x.count < y.count
+      }
+    }
   }
 
   /// Calls `body` with the key's bytes.

@@ -738,7 +738,7 @@ public final class MemoryStateStore: StateStore {
       }
     }
     for r in rows where !retiredSeqs.contains(r.row.seq) {
-      let key = JoinKey(r.prediction.key)
+      let key = r.prediction.joinKey
       let index = keys.find(key, hash: keys.hash(key), keyOf: { entries[Int($0)].key }) ?? -1
       due.insert(
         DueEntry(
@@ -754,7 +754,7 @@ public final class MemoryStateStore: StateStore {
     var index = row.index
     if index < 0 || entries[Int(index)].generation != row.generation {
       guard let cold, !retiredSeqs.contains(row.seq), let p = try cold.prediction(seq: row.seq) else { return nil }
-      index = try ref(key: JoinKey(p.key)).index
+      index = try ref(key: p.joinKey).index
     }
     let i = Int(index)
     guard entries[i].seq == row.seq, entries[i].pending & (1 << UInt64(row.dataset)) != 0 else { return nil }
@@ -953,8 +953,7 @@ public final class MemoryStateStore: StateStore {
         if e.coldSeq != e.seq {
           journal.predictions.append(
             StoredPrediction(
-              seq: e.seq, key: e.key.description, time: e.time, payload: e.payload, datasets: e.datasets,
-              pending: e.pending))
+              seq: e.seq, joinKey: e.key, time: e.time, payload: e.payload, datasets: e.datasets, pending: e.pending))
         } else if e.pending != e.coldPending {
           journal.pendingUpdates.append(PendingUpdate(seq: e.seq, pending: e.pending))
         }
@@ -975,7 +974,7 @@ public final class MemoryStateStore: StateStore {
           journal.deletedFinished.append(e.key.description)
         } else {
           journal.finished.append(
-            FinishedKey(key: e.key.description, time: e.finishedTime, expiresAt: e.finishedExpires))
+            FinishedKey(joinKey: e.key, time: e.finishedTime, expiresAt: e.finishedExpires))
         }
         e.coldFinishedExpires = e.finishedExpires
       }
@@ -1226,11 +1225,19 @@ final class EntryBuffer {
 }
 
 public struct FinishedKey: Sendable, Equatable {
-  public var key: String
+  /// Inline, as in `StoredPrediction` (a commit lists tens of thousands).
+  public var joinKey: JoinKey
+  public var key: String {
+    get { joinKey.description }
+    set { joinKey = JoinKey(newValue) }
+  }
   public var time: Int64
   public var expiresAt: Int64
   public init(key: String, time: Int64, expiresAt: Int64) {
-    self.key = key
+    self.init(joinKey: JoinKey(key), time: time, expiresAt: expiresAt)
+  }
+  public init(joinKey: JoinKey, time: Int64, expiresAt: Int64) {
+    self.joinKey = joinKey
     self.time = time
     self.expiresAt = expiresAt
   }

@@ -2,7 +2,14 @@
 public struct StoredPrediction: Sendable, Equatable {
   /// Global read order; the tie-breaker after event time.
   public var seq: Int64
-  public var key: String
+  /// The join key, inline (`JoinKey`), as in `StoredFeedback`: a commit's journal lists every
+  /// pending prediction, and as a `String` each made a heap object on the pipeline's thread
+  /// that the commit's SQL thread then retained, released and freed.
+  public var joinKey: JoinKey
+  public var key: String {
+    get { joinKey.description }
+    set { joinKey = JoinKey(newValue) }
+  }
   public var time: Int64
   /// Compact JSON: an array holding, per dataset, its kept columns (or the whole object).
   public var payload: [UInt8]
@@ -12,8 +19,12 @@ public struct StoredPrediction: Sendable, Equatable {
   public var pending: UInt64
 
   public init(seq: Int64, key: String, time: Int64, payload: [UInt8], datasets: UInt64, pending: UInt64) {
+    self.init(seq: seq, joinKey: JoinKey(key), time: time, payload: payload, datasets: datasets, pending: pending)
+  }
+
+  public init(seq: Int64, joinKey: JoinKey, time: Int64, payload: [UInt8], datasets: UInt64, pending: UInt64) {
     self.seq = seq
-    self.key = key
+    self.joinKey = joinKey
     self.time = time
     self.payload = payload
     self.datasets = datasets

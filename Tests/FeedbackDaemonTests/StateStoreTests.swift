@@ -383,6 +383,43 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
     }
   }
 
+  /// A journal's keys (`JoinKey`s) are written as the text of their `String`s
+  /// (`description`): an ASCII key from its own bytes, any other through its `String`, which
+  /// repairs invalid UTF-8. So every key is found again by its text and its hash, as when the
+  /// journal held `String`s (binding a key's raw bytes would lose the one with invalid UTF-8).
+  @Test func journalKeysAreWrittenAsTheirText() throws {
+    let queue = try DatabaseQueue()
+    try queue.inDatabase { db in
+      try SQLiteStateStore.migrate(db)
+      let store = SQLiteStateStore(db: db)
+      let invalid: [UInt8] = [0x72, 0x2D, 0xFF, 0xFE, 0x41]
+      let keys = [
+        JoinKey("r-3c1b3b92f91ad839"), JoinKey("r-é-ü"), invalid.withUnsafeBytes { JoinKey($0) },
+        JoinKey(String(repeating: "x", count: 40)), JoinKey(""),
+      ]
+      var journal = StateJournal()
+      for (i, key) in keys.enumerated() {
+        let seq = Int64(i + 1)
+        journal.predictions.append(
+          StoredPrediction(seq: seq, joinKey: key, time: 1000, payload: [1], datasets: 1, pending: 1))
+        journal.finished.append(FinishedKey(joinKey: key, time: 5, expiresAt: 9 + seq))
+        journal.feedback.append(
+          StoredFeedback(seq: 100 + seq, joinKey: key, type: 0, time: 7, lineHash: 1, dedupe: nil, fields: []))
+      }
+      try store.apply(journal)
+      for (i, key) in keys.enumerated() {
+        let seq = Int64(i + 1)
+        let text = key.description
+        #expect(try store.prediction(key: text)?.seq == seq, "\(text)")
+        #expect(try store.finished(key: text)?.expiresAt == 9 + seq, "\(text)")
+        #expect(try store.feedback(key: text).map(\.seq) == [100 + seq], "\(text)")
+        #expect(
+          try Int64.fetchOne(db, sql: "SELECT hash FROM prediction_keys WHERE seq = ?", arguments: [seq])
+            == SQLiteStateStore.keyHash(text))
+      }
+    }
+  }
+
   /// Checkpoints written to SQLite and loaded by a new engine (a restart after every
   /// checkpoint) continue exactly as one uninterrupted engine.
   @Test(arguments: [5, 6] as [UInt64])

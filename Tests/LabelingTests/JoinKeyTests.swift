@@ -32,6 +32,29 @@ import Testing
     #expect(JoinKey("ab") != JoinKey("ab\u{0}"))
   }
 
+  /// `bytesPrecede` is the order of the keys' bytes (`memcmp`, then the shorter first), for
+  /// inline keys (compared a word at a time) and long ones alike: keys of every length up to
+  /// past the inline capacity, sharing prefixes, with zero bytes and bytes of 0x80 and up.
+  @Test func bytesPrecedeIsTheOrderOfTheKeysBytes() {
+    var rng = SplitMix64(seed: 31)
+    let alphabet: [UInt8] = [0x00, 0x01, 0x41, 0x42, 0x7F, 0x80, 0xC3, 0xFF]
+    var keys: [[UInt8]] = [[], [0], [0, 0], [0x41], [0x41, 0]]
+    for _ in 0..<150 {
+      let length = rng.below(30)
+      var bytes = (0..<length).map { _ in alphabet[rng.below(alphabet.count)] }
+      // Now and then a prefix of a key already made, extended.
+      if rng.below(3) == 0, let base = keys.randomElement(using: &rng) { bytes = base + bytes.prefix(rng.below(3)) }
+      keys.append(bytes)
+    }
+    for a in keys {
+      for b in keys {
+        let x = a.withUnsafeBytes { JoinKey($0) }
+        let y = b.withUnsafeBytes { JoinKey($0) }
+        #expect(x.bytesPrecede(y) == a.lexicographicallyPrecedes(b), "\(a) vs \(b)")
+      }
+    }
+  }
+
   /// A key made from bytes (read word by word, never past them) is the key of the same text
   /// made from a `String`, for every length and at every alignment, with the bytes after it in
   /// memory set to anything.
