@@ -120,10 +120,11 @@ final class SQLiteStateStore: ColdTier {
     return key.withUTF8 { keyHash(UnsafeRawBufferPointer($0)) }
   }
 
-  func keyHash(_ key: JoinKey) -> Int64 { key.withBytes(Self.keyHash) }
+  /// `keyHash` of the key's text as the state database holds it (`withText`): the hash its
+  /// `prediction_keys` row is written under, and deleted by (`DeletedPrediction`).
+  func keyHash(_ key: JoinKey) -> Int64 { Self.keyHash(key) }
 
-  /// `keyHash` of the key's text as the state database holds it (`withText`).
-  static func textHash(_ key: JoinKey) -> Int64 { withText(key, keyHash) }
+  static func keyHash(_ key: JoinKey) -> Int64 { withText(key, keyHash) }
 
   /// Calls `body` with the bytes a key is written to the state database as: its own when they
   /// are ASCII (all of a log's request ids), else the UTF-8 of its `String` (`description`,
@@ -131,9 +132,7 @@ final class SQLiteStateStore: ColdTier {
   @inline(__always)
   static func withText<R>(_ key: JoinKey, _ body: (UnsafeRawBufferPointer) -> R) -> R {
     key.withBytes { bytes in
-      var high: UInt8 = 0
-      for byte in bytes { high |= byte }
-      if high < 0x80 { return body(bytes) }
+      if Pipeline.isASCII(bytes) { return body(bytes) }
       var text = key.description
       return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
     }
@@ -326,7 +325,7 @@ final class SQLiteStateStore: ColdTier {
       bind(s, at + 4, Int64(bitPattern: p.datasets))
       bind(s, at + 5, Int64(bitPattern: p.pending))
     }
-    let insertedKeys = predictions.map { (hash: textHash($0.joinKey), seq: $0.seq) }
+    let insertedKeys = predictions.map { (hash: keyHash($0.joinKey), seq: $0.seq) }
     let keysInOrder = insertedKeys.sorted { ($0.hash, $0.seq) < ($1.hash, $1.seq) }
     try stepInBatches(statements, upsertKey, keysInOrder) { s, at, k in
       bind(s, at, k.hash)
@@ -348,17 +347,17 @@ final class SQLiteStateStore: ColdTier {
       bind(s, at + 4, Int64(bitPattern: f.lineHash))
       if let dedupe = f.dedupe { bind(s, at + 5, dedupe) } else { _ = sqlite3_bind_null(s, at + 5) }
       bind(s, at + 6, blob: f.fields)
-      bind(s, at + 7, textHash(f.joinKey))
+      bind(s, at + 7, keyHash(f.joinKey))
     }
     // Finished keys in key order, the table's: the journal lists them as their keys finished,
     // and written so each went to a random page of the table (the benchmark's mid-run commit,
     // 20,049 keys: 65 ms as listed, 42 ms sorted, the sort included). Feedback by `seq`, its
     // row id, likewise.
     try stepInBatches(statements, deleteFinished, journal.deletedFinished.sorted()) { s, at, key in bind(s, at, key) }
-    // Sorted by the keys' bytes, the order of the table's text keys (`BINARY`), compared a
-    // word at a time (`JoinKey.bytesPrecede`): sorting `String`s compared them as Unicode and
-    // retained and released each one moved, a tenth of the SQL thread's time at the
-    // benchmark's mid-run commit.
+    // Sorted by the keys' bytes, the order of the table's text keys (`BINARY`; an ASCII key's
+    // text is its bytes, and the order is only for locality), compared a word at a time
+    // (`JoinKey.bytesPrecede`) rather than as Unicode `String`s retained and released as they
+    // moved (callgrind: the SQL thread's instructions about the same either way).
     let finished = journal.finished.sorted { $0.joinKey.bytesPrecede($1.joinKey) }
     try stepInBatches(statements, upsertFinished, finished) { s, at, f in
       bind(s, at, f.joinKey)

@@ -386,7 +386,8 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
   /// A journal's keys (`JoinKey`s) are written as the text of their `String`s
   /// (`description`): an ASCII key from its own bytes, any other through its `String`, which
   /// repairs invalid UTF-8. So every key is found again by its text and its hash, as when the
-  /// journal held `String`s (binding a key's raw bytes would lose the one with invalid UTF-8).
+  /// journal held `String`s (binding a key's raw bytes would lose the one with invalid UTF-8),
+  /// and deleted again by the hash the engine names it with.
   @Test func journalKeysAreWrittenAsTheirText() throws {
     let queue = try DatabaseQueue()
     try queue.inDatabase { db in
@@ -417,6 +418,15 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
           try Int64.fetchOne(db, sql: "SELECT hash FROM prediction_keys WHERE seq = ?", arguments: [seq])
             == SQLiteStateStore.keyHash(text))
       }
+      // Deleted by the hash the engine names them with (`ColdTier.keyHash` of the `JoinKey`),
+      // every key's index row goes too: hashing the raw bytes left the invalid one's behind.
+      var deletes = StateJournal()
+      deletes.deletedPredictions = keys.enumerated().map {
+        DeletedPrediction(seq: Int64($0.offset + 1), keyHash: store.keyHash($0.element))
+      }
+      try store.apply(deletes)
+      #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM prediction_keys") == 0)
+      #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictions") == 0)
     }
   }
 
