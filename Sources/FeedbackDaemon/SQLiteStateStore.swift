@@ -17,7 +17,9 @@ final class SQLiteStateStore: ColdTier {
   /// checkpoint; the feedback's in an index on `feedback.key_hash`. (The unique index on the
   /// predictions' key text took a random page per row inserted or deleted: with a week's
   /// window, where every prediction goes through the cold tier, half of a replay's time.)
-  static let schemaVersion = 3
+  /// 4: a replay's checkpoints may leave their journals in `journal_log` (`JournalRecord`),
+  /// to be applied to the tables later: a version 3 feedbackd would not see them.
+  static let schemaVersion = 4
 
   /// Used only on its queue's thread, never while a background write runs (`join`).
   private let db: Database
@@ -59,6 +61,7 @@ final class SQLiteStateStore: ColdTier {
             line_hash INTEGER NOT NULL, dedupe TEXT, fields BLOB NOT NULL, key_hash INTEGER NOT NULL);
           CREATE TABLE IF NOT EXISTS finished (
             key TEXT PRIMARY KEY, time INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+          CREATE TABLE IF NOT EXISTS journal_log (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
           """)
       if upgrading { try hashKeys(db) }
       try db.execute(sql: "CREATE INDEX IF NOT EXISTS feedback_by_key_hash ON feedback (key_hash)")
@@ -152,9 +155,133 @@ final class SQLiteStateStore: ColdTier {
   /// Writes what changed since the last checkpoint into the open transaction, and forgets
   /// finished keys whose memory expired by `watermark` (they only answer duplicate/late
   /// questions), if given.
-  func apply(_ journal: StateJournal, pruneFinishedBy watermark: Int64? = nil) throws {
+  ///
+  /// `deferring`: the journal may go into the log as one record (`JournalRecord`), the
+  /// tables brought up to date later (`materialize`), unless that would take the log past
+  /// `maxLogBytes`. Without it the tables are brought up to date now, the log's journals and
+  /// this one at once. Either way the commit holds the journal.
+  func apply(_ journal: StateJournal, pruneFinishedBy watermark: Int64? = nil, deferring: Bool = false) throws {
     try join()
-    try Self.write(journal, pruneFinishedBy: watermark, with: try statements())
+    try loadLog()
+    try record(journal, pruneFinishedBy: watermark, deferring: deferring, with: try statements())
+  }
+
+  /// `record` on this thread, counted.
+  private func record(
+    _ journal: StateJournal, pruneFinishedBy watermark: Int64?, deferring: Bool, with statements: Statements
+  ) throws {
+    do {
+      try Self.record(journal, pruneFinishedBy: watermark, deferring: deferring, log: &log, with: statements)
+    } catch {
+      logLoaded = false
+      throw error
+    }
+    if statements.materialized { materializations += 1 }
+  }
+
+  /// The most bytes of journal records the log holds before the tables are brought up to date.
+  /// It bounds the memory their net effect takes (`DeferredJournal`: its payloads are shared
+  /// with the memory store's entries while they live) and the work a restart starts with.
+  /// The benchmark's mid-run checkpoint's record is about 2 MB.
+  var maxLogBytes = 16 << 20
+
+  /// The log's records (their net effect, and their bytes), as this connection knows them.
+  struct Log: Sendable {
+    var deferred = DeferredJournal()
+    var bytes = 0
+  }
+  private var log = Log()
+  /// Whether `log` was read from the state file yet (at the first use of the join state).
+  private var logLoaded = false
+  /// How many times the tables were brought up to date from log records (tests).
+  private(set) var materializations = 0
+
+  /// Reads the log's records left by the last run into `log`, once.
+  private func loadLog() throws {
+    guard !logLoaded else { return }
+    log = try Self.readLog(db)
+    logLoaded = true
+  }
+
+  /// The net effect of the log's records, in the order they were written.
+  static func readLog(_ db: Database) throws -> Log {
+    var log = Log()
+    // A version 3 file, read by `status` (which does not migrate): no log.
+    guard try db.tableExists("journal_log") else { return log }
+    let records = try Row.fetchCursor(db, sql: "SELECT data FROM journal_log ORDER BY seq")
+    while let row = try records.next() {
+      try row.withUnsafeData(atIndex: 0) { data in
+        guard let data else { throw JournalRecord.Damaged(why: "no data") }
+        let (journal, watermark) = try data.withUnsafeBytes { try JournalRecord.decode($0) }
+        log.deferred.merge(journal, pruneFinishedBy: watermark)
+        log.bytes += data.count
+      }
+    }
+    return log
+  }
+
+  /// Brings the tables up to date with the log's records (in the open transaction) and
+  /// empties the log. Every read of the join state calls this first.
+  func materialize() throws {
+    try join()
+    try loadLog()
+    guard !log.deferred.isEmpty else { return }
+    do {
+      try Self.writeLog(&log, with: try statements())
+    } catch {
+      logLoaded = false
+      throw error
+    }
+    materializations += 1
+  }
+
+  /// The net effect of the log written into the tables, and the log emptied.
+  private static func writeLog(_ log: inout Log, with statements: Statements) throws {
+    try write(log.deferred.journal, pruneFinishedBy: log.deferred.watermark, with: statements)
+    try exec(statements.connection, "DELETE FROM journal_log")
+    log = Log()
+    statements.materialized = true
+  }
+
+  /// `apply`'s work, on any thread (one at a time on the connection).
+  private static func record(
+    _ journal: StateJournal, pruneFinishedBy watermark: Int64?, deferring: Bool, log: inout Log,
+    with statements: Statements
+  ) throws {
+    if journal.leavesNothing {
+      // Every table emptied, the log's too.
+      try write(journal, pruneFinishedBy: watermark, with: statements)
+      log = Log()
+      return
+    }
+    if deferring {
+      let record = JournalRecord.encode(journal, pruneFinishedBy: watermark)
+      if log.bytes + record.count <= statements.maxLogBytes {
+        try step(statements(appendLogSQL)) { bind($0, 1, blob: record) }
+        log.deferred.merge(journal, pruneFinishedBy: watermark)
+        log.bytes += record.count
+        return
+      }
+    }
+    if log.deferred.isEmpty {
+      try write(journal, pruneFinishedBy: watermark, with: statements)
+    } else {
+      log.deferred.merge(journal, pruneFinishedBy: watermark)
+      try writeLog(&log, with: statements)
+    }
+  }
+
+  private static let appendLogSQL = "INSERT INTO journal_log (data) VALUES (?)"
+
+  /// Runs SQL that returns no rows through SQLite's C API (any thread).
+  private static func exec(_ connection: OpaquePointer, _ sql: String) throws {
+    var message: UnsafeMutablePointer<CChar>?
+    let code = sqlite3_exec(connection, sql, nil, nil, &message)
+    guard code == SQLITE_OK else {
+      let text = message.map { String(cString: $0) } ?? "error \(code)"
+      sqlite3_free(message)
+      throw DatabaseError(resultCode: ResultCode(rawValue: code), message: text, sql: sql)
+    }
   }
 
   /// `apply` on a thread of its own; the caller commits the transaction once it is done
@@ -164,19 +291,26 @@ final class SQLiteStateStore: ColdTier {
   /// Only the statements' steps run there, through SQLite's C API on statements prepared
   /// here: GRDB's `Database` belongs to its queue's thread (it checks), and so do COMMIT and
   /// BEGIN (its commit hook keeps state that only its own statements reset).
+  ///
+  /// The journal is deferred (`apply`'s `deferring`): the checkpoint writes one record.
   func applyInBackground(_ journal: StateJournal, pruneFinishedBy watermark: Int64) throws {
     try join()
+    try loadLog()
     let statements = try statements()
     let job = BackgroundWrite()
-    let log = writeAheadLogPath
+    job.statements = statements
+    // The log's state goes to the thread and comes back with `join`.
+    job.log = log
+    log = Log()
+    let walPath = writeAheadLogPath
     let thread = WorkerThread(name: "state-write") {
       do {
-        try Self.write(journal, pruneFinishedBy: watermark, with: statements)
+        try Self.record(journal, pruneFinishedBy: watermark, deferring: true, log: &job.log, with: statements)
         // The transaction's pages go into the WAL now (those the page cache had not spilled
         // yet) and reach the disk here, so the COMMIT, on the pipeline's thread, writes and
         // syncs only its commit frame (the benchmark's mid-run commit: 15 ms there before).
         // A hint: durability still comes from the COMMIT's own sync.
-        if let log, sqlite3_db_cacheflush(statements.connection) == SQLITE_OK { Self.syncFile(log) }
+        if let walPath, sqlite3_db_cacheflush(statements.connection) == SQLITE_OK { Self.syncFile(walPath) }
       } catch {
         job.failure = error
       }
@@ -184,7 +318,8 @@ final class SQLiteStateStore: ColdTier {
     }
     guard let thread else {
       // No thread to be had: written here.
-      try Self.write(journal, pruneFinishedBy: watermark, with: statements)
+      log = job.log
+      try record(journal, pruneFinishedBy: watermark, deferring: true, with: statements)
       return
     }
     job.thread = thread
@@ -219,6 +354,9 @@ final class SQLiteStateStore: ColdTier {
     /// Set by the thread before `done`; read after joining it.
     var failure: (any Error)?
     var thread: WorkerThread?
+    /// The connection's `log`: the thread's while it runs, taken back by `join`.
+    var log = Log()
+    var statements: Statements?
   }
 
   /// Whether the background write (if any) is done: `join` will not wait.
@@ -231,7 +369,13 @@ final class SQLiteStateStore: ColdTier {
     running = nil
     if !job.done.load(ordering: .acquiring) { backgroundWritesWaitedFor += 1 }
     job.thread?.join()
-    if let failure = job.failure { throw failure }
+    log = job.log
+    if job.statements?.materialized == true { materializations += 1 }
+    if let failure = job.failure {
+      // What the log holds is read again (the caller rolls the transaction back).
+      logLoaded = false
+      throw failure
+    }
   }
 
   /// Commits the open transaction and opens the next (the checkpoint's end).
@@ -245,6 +389,10 @@ final class SQLiteStateStore: ColdTier {
   final class Statements: @unchecked Sendable {
     let connection: OpaquePointer
     var byText: [String: Statement] = [:]
+    /// `SQLiteStateStore.maxLogBytes`, for the thread the statements run on.
+    var maxLogBytes = 0
+    /// Set when they brought the tables up to date from the log (`writeLog`).
+    var materialized = false
     init(connection: OpaquePointer) { self.connection = connection }
     func callAsFunction(_ sql: String) -> Statement {
       guard let statement = byText[sql] else { preconditionFailure("not prepared: \(sql)") }
@@ -254,7 +402,8 @@ final class SQLiteStateStore: ColdTier {
 
   private func statements() throws -> Statements {
     let statements = Statements(connection: db.sqliteConnection!)
-    var texts = [Self.deleteKeySQL, Self.updatePendingSQL, Self.pruneFinishedSQL]
+    statements.maxLogBytes = maxLogBytes
+    var texts = [Self.deleteKeySQL, Self.updatePendingSQL, Self.pruneFinishedSQL, Self.appendLogSQL]
     for batched in [
       Self.deletePrediction, Self.upsertPrediction, Self.upsertKey, Self.deleteFeedback, Self.upsertFeedback,
       Self.deleteFinished, Self.upsertFinished,
@@ -277,14 +426,13 @@ final class SQLiteStateStore: ColdTier {
     if journal.leavesNothing {
       // Every table emptied at once (SQLite drops their pages) rather than row by row: the
       // last checkpoint of a flushed replay deleted 100k predictions one at a time, 45 ms.
-      let sql = "DELETE FROM predictions; DELETE FROM prediction_keys; DELETE FROM feedback; DELETE FROM finished"
-      var message: UnsafeMutablePointer<CChar>?
-      let code = sqlite3_exec(statements.connection, sql, nil, nil, &message)
-      guard code == SQLITE_OK else {
-        let text = message.map { String(cString: $0) } ?? "error \(code)"
-        sqlite3_free(message)
-        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: text, sql: sql)
-      }
+      // The log's records go too: nothing is left for them to do.
+      try exec(
+        statements.connection,
+        """
+        DELETE FROM predictions; DELETE FROM prediction_keys; DELETE FROM feedback; DELETE FROM finished;
+        DELETE FROM journal_log
+        """)
       journal.deletedPredictions = []
       journal.deletedFeedback = []
       journal.deletedFinished = []
@@ -490,8 +638,20 @@ final class SQLiteStateStore: ColdTier {
     }
   }
 
+  /// The predictions and feedback events pending as of the last commit, the log's records
+  /// counted, without writing (`status`, on a read-only connection).
+  static func pendingCounts(_ db: Database) throws -> (predictions: Int, feedback: Int) {
+    let net = try readLog(db).deferred
+    let predictions = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictions") ?? 0
+    let feedback = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback") ?? 0
+    return (
+      predictions + net.predictions.count - net.deletedPredictions.count,
+      feedback + net.feedback.count - net.deletedFeedback.count
+    )
+  }
+
   func pendingPredictionCount() throws -> Int {
-    try join()
+    try materialize()
     return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictions") ?? 0
   }
 
@@ -510,7 +670,7 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func prediction(key: String) throws -> StoredPrediction? {
-    try join()
+    try materialize()
     let statement = try db.cachedStatement(
       sql: """
         SELECT p.seq, p.key, p.time, p.payload, p.datasets, p.pending
@@ -520,14 +680,14 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func prediction(seq: Int64) throws -> StoredPrediction? {
-    try join()
+    try materialize()
     let statement = try db.cachedStatement(
       sql: "SELECT seq, key, time, payload, datasets, pending FROM predictions WHERE seq = ?")
     return try Row.fetchOne(statement, arguments: [seq]).map(Self.prediction)
   }
 
   func feedback(key: String) throws -> [StoredFeedback] {
-    try join()
+    try materialize()
     let statement = try db.cachedStatement(
       sql: "SELECT seq, key, type, time, line_hash, dedupe, fields FROM feedback WHERE key_hash = ? AND key = ?")
     return try Row.fetchAll(statement, arguments: [Self.keyHash(key), key]).map(Self.feedback)
@@ -536,7 +696,7 @@ final class SQLiteStateStore: ColdTier {
   /// The feedback of many keys: of their hashes in order (the index is read in order), up to
   /// 512 per query, that of these keys.
   func feedback(keys: [String]) throws -> [StoredFeedback] {
-    try join()
+    try materialize()
     let hashes = Set(keys.map(Self.keyHash)).sorted()
     let wanted = Set(keys)
     return try inChunks(
@@ -545,7 +705,7 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func finished(keys: [String]) throws -> [FinishedKey] {
-    try join()
+    try materialize()
     return try inChunks(of: keys, "SELECT key, time, expires_at FROM finished WHERE key IN").map {
       FinishedKey(key: $0[0], time: $0[1], expiresAt: $0[2])
     }
@@ -577,7 +737,7 @@ final class SQLiteStateStore: ColdTier {
   /// `time > ? OR (time = ? AND seq > ?)` would be read from the start of the cursor's time,
   /// over every row before the cursor at that time: quadratic in the rows sharing a time.)
   func dueRows(after cursor: DueRow, through: Int64, limit: Int, offsets: [Int64]) throws -> [DuePrediction] {
-    try join()
+    try materialize()
     let sameTime = try db.cachedStatement(
       sql: """
         SELECT seq, key, time, payload, datasets, pending FROM predictions
@@ -632,7 +792,7 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func earliestDue(after cursor: DueRow, offsets: [Int64]) throws -> Int64? {
-    try join()
+    try materialize()
     let sameTime = try db.cachedStatement(
       sql: "SELECT EXISTS (SELECT 1 FROM predictions WHERE time = ? AND seq >= ? AND (pending >> ?) & 1 = 1)")
     let later = try db.cachedStatement(
@@ -650,14 +810,14 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func finished(key: String) throws -> FinishedKey? {
-    try join()
+    try materialize()
     return try Row.fetchOne(
       db.cachedStatement(sql: "SELECT key, time, expires_at FROM finished WHERE key = ?"), arguments: [key]
     ).map { FinishedKey(key: $0[0], time: $0[1], expiresAt: $0[2]) }
   }
 
   func unclaimedFeedback() throws -> [StoredFeedback] {
-    try join()
+    try materialize()
     return try Row.fetchAll(
       db,
       sql: """
@@ -670,7 +830,7 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func hasState() throws -> Bool {
-    try join()
+    try materialize()
     return try Bool.fetchOne(
       db,
       sql: """
@@ -680,7 +840,7 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func forEachKey(_ body: (String) throws -> Void) throws {
-    try join()
+    try materialize()
     // No UNION: it would collect every key to drop repeats, which the filter does not mind.
     for table in ["predictions", "feedback", "finished"] {
       let keys = try String.fetchCursor(db, sql: "SELECT key FROM \(table)")
@@ -689,7 +849,7 @@ final class SQLiteStateStore: ColdTier {
   }
 
   func keyCountEstimate() throws -> Int {
-    try join()
+    try materialize()
     return try Int.fetchOne(
       db,
       sql:

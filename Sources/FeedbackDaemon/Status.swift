@@ -30,8 +30,7 @@ public enum Status {
       } else {
         out += "watermark    none yet\n"
       }
-      let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictions") ?? 0
-      let feedback = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback") ?? 0
+      let (pending, feedback) = try SQLiteStateStore.pendingCounts(db)
       out += "pending      \(pending) predictions, \(feedback) feedback events\n"
       for dataset in config.datasets {
         let state = checkpoint?.datasets[dataset.name]

@@ -1259,6 +1259,10 @@ public struct DeletedPrediction: Sendable, Equatable {
 public struct PendingUpdate: Sendable, Equatable {
   public var seq: Int64
   public var pending: UInt64
+  public init(seq: Int64, pending: UInt64) {
+    self.seq = seq
+    self.pending = pending
+  }
 }
 
 /// What changed since the last checkpoint, as writes to apply in this order: deletions, then

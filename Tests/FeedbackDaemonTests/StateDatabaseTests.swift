@@ -94,6 +94,9 @@ import Testing
       try store.commitTransaction()
       let frames = (Self.fileSize(log) - written) / (4096 + 24)
       #expect(frames <= 1, "the COMMIT wrote \(frames) pages")
+      // The journal went into the log as one record; the tables get it when next read.
+      #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM journal_log") == 1)
+      #expect(try store.pendingPredictionCount() == 300)
       #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM predictions") == 300)
     }
   }

@@ -536,7 +536,9 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
           INSERT INTO due VALUES (900 + 500, 8, 1);
           """)
       try SQLiteStateStore.migrate(db)
-      #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "3")
+      #expect(
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'")
+          == "\(SQLiteStateStore.schemaVersion)")
       #expect(try db.tableExists("due") == false)
       let store = SQLiteStateStore(db: db)
       let rows = try store.dueRows(after: .beforeAll, through: .max, limit: 10, offsets: [100, 500]).map(\.row)
@@ -560,11 +562,11 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
     let queue = try DatabaseQueue()
     try queue.inDatabase { db in
       try SQLiteStateStore.migrate(db)
-      try db.execute(sql: "UPDATE meta SET value = '4' WHERE name = 'schema_version'")
+      try db.execute(sql: "UPDATE meta SET value = '5' WHERE name = 'schema_version'")
       let error = #expect(throws: DaemonError.self) { try SQLiteStateStore.migrate(db) }
-      #expect(error?.description.contains("schema version 4, newer than this feedbackd's (3)") == true)
+      #expect(error?.description.contains("schema version 5, newer than this feedbackd's (4)") == true)
       #expect(error?.description.contains("\n") == false)
-      #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "4")
+      #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "5")
     }
   }
 
@@ -582,7 +584,9 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
             VALUES (9, 'k7', 0, 1100, 5, NULL, x'', 0);
           """)
       try SQLiteStateStore.migrate(db)
-      #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "3")
+      #expect(
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'")
+          == "\(SQLiteStateStore.schemaVersion)")
       let store = SQLiteStateStore(db: db)
       #expect(try store.prediction(key: "k7")?.seq == 7)
       #expect(try store.feedback(key: "k7").map(\.seq) == [9])
@@ -616,7 +620,9 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
           INSERT INTO finished VALUES ('k1', 500, 2000);
           """)
       try SQLiteStateStore.migrate(db)
-      #expect(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'") == "3")
+      #expect(
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'schema_version'")
+          == "\(SQLiteStateStore.schemaVersion)")
       // The unique index on the key text is gone; the keys are in `prediction_keys`.
       #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master WHERE tbl_name = 'predictions'") == 2)
       #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM prediction_keys") == 2)

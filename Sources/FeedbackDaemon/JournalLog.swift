@@ -1,0 +1,246 @@
+import Labeling
+
+/// Checkpoint journals kept as records of a log (`journal_log` in the state file) instead of
+/// being written into the state tables at once, and their net effect (`DeferredJournal`).
+///
+/// A replay's checkpoints between batches of lines write their journal as one record: a few
+/// megabytes appended, where the tables took two or three B-tree inserts a row (the
+/// benchmark's mid-run commit: about 40k rows and 0.13 s of CPU on a thread of its own, taken
+/// from the replay's two cores). The tables are brought up to date from the records'
+/// net effect when something reads them, when the log grows past its bound, or at a commit
+/// that is not deferred (`SQLiteStateStore.apply`). Most of a record's rows are gone again a
+/// checkpoint or two later (predictions labeled, feedback claimed), so the net effect of
+/// several records is much less than their sum, and a replay that ends with an empty state
+/// (`--flush`) never writes them at all.
+enum JournalRecord {
+  /// The first byte of a record: its format.
+  static let version: UInt8 = 1
+
+  struct Damaged: Error, CustomStringConvertible {
+    let why: String
+    var description: String { "state.sqlite: a journal_log record is damaged (\(why))" }
+  }
+
+  /// `journal` and the watermark its finished keys are pruned by, as bytes (little-endian
+  /// integers, lengths before byte strings).
+  static func encode(_ journal: StateJournal, pruneFinishedBy watermark: Int64?) -> [UInt8] {
+    var out = Writer()
+    var size = 64 + journal.deletedPredictions.count * 16 + journal.pendingUpdates.count * 16
+    size += journal.deletedFeedback.count * 8 + journal.finished.count * 40 + journal.feedback.count * 80
+    for p in journal.predictions { size += 52 + p.joinKey.count + p.payload.count }
+    out.bytes.reserveCapacity(size)
+    out.bytes.append(version)
+    out.bytes.append(watermark == nil ? 0 : 1)
+    out.int(watermark ?? 0)
+    out.count(journal.deletedPredictions.count)
+    for d in journal.deletedPredictions {
+      out.int(d.seq)
+      out.int(d.keyHash)
+    }
+    out.count(journal.predictions.count)
+    for p in journal.predictions {
+      out.int(p.seq)
+      out.key(p.joinKey)
+      out.int(p.time)
+      out.array(p.payload)
+      out.int(Int64(bitPattern: p.datasets))
+      out.int(Int64(bitPattern: p.pending))
+    }
+    out.count(journal.pendingUpdates.count)
+    for u in journal.pendingUpdates {
+      out.int(u.seq)
+      out.int(Int64(bitPattern: u.pending))
+    }
+    out.count(journal.deletedFeedback.count)
+    for seq in journal.deletedFeedback { out.int(seq) }
+    out.count(journal.feedback.count)
+    for f in journal.feedback {
+      out.int(f.seq)
+      out.key(f.joinKey)
+      out.int(Int64(f.type))
+      out.int(f.time)
+      out.int(Int64(bitPattern: f.lineHash))
+      if let dedupe = f.dedupe {
+        out.bytes.append(1)
+        out.string(dedupe)
+      } else {
+        out.bytes.append(0)
+      }
+      out.array(f.fields)
+    }
+    out.count(journal.deletedFinished.count)
+    for key in journal.deletedFinished { out.string(key) }
+    out.count(journal.finished.count)
+    for f in journal.finished {
+      out.key(f.joinKey)
+      out.int(f.time)
+      out.int(f.expiresAt)
+    }
+    return out.bytes
+  }
+
+  /// The journal and watermark `encode` wrote; throws `Damaged` for anything else.
+  static func decode(_ bytes: UnsafeRawBufferPointer) throws -> (journal: StateJournal, watermark: Int64?) {
+    var r = Reader(bytes: bytes)
+    guard try r.byte() == version else { throw Damaged(why: "unknown format") }
+    let hasWatermark = try r.byte()
+    let watermarkValue = try r.int()
+    let watermark: Int64? = hasWatermark == 0 ? nil : watermarkValue
+    var journal = StateJournal()
+    for _ in 0..<(try r.count(atLeast: 16)) {
+      journal.deletedPredictions.append(DeletedPrediction(seq: try r.int(), keyHash: try r.int()))
+    }
+    for _ in 0..<(try r.count(atLeast: 44)) {
+      let seq = try r.int()
+      let key = try r.key()
+      let time = try r.int()
+      let payload = try r.array()
+      let datasets = UInt64(bitPattern: try r.int())
+      let pending = UInt64(bitPattern: try r.int())
+      journal.predictions.append(
+        StoredPrediction(seq: seq, joinKey: key, time: time, payload: payload, datasets: datasets, pending: pending))
+    }
+    for _ in 0..<(try r.count(atLeast: 16)) {
+      journal.pendingUpdates.append(PendingUpdate(seq: try r.int(), pending: UInt64(bitPattern: try r.int())))
+    }
+    for _ in 0..<(try r.count(atLeast: 8)) { journal.deletedFeedback.append(try r.int()) }
+    for _ in 0..<(try r.count(atLeast: 45)) {
+      let seq = try r.int()
+      let key = try r.key()
+      let type = Int(try r.int())
+      let time = try r.int()
+      let lineHash = UInt64(bitPattern: try r.int())
+      let dedupe = try r.byte() == 0 ? nil : try r.string()
+      let fields = try r.array()
+      journal.feedback.append(
+        StoredFeedback(
+          seq: seq, joinKey: key, type: type, time: time, lineHash: lineHash, dedupe: dedupe, fields: fields))
+    }
+    for _ in 0..<(try r.count(atLeast: 4)) { journal.deletedFinished.append(try r.string()) }
+    for _ in 0..<(try r.count(atLeast: 20)) {
+      journal.finished.append(FinishedKey(joinKey: try r.key(), time: try r.int(), expiresAt: try r.int()))
+    }
+    guard r.at == bytes.count else { throw Damaged(why: "\(bytes.count - r.at) bytes after its end") }
+    return (journal, watermark)
+  }
+
+  private struct Writer {
+    var bytes: [UInt8] = []
+
+    mutating func int(_ value: Int64) {
+      withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func count(_ n: Int) {
+      withUnsafeBytes(of: UInt32(n).littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func raw(_ buffer: UnsafeRawBufferPointer) {
+      count(buffer.count)
+      bytes.append(contentsOf: buffer)
+    }
+
+    mutating func key(_ key: JoinKey) { key.withBytes { raw($0) } }
+    mutating func array(_ array: [UInt8]) { array.withUnsafeBytes { raw($0) } }
+    mutating func string(_ string: String) {
+      var string = string
+      string.withUTF8 { raw(UnsafeRawBufferPointer($0)) }
+    }
+  }
+
+  private struct Reader {
+    let bytes: UnsafeRawBufferPointer
+    var at = 0
+
+    mutating func take(_ n: Int) throws -> UnsafeRawBufferPointer {
+      guard n >= 0, n <= bytes.count - at else { throw Damaged(why: "cut short at byte \(at)") }
+      defer { at += n }
+      return UnsafeRawBufferPointer(rebasing: bytes[at..<(at + n)])
+    }
+
+    mutating func byte() throws -> UInt8 { try take(1)[0] }
+    mutating func int() throws -> Int64 { Int64(littleEndian: try take(8).loadUnaligned(as: Int64.self)) }
+    mutating func length() throws -> Int { Int(UInt32(littleEndian: try take(4).loadUnaligned(as: UInt32.self))) }
+
+    /// A list's length, checked against the bytes left (each item takes at least `size`), so
+    /// a damaged length cannot make a huge allocation or loop.
+    mutating func count(atLeast size: Int) throws -> Int {
+      let n = try length()
+      guard n <= (bytes.count - at) / size else { throw Damaged(why: "a list of \(n) longer than the record") }
+      return n
+    }
+
+    mutating func key() throws -> JoinKey { JoinKey(try take(try length())) }
+    mutating func array() throws -> [UInt8] { Array(try take(try length())) }
+    mutating func string() throws -> String { String(decoding: try take(try length()), as: UTF8.self) }
+  }
+}
+
+/// The net effect of journals applied one after the other (each its deletions, then its
+/// insertions, as `SQLiteStateStore` writes one), as one journal that does the same to the
+/// tables: a row inserted and deleted again within them is not written at all, a prediction
+/// inserted and then updated is inserted with its last pending bits, and a finished key takes
+/// the last thing done to it.
+struct DeferredJournal {
+  /// Predictions inserted (by seq), and those the tables held before that were deleted (with
+  /// their keys' hashes) or had their pending bits changed.
+  private(set) var predictions: [Int64: StoredPrediction] = [:]
+  private(set) var deletedPredictions: [Int64: Int64] = [:]
+  private(set) var pendingUpdates: [Int64: UInt64] = [:]
+  private(set) var feedback: [Int64: StoredFeedback] = [:]
+  private(set) var deletedFeedback: Set<Int64> = []
+  /// By the key's text as the table holds it (`textKey`): the last upsert, or nil for a delete.
+  private(set) var finished: [JoinKey: FinishedKey?] = [:]
+  /// The latest watermark finished keys were pruned by. Pruning once by it at the end removes
+  /// what pruning by each in turn removed: watermarks only grow, and a key upserted after a
+  /// prune and expired by a later one is removed by the later one either way.
+  private(set) var watermark: Int64?
+  /// Journals merged in.
+  private(set) var journals = 0
+
+  var isEmpty: Bool { journals == 0 }
+
+  mutating func merge(_ journal: StateJournal, pruneFinishedBy watermark: Int64?) {
+    journals += 1
+    for d in journal.deletedPredictions {
+      if predictions.removeValue(forKey: d.seq) == nil {
+        deletedPredictions[d.seq] = d.keyHash
+        pendingUpdates[d.seq] = nil
+      }
+    }
+    for p in journal.predictions { predictions[p.seq] = p }
+    for u in journal.pendingUpdates {
+      if predictions[u.seq] != nil {
+        predictions[u.seq]!.pending = u.pending
+      } else if deletedPredictions[u.seq] == nil {
+        pendingUpdates[u.seq] = u.pending
+      }
+    }
+    for seq in journal.deletedFeedback where feedback.removeValue(forKey: seq) == nil {
+      deletedFeedback.insert(seq)
+    }
+    for f in journal.feedback { feedback[f.seq] = f }
+    for key in journal.deletedFinished { finished[JoinKey(key)] = .some(nil) }
+    for f in journal.finished { finished[Self.textKey(f.joinKey)] = f }
+    if let watermark { self.watermark = max(self.watermark ?? .min, watermark) }
+  }
+
+  /// The key a finished key's row is under: its text as written (`SQLiteStateStore.withText`).
+  private static func textKey(_ key: JoinKey) -> JoinKey {
+    key.withBytes { Pipeline.isASCII($0) } ? key : JoinKey(key.description)
+  }
+
+  /// One journal that does what the merged ones did.
+  var journal: StateJournal {
+    var journal = StateJournal()
+    journal.deletedPredictions = deletedPredictions.map { DeletedPrediction(seq: $0.key, keyHash: $0.value) }
+    journal.predictions = Array(predictions.values)
+    journal.pendingUpdates = pendingUpdates.map { PendingUpdate(seq: $0.key, pending: $0.value) }
+    journal.deletedFeedback = Array(deletedFeedback)
+    journal.feedback = Array(feedback.values)
+    for (key, last) in finished {
+      if let last { journal.finished.append(last) } else { journal.deletedFinished.append(key.description) }
+    }
+    return journal
+  }
+}
