@@ -180,14 +180,15 @@ final class SQLiteStateStore: ColdTier {
   }
 
   /// The most bytes of journal records the log holds before the tables are brought up to date.
-  /// It bounds the memory their net effect takes (`DeferredJournal`: its payloads are shared
-  /// with the memory store's entries while they live) and the work a restart starts with.
-  /// The benchmark's mid-run checkpoint's record is about 2 MB.
-  var maxLogBytes = 16 << 20
+  /// The records are read back and merged only then (`DeferredJournal`), so this bounds the
+  /// memory that takes for a moment (a few times the records' bytes) and the work a restart
+  /// starts with; between times the log costs no memory. The benchmark's mid-run
+  /// checkpoint's record is about 3 MB.
+  var maxLogBytes = 8 << 20
 
-  /// The log's records (their net effect, and their bytes), as this connection knows them.
+  /// What this connection knows of the log: its records and their bytes.
   struct Log: Sendable {
-    var deferred = DeferredJournal()
+    var records = 0
     var bytes = 0
   }
   private var log = Log()
@@ -196,28 +197,36 @@ final class SQLiteStateStore: ColdTier {
   /// How many times the tables were brought up to date from log records (tests).
   private(set) var materializations = 0
 
-  /// Reads the log's records left by the last run into `log`, once.
+  /// Counts the log's records left by the last run into `log`, once.
   private func loadLog() throws {
     guard !logLoaded else { return }
-    log = try Self.readLog(db)
+    let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM journal_log")
+    log = Log(records: row?[0] ?? 0, bytes: row?[1] ?? 0)
     logLoaded = true
   }
 
-  /// The net effect of the log's records, in the order they were written.
-  static func readLog(_ db: Database) throws -> Log {
-    var log = Log()
-    // A version 3 file, read by `status` (which does not migrate): no log.
-    guard try db.tableExists("journal_log") else { return log }
-    let records = try Row.fetchCursor(db, sql: "SELECT data FROM journal_log ORDER BY seq")
-    while let row = try records.next() {
-      try row.withUnsafeData(atIndex: 0) { data in
-        guard let data else { throw JournalRecord.Damaged(why: "no data") }
-        let (journal, watermark) = try data.withUnsafeBytes { try JournalRecord.decode($0) }
-        log.deferred.merge(journal, pruneFinishedBy: watermark)
-        log.bytes += data.count
+  private static let readLogSQL = "SELECT data FROM journal_log ORDER BY seq"
+
+  /// The net effect of the log's records, in the order they were written, read with
+  /// `readLogSQL` prepared (through SQLite's C API: on any thread).
+  private static func readLog(_ statement: Statement) throws -> DeferredJournal {
+    let s = statement.sqliteStatement
+    sqlite3_reset(s)
+    defer { sqlite3_reset(s) }
+    var net = DeferredJournal()
+    while true {
+      let code = sqlite3_step(s)
+      if code == SQLITE_DONE { break }
+      guard code == SQLITE_ROW else {
+        let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(s)))
+        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
       }
+      let count = Int(sqlite3_column_bytes(s, 0))
+      let bytes = UnsafeRawBufferPointer(start: sqlite3_column_blob(s, 0), count: count)
+      let (journal, watermark) = try JournalRecord.decode(bytes)
+      net.merge(journal, pruneFinishedBy: watermark)
     }
-    return log
+    return net
   }
 
   /// Brings the tables up to date with the log's records (in the open transaction) and
@@ -225,9 +234,9 @@ final class SQLiteStateStore: ColdTier {
   func materialize() throws {
     try join()
     try loadLog()
-    guard !log.deferred.isEmpty else { return }
+    guard log.records > 0 else { return }
     do {
-      try Self.writeLog(&log, with: try statements())
+      try Self.writeLog(then: nil, &log, with: try statements())
     } catch {
       logLoaded = false
       throw error
@@ -235,9 +244,14 @@ final class SQLiteStateStore: ColdTier {
     materializations += 1
   }
 
-  /// The net effect of the log written into the tables, and the log emptied.
-  private static func writeLog(_ log: inout Log, with statements: Statements) throws {
-    try write(log.deferred.journal, pruneFinishedBy: log.deferred.watermark, with: statements)
+  /// The log's records read back, then `later` (a journal and its watermark), written into
+  /// the tables as their net effect, and the log emptied.
+  private static func writeLog(
+    then later: (journal: StateJournal, watermark: Int64?)?, _ log: inout Log, with statements: Statements
+  ) throws {
+    var net = try readLog(statements(readLogSQL))
+    if let later { net.merge(later.journal, pruneFinishedBy: later.watermark) }
+    try write(net.journal, pruneFinishedBy: net.watermark, with: statements)
     try exec(statements.connection, "DELETE FROM journal_log")
     log = Log()
     statements.materialized = true
@@ -257,17 +271,22 @@ final class SQLiteStateStore: ColdTier {
     if deferring {
       let record = JournalRecord.encode(journal, pruneFinishedBy: watermark)
       if log.bytes + record.count <= statements.maxLogBytes {
-        try step(statements(appendLogSQL)) { bind($0, 1, blob: record) }
-        log.deferred.merge(journal, pruneFinishedBy: watermark)
+        // Bound in place, not copied (SQLite's copy doubled the record's memory), and unbound
+        // before the bytes go.
+        let append = statements(appendLogSQL)
+        defer { sqlite3_clear_bindings(append.sqliteStatement) }
+        try record.withUnsafeBytes { bytes in
+          try step(append) { _ = sqlite3_bind_blob($0, 1, bytes.baseAddress, Int32(bytes.count), nil) }
+        }
+        log.records += 1
         log.bytes += record.count
         return
       }
     }
-    if log.deferred.isEmpty {
+    if log.records == 0 {
       try write(journal, pruneFinishedBy: watermark, with: statements)
     } else {
-      log.deferred.merge(journal, pruneFinishedBy: watermark)
-      try writeLog(&log, with: statements)
+      try writeLog(then: (journal, watermark), &log, with: statements)
     }
   }
 
@@ -403,7 +422,7 @@ final class SQLiteStateStore: ColdTier {
   private func statements() throws -> Statements {
     let statements = Statements(connection: db.sqliteConnection!)
     statements.maxLogBytes = maxLogBytes
-    var texts = [Self.deleteKeySQL, Self.updatePendingSQL, Self.pruneFinishedSQL, Self.appendLogSQL]
+    var texts = [Self.deleteKeySQL, Self.updatePendingSQL, Self.pruneFinishedSQL, Self.appendLogSQL, Self.readLogSQL]
     for batched in [
       Self.deletePrediction, Self.upsertPrediction, Self.upsertKey, Self.deleteFeedback, Self.upsertFeedback,
       Self.deleteFinished, Self.upsertFinished,
@@ -641,7 +660,8 @@ final class SQLiteStateStore: ColdTier {
   /// The predictions and feedback events pending as of the last commit, the log's records
   /// counted, without writing (`status`, on a read-only connection).
   static func pendingCounts(_ db: Database) throws -> (predictions: Int, feedback: Int) {
-    let net = try readLog(db).deferred
+    // A version 3 file (`status` does not migrate) has no log.
+    let net = try db.tableExists("journal_log") ? try readLog(db.cachedStatement(sql: readLogSQL)) : DeferredJournal()
     let predictions = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictions") ?? 0
     let feedback = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback") ?? 0
     return (
