@@ -1,17 +1,15 @@
 import Labeling
 
 /// Checkpoint journals kept as records of a log (`journal_log` in the state file) instead of
-/// being written into the state tables at once, and their net effect (`DeferredJournal`).
+/// being written into the state tables at once.
 ///
 /// A replay's checkpoints between batches of lines write their journal as one record: a few
 /// megabytes appended, where the tables took two or three B-tree inserts a row (the
 /// benchmark's mid-run commit: about 40k rows and 0.13 s of CPU on a thread of its own, taken
-/// from the replay's two cores). The tables are brought up to date from the records'
-/// net effect when something reads them, when the log grows past its bound, or at a commit
-/// that is not deferred (`SQLiteStateStore.apply`). Most of a record's rows are gone again a
-/// checkpoint or two later (predictions labeled, feedback claimed), so the net effect of
-/// several records is much less than their sum, and a replay that ends with an empty state
-/// (`--flush`) never writes them at all.
+/// from the replay's two cores). The records are applied to the tables, one after the other,
+/// when something reads them, when the log grows past its bound, or at a commit that is not
+/// deferred (`SQLiteStateStore.apply`); a replay that ends with an empty state (`--flush`)
+/// empties the tables and the log at once and never writes them at all.
 enum JournalRecord {
   /// The first byte of a record: its format.
   static let version: UInt8 = 1
@@ -176,71 +174,23 @@ enum JournalRecord {
   }
 }
 
-/// The net effect of journals applied one after the other (each its deletions, then its
-/// insertions, as `SQLiteStateStore` writes one), as one journal that does the same to the
-/// tables: a row inserted and deleted again within them is not written at all, a prediction
-/// inserted and then updated is inserted with its last pending bits, and a finished key takes
-/// the last thing done to it.
-struct DeferredJournal {
-  /// Predictions inserted (by seq), and those the tables held before that were deleted (with
-  /// their keys' hashes) or had their pending bits changed.
-  private(set) var predictions: [Int64: StoredPrediction] = [:]
-  private(set) var deletedPredictions: [Int64: Int64] = [:]
-  private(set) var pendingUpdates: [Int64: UInt64] = [:]
-  private(set) var feedback: [Int64: StoredFeedback] = [:]
-  private(set) var deletedFeedback: Set<Int64> = []
-  /// By the key's text as the table holds it (`textKey`): the last upsert, or nil for a delete.
-  private(set) var finished: [JoinKey: FinishedKey?] = [:]
-  /// The latest watermark finished keys were pruned by. Pruning once by it at the end removes
-  /// what pruning by each in turn removed: watermarks only grow, and a key upserted after a
-  /// prune and expired by a later one is removed by the later one either way.
-  private(set) var watermark: Int64?
-  /// Journals merged in.
-  private(set) var journals = 0
+/// What the log's records add to and take from the tables' pending predictions and feedback,
+/// by sequence number (`status` counts them without writing the tables): a row a record
+/// inserts and a later one deletes counts for neither.
+struct LogCounts {
+  private var inserted = Set<Int64>()
+  private var deleted = Set<Int64>()
+  private var feedbackInserted = Set<Int64>()
+  private var feedbackDeleted = Set<Int64>()
 
-  var isEmpty: Bool { journals == 0 }
-
-  mutating func merge(_ journal: StateJournal, pruneFinishedBy watermark: Int64?) {
-    journals += 1
-    for d in journal.deletedPredictions {
-      if predictions.removeValue(forKey: d.seq) == nil {
-        deletedPredictions[d.seq] = d.keyHash
-        pendingUpdates[d.seq] = nil
-      }
-    }
-    for p in journal.predictions { predictions[p.seq] = p }
-    for u in journal.pendingUpdates {
-      if predictions[u.seq] != nil {
-        predictions[u.seq]!.pending = u.pending
-      } else if deletedPredictions[u.seq] == nil {
-        pendingUpdates[u.seq] = u.pending
-      }
-    }
-    for seq in journal.deletedFeedback where feedback.removeValue(forKey: seq) == nil {
-      deletedFeedback.insert(seq)
-    }
-    for f in journal.feedback { feedback[f.seq] = f }
-    for key in journal.deletedFinished { finished[JoinKey(key)] = .some(nil) }
-    for f in journal.finished { finished[Self.textKey(f.joinKey)] = f }
-    if let watermark { self.watermark = max(self.watermark ?? .min, watermark) }
+  mutating func add(_ journal: StateJournal) {
+    for d in journal.deletedPredictions where inserted.remove(d.seq) == nil { deleted.insert(d.seq) }
+    for p in journal.predictions { inserted.insert(p.seq) }
+    for seq in journal.deletedFeedback where feedbackInserted.remove(seq) == nil { feedbackDeleted.insert(seq) }
+    for f in journal.feedback { feedbackInserted.insert(f.seq) }
   }
 
-  /// The key a finished key's row is under: its text as written (`SQLiteStateStore.withText`).
-  private static func textKey(_ key: JoinKey) -> JoinKey {
-    key.withBytes { Pipeline.isASCII($0) } ? key : JoinKey(key.description)
-  }
-
-  /// One journal that does what the merged ones did.
-  var journal: StateJournal {
-    var journal = StateJournal()
-    journal.deletedPredictions = deletedPredictions.map { DeletedPrediction(seq: $0.key, keyHash: $0.value) }
-    journal.predictions = Array(predictions.values)
-    journal.pendingUpdates = pendingUpdates.map { PendingUpdate(seq: $0.key, pending: $0.value) }
-    journal.deletedFeedback = Array(deletedFeedback)
-    journal.feedback = Array(feedback.values)
-    for (key, last) in finished {
-      if let last { journal.finished.append(last) } else { journal.deletedFinished.append(key.description) }
-    }
-    return journal
-  }
+  /// Predictions and feedback events more (or fewer) than the tables hold.
+  var predictions: Int { inserted.count - deleted.count }
+  var feedback: Int { feedbackInserted.count - feedbackDeleted.count }
 }

@@ -218,7 +218,7 @@ struct SplitMix {
   }
 
   /// A restart after every checkpoint, each deferred: the next run's store reads the log left
-  /// by the last (its net effect), and every decision stays the reference's.
+  /// by the last (its records applied in turn), and every decision stays the reference's.
   @Test(arguments: [5, 6] as [UInt64])
   func restartingFromDeferredCheckpointsChangesNothing(seed: UInt64) throws {
     let events = randomEvents(seed: seed, count: 3000)
