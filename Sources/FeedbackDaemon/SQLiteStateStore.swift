@@ -166,7 +166,7 @@ final class SQLiteStateStore: ColdTier {
     try record(journal, pruneFinishedBy: watermark, deferring: deferring, with: try statements())
   }
 
-  /// `record` on this thread, counted.
+  /// `record` on this thread.
   private func record(
     _ journal: StateJournal, pruneFinishedBy watermark: Int64?, deferring: Bool, with statements: Statements
   ) throws {
@@ -176,7 +176,6 @@ final class SQLiteStateStore: ColdTier {
       logLoaded = false
       throw error
     }
-    if statements.materialized { materializations += 1 }
   }
 
   /// The most bytes of journal records the log holds before the tables are brought up to date:
@@ -196,8 +195,6 @@ final class SQLiteStateStore: ColdTier {
   private var log = Log()
   /// Whether `log` was read from the state file yet (at the first use of the join state).
   private var logLoaded = false
-  /// How many times the tables were brought up to date from log records (tests).
-  private(set) var materializations = 0
 
   /// Counts the log's records left by the last run into `log`, once.
   private func loadLog() throws {
@@ -251,7 +248,6 @@ final class SQLiteStateStore: ColdTier {
       logLoaded = false
       throw error
     }
-    materializations += 1
   }
 
   /// The log's records read back and written into the tables one after the other, then
@@ -263,7 +259,6 @@ final class SQLiteStateStore: ColdTier {
     if let later { try write(later.journal, pruneFinishedBy: later.watermark, with: statements) }
     try exec(statements.connection, "DELETE FROM journal_log")
     log = Log()
-    statements.materialized = true
   }
 
   /// `apply`'s work, on any thread (one at a time on the connection).
@@ -326,7 +321,6 @@ final class SQLiteStateStore: ColdTier {
     try loadLog()
     let statements = try statements()
     let job = BackgroundWrite()
-    job.statements = statements
     // The log's state goes to the thread and comes back with `join`.
     job.log = log
     log = Log()
@@ -384,7 +378,6 @@ final class SQLiteStateStore: ColdTier {
     var thread: WorkerThread?
     /// The connection's `log`: the thread's while it runs, taken back by `join`.
     var log = Log()
-    var statements: Statements?
   }
 
   /// Whether the background write (if any) is done: `join` will not wait.
@@ -398,7 +391,6 @@ final class SQLiteStateStore: ColdTier {
     if !job.done.load(ordering: .acquiring) { backgroundWritesWaitedFor += 1 }
     job.thread?.join()
     log = job.log
-    if job.statements?.materialized == true { materializations += 1 }
     if let failure = job.failure {
       // What the log holds is read again (the caller rolls the transaction back).
       logLoaded = false
@@ -419,8 +411,6 @@ final class SQLiteStateStore: ColdTier {
     var byText: [String: Statement] = [:]
     /// `SQLiteStateStore.maxLogBytes`, for the thread the statements run on.
     var maxLogBytes = 0
-    /// Set when they brought the tables up to date from the log (`writeLog`).
-    var materialized = false
     init(connection: OpaquePointer) { self.connection = connection }
     func callAsFunction(_ sql: String) -> Statement {
       guard let statement = byText[sql] else { preconditionFailure("not prepared: \(sql)") }

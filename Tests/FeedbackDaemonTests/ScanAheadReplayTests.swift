@@ -267,17 +267,9 @@ import Testing
         let queue = try DatabaseQueue(path: state + "/state.sqlite")
         tables.append(
           try queue.read { db in
-            var rows: [String] = []
-            for sql in [
-              "SELECT seq, key, time, hex(payload), datasets, pending FROM predictions ORDER BY seq",
-              "SELECT hash, seq FROM prediction_keys ORDER BY hash, seq",
-              "SELECT seq, key, type, time, line_hash, dedupe, hex(fields), key_hash FROM feedback ORDER BY seq",
-              "SELECT key, time, expires_at FROM finished ORDER BY key",
-              "SELECT source, fingerprint, path, offset, finished, quarantined FROM files ORDER BY source, fingerprint",
-            ] {
-              for row in try Row.fetchAll(db, sql: sql) { rows.append("\(sql.prefix(20)) \(row)") }
-            }
-            return rows
+            let files =
+              "SELECT source, fingerprint, path, offset, finished, quarantined FROM files ORDER BY source, fingerprint"
+            return try joinTables(db) + Row.fetchAll(db, sql: files).map { "files \($0)" }
           })
       }
       #expect(summaries[0] == summaries[1])

@@ -170,15 +170,19 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
   /// finished keys are evicted at every checkpoint and read back when needed, and every
   /// decision stays the reference store's.
   /// With a byte budget instead (`maxBytes`), the state stays within it after every
-  /// checkpoint's eviction.
+  /// checkpoint's eviction. `deferring`: the checkpoints go into the journal log.
   @Test(
     arguments: [
-      (7, 8, .max, 16 << 20), (8, 40, .max, 16 << 20), (9, 3, .max, 16 << 20), (10, 1_000_000, 16 << 10, 16 << 20),
-      (12, 1_000_000, 24 << 10, 16 << 20),
+      (7, 8, .max, 16 << 20, false), (8, 40, .max, 16 << 20, false), (9, 3, .max, 16 << 20, false),
+      (10, 1_000_000, 16 << 10, 16 << 20, false), (12, 1_000_000, 24 << 10, 16 << 20, false),
       // A filter of one block: almost every new key is looked up in the cold tier and found empty.
-      (13, 8, .max, 64),
-    ] as [(UInt64, Int, Int, Int)])
-  func evictingToSQLiteChangesNoDecision(seed: UInt64, maxInMemory: Int, maxBytes: Int, filterBytes: Int) throws {
+      (13, 8, .max, 64, false),
+      // Checkpoints deferred into the log (`JournalLogTests`): every read applies it first.
+      (31, 8, .max, 16 << 20, true), (32, 1_000_000, 16 << 10, 16 << 20, true),
+    ] as [(UInt64, Int, Int, Int, Bool)])
+  func evictingToSQLiteChangesNoDecision(
+    seed: UInt64, maxInMemory: Int, maxBytes: Int, filterBytes: Int, deferring: Bool
+  ) throws {
     let events = randomEvents(seed: seed, count: 3000)
     let straight = try referenceRun(events)
 
@@ -187,6 +191,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
     var evictions = 0
     var compactions = 0
     var lookups = 0
+    var records = 0
     try queue.inDatabase { db in
       try SQLiteStateStore.migrate(db)
       try db.beginTransaction()
@@ -199,7 +204,8 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
         if i % 97 == 0 {
           memory.pruneFinished(expiredBy: engine.watermark)
           let journal = memory.takeJournal()
-          try sqlite.apply(journal)
+          try sqlite.apply(journal, deferring: deferring)
+          records += try logRecords(db)
           try expectKeyIndexMatchesPredictions(db)
           try db.commit()
           try db.beginTransaction()
@@ -216,6 +222,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
       try db.commit()
     }
     #expect(evictions > 5, "the budget should force evictions")
+    #expect(deferring ? records > 10 : records == 0)
     #expect(compactions > 0, "evicting should leave the entry array to compact")
     if filterBytes <= 64 { #expect(lookups > 1000, "the one-block filter should send most keys to SQLite") }
     #expect(straight.log.count > 500)
@@ -432,8 +439,10 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
 
   /// Checkpoints written to SQLite and loaded by a new engine (a restart after every
   /// checkpoint) continue exactly as one uninterrupted engine.
-  @Test(arguments: [5, 6] as [UInt64])
-  func restartingFromEveryCheckpointChangesNothing(seed: UInt64) throws {
+  /// `deferring`: each checkpoint goes into the journal log, and the next run's store applies
+  /// what the last left there.
+  @Test(arguments: [(5, false), (6, false), (5, true), (6, true)] as [(UInt64, Bool)])
+  func restartingFromEveryCheckpointChangesNothing(seed: UInt64, deferring: Bool) throws {
     let events = randomEvents(seed: seed, count: 3000)
     let straight = try referenceRun(events)
 
@@ -441,6 +450,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
     let resumed = Recorder()
     var saved: (seq: Int64, watermark: Int64, max: [Int64?]) = (0, .min, [nil])
     var offset = 0
+    var records = 0
     while offset < events.count {
       try queue.inDatabase { db in
         try db.beginTransaction()
@@ -455,7 +465,8 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
         if offset >= events.count { try engine.flush() }
         memory.pruneFinished(expiredBy: engine.watermark)
         let journal = memory.takeJournal()
-        try sqlite.apply(journal)
+        try sqlite.apply(journal, deferring: deferring)
+        records += try logRecords(db)
         try expectKeyIndexMatchesPredictions(db)
         saved = (engine.seq, engine.watermark, engine.sourceMaxTime)
         try db.commit()
@@ -463,6 +474,7 @@ func predictionsAtOneTime(count: Int) -> [(Event, UInt64)] {
       }
     }
     #expect(straight.log.count > 500)
+    #expect(deferring ? records > 5 : records == 0)
     #expect(firstDifference(straight.log, resumed.log) == nil)
     let left = try queue.inDatabase { try SQLiteStateStore(db: $0).pendingPredictionCount() }
     #expect(left == 0)
