@@ -33,6 +33,8 @@ public final class BackgroundWriter: @unchecked Sendable {
   private var busy = false
   private var stopping = false
   private var failure: (any Error)?
+  /// What the last `requestCommit` prepared, once the thread got to it.
+  private var prepared: DatasetWriter.PreparedCommit?
   /// Nil when no thread could be started: operations then run on the caller's thread.
   private var worker: WorkerThread?
   /// How often and how long the caller waited for the thread: for room in the queue (the
@@ -84,6 +86,38 @@ public final class BackgroundWriter: @unchecked Sendable {
   public func publishAfterCommit() {
     RowRecord.writePublish(to: batch)
     submit()
+  }
+
+  /// Prepares a commit's cut on the writer thread, after the rows handed over before, without
+  /// waiting for it (`DatasetWriter.prepareCommit(deferringSyncs:)`): rows appended after
+  /// this are not in it. `preparedCommit` gives its state once it is durable. One at a time:
+  /// take the last one's state first.
+  public func requestCommit() {
+    lock.withLock { precondition(prepared == nil, "the last commit's cut was not taken") }
+    RowRecord.writePrepareCommit(to: batch)
+    submit()
+  }
+
+  /// The state of the cut `requestCommit` asked for, once the thread has made it and the
+  /// disk holds what it records: with `wait`, waits for both (and throws what failed on the
+  /// thread or in a sync); without, nil while either is still running. Call once per
+  /// `requestCommit`.
+  public func preparedCommit(wait: Bool) throws -> DatasetCheckpoint? {
+    let (cut, error): (DatasetWriter.PreparedCommit?, (any Error)?) = lock.withLock {
+      if wait { lock.wait(while: { prepared == nil && failure == nil }, counting: waits) }
+      return (prepared, failure)
+    }
+    if let error { throw error }
+    guard let cut else { return nil }
+    if wait {
+      try writer.waitUntilDurable(cut)
+    } else if !writer.isDurable(cut) {
+      return nil
+    }
+    // Throws a failed sync (`isDurable` is also true after one).
+    try writer.waitUntilDurable(cut)
+    lock.withLock { prepared = nil }
+    return cut.checkpoint
   }
 
   /// Waits until everything handed over is applied, then runs `body` on the writer.
@@ -147,6 +181,12 @@ public final class BackgroundWriter: @unchecked Sendable {
         case .row(let row): try writer.append(row)
         case .advance(let watermark, let ageClock): try writer.advance(watermark: watermark, ageClock: ageClock)
         case .publish: _ = try writer.afterCommit()
+        case .prepareCommit:
+          let cut = try writer.prepareCommit(deferringSyncs: true)
+          lock.withLock {
+            prepared = cut
+            lock.broadcast()
+          }
         }
       }
     } catch {

@@ -10,11 +10,13 @@ import LogFormats
 /// UTF-8, the columns' JSON, then the labels' `LabelRecords` (per label: whether it has a
 /// time, the time, the value's JSON count and the value's JSON, compact). Advance: tag 1,
 /// watermark, age clock. Publish (what the last commit sealed, `DatasetWriter.afterCommit`):
-/// tag 2. Integers in native byte order, unaligned.
+/// tag 2. Prepare a commit (`DatasetWriter.prepareCommit(deferringSyncs:)`): tag 3. Integers
+/// in native byte order, unaligned.
 enum RowRecord {
   static let rowTag: UInt8 = 0
   static let advanceTag: UInt8 = 1
   static let publishTag: UInt8 = 2
+  static let prepareCommitTag: UInt8 = 3
   static let rowHeaderCount = 1 + 8 + 8 + 4 + 4 + 4
   static let advanceCount = 1 + 8 + 8
 
@@ -22,6 +24,7 @@ enum RowRecord {
     case row(RowView)
     case advance(watermark: Int64, ageClock: Int64)
     case publish
+    case prepareCommit
   }
 
   static func write(_ row: LabeledRow, ageClock: Int64, to buffer: ByteBuffer) {
@@ -59,9 +62,13 @@ enum RowRecord {
     buffer.commit((p + advanceCount).assumingMemoryBound(to: UInt8.self))
   }
 
-  static func writePublish(to buffer: ByteBuffer) {
+  static func writePublish(to buffer: ByteBuffer) { writeTag(publishTag, to: buffer) }
+
+  static func writePrepareCommit(to buffer: ByteBuffer) { writeTag(prepareCommitTag, to: buffer) }
+
+  private static func writeTag(_ tag: UInt8, to buffer: ByteBuffer) {
     let p = UnsafeMutableRawPointer(buffer.reserve(1))
-    p.storeBytes(of: publishTag, as: UInt8.self)
+    p.storeBytes(of: tag, as: UInt8.self)
     buffer.commit((p + 1).assumingMemoryBound(to: UInt8.self))
   }
 
@@ -73,6 +80,10 @@ enum RowRecord {
       if tag == publishTag {
         p += 1
         return .publish
+      }
+      if tag == prepareCommitTag {
+        p += 1
+        return .prepareCommit
       }
       let watermark = p.loadUnaligned(fromByteOffset: 1, as: Int64.self)
       let ageClock = p.loadUnaligned(fromByteOffset: 9, as: Int64.self)

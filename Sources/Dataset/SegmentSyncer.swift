@@ -28,6 +28,7 @@ final class SegmentSyncer: @unchecked Sendable {
   private var stopping = false
   private var failure: (any Error)?
   private var done = 0
+  private var submitted = 0
   /// Nil when no thread could be started: segments are then synced when submitted.
   private var worker: WorkerThread?
 
@@ -39,18 +40,46 @@ final class SegmentSyncer: @unchecked Sendable {
   /// Segments synced so far.
   var synced: Int { lock.withLock { done } }
 
-  /// Queues the file open at `fd` to be synced.
-  func submit(fd: Int32, path: String) throws {
+  /// Queues the file open at `fd` to be synced: everything written to it before this call is
+  /// durable once `isDone(through:)` says so for the ticket returned (or any later one).
+  /// Segments are synced in the order submitted.
+  @discardableResult
+  func submit(fd: Int32, path: String) throws -> Int {
     let copy = worker == nil ? -1 : dup(fd)
     guard copy >= 0 else {
       try sync(fd, path)
-      lock.withLock { done += 1 }
-      return
+      return lock.withLock {
+        submitted += 1
+        done += 1
+        return submitted
+      }
     }
-    lock.withLock {
+    return lock.withLock {
       queue.append((copy, path))
+      submitted += 1
       lock.broadcast()
+      return submitted
     }
+  }
+
+  /// The ticket of the last segment submitted (0: none yet): what `isDone(through:)` and
+  /// `wait(through:counting:)` take to mean everything submitted so far.
+  var lastTicket: Int { lock.withLock { submitted } }
+
+  /// Whether every segment submitted up to `ticket` is synced (or a sync failed: the next
+  /// wait throws it). Any thread.
+  func isDone(through ticket: Int) -> Bool {
+    lock.withLock { done >= ticket || failure != nil }
+  }
+
+  /// Waits until every segment submitted up to `ticket` is synced, counting the wait in
+  /// `waits`; throws the first failure (of any sync, before or after the ticket). Any thread.
+  func wait(through ticket: Int, counting waits: WaitTally) throws {
+    let error = lock.withLock {
+      lock.wait(while: { done < ticket && failure == nil }, counting: waits)
+      return failure
+    }
+    if let error { throw error }
   }
 
   /// Waits until every segment submitted is synced, counting the wait in `waits`; throws the

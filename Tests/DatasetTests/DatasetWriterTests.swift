@@ -336,6 +336,57 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
     }
   }
 
+  /// A commit's cut asked of the thread (`requestCommit`: a replay's background commit) is
+  /// where the rows handed over before it end, whatever is appended after; the engine's
+  /// thread does not wait for it, and gets its state only once the disk holds it (here held
+  /// shut: rows go on being written meanwhile). The state is the one the inline writer
+  /// records at the same rows, and publishing it shows the same files.
+  @Test func aCommitsCutIsMadeOnTheThreadAndGivenOnlyOnceOnDisk() throws {
+    let direct = try tempDir()
+    let threaded = try tempDir()
+    let gate = Gate()
+    let inline = try DatasetWriter(layout: layout(direct, maxAge: 60_000_000_000), recovering: .init())
+    let background = BackgroundWriter(
+      try DatasetWriter(
+        layout: layout(threaded, maxAge: 60_000_000_000), recovering: .init(),
+        syncSegment: { fd, path in
+          gate.pass()
+          try FileSystem.sync(fd, path: path)
+        }))
+    defer { background.stop() }
+    let first = [row("a", at: t0), row("b", at: t0 + hour), row("c", at: t0 + 2_000_000_000)]
+    for r in first {
+      try inline.append(r, ageClock: 0)
+      background.append(r, ageClock: 0)
+    }
+    let expected = try inline.prepareCommit()
+    background.requestCommit()
+    // After the cut: more rows into the same segments, and one seals by age.
+    let after = [row("d", at: t0 + 3_000_000_000), row("e", at: t0 + hour + 1)]
+    for r in after { background.append(r, ageClock: 0) }
+    background.advance(watermark: t0, ageClock: 120_000_000_000)
+    try background.sync { _ in }
+    #expect(gate.waitUntilEntered(1), "the cut's segments were not handed to the disk")
+    #expect(try background.preparedCommit(wait: false) == nil, "given before the disk held it")
+    gate.open()
+    let cut = try background.preparedCommit(wait: true)
+    #expect(cut == expected, "the cut is not where the rows handed over before it end")
+    #expect(!gate.timedOut, "the writer's thread waited for the disk")
+    // Published in order with the rows, as the inline writer publishes its commit.
+    try inline.afterCommit()
+    background.publishAfterCommit()
+    for r in after { try inline.append(r, ageClock: 0) }
+    try inline.advance(watermark: t0, ageClock: 120_000_000_000)
+    try background.sync { _ in }
+    #expect(files(direct) == files(threaded))
+    #expect(try inline.prepareCommit() == (try background.sync { try $0.prepareCommit() }))
+    for name in files(direct) {
+      #expect(
+        FileManager.default.contents(atPath: direct + "/" + name)
+          == FileManager.default.contents(atPath: threaded + "/" + name), "\(name) differs")
+    }
+  }
+
   /// Publishing in the background that fails (a sealed segment is gone) is thrown by the
   /// next `sync`, and what it published before the failure is visible.
   @Test func aFailedBackgroundPublishIsThrownAtTheNextSync() throws {

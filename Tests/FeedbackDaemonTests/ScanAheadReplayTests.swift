@@ -269,7 +269,16 @@ import Testing
           try queue.read { db in
             let files =
               "SELECT source, fingerprint, path, offset, finished, quarantined FROM files ORDER BY source, fingerprint"
-            return try joinTables(db) + Row.fetchAll(db, sql: files).map { "files \($0)" }
+            // The last checkpoint, but for its wall-clock time: the datasets' segments and
+            // lengths a background commit's writer threads cut included.
+            var checkpoint = try JSONDecoder().decode(
+              Checkpoint.self,
+              from: try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'checkpoint'") ?? Data())
+            checkpoint.committedAt = nil
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let meta = String(decoding: try encoder.encode(checkpoint), as: UTF8.self)
+            return try joinTables(db) + Row.fetchAll(db, sql: files).map { "files \($0)" } + [meta]
           })
       }
       #expect(summaries[0] == summaries[1])
