@@ -77,6 +77,24 @@ enum JournalRecord {
     return out.bytes
   }
 
+  /// The bytes `encode` writes for `journal`, counted without writing them: a checkpoint
+  /// whose record would not fit in the log goes into the tables, and its record is never
+  /// built (it took its whole size in memory, and a journal that large is tens of MB).
+  static func encodedCount(_ journal: StateJournal) -> Int {
+    // Version, whether there is a watermark, the watermark; then each list's count.
+    var n = 1 + 1 + 8 + 7 * 4
+    n += journal.deletedPredictions.count * 16
+    for p in journal.predictions { n += 8 + 4 + p.joinKey.count + 8 + 4 + p.payload.count + 16 }
+    n += journal.pendingUpdates.count * 16
+    n += journal.deletedFeedback.count * 8
+    for f in journal.feedback {
+      n += 8 + 4 + f.joinKey.count + 24 + 1 + (f.dedupe.map { 4 + $0.utf8.count } ?? 0) + 4 + f.fields.count
+    }
+    for key in journal.deletedFinished { n += 4 + key.utf8.count }
+    for f in journal.finished { n += 4 + f.joinKey.count + 16 }
+    return n
+  }
+
   /// The journal and watermark `encode` wrote; throws `Damaged` for anything else.
   static func decode(_ bytes: UnsafeRawBufferPointer) throws -> (journal: StateJournal, watermark: Int64?) {
     var r = Reader(bytes: bytes)

@@ -272,20 +272,18 @@ final class SQLiteStateStore: ColdTier {
       log = Log()
       return
     }
-    if deferring {
+    if deferring, log.bytes + JournalRecord.encodedCount(journal) <= statements.maxLogBytes {
       let record = JournalRecord.encode(journal, pruneFinishedBy: watermark)
-      if log.bytes + record.count <= statements.maxLogBytes {
-        // Bound in place, not copied (SQLite's copy doubled the record's memory), and unbound
-        // before the bytes go.
-        let append = statements(appendLogSQL)
-        defer { sqlite3_clear_bindings(append.sqliteStatement) }
-        try record.withUnsafeBytes { bytes in
-          try step(append) { _ = sqlite3_bind_blob($0, 1, bytes.baseAddress, Int32(bytes.count), nil) }
-        }
-        log.records += 1
-        log.bytes += record.count
-        return
+      // Bound in place, not copied (SQLite's copy doubled the record's memory), and unbound
+      // before the bytes go.
+      let append = statements(appendLogSQL)
+      defer { sqlite3_clear_bindings(append.sqliteStatement) }
+      try record.withUnsafeBytes { bytes in
+        try step(append) { _ = sqlite3_bind_blob($0, 1, bytes.baseAddress, Int32(bytes.count), nil) }
       }
+      log.records += 1
+      log.bytes += record.count
+      return
     }
     if log.records == 0 {
       try write(journal, pruneFinishedBy: watermark, with: statements)

@@ -72,6 +72,8 @@ func journalOfEveryKind(seed: UInt64) -> (StateJournal, Int64?) {
   func aRecordReadsBackAsTheJournalWritten(seed: UInt64) throws {
     let (journal, watermark) = journalOfEveryKind(seed: seed)
     let record = JournalRecord.encode(journal, pruneFinishedBy: watermark)
+    // What decides whether the record goes into the log, counted before it is built.
+    #expect(JournalRecord.encodedCount(journal) == record.count)
     let (read, readWatermark) = try record.withUnsafeBytes { try JournalRecord.decode($0) }
     #expect(readWatermark == watermark)
     #expect(read.deletedPredictions == journal.deletedPredictions)
