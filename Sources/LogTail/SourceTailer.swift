@@ -64,6 +64,8 @@ public final class SourceTailer {
   public unowned(unsafe) let delegate: any TailDelegate
   /// Scans lines ahead of time on each file's read-ahead thread, if set.
   public let scanner: (any LineScanner)?
+  /// Read-ahead buffers and scanned lines passed from file to file (not live: see there).
+  public let readAheadPool: ReadAheadPool?
   /// Live mode reads a plain file ahead (on a thread of its own, until it reaches the file's
   /// end) only when it opens it with at least this many unread bytes: a thread handing over a
   /// few lines at a time would cost more than it saves. Replay always reads ahead.
@@ -125,6 +127,7 @@ public final class SourceTailer {
     delegate: any TailDelegate, scanner: (any LineScanner)? = nil, inputWaits: WaitTally = WaitTally()
   ) {
     self.scanner = scanner
+    readAheadPool = live ? nil : ReadAheadPool()
     self.inputWaits = inputWaits
     self.patterns = patterns
     self.maxLineBytes = maxLineBytes
@@ -359,7 +362,7 @@ public final class SourceTailer {
       else { return .blocked }
       reader.enableReadAhead(
         plainFiles: !live || stat.size - offset >= readAheadBacklog, scanner: scanner, maxLineBytes: maxLineBytes,
-        waits: inputWaits)
+        waits: inputWaits, pool: readAheadPool)
       let cursor = try LineCursor(reader: reader, from: offset, maxLineBytes: maxLineBytes)
       let file = OpenFile(fingerprint: fingerprint, path: candidate.path, cursor: cursor, stat: stat, now: now)
       open[fingerprint] = file

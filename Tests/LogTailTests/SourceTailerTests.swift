@@ -298,6 +298,32 @@ struct RotatingLog {
     }
   }
 
+  /// A replay hands the read-ahead buffers and scanned lines of a file it finished to the
+  /// next file's read-ahead instead of making new ones (`ReadAheadPool`); the lines, and what
+  /// was scanned of each, are those of the file read now. A live tailer keeps none.
+  @Test func replayPassesReadAheadBuffersFromFileToFile() throws {
+    let dir = try tempDir()
+    func lines(_ range: Range<Int>) -> [String] { range.map { "line \($0) \(String(repeating: "z", count: 60))" } }
+    // About 2.3 MB each: 3 chunks of the read-ahead per file.
+    let files = [lines(0..<30000), lines(30000..<60000), lines(60000..<90000)]
+    func text(_ lines: [String]) -> [UInt8] { Array(lines.map { $0 + "\n" }.joined().utf8) }
+    for (i, name) in ["app.log.3.gz", "app.log.2.gz", "app.log.1.gz"].enumerated() {
+      try Data(GzipDeflater.compress(text(files[i]))).write(to: URL(fileURLWithPath: dir + "/" + name))
+    }
+    let delegate = RecordingDelegate()
+    let tailer = SourceTailer(
+      patterns: [dir + "/app.log*"], maxLineBytes: 1 << 20, live: false, delegate: delegate, scanner: CopyScanner())
+    while try tailer.poll(budget: 1000, now: 0) > 0 {}
+    #expect(delegate.lines == files.joined().map { $0 })
+    #expect(delegate.scannedAhead > 80000)
+    #expect(delegate.scannedWrong == 0)
+    let taken = try #require(tailer.readAheadPool).taken
+    #expect(taken.buffers >= 2, "the later files' read-ahead made new buffers")
+    #expect(taken.lines >= 2, "the later files' read-ahead made new scanned-line batches")
+    let live = SourceTailer(patterns: [dir + "/app.log*"], maxLineBytes: 1 << 20, live: true, delegate: delegate)
+    #expect(live.readAheadPool == nil)
+  }
+
   /// A replay lets go of a file it finished (its descriptor, and with it the read-ahead
   /// buffers) while it reads on in the next: the listing it reuses keeps no reader.
   @Test func replayClosesAFinishedFileWhileReadingTheNext() throws {
