@@ -280,7 +280,7 @@ public final class DatasetWriter {
     // Made durable now, on the syncer's thread, rather than all by the next commit: a replay
     // seals a segment every `roll.max_age` of event time, hundreds between two commits. The
     // commit waits for what is still being synced (`prepareCommit`).
-    try syncer.submit(fd: segment.fd, path: segment.path)
+    try syncer.submit(fd: segment.fd, path: segment.path, sealed: true)
     segment.durable = true
     segment.deflater = nil
     keepSpareBuffer(from: segment.buffer)
@@ -358,7 +358,9 @@ public final class DatasetWriter {
   /// the disk: on the benchmark that wait left a core idle for 30-60 ms.
   public func prepareCommit(deferringSyncs: Bool) throws -> PreparedCommit {
     guard deferringSyncs else { return PreparedCommit(checkpoint: try prepareCommit(), ticket: 0) }
-    let checkpoint = try cut(syncingOpen: { segment in try syncer.submit(fd: segment.fd, path: segment.path) })
+    let checkpoint = try cut(syncingOpen: { segment in
+      try syncer.submit(fd: segment.fd, path: segment.path, sealed: false)
+    })
     return PreparedCommit(checkpoint: checkpoint, ticket: syncer.lastTicket)
   }
 

@@ -23,7 +23,7 @@ final class SegmentSyncer: @unchecked Sendable {
   private let sync: Sync
   private let lock = ConditionLock()
   // Guarded by `lock`.
-  private var queue: [(fd: Int32, path: String)] = []
+  private var queue: [(fd: Int32, path: String, sealed: Bool)] = []
   private var syncing = false
   private var stopping = false
   private var failure: (any Error)?
@@ -43,11 +43,14 @@ final class SegmentSyncer: @unchecked Sendable {
   /// Queues the file open at `fd` to be synced: everything written to it before this call is
   /// durable once `isDone(through:)` says so for the ticket returned (or any later one).
   /// Segments are synced in the order submitted.
+  /// `sealed`: nothing more will be written to the file, so once synced its pages are dropped
+  /// from the page cache (`dropCachedPages`).
   @discardableResult
-  func submit(fd: Int32, path: String) throws -> Int {
+  func submit(fd: Int32, path: String, sealed: Bool) throws -> Int {
     let copy = worker == nil ? -1 : dup(fd)
     guard copy >= 0 else {
       try sync(fd, path)
+      if sealed { Self.dropCachedPages(fd) }
       return lock.withLock {
         submitted += 1
         done += 1
@@ -55,7 +58,7 @@ final class SegmentSyncer: @unchecked Sendable {
       }
     }
     return lock.withLock {
-      queue.append((copy, path))
+      queue.append((copy, path, sealed))
       submitted += 1
       lock.broadcast()
       return submitted
@@ -92,6 +95,18 @@ final class SegmentSyncer: @unchecked Sendable {
     if let error { throw error }
   }
 
+  /// Lets the page cache drop a synced, sealed segment's pages. A daemon beside an app server
+  /// writes hundreds of MB of rows an hour that nothing reads soon (training jobs read them
+  /// later, from disk): kept, they push the app's own pages out of the cache. And memory a
+  /// write has to take fresh is slow on VMs that give freed memory back to their host: on
+  /// this project's VM, 345 MB written into new pages took 0.9 s of system time, into pages
+  /// just freed 0.06 s; the writer now reuses the pages its earlier segments let go.
+  static func dropCachedPages(_ fd: Int32) {
+    #if canImport(Glibc)
+      _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+    #endif
+  }
+
   /// Syncs what is queued, then ends the thread.
   func stop() {
     lock.withLock {
@@ -110,7 +125,10 @@ final class SegmentSyncer: @unchecked Sendable {
       syncing = true
       lock.unlock()
       var error: (any Error)?
-      do { try sync(next.fd, next.path) } catch let e { error = e }
+      do {
+        try sync(next.fd, next.path)
+        if next.sealed { Self.dropCachedPages(next.fd) }
+      } catch let e { error = e }
       close(next.fd)
       lock.lock()
       syncing = false

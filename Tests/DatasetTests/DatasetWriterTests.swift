@@ -40,6 +40,25 @@ func files(_ dir: String) -> [String] {
   }.sorted()
 }
 
+/// How many of the file's pages are in the page cache (`mincore` over a mapping of it, which
+/// reads nothing), of how many.
+func residentPages(_ path: String) throws -> (resident: Int, total: Int) {
+  let fd = open(path, O_RDONLY)
+  guard fd >= 0 else { throw CocoaError(.fileNoSuchFile) }
+  defer { close(fd) }
+  var st = stat()
+  guard fstat(fd, &st) == 0, st.st_size > 0 else { return (0, 0) }
+  let size = Int(st.st_size)
+  let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+  guard let map = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else {
+    throw CocoaError(.fileReadUnknown)
+  }
+  defer { munmap(map, size) }
+  var vector = [UInt8](repeating: 0, count: (size + page - 1) / page)
+  guard mincore(map, size, &vector) == 0 else { throw CocoaError(.fileReadUnknown) }
+  return (vector.filter { $0 & 1 != 0 }.count, vector.count)
+}
+
 func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
 @Suite struct DatasetWriterTests {
@@ -137,6 +156,29 @@ func text(_ path: String) -> String { (try? String(contentsOfFile: path, encodin
         "_schema.json", "date=2026-11-30/hour=09/.part-000002.jsonl.inprogress",
         "date=2026-11-30/hour=09/part-000000.jsonl", "date=2026-11-30/hour=10/part-000001.jsonl",
       ])
+  }
+
+  /// A sealed segment, once synced, leaves the page cache (`SegmentSyncer.dropCachedPages`):
+  /// nothing reads it soon, and its pages are better used by the next segments. An open one,
+  /// synced by the commit and still being written, stays.
+  @Test func aSyncedSealedSegmentLeavesThePageCache() throws {
+    let dir = try tempDir()
+    let writer = try DatasetWriter(layout: layout(dir, maxAge: 60_000_000_000), recovering: DatasetCheckpoint())
+    let padding = JSONValue.string(String(repeating: "x", count: 300))
+    // About 350 KB in each of two partitions: the first's segment sealed by age, the second's open.
+    for i in 0..<1000 { try writer.append(row("a\(i)", at: t0 + Int64(i) * 1_000_000, category: padding), ageClock: 0) }
+    try writer.advance(watermark: t0, ageClock: 60_000_000_000)
+    for i in 0..<1000 {
+      try writer.append(row("b\(i)", at: t0 + hour + Int64(i) * 1_000_000, category: padding), ageClock: 60_000_000_000)
+    }
+    // Waits for the sealed segment's sync, and syncs the open one.
+    let checkpoint = try writer.prepareCommit()
+    #expect(checkpoint.segments.map(\.sealed) == [false, true])
+    let open = try residentPages(dir + "/date=2026-11-30/hour=10/.part-000001.jsonl.inprogress")
+    let sealed = try residentPages(dir + "/date=2026-11-30/hour=09/.part-000000.jsonl.inprogress")
+    #expect(open.total > 50 && sealed.total > 50)
+    #expect(open.resident == open.total, "the open segment's pages were dropped")
+    #expect(sealed.resident == 0, "the sealed segment's pages are still cached: \(sealed)")
   }
 
   @Test func successMarksPartitionsTheWatermarkHasPassed() throws {
