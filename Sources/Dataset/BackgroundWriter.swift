@@ -89,7 +89,7 @@ public final class BackgroundWriter: @unchecked Sendable {
   }
 
   /// Prepares a commit's cut on the writer thread, after the rows handed over before, without
-  /// waiting for it (`DatasetWriter.prepareCommit(deferringSyncs:)`): rows appended after
+  /// waiting for it (`DatasetWriter.prepareDeferredCommit`): rows appended after
   /// this are not in it. `preparedCommit` gives its state once it is durable. One at a time:
   /// take the last one's state first.
   public func requestCommit() {
@@ -108,13 +108,8 @@ public final class BackgroundWriter: @unchecked Sendable {
       return (prepared, failure)
     }
     if let error { throw error }
-    guard let cut else { return nil }
-    if wait {
-      try writer.waitUntilDurable(cut)
-    } else if !writer.isDurable(cut) {
-      return nil
-    }
-    // Throws a failed sync (`isDurable` is also true after one).
+    guard let cut, wait || writer.isDurable(cut) else { return nil }
+    // Waits, or (done) throws a failed sync: `isDurable` is also true after one.
     try writer.waitUntilDurable(cut)
     lock.withLock { prepared = nil }
     return cut.checkpoint
@@ -182,7 +177,7 @@ public final class BackgroundWriter: @unchecked Sendable {
         case .advance(let watermark, let ageClock): try writer.advance(watermark: watermark, ageClock: ageClock)
         case .publish: _ = try writer.afterCommit()
         case .prepareCommit:
-          let cut = try writer.prepareCommit(deferringSyncs: true)
+          let cut = try writer.prepareDeferredCommit()
           lock.withLock {
             prepared = cut
             lock.broadcast()

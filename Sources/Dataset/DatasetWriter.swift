@@ -337,11 +337,11 @@ public final class DatasetWriter {
   /// sealed since the last commit were fsynced when sealed; the open ones are now).
   public func prepareCommit() throws -> DatasetCheckpoint {
     // Segments sealed since the last commit are durable before it records them.
-    try syncer.waitForAll(counting: commitWaits)
+    try syncer.wait(through: syncer.lastTicket, counting: commitWaits)
     return try cut(syncingOpen: { segment in try FileSystem.sync(segment.fd, path: segment.path) })
   }
 
-  /// A commit's cut whose fsyncs are still running (`prepareCommit(deferringSyncs:)`).
+  /// A commit's cut whose fsyncs are still running (`prepareDeferredCommit`).
   public struct PreparedCommit: Sendable {
     public let checkpoint: DatasetCheckpoint
     /// Durable once the syncer has synced everything submitted up to this.
@@ -356,8 +356,7 @@ public final class DatasetWriter {
   /// covered. A replay's commit whose SQL runs in the background uses it from the writer's
   /// thread, so the engine's thread does not wait for the writer to empty its queue and for
   /// the disk: on the benchmark that wait left a core idle for 30-60 ms.
-  public func prepareCommit(deferringSyncs: Bool) throws -> PreparedCommit {
-    guard deferringSyncs else { return PreparedCommit(checkpoint: try prepareCommit(), ticket: 0) }
+  public func prepareDeferredCommit() throws -> PreparedCommit {
     let checkpoint = try cut(syncingOpen: { segment in
       try syncer.submit(fd: segment.fd, path: segment.path, sealed: false)
     })

@@ -10,7 +10,7 @@ import LogFormats
 /// UTF-8, the columns' JSON, then the labels' `LabelRecords` (per label: whether it has a
 /// time, the time, the value's JSON count and the value's JSON, compact). Advance: tag 1,
 /// watermark, age clock. Publish (what the last commit sealed, `DatasetWriter.afterCommit`):
-/// tag 2. Prepare a commit (`DatasetWriter.prepareCommit(deferringSyncs:)`): tag 3. Integers
+/// tag 2. Prepare a commit (`DatasetWriter.prepareDeferredCommit`): tag 3. Integers
 /// in native byte order, unaligned.
 enum RowRecord {
   static let rowTag: UInt8 = 0

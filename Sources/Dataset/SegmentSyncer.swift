@@ -7,8 +7,8 @@ import Threads
 #endif
 
 /// Makes sealed segments durable (fsync) on a thread of its own, so that the writer goes on
-/// encoding and writing rows while the disk catches up; `waitForAll`, called by the commit
-/// before it records a segment as sealed, waits for what is still being synced.
+/// encoding and writing rows while the disk catches up; `wait(through:counting:)`, called by
+/// the commit before it records a segment as sealed, waits for what is still being synced.
 ///
 /// A replay of the benchmark corpus seals a segment every `roll.max_age` of event time, about
 /// 500 of them. Synced on the writer's thread, they kept it waiting 0.54 s per replay (longer
@@ -16,7 +16,7 @@ import Threads
 ///
 /// Each segment is synced through a duplicate of its descriptor, closed once synced, so its
 /// owner may close its own at any time. The first failure is kept, and thrown by every later
-/// `waitForAll`: nothing sealed after it is committed as durable.
+/// `wait(through:counting:)`: nothing sealed after it is committed as durable.
 final class SegmentSyncer: @unchecked Sendable {
   typealias Sync = @Sendable (_ fd: Int32, _ path: String) throws -> Void
 
@@ -80,16 +80,6 @@ final class SegmentSyncer: @unchecked Sendable {
   func wait(through ticket: Int, counting waits: WaitTally) throws {
     let error = lock.withLock {
       lock.wait(while: { done < ticket && failure == nil }, counting: waits)
-      return failure
-    }
-    if let error { throw error }
-  }
-
-  /// Waits until every segment submitted is synced, counting the wait in `waits`; throws the
-  /// first failure.
-  func waitForAll(counting waits: WaitTally) throws {
-    let error = lock.withLock {
-      lock.wait(while: { !queue.isEmpty || syncing }, counting: waits)
       return failure
     }
     if let error { throw error }

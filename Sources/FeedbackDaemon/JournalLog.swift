@@ -20,13 +20,13 @@ enum JournalRecord {
   }
 
   /// `journal` and the watermark its finished keys are pruned by, as bytes (little-endian
-  /// integers, lengths before byte strings).
-  static func encode(_ journal: StateJournal, pruneFinishedBy watermark: Int64?) -> [UInt8] {
+  /// integers, lengths before byte strings). `count`: `encodedCount(journal)`, if the caller
+  /// has it.
+  static func encode(_ journal: StateJournal, pruneFinishedBy watermark: Int64?, count: Int? = nil) -> [UInt8] {
     var out = Writer()
-    var size = 64 + journal.deletedPredictions.count * 16 + journal.pendingUpdates.count * 16
-    size += journal.deletedFeedback.count * 8 + journal.finished.count * 40 + journal.feedback.count * 80
-    for p in journal.predictions { size += 52 + p.joinKey.count + p.payload.count }
-    out.bytes.reserveCapacity(size)
+    let count = count ?? encodedCount(journal)
+    out.bytes.reserveCapacity(count)
+    defer { assert(out.bytes.count == count, "encodedCount disagrees with encode") }
     out.bytes.append(version)
     out.bytes.append(watermark == nil ? 0 : 1)
     out.int(watermark ?? 0)

@@ -603,11 +603,7 @@ final class Pipeline: EngineOutput {
     if background {
       try store.applyInBackground(journal, pruneFinishedBy: watermark)
     } else {
-      if inBackground {
-        _ = try takePreparedDatasets(wait: true)
-        checkpoint.datasets = preparedDatasets
-        preparedDatasets = [:]
-      }
+      if inBackground { checkpoint.datasets = try preparedDatasetStates(wait: true)! }
       try store.setMeta("checkpoint", try JSONEncoder().encode(checkpoint))
       try store.apply(journal, pruneFinishedBy: watermark)
       try store.commitTransaction()
@@ -640,14 +636,15 @@ final class Pipeline: EngineOutput {
   /// each is taken, once durable.
   private var preparedDatasets: [String: DatasetCheckpoint] = [:]
 
-  /// Takes the datasets' cuts not taken yet; without `wait`, false as soon as one is not
-  /// ready.
-  private func takePreparedDatasets(wait: Bool) throws -> Bool {
+  /// Takes the datasets' cuts not taken yet, and once all are, hands over their states (none
+  /// kept); without `wait`, nil as soon as one is not ready.
+  private func preparedDatasetStates(wait: Bool) throws -> [String: DatasetCheckpoint]? {
     for (writer, dataset) in zip(writers, config.datasets) where preparedDatasets[dataset.name] == nil {
-      guard let cut = try writer.preparedCommit(wait: wait) else { return false }
+      guard let cut = try writer.preparedCommit(wait: wait) else { return nil }
       preparedDatasets[dataset.name] = cut
     }
-    return true
+    defer { preparedDatasets = [:] }
+    return preparedDatasets
   }
 
   /// Ends a commit made in the background once its SQL is done and the datasets' cuts are on
@@ -655,15 +652,11 @@ final class Pipeline: EngineOutput {
   /// what it covered while the pipeline goes on. With `wait`, waits for all of that; without,
   /// returns at once if any of it is not done yet. Throws what failed in it.
   func finishCommit(wait: Bool) throws {
-    guard var checkpoint = committing else { return }
-    if wait {
-      _ = try takePreparedDatasets(wait: true)
-    } else {
-      guard store.backgroundWriteDone, try takePreparedDatasets(wait: false) else { return }
-    }
+    guard var checkpoint = committing, wait || store.backgroundWriteDone,
+      let datasets = try preparedDatasetStates(wait: wait)
+    else { return }
     committing = nil
-    checkpoint.datasets = preparedDatasets
-    preparedDatasets = [:]
+    checkpoint.datasets = datasets
     try store.setMeta("checkpoint", try JSONEncoder().encode(checkpoint))
     try store.commitTransaction()
     for writer in writers { writer.publishAfterCommit() }

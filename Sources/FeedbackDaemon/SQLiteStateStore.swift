@@ -272,8 +272,9 @@ final class SQLiteStateStore: ColdTier {
       log = Log()
       return
     }
-    if deferring, log.bytes + JournalRecord.encodedCount(journal) <= statements.maxLogBytes {
-      let record = JournalRecord.encode(journal, pruneFinishedBy: watermark)
+    let count = deferring ? JournalRecord.encodedCount(journal) : 0
+    if deferring, log.bytes + count <= statements.maxLogBytes {
+      let record = JournalRecord.encode(journal, pruneFinishedBy: watermark, count: count)
       // Bound in place, not copied (SQLite's copy doubled the record's memory), and unbound
       // before the bytes go.
       let append = statements(appendLogSQL)
